@@ -1,0 +1,32 @@
+"""Creating an account without telling anyone whether the address already had one."""
+
+from __future__ import annotations
+
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+
+from ..models import OutboxMail, User, normalize_email
+from ..outbox import queue_mail
+
+
+def sign_up(email: str, password: str) -> None:
+    """Create an unverified account and mail a verification link.
+
+    If the address already has an account, mail its owner a notice instead. Both paths hash the
+    password, write one outbox row and end on the same page, so neither the response nor its timing
+    tells the two apart.
+    """
+    email = normalize_email(email)
+    try:
+        with transaction.atomic():
+            existing = User.objects.filter(email__lower=email.lower()).first()
+            if existing is None:
+                user = User.objects.create_user(email, password)
+                queue_mail(OutboxMail.Kind.VERIFY_EMAIL, user)
+                return
+    except IntegrityError:  # a concurrent sign-up for the same address won the race
+        existing = User.objects.get_by_email(email)
+    make_password(password)
+    if existing.is_active:
+        with transaction.atomic():
+            queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, existing)

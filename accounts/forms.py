@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
+
+from .flows.signin import SignInRefused, check_password_signin
+from .models import User, normalize_email
+
+
+class EmailField(forms.EmailField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Email address"))
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"})
+
+    def clean(self, value):
+        return normalize_email(super().clean(value))
+
+
+class NewPasswordField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Password"))
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("help_text", password_validation.password_validators_help_text_html())
+        kwargs.setdefault("widget", forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+        super().__init__(**kwargs)
+
+
+class SignInForm(forms.Form):
+    email = EmailField()
+    password = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+    error_messages = {
+        "invalid": _("That email address and password do not match an account. Check both and try again."),
+        "unverified": _("Please verify your email address first. We can send you a new link."),
+    }
+
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        self.user: User | None = None
+        self.refusal: str | None = None
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs["autocomplete"] = "username"
+        self.fields["email"].widget.attrs["autofocus"] = True
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.user = check_password_signin(self.request, cleaned["email"], cleaned["password"])
+        except SignInRefused as refusal:
+            self.refusal = refusal.reason
+            raise forms.ValidationError(self.error_messages[refusal.reason], code=refusal.reason)
+        return cleaned
+
+
+class SignUpForm(forms.Form):
+    email = EmailField()
+    password = NewPasswordField()
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password and cleaned.get("email"):
+            try:
+                password_validation.validate_password(password, User(email=cleaned["email"]))
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
+
+
+class EmailOnlyForm(forms.Form):
+    email = EmailField()

@@ -1,0 +1,93 @@
+"""The mail outbox: every mail is a row written with the change that caused it, sent later by Celery.
+
+A row names a kind of mail and its recipient, never a secret: the links in it (verification, reset)
+are minted from the user's current state when the mail is rendered for sending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from .models import OutboxMail, User
+from .tokens import make_verification_token
+
+log = logging.getLogger(__name__)
+
+
+def absolute_url(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def password_reset_url(user: User) -> str:
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return absolute_url(reverse("accounts:password_reset_confirm", args=[uidb64, token]))
+
+
+def _verify_email_links(user: User) -> dict:
+    return {"verify_url": absolute_url(reverse("accounts:verify_email", args=[make_verification_token(user)]))}
+
+
+def _account_exists_links(user: User) -> dict:
+    return {
+        "signin_url": absolute_url(reverse("accounts:signin")),
+        "reset_url": absolute_url(reverse("accounts:password_reset")),
+    }
+
+
+def _password_reset_links(user: User) -> dict:
+    return {"reset_url": password_reset_url(user)}
+
+
+# What each kind of mail links to, minted at send time.
+LINKS: dict[str, Callable[[User], dict]] = {
+    OutboxMail.Kind.VERIFY_EMAIL: _verify_email_links,
+    OutboxMail.Kind.ACCOUNT_EXISTS: _account_exists_links,
+    OutboxMail.Kind.PASSWORD_RESET: _password_reset_links,
+    OutboxMail.Kind.PASSWORD_CHANGED: _account_exists_links,
+}
+
+
+def queue_mail(kind: str, user: User) -> OutboxMail:
+    """Write a mail to the outbox and send it once the surrounding transaction commits."""
+    row = OutboxMail.objects.create(
+        kind=kind, user=user, to=user.email, language=translation.get_language() or settings.LANGUAGE_CODE
+    )
+    transaction.on_commit(lambda: enqueue(row.pk))
+    return row
+
+
+def enqueue(mail_id: int) -> None:
+    """Hand a row to Celery. If the broker is down the row waits for the sweep; the request goes on."""
+    from .tasks import send_outbox_mail
+
+    try:
+        send_outbox_mail.delay(mail_id)
+    except Exception:  # kombu raises a variety of connection errors; all mean "try later"
+        log.warning("broker unavailable; mail %s left for the outbox sweep", mail_id, exc_info=True)
+
+
+def render_mail(row: OutboxMail) -> EmailMultiAlternatives:
+    user = row.user
+    with translation.override(row.language):
+        context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, "user": user}
+        context.update(LINKS[row.kind](user))
+        subject = render_to_string(f"mail/{row.kind}_subject.txt", context).strip()
+        text = render_to_string(f"mail/{row.kind}.txt", context)
+        html = render_to_string(f"mail/{row.kind}.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"{settings.SITE_NAME}: {subject}", body=text, to=[row.to], from_email=settings.DEFAULT_FROM_EMAIL
+    )
+    message.attach_alternative(html, "text/html")
+    return message

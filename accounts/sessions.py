@@ -1,0 +1,117 @@
+"""Sessions in Redis, indexed by user so that every session of a person can be ended at once.
+
+Why not Django's cache backend: it treats any cache error as "no session", which would silently sign
+people out while Redis is down; here a Redis error propagates and the page answers 503. Redis keys
+are a hash of the session key, so a dump of Redis holds no usable cookie values, and one save is one
+round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY as USER_ID_KEY
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+
+from identity.redis import connection
+
+SESSION_PREFIX = "session:"
+USER_INDEX_PREFIX = "user-sessions:"
+
+
+def session_id(session_key: str) -> str:
+    """The stored, non-secret name of a session: safe to show in lists and to keep in an index."""
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def _data_key(sid: str) -> str:
+    return SESSION_PREFIX + sid
+
+
+def _index_key(user_id) -> str:
+    return f"{USER_INDEX_PREFIX}{user_id}"
+
+
+class SessionStore(SessionBase):
+    def load(self) -> dict:
+        raw = connection().get(_data_key(session_id(self._get_or_create_session_key())))
+        if raw is None:
+            self._session_key = None
+            return {}
+        return self.decode(raw.decode())
+
+    def exists(self, session_key: str | None) -> bool:
+        return bool(session_key) and bool(connection().exists(_data_key(session_id(session_key))))
+
+    def create(self) -> None:
+        for _attempt in range(100):
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise RuntimeError("Could not create a unique session key.")
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        sid = session_id(self.session_key)
+        pipe = connection().pipeline(transaction=False)
+        pipe.set(
+            _data_key(sid),
+            self.encode(data),
+            ex=max(self.get_expiry_age(), 1),
+            nx=must_create,
+            xx=not must_create,
+        )
+        user_id = data.get(USER_ID_KEY)
+        if user_id is not None:
+            pipe.sadd(_index_key(user_id), sid)
+            pipe.expire(_index_key(user_id), settings.SESSION_ABSOLUTE_LIFETIME)
+        stored = pipe.execute()[0]
+        if not stored:
+            raise CreateError if must_create else UpdateError
+
+    def delete(self, session_key: str | None = None) -> None:
+        session_key = session_key or self.session_key
+        if session_key:
+            connection().delete(_data_key(session_id(session_key)))
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Redis expires sessions by itself."""
+
+
+def user_session_ids(user_id) -> list[str]:
+    """The live sessions of a user; index entries whose session has expired are pruned."""
+    redis = connection()
+    sids = [sid.decode() for sid in redis.smembers(_index_key(user_id))]
+    if not sids:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for sid in sids:
+        pipe.exists(_data_key(sid))
+    alive = pipe.execute()
+    dead = [sid for sid, exists in zip(sids, alive) if not exists]
+    if dead:
+        redis.srem(_index_key(user_id), *dead)
+    return [sid for sid, exists in zip(sids, alive) if exists]
+
+
+def end_user_sessions(user_id, keep_session_key: str | None = None) -> int:
+    """Delete every session of a user, except the one named (the caller's own). Returns how many ended."""
+    keep = session_id(keep_session_key) if keep_session_key else None
+    redis = connection()
+    sids = [sid.decode() for sid in redis.smembers(_index_key(user_id))]
+    doomed = [sid for sid in sids if sid != keep]
+    if not doomed:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for sid in doomed:
+        pipe.delete(_data_key(sid))
+    pipe.srem(_index_key(user_id), *doomed)
+    return sum(pipe.execute()[:-1])

@@ -1,0 +1,65 @@
+"""Mail sending. Tasks take a row id only, are idempotent, and retry with backoff on SMTP errors."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import OutboxMail
+from .outbox import enqueue, render_mail
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_outbox_mail(mail_id: int) -> None:
+    # The row lock makes a second delivery of the same task skip the row, then find it sent and stop.
+    with transaction.atomic():
+        row = (
+            OutboxMail.objects.select_for_update(skip_locked=True)
+            .select_related("user")
+            .filter(pk=mail_id, sent_at__isnull=True)
+            .first()
+        )
+        if row is None:  # already sent, being sent by another worker, or gone
+            return
+        try:
+            render_mail(row).send()
+        except Exception as exc:
+            failure = exc
+        else:
+            row.attempts += 1
+            row.sent_at = timezone.now()
+            row.last_error = ""
+            row.save(update_fields=["sent_at", "attempts", "last_error"])
+            return
+    OutboxMail.objects.filter(pk=mail_id).update(attempts=F("attempts") + 1, last_error=repr(failure)[:2000])
+    log.warning("mail %s not sent: %r", mail_id, failure)
+    raise failure
+
+
+@shared_task
+def sweep_outbox() -> int:
+    """Re-enqueue mail still unsent a while after it was written (a broker or SMTP outage)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_AFTER)
+    ids = list(
+        OutboxMail.objects.filter(
+            sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=settings.MAIL_MAX_ATTEMPTS
+        ).values_list("pk", flat=True)[:500]
+    )
+    for mail_id in ids:
+        enqueue(mail_id)
+    return len(ids)

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.signin, name="signin"),
+    path("logout/", views.signout, name="signout"),
+    path("signup/", views.signup, name="signup"),
+    path("signup/check-inbox/", views.check_inbox, name="check_inbox"),
+    path("verify/confirm/", views.verify_email_confirm, name="verify_email_confirm"),
+    path("verify/resend/", views.verify_email_resend, name="verify_email_resend"),
+    path("verify/<str:token>/", views.verify_email_link, name="verify_email"),
+    path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/reset/", views.password_reset, name="password_reset"),
+    path("password/reset/sent/", views.password_reset_sent, name="password_reset_sent"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+]

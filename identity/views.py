@@ -1,0 +1,47 @@
+"""Error pages. They render without the session, so they still work when Redis or the database is down."""
+
+import sys
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+
+# Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
+# user is never silently treated as signed out.
+DEPENDENCY_ERRORS = (redis.RedisError, DatabaseError, InterfaceError)
+
+
+def is_dependency_outage(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, DEPENDENCY_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _error_page(template: str, status: int, **headers: str) -> HttpResponse:
+    response = HttpResponse(render_to_string(template, {"site_name": settings.SITE_NAME}), status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def service_unavailable() -> HttpResponse:
+    return _error_page("errors/503.html", 503, **{"Retry-After": "30"})
+
+
+def server_error(request) -> HttpResponse:
+    """Django's handler500; it runs inside the `except` that caught the error, so we can tell outages apart."""
+    if is_dependency_outage(sys.exc_info()[1]):
+        return service_unavailable()
+    return _error_page("errors/500.html", 500)
+
+
+def page_not_found(request, exception) -> HttpResponse:
+    return _error_page("errors/404.html", 404)
+
+
+def csrf_failure(request, reason: str = "") -> HttpResponse:
+    return _error_page("errors/403_csrf.html", 403)

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class MfaConfig(AppConfig):
+    """Second factors (TOTP, recovery codes, passkeys) arrive here with the MFA issues."""
+
+    name = "mfa"
+    verbose_name = "MFA"

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from accounts.models import OutboxMail, User
+from accounts.tasks import send_outbox_mail
+from identity.redis import connection
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis database (the test settings use their own numbers)."""
+    connection().flushdb()
+    yield
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(email: str = "ada@example.com", password: str = PASSWORD, **fields) -> User:
+        fields.setdefault("email_verified", True)
+        return User.objects.create_user(email, password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def client() -> Client:
+    """A browser-like client: errors become the pages people would see, not test exceptions."""
+    return Client(raise_request_exception=False)
+
+
+@pytest.fixture
+def signed_in_client(user) -> Client:
+    c = Client(raise_request_exception=False)
+    response = c.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    return c
+
+
+@pytest.fixture
+def deliver_outbox(mailoutbox):
+    """Send every unsent outbox row now, as the Celery task would, into Django's test outbox."""
+
+    def deliver() -> list:
+        for mail_id in OutboxMail.objects.filter(sent_at__isnull=True).values_list("pk", flat=True):
+            send_outbox_mail(mail_id)
+        return mailoutbox
+
+    return deliver
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """An aiosmtpd handler that keeps each message it receives."""
+
+    def __init__(self):
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes
+        from email.policy import default
+
+        self.messages.append(message_from_bytes(envelope.content, policy=default))
+        return "250 Message accepted"
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A real SMTP server on loopback; Django's SMTP backend is pointed at it."""
+    from aiosmtpd.controller import Controller
+
+    recorder = Recorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    yield recorder
+    controller.stop()
+
+
+def point_celery_at(url: str) -> None:
+    """Send Celery's next publish to another broker (forgetting pooled connections to the old one)."""
+    from identity.celery import app
+
+    app.conf.broker_url = url
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """A real Celery worker (in a thread of this process) consuming from the test broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from identity.celery import app
+
+    point_celery_at(settings.CELERY_BROKER_URL)
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+        yield app
