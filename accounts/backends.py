@@ -10,7 +10,8 @@ class EmailBackend(ModelBackend):
     does not tell an attacker which addresses have accounts.
     """
 
-    def authenticate(self, request, email: str | None = None, password: str | None = None, **kwargs):
+    def authenticate(self, request, email: str | None = None, password: str | None = None, username=None, **kwargs):
+        email = email if email is not None else username
         if email is None or password is None:
             return None
         return super().authenticate(request, username=normalize_email(email), password=password)

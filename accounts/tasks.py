@@ -29,7 +29,7 @@ def send_outbox_mail(mail_id: int) -> None:
     # The row lock makes a second delivery of the same task skip the row, then find it sent and stop.
     with transaction.atomic():
         row = (
-            OutboxMail.objects.select_for_update(skip_locked=True)
+            OutboxMail.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("user")
             .filter(pk=mail_id, sent_at__isnull=True)
             .first()

@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from . import views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:home", permanent=False)),
     path("accounts/", include("accounts.urls")),
+    path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
 ]
 

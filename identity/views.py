@@ -1,12 +1,17 @@
 """Error pages. They render without the session, so they still work when Redis or the database is down."""
 
 import sys
+from urllib.parse import urlencode
 
 import redis
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.flows.signin import safe_next_url
 
 # Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
 # user is never silently treated as signed out.
@@ -45,3 +50,11 @@ def page_not_found(request, exception) -> HttpResponse:
 
 def csrf_failure(request, reason: str = "") -> HttpResponse:
     return _error_page("errors/403_csrf.html", 403)
+
+
+def admin_login(request):
+    """Admins sign in through the same front door as everyone (and, later, the same MFA)."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        return _error_page("errors/403_admin.html", 403)
+    query = urlencode({"next": safe_next_url(request.GET.get("next")) or "/admin/"})
+    return redirect(f"{reverse('accounts:signin')}?{query}")

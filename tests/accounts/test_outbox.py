@@ -1,0 +1,86 @@
+import smtplib
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import tasks
+from accounts.models import OutboxMail
+from accounts.outbox import queue_mail
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def row(user):
+    with transaction.atomic():
+        return queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+
+
+def test_a_row_is_sent_once_even_if_the_task_runs_twice(row, mailoutbox):
+    tasks.send_outbox_mail(row.pk)
+    tasks.send_outbox_mail(row.pk)
+    assert len(mailoutbox) == 1
+    row.refresh_from_db()
+    assert row.sent_at is not None and row.attempts == 1 and row.state == "sent"
+
+
+def test_a_task_for_a_missing_row_does_nothing(mailoutbox):
+    tasks.send_outbox_mail(999_999)
+    assert mailoutbox == []
+
+
+def test_smtp_failure_is_recorded_and_raised_so_celery_retries(row, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("connection lost")
+
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        tasks.send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    assert row.sent_at is None and row.attempts == 1
+    assert "connection lost" in row.last_error
+    assert row.state == "retrying"
+    assert smtplib.SMTPException in tasks.send_outbox_mail.autoretry_for
+
+
+def test_mail_has_text_and_html_parts_naming_the_site(row, mailoutbox, settings):
+    tasks.send_outbox_mail(row.pk)
+    mail = mailoutbox[0]
+    assert mail.subject.startswith(settings.SITE_NAME)
+    assert settings.SITE_NAME in mail.body or "/accounts/password/reset/" in mail.body
+    html, mimetype = mail.alternatives[0]
+    assert mimetype == "text/html"
+    assert settings.SITE_NAME in html
+    assert "&amp;" not in mail.body  # the text part is not HTML-escaped
+
+
+def test_sweep_enqueues_only_old_unsent_rows(user, monkeypatch, settings):
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue", enqueued.append)
+    with transaction.atomic():
+        fresh = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+        stale = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+        sent = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+        hopeless = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+    old = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_AFTER + 1)
+    OutboxMail.objects.filter(pk__in=[stale.pk, sent.pk, hopeless.pk]).update(created_at=old)
+    OutboxMail.objects.filter(pk=sent.pk).update(sent_at=timezone.now())
+    OutboxMail.objects.filter(pk=hopeless.pk).update(attempts=settings.MAIL_MAX_ATTEMPTS)
+    assert tasks.sweep_outbox() == 1
+    assert enqueued == [stale.pk]
+    assert fresh.pk not in enqueued
+
+
+def test_enqueue_survives_a_dead_broker(row):
+    from accounts.outbox import enqueue
+    from tests.conftest import point_celery_at
+
+    from django.conf import settings
+
+    point_celery_at("redis://127.0.0.1:1/0")
+    try:
+        enqueue(row.pk)  # must not raise
+    finally:
+        point_celery_at(settings.CELERY_BROKER_URL)
