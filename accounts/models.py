@@ -141,5 +141,5 @@ class OutboxMail(models.Model):
     @property
     def state(self) -> str:
         if self.sent_at:
-            return "sent"
-        return "retrying" if self.attempts else "pending"
+            return _("sent")
+        return _("retrying") if self.attempts else _("pending")
