@@ -60,22 +60,17 @@ class UserAdmin(DjangoUserAdmin):
         users = list(queryset.filter(is_active=True))
         for user in users:
             deactivate_user(user)
-        self.message_user(
-            request,
-            ngettext("%d user deactivated.", "%d users deactivated.", len(users)) % len(users),
-            messages.SUCCESS,
-        )
+        self._report(request, ngettext("%d user deactivated.", "%d users deactivated.", len(users)), len(users))
 
     @admin.action(description=_("Reactivate selected users"), permissions=["change"])
     def reactivate(self, request, queryset):
         users = list(queryset.filter(is_active=False))
         for user in users:
             reactivate_user(user)
-        self.message_user(
-            request,
-            ngettext("%d user reactivated.", "%d users reactivated.", len(users)) % len(users),
-            messages.SUCCESS,
-        )
+        self._report(request, ngettext("%d user reactivated.", "%d users reactivated.", len(users)), len(users))
+
+    def _report(self, request, template: str, count: int) -> None:
+        self.message_user(request, template % count, messages.SUCCESS)
 
     @admin.action(description=_("Send a password-reset mail"), permissions=["change"])
     def send_password_reset(self, request, queryset):
@@ -83,10 +78,8 @@ class UserAdmin(DjangoUserAdmin):
         with transaction.atomic():
             for user in users:
                 queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
-        self.message_user(
-            request,
-            ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)) % len(users),
-            messages.SUCCESS,
+        self._report(
+            request, ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)), len(users)
         )
 
     def save_model(self, request, obj, form, change):

@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.flows.signin import safe_next_url
 
@@ -26,35 +27,47 @@ def is_dependency_outage(exc: BaseException | None) -> bool:
     return False
 
 
-def _error_page(template: str, status: int, **headers: str) -> HttpResponse:
-    response = HttpResponse(render_to_string(template, {"site_name": settings.SITE_NAME}), status=status)
+def _error_page(status: int, title: str, message: str, **headers: str) -> HttpResponse:
+    context = {"site_name": settings.SITE_NAME, "title": title, "message": message}
+    response = HttpResponse(render_to_string("errors/page.html", context), status=status)
     for name, value in headers.items():
         response[name] = value
     return response
 
 
 def service_unavailable() -> HttpResponse:
-    return _error_page("errors/503.html", 503, **{"Retry-After": "30"})
+    return _error_page(
+        503,
+        _("Temporarily unavailable"),
+        _("We cannot serve this page right now. Nothing you entered has been lost; please try again in a minute."),
+        **{"Retry-After": "30"},
+    )
 
 
 def server_error(request) -> HttpResponse:
     """Django's handler500; it runs inside the `except` that caught the error, so we can tell outages apart."""
     if is_dependency_outage(sys.exc_info()[1]):
         return service_unavailable()
-    return _error_page("errors/500.html", 500)
+    return _error_page(
+        500, _("Something went wrong"), _("An unexpected error stopped this page. It has been logged; please try again.")
+    )
 
 
 def page_not_found(request, exception) -> HttpResponse:
-    return _error_page("errors/404.html", 404)
+    return _error_page(404, _("Page not found"), _("There is nothing at this address."))
 
 
 def csrf_failure(request, reason: str = "") -> HttpResponse:
-    return _error_page("errors/403_csrf.html", 403)
+    return _error_page(
+        403,
+        _("Form expired"),
+        _("This form was open too long or came from another site. Go back, reload the page and try again."),
+    )
 
 
 def admin_login(request):
     """Admins sign in through the same front door as everyone (and, later, the same MFA)."""
     if request.user.is_authenticated and not request.user.is_staff:
-        return _error_page("errors/403_admin.html", 403)
+        return _error_page(403, _("No access"), _("Your account cannot use the administration site."))
     query = urlencode({"next": safe_next_url(request.GET.get("next")) or "/admin/"})
     return redirect(f"{reverse('accounts:signin')}?{query}")
