@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -105,9 +106,14 @@ def smtp_sink(settings):
 
 
 def point_celery_at(url: str) -> None:
-    """Send Celery's next publish to another broker (forgetting pooled connections to the old one)."""
+    """Send Celery's next publish to another broker (forgetting pooled connections to the old one).
+
+    Celery prefers the CELERY_BROKER_URL environment variable (set by tests/settings.py) to its
+    configuration, so that is switched too.
+    """
     from identity.celery import app
 
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
     app._pool = None
     amqp = app.__dict__.get("amqp")

@@ -73,14 +73,15 @@ def test_sweep_enqueues_only_old_unsent_rows(user, monkeypatch, settings):
     assert fresh.pk not in enqueued
 
 
-def test_enqueue_survives_a_dead_broker(row):
+def test_enqueue_survives_a_dead_broker(row, settings, caplog):
     from accounts.outbox import enqueue
+    from identity.celery import app
     from tests.conftest import point_celery_at
-
-    from django.conf import settings
 
     point_celery_at("redis://127.0.0.1:1/0")
     try:
+        assert app.conf.broker_write_url == "redis://127.0.0.1:1/0"
         enqueue(row.pk)  # must not raise
     finally:
         point_celery_at(settings.CELERY_BROKER_URL)
+    assert f"mail {row.pk} left for the outbox sweep" in caplog.text
