@@ -66,9 +66,9 @@ class SignUpForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         password = cleaned.get("password")
-        if password and cleaned.get("email"):
+        if password:
             try:
-                password_validation.validate_password(password, User(email=cleaned["email"]))
+                password_validation.validate_password(password, User(email=cleaned.get("email", "")))
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned

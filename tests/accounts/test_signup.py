@@ -62,6 +62,11 @@ def test_invalid_email_gets_a_message_and_400(client):
     assert "valid email" in response.content.decode()
 
 
+def test_every_field_error_is_shown_at_once(client):
+    body = client.post("/accounts/signup/", {"email": "not-an-address", "password": "short"}).content.decode()
+    assert "valid email" in body and "at least 12 characters" in body
+
+
 def _median_post_time(client, url, data_for, tries=9):
     samples = []
     for i in range(tries):
