@@ -2,13 +2,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .flows.lifecycle import deactivate_user, reactivate_user
-from .models import OutboxMail, User, normalize_email
-from .outbox import queue_mail
+from .flows.lifecycle import (
+    clear_signin_throttling,
+    deactivate_user,
+    end_sessions_for,
+    reactivate_user,
+    send_password_reset,
+    signin_throttle_state,
+)
+from .models import OutboxMail, SecurityEvent, User, normalize_email
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -43,55 +50,112 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
     list_filter = ("is_active", "email_verified", "is_staff", "is_superuser")
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "signin_throttle", "recent_events")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("display_name", "email_verified")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Security"), {"fields": ("signin_throttle", "recent_events")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")}),
     )
-    actions = ("deactivate", "reactivate", "send_password_reset")
+    actions = ("deactivate", "reactivate", "send_password_reset", "end_sessions", "clear_throttling")
+
+    @admin.display(description=_("Sign-in throttling"))
+    def signin_throttle(self, obj):
+        state = signin_throttle_state(obj)
+        if not state["blocked_for"] and not state["failures"]:
+            return _("None")
+        return _("%(failures)d failed password attempts in a row; next attempt allowed in %(wait)d s") % {
+            "failures": state["failures"],
+            "wait": state["blocked_for"],
+        }
+
+    @admin.display(description=_("Recent security events"))
+    def recent_events(self, obj):
+        events = SecurityEvent.objects.filter(user=obj)[:20]
+        if not events:
+            return _("None")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method, e.ip or "") for e in events),
+        )
+        return format_html(
+            '<table>{}</table><p><a href="{}?user__id__exact={}">{}</a></p>',
+            rows,
+            reverse("admin:accounts_securityevent_changelist"),
+            obj.pk,
+            _("All events of this user"),
+        )
 
     @admin.action(description=_("Deactivate and sign out selected users"), permissions=["change"])
     def deactivate(self, request, queryset):
         users = list(queryset.filter(is_active=True))
         for user in users:
-            deactivate_user(user)
+            deactivate_user(user, request, actor=request.user)
         self._report(request, ngettext("%d user deactivated.", "%d users deactivated.", len(users)), len(users))
 
     @admin.action(description=_("Reactivate selected users"), permissions=["change"])
     def reactivate(self, request, queryset):
         users = list(queryset.filter(is_active=False))
         for user in users:
-            reactivate_user(user)
+            reactivate_user(user, request, actor=request.user)
         self._report(request, ngettext("%d user reactivated.", "%d users reactivated.", len(users)), len(users))
-
-    def _report(self, request, template: str, count: int) -> None:
-        self.message_user(request, template % count, messages.SUCCESS)
 
     @admin.action(description=_("Send a password-reset mail"), permissions=["change"])
     def send_password_reset(self, request, queryset):
         users = list(queryset.filter(is_active=True))
-        with transaction.atomic():
-            for user in users:
-                queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+        for user in users:
+            send_password_reset(user, request, actor=request.user)
         self._report(
             request, ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)), len(users)
         )
+
+    @admin.action(description=_("End all sessions of selected users"), permissions=["change"])
+    def end_sessions(self, request, queryset):
+        users = list(queryset)
+        for user in users:
+            end_sessions_for(user, request, actor=request.user)
+        self._report(request, ngettext("Sessions ended for %d user.", "Sessions ended for %d users.", len(users)), len(users))
+
+    @admin.action(description=_("Clear sign-in throttling"), permissions=["change"])
+    def clear_throttling(self, request, queryset):
+        users = list(queryset)
+        for user in users:
+            clear_signin_throttling(user, request, actor=request.user)
+        self._report(
+            request, ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)), len(users)
+        )
+
+    def _report(self, request, template: str, count: int) -> None:
+        self.message_user(request, template % count, messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         # Deactivating from the change form must end sessions just like the list action does.
         was_active = change and User.objects.filter(pk=obj.pk, is_active=True).exists()
         super().save_model(request, obj, form, change)
         if was_active and not obj.is_active:
-            deactivate_user(obj)
+            deactivate_user(obj, request, actor=request.user)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that nobody edits by hand: the outbox and the audit trail."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(OutboxMail)
-class OutboxMailAdmin(admin.ModelAdmin):
+class OutboxMailAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "to", "state", "attempts", "sent_at")
     list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
     search_fields = ("to",)
@@ -102,11 +166,12 @@ class OutboxMailAdmin(admin.ModelAdmin):
     def state(self, obj):
         return obj.state
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "kind", "user", "method", "reason", "ip", "actor")
+    list_filter = ("kind", "method", "at")
+    search_fields = ("user__email", "ip")
+    date_hierarchy = "at"
+    list_select_related = ("user", "actor")
+    readonly_fields = [f.name for f in SecurityEvent._meta.fields]

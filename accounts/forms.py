@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
-from .flows.signin import SignInRefused, check_password_signin
+from .flows.signin import SignInRefused, check_password_signin, confirm_identity, verify_password
 from .models import User, normalize_email
 
 
@@ -76,3 +77,53 @@ class SignUpForm(forms.Form):
 
 class EmailOnlyForm(forms.Form):
     email = EmailField()
+
+
+class CurrentPasswordField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Current password"))
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("widget", forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}))
+        super().__init__(**kwargs)
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form, with the current password checked under the sign-in rate limits."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if verify_password(self.request, self.user.email, old_password, purpose="password_change") is None:
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+
+class ReauthenticateForm(forms.Form):
+    password = CurrentPasswordField(label=_("Password"))
+
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not confirm_identity(self.request, password):
+            raise forms.ValidationError(_("That password is not right."), code="invalid")
+        return password
+
+
+class EmailChangeForm(forms.Form):
+    email = EmailField(label=_("New email address"))
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if email.lower() == self.user.email.lower():
+            raise forms.ValidationError(_("That is already your address."), code="same")
+        return email

@@ -5,11 +5,12 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from .flows.signin import SIGNED_IN_AT, sign_out
+from .flows.signin import SESSION_INFO, SIGNED_IN_AT, sign_out
 
 
 class SessionLifetimeMiddleware:
-    """Ends a signed-in session once its absolute lifetime is over, however active it has been.
+    """Ends a signed-in session once its absolute lifetime is over, however active it has been,
+    and keeps the session's "last seen" time (to the minute) for the security page.
 
     The idle timeout needs no code: the session's Redis TTL is the idle limit and each request renews it.
     """
@@ -18,9 +19,13 @@ class SessionLifetimeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        signed_in_at = request.session.get(SIGNED_IN_AT) if request.user.is_authenticated else None
-        if signed_in_at is not None and time.time() - signed_in_at > settings.SESSION_ABSOLUTE_LIFETIME:
-            sign_out(request)
-            messages.info(request, _("Your session has expired. Please sign in again."))
-            return redirect(settings.LOGIN_URL)
+        if request.user.is_authenticated:
+            now = int(time.time())
+            if now - request.session.get(SIGNED_IN_AT, now) > settings.SESSION_ABSOLUTE_LIFETIME:
+                sign_out(request)
+                messages.info(request, _("Your session has expired. Please sign in again."))
+                return redirect(settings.LOGIN_URL)
+            info = request.session.get(SESSION_INFO)
+            if info is not None and now - info.get("seen", 0) >= 60:  # "last seen" for the security page
+                request.session[SESSION_INFO] = {**info, "seen": now}
         return self.get_response(request)

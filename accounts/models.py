@@ -114,6 +114,9 @@ class OutboxMail(models.Model):
         ACCOUNT_EXISTS = "account_exists", _("Account already exists")
         PASSWORD_RESET = "password_reset", _("Password reset")
         PASSWORD_CHANGED = "password_changed", _("Password changed")
+        NEW_DEVICE = "new_device", _("Sign-in from a new device")
+        EMAIL_CHANGE = "email_change", _("Confirm a new email address")
+        EMAIL_CHANGED = "email_changed", _("Email address changed")
 
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     user = models.ForeignKey(
@@ -121,6 +124,8 @@ class OutboxMail(models.Model):
     )
     to = models.EmailField(_("to"), max_length=254)
     language = models.CharField(_("language"), max_length=16, default="en")
+    # What the mail reports (when, from where, which device); never a token or password.
+    context = models.JSONField(_("context"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -143,3 +148,71 @@ class OutboxMail(models.Model):
         if self.sent_at:
             return _("sent")
         return _("retrying") if self.attempts else _("pending")
+
+
+class SecurityEvent(models.Model):
+    """The audit trail: what happened to an account, when, from where. Never a secret."""
+
+    class Kind(models.TextChoices):
+        SIGNIN_SUCCEEDED = "signin_succeeded", _("Signed in")
+        SIGNIN_FAILED = "signin_failed", _("Sign-in failed")
+        SIGNIN_THROTTLED = "signin_throttled", _("Sign-in throttled")
+        SIGNED_OUT = "signed_out", _("Signed out")
+        REAUTHENTICATED = "reauthenticated", _("Confirmed identity")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset requested")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+        EMAIL_VERIFIED = "email_verified", _("Email verified")
+        EMAIL_CHANGE_REQUESTED = "email_change_requested", _("Email change requested")
+        EMAIL_CHANGED = "email_changed", _("Email changed")
+        SESSION_ENDED = "session_ended", _("Session ended")
+        OTHER_SESSIONS_ENDED = "other_sessions_ended", _("Other sessions ended")
+        NOT_ME = "not_me", _("Reported unrecognised activity")
+        THROTTLED = "throttled", _("Throttled")
+        ADMIN_DEACTIVATED = "admin_deactivated", _("Deactivated by an admin")
+        ADMIN_REACTIVATED = "admin_reactivated", _("Reactivated by an admin")
+        ADMIN_RESET_SENT = "admin_reset_sent", _("Reset mail sent by an admin")
+        ADMIN_THROTTLE_CLEARED = "admin_throttle_cleared", _("Throttling cleared by an admin")
+        ADMIN_SESSIONS_ENDED = "admin_sessions_ended", _("Sessions ended by an admin")
+
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events", verbose_name=_("user")
+    )
+    kind = models.CharField(_("event"), max_length=40, choices=Kind.choices, db_index=True)
+    method = models.CharField(_("method"), max_length=20, blank=True)  # pwd, passkey, otp, ...
+    reason = models.CharField(_("reason"), max_length=40, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    session_ref = models.CharField(_("session"), max_length=16, blank=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("admin")
+    )
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["user", "-at"], name="event_user_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.user or '-'} · {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def device(self) -> str:
+        from identity.net import describe_device
+
+        return describe_device(self.user_agent)
+
+
+class KnownDevice(models.Model):
+    """A browser a user has signed in from, recognised by a long-lived random cookie (stored hashed)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_devices")
+    token_hash = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=300, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "token_hash"], name="known_device_unique")]

@@ -7,6 +7,7 @@ are minted from the user's current state when the mail is rendered for sending.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from collections.abc import Callable
 
 from django.conf import settings
@@ -15,12 +16,14 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from identity.net import client_ip, describe_device
+
 from .models import OutboxMail, User
-from .tokens import make_verification_token
+from .tokens import make_email_change_token, make_verification_token
 
 log = logging.getLogger(__name__)
 
@@ -35,34 +38,58 @@ def password_reset_url(user: User) -> str:
     return absolute_url(reverse("accounts:password_reset_confirm", args=[uidb64, token]))
 
 
-def _verify_email_links(user: User) -> dict:
-    return {"verify_url": absolute_url(reverse("accounts:verify_email", args=[make_verification_token(user)]))}
+def _verify_email_links(row: OutboxMail) -> dict:
+    token = make_verification_token(row.user)
+    return {"verify_url": absolute_url(reverse("accounts:verify_email", args=[token]))}
 
 
-def _account_exists_links(user: User) -> dict:
+def _account_links(row: OutboxMail) -> dict:
     return {
         "signin_url": absolute_url(reverse("accounts:signin")),
         "reset_url": absolute_url(reverse("accounts:password_reset")),
+        "security_url": absolute_url(reverse("accounts:security")),
     }
 
 
-def _password_reset_links(user: User) -> dict:
-    return {"reset_url": password_reset_url(user)}
+def _password_reset_links(row: OutboxMail) -> dict:
+    return {"reset_url": password_reset_url(row.user)}
 
 
-# What each kind of mail links to, minted at send time.
-LINKS: dict[str, Callable[[User], dict]] = {
+def _email_change_links(row: OutboxMail) -> dict:
+    token = make_email_change_token(row.user, row.to)
+    return {"confirm_url": absolute_url(reverse("accounts:email_change_link", args=[token]))}
+
+
+# What each kind of mail links to, minted at send time from the row and the user's current state.
+LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.VERIFY_EMAIL: _verify_email_links,
-    OutboxMail.Kind.ACCOUNT_EXISTS: _account_exists_links,
+    OutboxMail.Kind.ACCOUNT_EXISTS: _account_links,
     OutboxMail.Kind.PASSWORD_RESET: _password_reset_links,
-    OutboxMail.Kind.PASSWORD_CHANGED: _account_exists_links,
+    OutboxMail.Kind.PASSWORD_CHANGED: _account_links,
+    OutboxMail.Kind.NEW_DEVICE: _account_links,
+    OutboxMail.Kind.EMAIL_CHANGE: _email_change_links,
+    OutboxMail.Kind.EMAIL_CHANGED: _account_links,
 }
 
 
-def queue_mail(kind: str, user: User) -> OutboxMail:
-    """Write a mail to the outbox and send it once the surrounding transaction commits."""
+def queue_mail(kind: str, user: User, *, request=None, to: str | None = None, **facts) -> OutboxMail:
+    """Write a mail to the outbox and send it once the surrounding transaction commits.
+
+    With a request, the mail can say when and from where (address, device) the action came.
+    """
+    context = dict(facts)
+    if request is not None:
+        context.update(
+            at=timezone.now().isoformat(),
+            ip=client_ip(request),
+            device=describe_device(request.META.get("HTTP_USER_AGENT", "")),
+        )
     row = OutboxMail.objects.create(
-        kind=kind, user=user, to=user.email, language=translation.get_language() or settings.LANGUAGE_CODE
+        kind=kind,
+        user=user,
+        to=to or user.email,
+        context=context,
+        language=translation.get_language() or settings.LANGUAGE_CODE,
     )
     transaction.on_commit(lambda: enqueue(row.pk))
     return row
@@ -81,8 +108,10 @@ def enqueue(mail_id: int) -> None:
 def render_mail(row: OutboxMail) -> EmailMultiAlternatives:
     user = row.user
     with translation.override(row.language):
-        context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, "user": user}
-        context.update(LINKS[row.kind](user))
+        context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, "user": user, **row.context}
+        if "at" in row.context:
+            context["at"] = datetime.fromisoformat(row.context["at"])
+        context.update(LINKS[row.kind](row))
         subject = render_to_string(f"mail/{row.kind}_subject.txt", context).strip()
         text = render_to_string(f"mail/{row.kind}.txt", context)
         html = render_to_string(f"mail/{row.kind}.html", context)

@@ -86,20 +86,34 @@ class SessionStore(SessionBase):
         """Redis expires sessions by itself."""
 
 
-def user_session_ids(user_id) -> list[str]:
-    """The live sessions of a user; index entries whose session has expired are pruned."""
+def user_sessions(user_id) -> dict[str, dict]:
+    """The live sessions of a user, by session id, with their data; expired index entries are pruned."""
     redis = connection()
     sids = [sid.decode() for sid in redis.smembers(_index_key(user_id))]
     if not sids:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for sid in sids:
-        pipe.exists(_data_key(sid))
-    alive = pipe.execute()
-    dead = [sid for sid, exists in zip(sids, alive) if not exists]
+        return {}
+    raw = redis.mget([_data_key(sid) for sid in sids])
+    dead = [sid for sid, data in zip(sids, raw) if data is None]
     if dead:
         redis.srem(_index_key(user_id), *dead)
-    return [sid for sid, exists in zip(sids, alive) if exists]
+    decode = SessionStore().decode
+    return {sid: decode(data.decode()) for sid, data in zip(sids, raw) if data is not None}
+
+
+def user_session_ids(user_id) -> list[str]:
+    return list(user_sessions(user_id))
+
+
+def end_session(user_id, sid: str) -> bool:
+    """End one session of a user, named by its id; False if the user has no such session."""
+    redis = connection()
+    if not redis.sismember(_index_key(user_id), sid):
+        return False
+    pipe = redis.pipeline(transaction=False)
+    pipe.delete(_data_key(sid))
+    pipe.srem(_index_key(user_id), sid)
+    pipe.execute()
+    return True
 
 
 def end_user_sessions(user_id, keep_session_key: str | None = None) -> int:

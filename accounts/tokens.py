@@ -1,7 +1,8 @@
-"""Email verification tokens: signed, expiring, and single-use.
+"""Email verification and email-change tokens: signed, expiring, and single-use.
 
-The token signs the user id and a fingerprint of (email, verified). Verifying flips the flag, which
-changes the fingerprint, so a used link no longer matches; so does a link for an address since changed.
+A token signs the user id and a fingerprint of (email, verified). Verifying flips the flag and changing
+the address changes the email, either of which changes the fingerprint: a used link no longer matches,
+and neither does one minted before the address changed.
 """
 
 from __future__ import annotations
@@ -11,10 +12,25 @@ from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 SALT = "accounts.email-verification"
+EMAIL_CHANGE_SALT = "accounts.email-change"
 
 
 def _fingerprint(user) -> str:
     return salted_hmac(SALT, f"{user.email}\x00{user.email_verified}", algorithm="sha256").hexdigest()[:32]
+
+
+def _load(token: str, salt: str):
+    """(user, payload) for a genuine, unexpired, current token; None otherwise."""
+    from .models import User
+
+    try:
+        payload = signing.loads(token, salt=salt, max_age=settings.EMAIL_VERIFICATION_TIMEOUT)
+        user = User.objects.get(pk=payload["u"], is_active=True)
+    except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError, ValueError):
+        return None
+    if not constant_time_compare(str(payload.get("f", "")), _fingerprint(user)):
+        return None
+    return user, payload
 
 
 def make_verification_token(user) -> str:
@@ -23,13 +39,17 @@ def make_verification_token(user) -> str:
 
 def user_for_verification_token(token: str):
     """The user the token verifies, or None if it is forged, expired, used or stale."""
-    from .models import User
+    loaded = _load(token, SALT)
+    return loaded[0] if loaded else None
 
-    try:
-        payload = signing.loads(token, salt=SALT, max_age=settings.EMAIL_VERIFICATION_TIMEOUT)
-        user = User.objects.get(pk=payload["u"], is_active=True)
-    except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError, ValueError):
+
+def make_email_change_token(user, new_email: str) -> str:
+    return signing.dumps({"u": user.pk, "e": new_email, "f": _fingerprint(user)}, salt=EMAIL_CHANGE_SALT)
+
+
+def read_email_change_token(token: str):
+    """(user, new address) for a valid token, or None if it is forged, expired, used or stale."""
+    loaded = _load(token, EMAIL_CHANGE_SALT)
+    if not loaded or not isinstance(loaded[1].get("e"), str):
         return None
-    if not constant_time_compare(payload.get("f", ""), _fingerprint(user)):
-        return None
-    return user
+    return loaded[0], loaded[1]["e"]

@@ -1,17 +1,189 @@
-"""Rate limits, atomic on Redis, one round trip per check. Every counter in Identity lives here."""
+"""Rate limits, atomic on Redis, one round trip per call. Every counter in Identity lives here.
+
+Each limit is a GCRA (generic cell rate algorithm) bucket: "N per period" lets N attempts through at
+once, then one more every period/N. Past the limit nobody is locked out; they wait until the next
+attempt is due, and are told when that is (429 with Retry-After).
+
+A counter is a (limit name, subject) pair, e.g. ("signin-account", "ada@example.com"). Subjects are
+hashed before they reach Redis. Counters that belong to an account (per account, per IP+account) are
+fields of one Redis hash per account, so an admin can clear everything about an account at once.
+All counters of one call are checked and changed together by a Lua script, so parallel requests can
+never slip past a limit between a read and a write.
+
+When Redis is unreachable, the redis error propagates and the request answers 503: nothing is let
+through uncounted.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
 
 from identity.redis import connection
 
+_PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
-def _key(action: str, identifier: str) -> str:
-    # Hashed, so Redis holds no email addresses or IPs in clear.
-    return f"rl:{action}:{hashlib.sha256(identifier.encode()).hexdigest()[:32]}"
+# Modes of the script. peek: would the next attempt pass? hit: consume one if every counter allows it.
+# refund: give one back (an attempt that turned out to be fine). clear: forget the counters.
+_SCRIPT = """
+local mode = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worst = 0
+local state = {}
+for i = 1, #KEYS do
+  local base = 1 + (i - 1) * 3
+  local field, interval, burst = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+  if mode == 'clear' then
+    redis.call('HDEL', KEYS[i], field)
+  else
+    local tat = tonumber(redis.call('HGET', KEYS[i], field) or now)
+    if tat < now then tat = now end
+    local wait = tat + interval - interval * burst - now
+    if wait > worst then worst = wait end
+    state[i] = {tat, interval}
+  end
+end
+if mode == 'clear' or mode == 'peek' or (mode == 'hit' and worst > 0) then
+  return worst
+end
+for i = 1, #KEYS do
+  local base = 1 + (i - 1) * 3
+  local tat, interval = state[i][1], state[i][2]
+  local new_tat
+  if mode == 'refund' then new_tat = math.max(now, tat - interval) else new_tat = tat + interval end
+  if new_tat <= now then
+    redis.call('HDEL', KEYS[i], ARGV[base + 1])
+  else
+    redis.call('HSET', KEYS[i], ARGV[base + 1], new_tat)
+    if redis.call('PTTL', KEYS[i]) < new_tat - now then redis.call('PEXPIRE', KEYS[i], new_tat - now) end
+  end
+end
+return 0
+"""
 
 
-def allow_once_per(action: str, identifier: str, seconds: int) -> bool:
-    """True the first time in each window of `seconds` for this action and identifier."""
-    return bool(connection().set(_key(action, identifier), 1, nx=True, ex=seconds))
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    period: int  # seconds
+
+    @classmethod
+    def parse(cls, spec: str) -> Limit:
+        """'10/15m' is 10 per 15 minutes; units s, m, h, d, y."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhdy])\s*", spec)
+        if not match:
+            raise ValueError(f"not a rate limit: {spec!r}")
+        count, amount, unit = match.groups()
+        return cls(int(count), int(amount or 1) * _PERIOD_UNITS[unit])
+
+    @property
+    def interval_ms(self) -> int:
+        return max(1, self.period * 1000 // self.count)
+
+
+class RateLimited(Exception):
+    """Raised when a counter is over its limit; rendered as 429 with Retry-After by the middleware."""
+
+    def __init__(self, retry_after: int, limits: tuple[str, ...] = ()):
+        super().__init__(f"rate limited for {retry_after}s")
+        self.retry_after = retry_after
+        self.limits = limits
+
+
+Counter = tuple[str, str]  # (limit name, subject)
+_SCOPE = "\x1f"  # separates an account from the rest of a subject; never part of an email address
+
+
+def _digest(value: str) -> str:
+    return hashlib.blake2b(value.encode(), digest_size=12, key=b"identity-ratelimit").hexdigest()
+
+
+def limit_for(name: str) -> Limit:
+    return Limit.parse(settings.RATE_LIMITS[name])
+
+
+def _location(name: str, subject: str) -> tuple[str, str]:
+    """The Redis hash and field of a counter. Account-scoped subjects ('acct|rest') share one hash."""
+    scope, _, rest = subject.partition(_SCOPE)
+    if rest:
+        return f"rl:{name}:{_digest(scope)}", _digest(rest)
+    return f"rl:{name}:{_digest(subject)}", "-"
+
+
+def _run(mode: str, counters: tuple[Counter, ...]) -> int:
+    keys, args = [], [mode]
+    for name, subject in counters:
+        key, field = _location(name, subject)
+        limit = limit_for(name)
+        keys.append(key)
+        args += [field, limit.interval_ms, limit.count]
+    return int(_script(connection())(keys=keys, args=args))
+
+
+@cache
+def _script(client):
+    """EVALSHA with a fallback to loading the script, so each call sends only the hash."""
+    return client.register_script(_SCRIPT)
+
+
+def _seconds(ms: int) -> int:
+    return max(1, -(-ms // 1000))
+
+
+def check(*counters: Counter) -> None:
+    """Raise RateLimited if the next attempt on any of these counters would be over its limit."""
+    wait = _run("peek", counters)
+    if wait > 0:
+        raise RateLimited(_seconds(wait), tuple(name for name, _ in counters))
+
+
+def hit(*counters: Counter) -> None:
+    """Count one attempt on every counter, or raise RateLimited (and count nothing) if any is over."""
+    wait = _run("hit", counters)
+    if wait > 0:
+        raise RateLimited(_seconds(wait), tuple(name for name, _ in counters))
+
+
+def refund(*counters: Counter) -> None:
+    """Give back one attempt, for an attempt that turned out to be legitimate."""
+    _run("refund", counters)
+
+
+def clear(*counters: Counter) -> None:
+    _run("clear", counters)
+
+
+def blocked_for(*counters: Counter) -> int:
+    """Seconds until the next attempt is allowed (0 if it is now); for admin and pages."""
+    wait = _run("peek", counters)
+    return _seconds(wait) if wait > 0 else 0
+
+
+def used(counter: Counter) -> int:
+    """How many attempts a counter currently holds (for admin pages)."""
+    name, subject = counter
+    key, field = _location(name, subject)
+    pipe = connection().pipeline(transaction=False)
+    pipe.time()
+    pipe.hget(key, field)
+    (seconds, micros), tat = pipe.execute()
+    if tat is None:
+        return 0
+    remaining = int(tat) - (seconds * 1000 + micros // 1000)
+    return max(0, -(-remaining // limit_for(name).interval_ms))
+
+
+def clear_all(*names: str, subject: str) -> None:
+    """Forget every counter of these limits for a subject, including all its narrowed variants
+    (e.g. every IP's counter for one account)."""
+    connection().delete(*(_location(name, subject)[0] for name in names))
+
+
+def account_subject(email: str, extra: str = "") -> str:
+    """A subject scoped to an account (by normalised address), optionally narrowed (e.g. by IP)."""
+    return f"{email.lower()}{_SCOPE}{extra}" if extra else email.lower()

@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.devices.DeviceCookieMiddleware",
+    "identity.middleware.RateLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -156,8 +158,29 @@ AUTH_PASSWORD_VALIDATORS = [
 
 EMAIL_VERIFICATION_TIMEOUT = env_int("EMAIL_VERIFICATION_TIMEOUT", 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
-# A person may ask for a new verification link once per this many seconds per address.
-VERIFICATION_RESEND_INTERVAL = env_int("VERIFICATION_RESEND_INTERVAL", 60)
+# Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
+REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT", 600)
+
+# Rate limits, "N/period" (s, m, h, d, y): N attempts at once, then one more every period/N.
+# Override any of them with RATE_LIMITS="signin-account=5/15m,signup-ip=20/h".
+RATE_LIMITS = {
+    "signin-ip": "60/15m",  # failed password sign-ins from one address (IPv6: one /64)
+    "signin-account": "10/15m",  # failed password sign-ins on one account, from anywhere
+    "signin-ip-account": "5/15m",  # failed password sign-ins on one account from one address
+    "signin-account-cap": "100/100y",  # NIST SP 800-63B: 100 consecutive failures, until success or reset
+    "signup-ip": "10/h",
+    "signup-address": "3/h",
+    "verify-resend-ip": "10/h",
+    "verify-resend-address": "3/h",
+    "reset-ip": "10/h",
+    "reset-address": "3/h",
+    "email-change-account": "5/h",
+}
+for _item in env_list("RATE_LIMITS"):
+    _name, _, _spec = _item.partition("=")
+    if _name.strip() not in RATE_LIMITS:
+        raise ImproperlyConfigured(f"RATE_LIMITS names an unknown limit: {_name.strip()!r}")
+    RATE_LIMITS[_name.strip()] = _spec.strip()
 
 # --- Redis: sessions and the cache ---------------------------------------------------------
 

@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.flows.signin import safe_next_url
 
@@ -41,6 +42,27 @@ def service_unavailable() -> HttpResponse:
         _("Temporarily unavailable"),
         _("We cannot serve this page right now. Nothing you entered has been lost; please try again in a minute."),
         **{"Retry-After": "30"},
+    )
+
+
+def wait_phrase(seconds: int) -> str:
+    """How long to wait, said honestly and roughly: 'about 3 minutes'."""
+    if seconds < 90:
+        return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
+    if seconds < 90 * 60:
+        minutes = round(seconds / 60)
+        return ngettext("about %(n)d minute", "about %(n)d minutes", minutes) % {"n": minutes}
+    hours = round(seconds / 3600)
+    return ngettext("about %(n)d hour", "about %(n)d hours", hours) % {"n": hours}
+
+
+def too_many_requests(retry_after: int) -> HttpResponse:
+    return _error_page(
+        429,
+        _("Too many attempts"),
+        _("To protect accounts, this is paused for a moment. Please try again in %(wait)s.")
+        % {"wait": wait_phrase(retry_after)},
+        **{"Retry-After": str(retry_after)},
     )
 
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 from django.contrib.auth import update_session_auth_hash
 from django.db import transaction
 
-from ..models import OutboxMail, User, normalize_email
+from identity import ratelimit
+from identity.net import client_ip, rate_limit_subject
+
+from ..audit import record_event
+from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
+from .signin import lift_password_throttling
+
+Event = SecurityEvent.Kind
 
 
 def change_password(request, user: User, new_password: str) -> None:
@@ -15,25 +22,31 @@ def change_password(request, user: User, new_password: str) -> None:
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user)
+        record_event(request, Event.PASSWORD_CHANGED, user)
+        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
     update_session_auth_hash(request, user)
     end_user_sessions(user.pk, keep_session_key=request.session.session_key)
 
 
-def request_password_reset(email: str) -> None:
+def request_password_reset(request, email: str) -> None:
     """Mail a reset link if the address belongs to an active account; nothing is said either way."""
     email = normalize_email(email)
+    ratelimit.hit(("reset-ip", rate_limit_subject(client_ip(request))), ("reset-address", email.lower()))
     user = User.objects.filter(email__lower=email.lower(), is_active=True).first()
     if user is not None:
         with transaction.atomic():
-            queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+            record_event(request, Event.PASSWORD_RESET_REQUESTED, user)
+            queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
 
 
-def complete_password_reset(user: User, new_password: str) -> None:
-    """Set the new password and end every session. Following the mailed link also proves the address."""
+def complete_password_reset(request, user: User, new_password: str) -> None:
+    """Set the new password and end every session. Following the mailed link also proves the address,
+    and lifts the password throttling of the account (the 100-failure cap ends with a reset)."""
     with transaction.atomic():
         user.set_password(new_password)
         user.email_verified = True
         user.save(update_fields=["password", "email_verified"])
-        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user)
+        record_event(request, Event.PASSWORD_RESET, user)
+        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
     end_user_sessions(user.pk)
+    lift_password_throttling(user.email)

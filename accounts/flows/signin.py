@@ -1,20 +1,31 @@
-"""Signing in and out.
+"""Signing in, confirming identity again, and signing out.
 
 Every sign-in ends in `complete_signin`, which rotates the session key and records how the person
-authenticated, so later stages (MFA) and the OIDC provider can say how and when.
+authenticated, so later stages (MFA) and the OIDC provider can say how and when. Every password check
+goes through `verify_password`, which owns the password rate limits.
 """
 
 from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from ..models import User
+from identity import ratelimit
+from identity.net import client_ip, rate_limit_subject
+
+from ..audit import record_event, request_facts
+from ..devices import recognise_device
+from ..models import SecurityEvent, User, normalize_email
 
 SIGNED_IN_AT = "accounts.signed_in_at"
 AUTH_METHODS = "accounts.auth_methods"
+REAUTHENTICATED_AT = "accounts.reauthenticated_at"
+SESSION_INFO = "accounts.session_info"
+
+Event = SecurityEvent.Kind
 
 
 class SignInRefused(Exception):
@@ -24,13 +35,67 @@ class SignInRefused(Exception):
         self.user = user
 
 
+def password_counters(request, email: str) -> tuple[ratelimit.Counter, ...]:
+    """The counters a password attempt on this address spends: per IP, per account, per both, and the cap.
+
+    Unknown addresses are counted exactly like real ones, so throttling reveals nothing.
+    """
+    account = normalize_email(email).lower()
+    ip = rate_limit_subject(client_ip(request))
+    return (
+        ("signin-ip", ip),
+        ("signin-account", account),
+        ("signin-ip-account", ratelimit.account_subject(account, ip)),
+        ("signin-account-cap", account),
+    )
+
+
+def forgive_password_failures(request, email: str) -> None:
+    """After a right password: the account's counters start over; the IP keeps its failures."""
+    ip_counter, *account_counters = password_counters(request, email)
+    ratelimit.refund(ip_counter)
+    ratelimit.clear(*account_counters)
+
+
+def lift_password_throttling(email: str) -> None:
+    """Forget an account's password failures from every address (after a reset, or by an admin)."""
+    account = normalize_email(email).lower()
+    ratelimit.clear_all("signin-account", "signin-ip-account", "signin-account-cap", subject=account)
+
+
+def verify_password(request, email: str, password: str, *, purpose: str = "signin") -> User | None:
+    """Check a password under the rate limits. The attempt is counted before the hash is checked,
+    so parallel guesses cannot slip past a limit; a right password gives the attempt back."""
+    counters = password_counters(request, email)
+    try:
+        ratelimit.hit(*counters)
+    except ratelimit.RateLimited:
+        record_event(request, Event.SIGNIN_THROTTLED, _known_user(email), method="pwd", reason=purpose)
+        raise
+    user = authenticate(request, email=email, password=password)
+    if user is None:
+        known = _known_user(email)
+        reason = "inactive" if known is not None and not known.is_active else "bad_credentials"
+        if purpose != "signin":
+            reason = purpose
+        record_event(request, Event.SIGNIN_FAILED, known, method="pwd", reason=reason)
+        return None
+    forgive_password_failures(request, email)
+    return user
+
+
+def _known_user(email: str) -> User | None:
+    return User.objects.filter(email__lower=normalize_email(email).lower()).first()
+
+
 def check_password_signin(request, email: str, password: str) -> User:
     """The password step. One refusal for unknown address, wrong password and inactive account."""
-    user = authenticate(request, email=email, password=password)
+    user = verify_password(request, email, password)
     if user is None:
         raise SignInRefused("invalid")
     if not user.email_verified:
         # Only said to someone who knows the password, so it does not reveal that the account exists.
+        record_event(request, Event.SIGNIN_FAILED, user, method="pwd", reason="unverified")
         raise SignInRefused("unverified", user)
     return user
 
@@ -38,12 +103,35 @@ def check_password_signin(request, email: str, password: str) -> User:
 def complete_signin(request, user: User, method: str) -> None:
     login(request, user, backend="accounts.backends.EmailBackend")
     now = int(time.time())
+    facts = request_facts(request)
     request.session[SIGNED_IN_AT] = now
     request.session[AUTH_METHODS] = [{"method": method, "at": now}]
+    request.session[SESSION_INFO] = {"ip": facts["ip"], "ua": facts["user_agent"], "seen": now}
+    record_event(request, Event.SIGNIN_SUCCEEDED, user, method=method)
+    recognise_device(request, user)
+
+
+def confirm_identity(request, password: str) -> bool:
+    """Re-authentication for a sensitive action: the password again, under the same limits."""
+    user = verify_password(request, request.user.email, password, purpose="reauth")
+    if user is None or user.pk != request.user.pk:
+        return False
+    now = int(time.time())
+    request.session[REAUTHENTICATED_AT] = now
+    request.session[AUTH_METHODS] = [*request.session.get(AUTH_METHODS, []), {"method": "pwd", "at": now}]
+    record_event(request, Event.REAUTHENTICATED, user, method="pwd")
+    return True
+
+
+def recently_authenticated(request) -> bool:
+    last = max(request.session.get(SIGNED_IN_AT, 0), request.session.get(REAUTHENTICATED_AT, 0))
+    return time.time() - last <= settings.REAUTHENTICATION_TIMEOUT
 
 
 def sign_out(request) -> None:
     """Log out and delete the session from Redis."""
+    if request.user.is_authenticated:
+        record_event(request, Event.SIGNED_OUT, request.user)
     logout(request)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
+from identity import ratelimit
+from identity.net import client_ip, rate_limit_subject
+
 from ..models import OutboxMail, User, normalize_email
 from ..outbox import queue_mail
 
 
-def sign_up(email: str, password: str) -> None:
+def sign_up(request, email: str, password: str) -> None:
     """Create an unverified account and mail a verification link.
 
     If the address already has an account, mail its owner a notice instead. Both paths hash the
@@ -17,6 +20,7 @@ def sign_up(email: str, password: str) -> None:
     tells the two apart.
     """
     email = normalize_email(email)
+    ratelimit.hit(("signup-ip", rate_limit_subject(client_ip(request))), ("signup-address", email.lower()))
     try:
         with transaction.atomic():
             existing = User.objects.filter(email__lower=email.lower()).first()

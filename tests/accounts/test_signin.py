@@ -38,7 +38,7 @@ def test_inactive_account_gets_the_same_generic_answer(client, make_user):
     assert "do not match an account" in response.content.decode()
 
 
-def test_unknown_email_costs_a_hash_too(client, user):
+def test_unknown_email_costs_a_hash_too(client, user, generous_limits):
     import statistics
     import time
 

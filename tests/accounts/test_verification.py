@@ -85,13 +85,17 @@ def test_token_for_one_user_cannot_verify_another(client, unverified, make_user)
     assert not other.email_verified
 
 
-def test_resend_mails_a_new_link_once_per_interval(client, unverified, deliver_outbox):
+def test_resend_mails_a_new_link_within_the_per_address_limit(client, unverified, deliver_outbox, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "verify-resend-address": "2/h"}
     first = client.post("/accounts/verify/resend/", {"email": unverified.email})
     second = client.post("/accounts/verify/resend/", {"email": unverified.email.upper()})
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"] == "/accounts/signup/check-inbox/"
+    third = client.post("/accounts/verify/resend/", {"email": " " + unverified.email})
+    assert third.status_code == 429
+    assert int(third["Retry-After"]) > 0
     mails = deliver_outbox()
-    assert len(mails) == 1
+    assert len(mails) == 2
     assert re.search(r"/accounts/verify/[^/\s]+/", mails[0].body)
 
 

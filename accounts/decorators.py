@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from .flows.signin import recently_authenticated
+
+
+def reauthentication_required(view=None, *, return_to: str | None = None):
+    """Sensitive actions need a sign-in or re-authentication within REAUTHENTICATION_TIMEOUT.
+
+    Otherwise the person confirms their identity first and comes back: to this page for a GET, or to
+    `return_to` (the page holding the form) for a POST, which is not replayed.
+    """
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if recently_authenticated(request):
+                return view(request, *args, **kwargs)
+            back = request.get_full_path() if request.method == "GET" or not return_to else reverse(return_to)
+            return redirect(f"{reverse('accounts:reauthenticate')}?{urlencode({'next': back})}")
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate

@@ -1,0 +1,46 @@
+"""Changing the address of an account: it takes effect only once the new address is proven."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from identity import ratelimit
+
+from ..audit import record_event
+from ..models import OutboxMail, SecurityEvent, User
+from ..outbox import queue_mail
+
+Event = SecurityEvent.Kind
+
+
+def request_email_change(request, user: User, new_email: str) -> None:
+    """Mail a confirmation link to the new address.
+
+    If another account already uses it, that account's owner is told instead; the page the user sees
+    is the same either way, so this cannot be used to find out who has an account.
+    """
+    ratelimit.hit(("email-change-account", str(user.pk)))
+    taken_by = User.objects.filter(email__lower=new_email.lower()).exclude(pk=user.pk).first()
+    with transaction.atomic():
+        record_event(request, Event.EMAIL_CHANGE_REQUESTED, user)
+        if taken_by is not None:
+            if taken_by.is_active:
+                queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, taken_by)
+        else:
+            queue_mail(OutboxMail.Kind.EMAIL_CHANGE, user, to=new_email)
+
+
+def complete_email_change(request, user: User, new_email: str) -> bool:
+    """Switch to the proven address and tell the old one. False if the address was taken meanwhile."""
+    old_email = user.email
+    try:
+        with transaction.atomic():
+            user.email = new_email
+            user.email_verified = True
+            user.save(update_fields=["email", "email_verified"])
+            record_event(request, Event.EMAIL_CHANGED, user)
+            queue_mail(OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=new_email)
+    except IntegrityError:
+        user.email = old_email
+        return False
+    return True

@@ -1,0 +1,124 @@
+"""The account home, the security page, re-authentication and email change."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from identity.ratelimit import RateLimited
+from identity.views import wait_phrase
+
+from ..decorators import reauthentication_required
+from ..flows.email import complete_email_change, request_email_change
+from ..flows.security import active_sessions, end_one_session, end_other_sessions, report_not_me, signin_history
+from ..flows.signin import safe_next_url
+from ..forms import EmailChangeForm, ReauthenticateForm
+from ..tokens import read_email_change_token
+
+EMAIL_CHANGE_TOKEN_SESSION_KEY = "accounts.email_change_token"
+
+
+@require_GET
+@login_required
+def home(request):
+    return render(request, "accounts/home.html")
+
+
+@never_cache
+@require_GET
+@login_required
+def security(request):
+    return render(
+        request,
+        "accounts/security.html",
+        {"sessions": active_sessions(request), "history": signin_history(request.user)},
+    )
+
+
+@require_POST
+@login_required
+def end_session(request):
+    if end_one_session(request, request.POST.get("session", "")):
+        messages.success(request, _("That session has been signed out."))
+    else:
+        messages.error(request, _("That session had already ended."))
+    return redirect("accounts:security")
+
+
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def end_other_sessions_view(request):
+    ended = end_other_sessions(request)
+    messages.success(request, _("All your other sessions have been signed out (%(n)d).") % {"n": ended})
+    return redirect("accounts:security")
+
+
+@require_POST
+@login_required
+def not_me(request):
+    report_not_me(request)
+    messages.success(
+        request,
+        _("We have signed you out everywhere and mailed you a link to choose a new password. Please do so now."),
+    )
+    return redirect("accounts:signin")
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+@login_required
+def reauthenticate(request):
+    next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or "/accounts/security/"
+    form = ReauthenticateForm(request, data=request.POST or None)
+    try:
+        if request.method == "POST" and form.is_valid():
+            return redirect(next_url)
+    except RateLimited as throttled:
+        messages.error(request, _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)})
+        response = render(request, "accounts/reauthenticate.html", {"form": form, "next": next_url}, status=429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    status = 400 if form.is_bound else 200
+    return render(request, "accounts/reauthenticate.html", {"form": form, "next": next_url}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@reauthentication_required
+def email_change(request):
+    form = EmailChangeForm(request.user, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        request_email_change(request, request.user, form.cleaned_data["email"])
+        return render(request, "accounts/email_change_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "accounts/email_change.html", {"form": form}, status=400 if form.is_bound else 200)
+
+
+@never_cache
+@require_GET
+def email_change_link(request, token: str):
+    """As with verification: the token moves into the session before any page is shown."""
+    request.session[EMAIL_CHANGE_TOKEN_SESSION_KEY] = token
+    return redirect("accounts:email_change_confirm")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_change_confirm(request):
+    loaded = read_email_change_token(request.session.get(EMAIL_CHANGE_TOKEN_SESSION_KEY, ""))
+    if loaded is None:
+        return render(request, "accounts/email_change_invalid.html", status=400)
+    user, new_email = loaded
+    if request.method == "POST":
+        request.session.pop(EMAIL_CHANGE_TOKEN_SESSION_KEY, None)
+        if not complete_email_change(request, user, new_email):
+            messages.error(request, _("That address is now used by another account, so it was not changed."))
+            return render(request, "accounts/email_change_invalid.html", status=409)
+        messages.success(request, _("Your email address is now %(email)s.") % {"email": new_email})
+        return redirect("accounts:home" if request.user.is_authenticated else "accounts:signin")
+    return render(request, "accounts/email_change_confirm.html", {"email": new_email, "old_email": user.email})

@@ -1,0 +1,115 @@
+"""Sign-in, sign-up, email verification and sign-out pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from identity.ratelimit import RateLimited
+from identity.views import wait_phrase
+
+from ..flows.signin import complete_signin, safe_next_url, sign_out
+from ..flows.signup import sign_up
+from ..flows.verification import resend_verification, verify_email
+from ..forms import EmailOnlyForm, SignInForm, SignUpForm
+from ..tokens import user_for_verification_token
+
+VERIFY_TOKEN_SESSION_KEY = "accounts.verify_token"
+# Past this wait, password sign-in is paused for the account until a reset (the 100-failure cap).
+CAPPED_AFTER = 7 * 24 * 3600
+
+
+def _throttled_message(retry_after: int) -> str:
+    if retry_after > CAPPED_AFTER:
+        return _(
+            "There have been too many failed attempts to sign in to this account. To protect it, "
+            "password sign-in is paused until the password is reset."
+        )
+    return _("Too many attempts. To protect your account, please wait %(wait)s before trying again.") % {
+        "wait": wait_phrase(retry_after)
+    }
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signin(request):
+    next_url = safe_next_url(request.POST.get("next") or request.GET.get("next"))
+    if request.user.is_authenticated:
+        return redirect(next_url or "accounts:home")
+    form = SignInForm(request, data=request.POST or None, initial={"email": request.GET.get("email", "")})
+    context = {"form": form, "next": next_url or ""}
+    try:
+        if request.method == "POST" and form.is_valid():
+            complete_signin(request, form.user, method="pwd")
+            return redirect(next_url or "accounts:home")
+    except RateLimited as throttled:
+        context["throttled"] = _throttled_message(throttled.retry_after)
+        response = render(request, "accounts/signin.html", context, status=429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
+
+
+@require_POST
+def signout(request):
+    sign_out(request)
+    messages.success(request, _("You have signed out."))
+    return redirect("accounts:signin")
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("accounts:home")
+    form = SignUpForm(data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        sign_up(request, form.cleaned_data["email"], form.cleaned_data["password"])
+        return redirect("accounts:check_inbox")
+    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.is_bound else 200)
+
+
+@require_GET
+def check_inbox(request):
+    return render(request, "accounts/check_inbox.html")
+
+
+@never_cache
+@require_GET
+def verify_email_link(request, token: str):
+    """Swap the token from the link for a session value, so it never leaves in a Referer header."""
+    request.session[VERIFY_TOKEN_SESSION_KEY] = token
+    return redirect("accounts:verify_email_confirm")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify_email_confirm(request):
+    # A confirmation click, not the GET, verifies: mail scanners that fetch links do not.
+    user = user_for_verification_token(request.session.get(VERIFY_TOKEN_SESSION_KEY, ""))
+    if user is None:
+        return render(request, "accounts/verify_invalid.html", {"form": EmailOnlyForm()}, status=400)
+    if request.method == "POST":
+        verify_email(request, user)
+        request.session.pop(VERIFY_TOKEN_SESSION_KEY, None)
+        messages.success(request, _("Your email address is verified. You can sign in now."))
+        return redirect(f"{reverse('accounts:signin')}?{urlencode({'email': user.email})}")
+    return render(request, "accounts/verify_confirm.html", {"email": user.email})
+
+
+@require_POST
+def verify_email_resend(request):
+    form = EmailOnlyForm(data=request.POST)
+    if not form.is_valid():
+        return render(request, "accounts/verify_invalid.html", {"form": form}, status=400)
+    resend_verification(request, form.cleaned_data["email"])
+    return redirect("accounts:check_inbox")

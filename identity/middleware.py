@@ -1,0 +1,17 @@
+from .ratelimit import RateLimited
+from .views import too_many_requests
+
+
+class RateLimitMiddleware:
+    """Turns a RateLimited raised anywhere in a view into the 429 page with Retry-After."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RateLimited):
+            return too_many_requests(exception.retry_after)
+        return None
