@@ -118,7 +118,8 @@ def confirm_identity(request, password: str) -> bool:
         return False
     now = int(time.time())
     request.session[REAUTHENTICATED_AT] = now
-    request.session[AUTH_METHODS] = [*request.session.get(AUTH_METHODS, []), {"method": "pwd", "at": now}]
+    methods = [*request.session.get(AUTH_METHODS, []), {"method": "pwd", "at": now}]
+    request.session[AUTH_METHODS] = methods[-10:]
     record_event(request, Event.REAUTHENTICATED, user, method="pwd")
     return True
 

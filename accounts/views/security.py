@@ -19,6 +19,7 @@ from ..flows.security import active_sessions, end_one_session, end_other_session
 from ..flows.signin import safe_next_url
 from ..forms import EmailChangeForm, ReauthenticateForm
 from ..tokens import read_email_change_token
+from .links import stash_link_token
 
 EMAIL_CHANGE_TOKEN_SESSION_KEY = "accounts.email_change_token"
 
@@ -99,12 +100,7 @@ def email_change(request):
     return render(request, "accounts/email_change.html", {"form": form}, status=400 if form.is_bound else 200)
 
 
-@never_cache
-@require_GET
-def email_change_link(request, token: str):
-    """As with verification: the token moves into the session before any page is shown."""
-    request.session[EMAIL_CHANGE_TOKEN_SESSION_KEY] = token
-    return redirect("accounts:email_change_confirm")
+email_change_link = stash_link_token(EMAIL_CHANGE_TOKEN_SESSION_KEY, "accounts:email_change_confirm")
 
 
 @never_cache

@@ -20,6 +20,7 @@ from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInForm, SignUpForm
 from ..tokens import user_for_verification_token
+from .links import stash_link_token
 
 VERIFY_TOKEN_SESSION_KEY = "accounts.verify_token"
 # Past this wait, password sign-in is paused for the account until a reset (the 100-failure cap).
@@ -83,12 +84,7 @@ def check_inbox(request):
     return render(request, "accounts/check_inbox.html")
 
 
-@never_cache
-@require_GET
-def verify_email_link(request, token: str):
-    """Swap the token from the link for a session value, so it never leaves in a Referer header."""
-    request.session[VERIFY_TOKEN_SESSION_KEY] = token
-    return redirect("accounts:verify_email_confirm")
+verify_email_link = stash_link_token(VERIFY_TOKEN_SESSION_KEY, "accounts:verify_email_confirm")
 
 
 @never_cache

@@ -1,0 +1,16 @@
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def stash_link_token(session_key: str, confirm_url_name: str):
+    """A view for a mailed link: it moves the token into the session and redirects to a token-free
+    confirmation page, so the token never leaves in a Referer header and a GET changes nothing."""
+
+    @never_cache
+    @require_GET
+    def view(request, token: str):
+        request.session[session_key] = token
+        return redirect(confirm_url_name)
+
+    return view
