@@ -7,6 +7,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from identity.views import wait_phrase
+
 from .flows.lifecycle import (
     clear_signin_throttling,
     deactivate_user,
@@ -68,10 +70,12 @@ class UserAdmin(DjangoUserAdmin):
         state = signin_throttle_state(obj)
         if not state["blocked_for"] and not state["failures"]:
             return _("None")
-        return _("%(failures)d failed password attempts in a row; next attempt allowed in %(wait)d s") % {
-            "failures": state["failures"],
-            "wait": state["blocked_for"],
-        }
+        failures = ngettext(
+            "%(n)d failed password attempt in a row.", "%(n)d failed password attempts in a row.", state["failures"]
+        ) % {"n": state["failures"]}
+        if not state["blocked_for"]:
+            return failures
+        return f"{failures} " + _("Next attempt allowed in %(wait)s.") % {"wait": wait_phrase(state["blocked_for"])}
 
     @admin.display(description=_("Recent security events"))
     def recent_events(self, obj):

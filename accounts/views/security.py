@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -55,7 +56,10 @@ def end_session(request):
 @reauthentication_required(return_to="accounts:security")
 def end_other_sessions_view(request):
     ended = end_other_sessions(request)
-    messages.success(request, _("All your other sessions have been signed out (%(n)d).") % {"n": ended})
+    messages.success(
+        request,
+        ngettext("%(n)d other session was signed out.", "%(n)d other sessions were signed out.", ended) % {"n": ended},
+    )
     return redirect("accounts:security")
 
 
