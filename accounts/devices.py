@@ -1,6 +1,7 @@
 """Recognising the browsers a person signs in from, so a sign-in from a new one can be reported.
 
-A browser is known by a random token in a long-lived cookie; the database keeps only its hash.
+A browser is known by a random token in a long-lived signed cookie (so only tokens this site issued
+count); the database keeps only its hash.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .outbox import queue_mail
 
 DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 NEW_DEVICE_COOKIE = "_identity_new_device_cookie"  # request attribute read by DeviceCookieMiddleware
+COOKIE_SALT = "accounts.device"
 
 
 def device_cookie_name() -> str:
@@ -32,8 +34,8 @@ def recognise_device(request, user: User) -> None:
 
     The first browser an account ever uses is registered silently (it is the one that just signed up).
     """
-    token = request.COOKIES.get(device_cookie_name(), "")
-    if not (16 <= len(token) <= 100):
+    token = request.get_signed_cookie(device_cookie_name(), default="", salt=COOKIE_SALT)
+    if not token:
         token = secrets.token_urlsafe(32)
         setattr(request, NEW_DEVICE_COOKIE, token)
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
@@ -49,6 +51,10 @@ def recognise_device(request, user: User) -> None:
             queue_mail(OutboxMail.Kind.NEW_DEVICE, user, request=request)
 
 
+def forget_devices(user: User) -> None:
+    KnownDevice.objects.filter(user=user).delete()
+
+
 class DeviceCookieMiddleware:
     """Sets the device cookie chosen during a sign-in on the response."""
 
@@ -59,9 +65,10 @@ class DeviceCookieMiddleware:
         response = self.get_response(request)
         token = getattr(request, NEW_DEVICE_COOKIE, None)
         if token:
-            response.set_cookie(
+            response.set_signed_cookie(
                 device_cookie_name(),
                 token,
+                salt=COOKIE_SALT,
                 max_age=DEVICE_COOKIE_AGE,
                 secure=settings.SESSION_COOKIE_SECURE,
                 httponly=True,

@@ -12,6 +12,11 @@ class RateLimitMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, RateLimited):
-            return too_many_requests(exception.retry_after)
-        return None
+        if not isinstance(exception, RateLimited):
+            return None
+        from accounts.audit import record_event
+        from accounts.models import SecurityEvent
+
+        user = request.user if request.user.is_authenticated else None
+        record_event(request, SecurityEvent.Kind.THROTTLED, user, reason=",".join(exception.limits)[:40])
+        return too_many_requests(exception.retry_after)

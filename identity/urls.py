@@ -11,5 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "identity.views.bad_request"
 handler404 = "identity.views.page_not_found"
 handler500 = "identity.views.server_error"

@@ -75,6 +75,14 @@ def server_error(request) -> HttpResponse:
     )
 
 
+def bad_request(request, exception) -> HttpResponse:
+    return _error_page(
+        400,
+        _("Request not understood"),
+        _("Something about this request was not right, or your session ended meanwhile. Go back and try again."),
+    )
+
+
 def page_not_found(request, exception) -> HttpResponse:
     return _error_page(404, _("Page not found"), _("There is nothing at this address."))
 

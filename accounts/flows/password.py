@@ -9,6 +9,7 @@ from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
 from ..audit import record_event
+from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
@@ -41,12 +42,14 @@ def request_password_reset(request, email: str) -> None:
 
 def complete_password_reset(request, user: User, new_password: str) -> None:
     """Set the new password and end every session. Following the mailed link also proves the address,
-    and lifts the password throttling of the account (the 100-failure cap ends with a reset)."""
+    lifts the password throttling of the account (the 100-failure cap ends with a reset), and forgets
+    known browsers, so a sign-in from any of them is reported again."""
     with transaction.atomic():
         user.set_password(new_password)
         user.email_verified = True
         user.save(update_fields=["password", "email_verified"])
         record_event(request, Event.PASSWORD_RESET, user)
+        forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
     end_user_sessions(user.pk)
     lift_password_throttling(user.email)

@@ -10,6 +10,7 @@ from django.db import transaction
 from identity.net import describe_device
 
 from ..audit import record_event
+from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
@@ -59,10 +60,19 @@ def signin_history(user: User, limit: int = 20):
 
 
 def end_one_session(request, sid: str) -> bool:
+    """End one of the user's sessions by id. Naming the current one simply signs out."""
+    if request.session.session_key and sid == session_id(request.session.session_key):
+        sign_out(request)
+        return True
     if not end_session(request.user.pk, sid):
         return False
     record_event(request, Event.SESSION_ENDED, request.user)
     return True
+
+
+def previous_signin(user: User) -> SecurityEvent | None:
+    """The sign-in before the current one, for "last signed in" on the account page."""
+    return SecurityEvent.objects.filter(user=user, kind=Event.SIGNIN_SUCCEEDED).order_by("-at")[1:2].first()
 
 
 def end_other_sessions(request) -> int:
@@ -72,10 +82,12 @@ def end_other_sessions(request) -> int:
 
 
 def report_not_me(request) -> None:
-    """End every session, this one too, and mail a reset link: the safe path back for the owner."""
+    """End every session, this one too, forget every known browser (an intruder's among them), and
+    mail a reset link: the safe path back for the owner."""
     user = request.user
     with transaction.atomic():
         record_event(request, Event.NOT_ME, user)
+        forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
     end_user_sessions(user.pk)
     sign_out(request)

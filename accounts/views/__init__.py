@@ -8,7 +8,7 @@ from .security import (
     home,
     not_me,
     reauthenticate,
-    security,
+    security_page,
 )
 from .signin import check_inbox, signin, signout, signup, verify_email_confirm, verify_email_link, verify_email_resend
 
@@ -26,7 +26,7 @@ __all__ = [
     "password_reset",
     "password_reset_sent",
     "reauthenticate",
-    "security",
+    "security_page",
     "signin",
     "signout",
     "signup",

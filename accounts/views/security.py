@@ -16,7 +16,14 @@ from identity.views import wait_phrase
 
 from ..decorators import reauthentication_required
 from ..flows.email import complete_email_change, request_email_change
-from ..flows.security import active_sessions, end_one_session, end_other_sessions, report_not_me, signin_history
+from ..flows.security import (
+    active_sessions,
+    end_one_session,
+    end_other_sessions,
+    previous_signin,
+    report_not_me,
+    signin_history,
+)
 from ..flows.signin import safe_next_url
 from ..forms import EmailChangeForm, ReauthenticateForm
 from ..tokens import read_email_change_token
@@ -28,13 +35,13 @@ EMAIL_CHANGE_TOKEN_SESSION_KEY = "accounts.email_change_token"
 @require_GET
 @login_required
 def home(request):
-    return render(request, "accounts/home.html")
+    return render(request, "accounts/home.html", {"previous_signin": previous_signin(request.user)})
 
 
 @never_cache
 @require_GET
 @login_required
-def security(request):
+def security_page(request):
     return render(
         request,
         "accounts/security.html",
@@ -117,8 +124,7 @@ def email_change_confirm(request):
     if request.method == "POST":
         request.session.pop(EMAIL_CHANGE_TOKEN_SESSION_KEY, None)
         if not complete_email_change(request, user, new_email):
-            messages.error(request, _("That address is now used by another account, so it was not changed."))
-            return render(request, "accounts/email_change_invalid.html", status=409)
+            return render(request, "accounts/email_change_taken.html", {"email": new_email}, status=409)
         messages.success(request, _("Your email address is now %(email)s.") % {"email": new_email})
         return redirect("accounts:home" if request.user.is_authenticated else "accounts:signin")
     return render(request, "accounts/email_change_confirm.html", {"email": new_email, "old_email": user.email})
