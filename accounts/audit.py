@@ -32,3 +32,16 @@ def record_event(
     return SecurityEvent.objects.create(
         kind=kind, user=user, method=method, reason=reason, actor=actor, **request_facts(request)
     )
+
+
+def record_throttled(request, kind: str, user: User | None = None, **fields) -> None:
+    """Record a refused (throttled) attempt, but only a bounded number per client address, so an
+    attacker who is being turned away cannot grow the audit table one row per request."""
+    from identity import ratelimit
+    from identity.net import rate_limit_subject
+
+    try:
+        ratelimit.hit(("audit-throttled", rate_limit_subject(client_ip(request))))
+    except ratelimit.RateLimited:
+        return
+    record_event(request, kind, user, **fields)

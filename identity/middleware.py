@@ -14,9 +14,9 @@ class RateLimitMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, RateLimited):
             return None
-        from accounts.audit import record_event
+        from accounts.audit import record_throttled
         from accounts.models import SecurityEvent
 
         user = request.user if request.user.is_authenticated else None
-        record_event(request, SecurityEvent.Kind.THROTTLED, user, reason=",".join(exception.limits)[:40])
+        record_throttled(request, SecurityEvent.Kind.THROTTLED, user, reason=",".join(exception.limits)[:40])
         return too_many_requests(exception.retry_after)

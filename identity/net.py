@@ -14,14 +14,27 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @cache
 def _trusted_networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
+    return parse_networks(spec)
+
+
+def parse_networks(spec) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Addresses or CIDR networks; ValueError names the first entry that is neither."""
+    networks = []
+    for item in spec:
+        try:
+            networks.append(ipaddress.ip_network(item.strip().strip("[]"), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {item!r}") from None
+    return tuple(networks)
 
 
 def _parse(value: str) -> IPAddress | None:
+    """An address, with IPv4-mapped IPv6 (::ffff:10.0.0.5, as dual-stack sockets report) unmapped."""
     try:
-        return ipaddress.ip_address(value.strip().strip("[]"))
+        address = ipaddress.ip_address(value.strip().strip("[]"))
     except ValueError:
         return None
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def client_ip(request) -> str:

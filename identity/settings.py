@@ -13,6 +13,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from identity.net import parse_networks
+from identity.ratelimit import Limit
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -62,6 +65,10 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 # Addresses (or networks, in CIDR notation) of reverse proxies whose X-Forwarded-For we believe.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
 
 INSTALLED_APPS = [
     "accounts",
@@ -176,12 +183,18 @@ RATE_LIMITS = {
     "reset-ip": "10/h",
     "reset-address": "3/h",
     "email-change-account": "5/h",
+    "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
 }
 for _item in env_list("RATE_LIMITS"):
     _name, _, _spec = _item.partition("=")
     if _name.strip() not in RATE_LIMITS:
         raise ImproperlyConfigured(f"RATE_LIMITS names an unknown limit: {_name.strip()!r}")
     RATE_LIMITS[_name.strip()] = _spec.strip()
+for _name, _spec in RATE_LIMITS.items():  # a bad limit must stop the start, not fail every request later
+    try:
+        Limit.parse(_spec)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"RATE_LIMITS {_name}: {error}") from None
 
 # --- Redis: sessions and the cache ---------------------------------------------------------
 

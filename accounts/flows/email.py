@@ -9,6 +9,7 @@ from identity import ratelimit
 from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
+from .signin import lift_password_throttling
 
 Event = SecurityEvent.Kind
 
@@ -43,4 +44,5 @@ def complete_email_change(request, user: User, new_email: str) -> bool:
     except IntegrityError:
         user.email = old_email
         return False
+    lift_password_throttling(new_email)  # failures against the address from before it was this account's
     return True

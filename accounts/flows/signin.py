@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
-from ..audit import record_event, request_facts
+from ..audit import record_event, record_throttled, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
 
@@ -70,7 +70,7 @@ def verify_password(request, email: str, password: str, *, purpose: str = "signi
     try:
         ratelimit.hit(*counters)
     except ratelimit.RateLimited:
-        record_event(request, Event.SIGNIN_THROTTLED, _known_user(email), method="pwd", reason=purpose)
+        record_throttled(request, Event.SIGNIN_THROTTLED, _known_user(email), method="pwd", reason=purpose)
         raise
     user = authenticate(request, email=email, password=password)
     if user is None:

@@ -10,6 +10,7 @@ from identity.net import client_ip, rate_limit_subject
 from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
+from .signin import lift_password_throttling
 
 
 def resend_verification(request, email: str) -> None:
@@ -28,7 +29,12 @@ def resend_verification(request, email: str) -> None:
 
 
 def verify_email(request, user: User) -> None:
-    """Mark the address verified; this also voids every verification link already sent."""
+    """Mark the address verified; this also voids every verification link already sent.
+
+    Password failures counted against the address before the account existed (anyone may try any
+    address) are forgotten: proving the mailbox is as good as a reset.
+    """
     User.objects.filter(pk=user.pk).update(email_verified=True)
     user.email_verified = True
     record_event(request, SecurityEvent.Kind.EMAIL_VERIFIED, user)
+    lift_password_throttling(user.email)
