@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from identity.views import wait_phrase
+from mfa.flows import reset_mfa
+from mfa.policy import must_have_mfa, recovery_codes_left, totp_devices
 
 from .flows.lifecycle import (
     clear_signin_throttling,
@@ -51,19 +53,42 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("email",)
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
-    list_filter = ("is_active", "email_verified", "is_staff", "is_superuser")
-    readonly_fields = ("last_login", "date_joined", "signin_throttle", "recent_events")
+    list_filter = ("is_active", "email_verified", "is_staff", "is_superuser", "mfa_required")
+    readonly_fields = ("last_login", "date_joined", "mfa_status", "signin_throttle", "recent_events")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("display_name", "email_verified")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        (_("Security"), {"fields": ("signin_throttle", "recent_events")}),
+        (_("Security"), {"fields": ("mfa_required", "mfa_status", "signin_throttle", "recent_events")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")}),
     )
-    actions = ("deactivate", "reactivate", "send_password_reset", "end_sessions", "clear_throttling")
+    actions = ("deactivate", "reactivate", "send_password_reset", "end_sessions", "clear_throttling", "reset_mfa")
+
+    @admin.display(description=_("Two-step verification"))
+    def mfa_status(self, obj):
+        devices = [device.name for device in totp_devices(obj)]
+        if not devices:
+            return _("Not set up") + (" · " + _("required") if must_have_mfa(obj) else "")
+        return _("Authenticator apps: %(names)s · recovery codes left: %(n)d") % {
+            "names": ", ".join(devices),
+            "n": recovery_codes_left(obj),
+        }
+
+    @admin.action(description=_("Reset two-step verification"), permissions=["change"])
+    def reset_mfa(self, request, queryset):
+        users = list(queryset)
+        for user in users:
+            reset_mfa(user, request, actor=request.user)
+        self._report(
+            request,
+            ngettext(
+                "Two-step verification reset for %d user.", "Two-step verification reset for %d users.", len(users)
+            ),
+            len(users),
+        )
 
     @admin.display(description=_("Sign-in throttling"))
     def signin_throttle(self, obj):

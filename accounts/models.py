@@ -65,6 +65,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("staff"), default=False, help_text=_("Staff can sign in to the admin site.")
     )
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    mfa_required = models.BooleanField(
+        _("MFA required"), default=False, help_text=_("This person must sign in with a second factor.")
+    )
 
     objects = UserManager()
 
@@ -114,6 +117,7 @@ class OutboxMail(models.Model):
         ACCOUNT_EXISTS = "account_exists", _("Account already exists")
         PASSWORD_RESET = "password_reset", _("Password reset")
         PASSWORD_CHANGED = "password_changed", _("Password changed")
+        MFA_CHANGED = "mfa_changed", _("Two-step verification changed")
         NEW_DEVICE = "new_device", _("Sign-in from a new device")
         EMAIL_CHANGE = "email_change", _("Confirm a new email address")
         EMAIL_CHANGED = "email_changed", _("Email address changed")
@@ -169,6 +173,13 @@ class SecurityEvent(models.Model):
         OTHER_SESSIONS_ENDED = "other_sessions_ended", _("Other sessions ended")
         NOT_ME = "not_me", _("Reported unrecognised activity")
         THROTTLED = "throttled", _("Throttled")
+        MFA_VERIFIED = "mfa_verified", _("Second factor accepted")
+        MFA_FAILED = "mfa_failed", _("Second factor refused")
+        MFA_ADDED = "mfa_added", _("Authenticator added")
+        MFA_REMOVED = "mfa_removed", _("Authenticator removed")
+        RECOVERY_CODES_GENERATED = "recovery_codes_generated", _("Recovery codes generated")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        ADMIN_MFA_RESET = "admin_mfa_reset", _("Two-step verification reset by an admin")
         ADMIN_DEACTIVATED = "admin_deactivated", _("Deactivated by an admin")
         ADMIN_REACTIVATED = "admin_reactivated", _("Reactivated by an admin")
         ADMIN_RESET_SENT = "admin_reset_sent", _("Reset mail sent by an admin")

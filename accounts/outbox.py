@@ -67,6 +67,7 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.PASSWORD_RESET: _password_reset_links,
     OutboxMail.Kind.PASSWORD_CHANGED: _account_links,
     OutboxMail.Kind.NEW_DEVICE: _account_links,
+    OutboxMail.Kind.MFA_CHANGED: _account_links,
     OutboxMail.Kind.EMAIL_CHANGE: _email_change_links,
     OutboxMail.Kind.EMAIL_CHANGED: _account_links,
 }

@@ -73,12 +73,14 @@ except ValueError as error:
 INSTALLED_APPS = [
     "accounts",
     "mfa",
-    "django.contrib.admin",
+    "identity.admin_site.IdentityAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
 ]
@@ -94,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.devices.DeviceCookieMiddleware",
+    "mfa.middleware.EnrolmentRequiredMiddleware",
     "identity.middleware.RateLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -166,6 +169,16 @@ AUTH_PASSWORD_VALIDATORS = [
 
 EMAIL_VERIFICATION_TIMEOUT = env_int("EMAIL_VERIFICATION_TIMEOUT", 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+# Who must use a second factor: "off" (those who chose one), "staff", or "all"; admins can also
+# require it per user. People who must and have none enrol right after their password.
+MFA_REQUIRED = env("MFA_REQUIRED", "staff").lower()
+if MFA_REQUIRED not in {"off", "staff", "all"}:
+    raise ImproperlyConfigured("MFA_REQUIRED must be off, staff or all.")
+# A password sign-in waiting for its second factor is forgotten after this many seconds.
+MFA_PENDING_TIMEOUT = env_int("MFA_PENDING_TIMEOUT", 300)
+OTP_TOTP_ISSUER = SITE_NAME
+OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's own backoff per device, under the Redis limits below
+
 # Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
 REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT", 600)
 
@@ -183,6 +196,8 @@ RATE_LIMITS = {
     "reset-ip": "10/h",
     "reset-address": "3/h",
     "email-change-account": "5/h",
+    "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
+    "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
 }
 for _item in env_list("RATE_LIMITS"):

@@ -7,6 +7,7 @@ from . import views
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:home", permanent=False)),
     path("accounts/", include("accounts.urls")),
+    path("accounts/", include("mfa.urls")),
     path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
 ]

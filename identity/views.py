@@ -99,5 +99,11 @@ def admin_login(request):
     """Admins sign in through the same front door as everyone (and, later, the same MFA)."""
     if request.user.is_authenticated and not request.user.is_staff:
         return _error_page(403, _("No access"), _("Your account cannot use the administration site."))
+    if request.user.is_authenticated:  # staff, but this session lacks the second factor policy requires
+        return _error_page(
+            403,
+            _("Two-step verification needed"),
+            _("The administration site needs a sign-in with two-step verification. Sign out, then sign in again with your second factor."),
+        )
     query = urlencode({"next": safe_next_url(request.GET.get("next")) or "/admin/"})
     return redirect(f"{reverse('accounts:signin')}?{query}")

@@ -1,16 +1,22 @@
 """Signing in, confirming identity again, and signing out.
 
-Every sign-in ends in `complete_signin`, which rotates the session key and records how the person
-authenticated, so later stages (MFA) and the OIDC provider can say how and when. Every password check
-goes through `verify_password`, which owns the password rate limits.
+Sign-in is a small state machine. The first factor (a password) starts it with `begin_signin`. A person
+with a second factor is not signed in yet: a pending sign-in (user, start, factors done, where to go
+next) waits in the session under one key for MFA_PENDING_TIMEOUT, and `resume_signin` continues it once
+mfa/base.py has accepted the second factor. Only `complete_signin` calls Django's `login()`, which
+rotates the session key, and it records every factor with its time, so the OIDC provider can say how
+and when the person authenticated. Every password check goes through `verify_password`, which owns the
+password rate limits.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from identity import ratelimit
@@ -24,6 +30,8 @@ SIGNED_IN_AT = "accounts.signed_in_at"
 AUTH_METHODS = "accounts.auth_methods"
 REAUTHENTICATED_AT = "accounts.reauthenticated_at"
 SESSION_INFO = "accounts.session_info"
+PENDING_SIGNIN = "accounts.pending_signin"
+MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
 
 Event = SecurityEvent.Kind
 
@@ -100,14 +108,68 @@ def check_password_signin(request, email: str, password: str) -> User:
     return user
 
 
-def complete_signin(request, user: User, method: str) -> None:
+def factor(method: str) -> dict:
+    return {"method": method, "at": int(time.time())}
+
+
+def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
+    """After the first factor: sign in, or wait for the second. Returns where to send the person."""
+    from mfa.policy import has_second_factor, must_have_mfa
+
+    if has_second_factor(user):
+        request.session.cycle_key()
+        request.session[PENDING_SIGNIN] = {
+            "user": user.pk,
+            "id": secrets.token_hex(8),
+            "started": int(time.time()),
+            "factors": [factor(method)],
+            "next": next_url or "",
+        }
+        return reverse("mfa:challenge")
+    complete_signin(request, user, [factor(method)])
+    if must_have_mfa(user):
+        request.session[MFA_ENROLMENT_REQUIRED] = True
+        return reverse("mfa:totp_add")
+    return next_url or reverse("accounts:home")
+
+
+def pending_signin(request) -> tuple[dict, User] | None:
+    """The sign-in waiting for a second factor, if there is one and it has not expired."""
+    pending = request.session.get(PENDING_SIGNIN)
+    if not pending:
+        return None
+    if time.time() - pending["started"] > settings.MFA_PENDING_TIMEOUT:
+        del request.session[PENDING_SIGNIN]
+        return None
+    user = User.objects.filter(pk=pending["user"], is_active=True).first()
+    return (pending, user) if user else None
+
+
+def resume_signin(request, method: str) -> str:
+    """A factor was accepted: finish the pending sign-in. Returns where to send the person."""
+    pending = request.session.pop(PENDING_SIGNIN)
+    user = User.objects.get(pk=pending["user"])
+    complete_signin(request, user, [*pending["factors"], factor(method)])
+    return pending["next"] or reverse("accounts:home")
+
+
+def add_factor_to_session(request, method: str) -> None:
+    """A signed-in person proved another factor (e.g. enrolled one): it counts for this session."""
+    request.session[AUTH_METHODS] = [*request.session.get(AUTH_METHODS, []), factor(method)][-10:]
+
+
+def session_factors(request) -> set[str]:
+    return {entry["method"] for entry in request.session.get(AUTH_METHODS, [])}
+
+
+def complete_signin(request, user: User, factors: list[dict]) -> None:
     login(request, user, backend="accounts.backends.EmailBackend")
     now = int(time.time())
     facts = request_facts(request)
     request.session[SIGNED_IN_AT] = now
-    request.session[AUTH_METHODS] = [{"method": method, "at": now}]
+    request.session[AUTH_METHODS] = factors
     request.session[SESSION_INFO] = {"ip": facts["ip"], "ua": facts["user_agent"], "seen": now}
-    record_event(request, Event.SIGNIN_SUCCEEDED, user, method=method)
+    record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(f["method"] for f in factors))
     recognise_device(request, user)
 
 
@@ -116,10 +178,8 @@ def confirm_identity(request, password: str) -> bool:
     user = verify_password(request, request.user.email, password, purpose="reauth")
     if user is None or user.pk != request.user.pk:
         return False
-    now = int(time.time())
-    request.session[REAUTHENTICATED_AT] = now
-    methods = [*request.session.get(AUTH_METHODS, []), {"method": "pwd", "at": now}]
-    request.session[AUTH_METHODS] = methods[-10:]
+    request.session[REAUTHENTICATED_AT] = int(time.time())
+    add_factor_to_session(request, "pwd")
     record_event(request, Event.REAUTHENTICATED, user, method="pwd")
     return True
 

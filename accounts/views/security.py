@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
+from mfa.policy import must_have_mfa, recovery_codes_left, totp_devices
 from identity.views import wait_phrase
 
 from ..decorators import reauthentication_required
@@ -42,11 +43,15 @@ def home(request):
 @require_GET
 @login_required
 def security_page(request):
-    return render(
-        request,
-        "accounts/security.html",
-        {"sessions": active_sessions(request), "history": signin_history(request.user)},
-    )
+    user = request.user
+    context = {
+        "sessions": active_sessions(request),
+        "history": signin_history(user),
+        "totp_devices": totp_devices(user),
+        "recovery_left": recovery_codes_left(user),
+        "must_have_mfa": must_have_mfa(user),
+    }
+    return render(request, "accounts/security.html", context)
 
 
 @require_POST

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.views import wait_phrase
 
-from ..flows.signin import complete_signin, safe_next_url, sign_out
+from ..flows.signin import begin_signin, safe_next_url, sign_out
 from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInForm, SignUpForm
@@ -49,8 +49,7 @@ def signin(request):
     context = {"form": form, "next": next_url or ""}
     try:
         if request.method == "POST" and form.is_valid():
-            complete_signin(request, form.user, method="pwd")
-            return redirect(next_url or "accounts:home")
+            return redirect(begin_signin(request, form.user, "pwd", next_url))
     except RateLimited as throttled:
         context["throttled"] = _throttled_message(throttled.retry_after)
         response = render(request, "accounts/signin.html", context, status=429)

@@ -3,17 +3,14 @@ from django.test import Client
 
 from accounts.models import OutboxMail, User
 from accounts.sessions import user_session_ids
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, pass_mfa, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(make_user) -> Client:
-    make_user("root@example.com", is_staff=True, is_superuser=True)
-    c = Client(raise_request_exception=False)
-    assert c.post("/accounts/login/", {"email": "root@example.com", "password": PASSWORD}).status_code == 302
-    return c
+def admin_client(make_admin) -> Client:
+    return sign_in_admin(make_admin())
 
 
 def signed_in(user) -> Client:
@@ -110,15 +107,16 @@ def test_non_staff_cannot_reach_admin(signed_in_client):
     assert signed_in_client.get("/admin/accounts/user/").status_code == 302
 
 
-def test_admin_login_goes_through_the_sign_in_page(client, make_user):
-    make_user("root@example.com", is_staff=True, is_superuser=True)
+def test_admin_login_goes_through_the_sign_in_page(client, make_admin):
+    root = make_admin()
     response = client.get("/admin/")
     assert response.status_code == 302
     login = client.get(response["Location"])
     assert login.status_code == 302
     assert login["Location"] == "/accounts/login/?next=%2Fadmin%2F"
     signed = client.post(login["Location"], {"email": "root@example.com", "password": PASSWORD, "next": "/admin/"})
-    assert signed["Location"] == "/admin/"
+    assert signed["Location"] == "/accounts/mfa/"
+    assert pass_mfa(client, root)["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
 

@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent
 from accounts.sessions import session_id, user_session_ids
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -928,9 +928,9 @@ def test_email_change_requests_are_limited_per_account(user, make_user, device, 
 
 
 @pytest.fixture
-def admin_browser(make_user, device) -> Client:
-    root = make_user("root@example.com", is_staff=True, is_superuser=True)
-    browser = sign_in(device(CHROME_MAC, OTHER_IP), root.email)
+def admin_browser(make_admin, device) -> Client:
+    root = make_admin()
+    browser = sign_in_admin(root, device(CHROME_MAC, OTHER_IP))
     browser.root = root
     return browser
 

@@ -23,7 +23,7 @@ from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 from identity.ratelimit import Limit, RateLimited
 from identity.redis import connection
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -664,11 +664,8 @@ def test_redis_down_refuses_the_other_limited_forms_with_503(make_user, redis_do
 
 
 @pytest.fixture
-def admin_client(make_user) -> Client:
-    make_user("root@example.com", is_staff=True, is_superuser=True)
-    c = Client(raise_request_exception=False)
-    assert attempt("root@example.com", PASSWORD, remote="192.0.2.1", browser=c).status_code == 302
-    return c
+def admin_client(make_admin) -> Client:
+    return sign_in_admin(make_admin(), REMOTE_ADDR="192.0.2.1")
 
 
 def test_admin_sees_the_throttling_and_clears_it(settings, admin_client, user):

@@ -1,0 +1,28 @@
+"""The one ending shared by every second factor (TOTP, recovery codes, later passkeys).
+
+Each factor keeps its protocol code to itself and, once a check succeeds, calls `complete_factor`:
+it forgets the factor's failed attempts, writes the audit event and resumes the pending sign-in.
+"""
+
+from __future__ import annotations
+
+from accounts.audit import record_event
+from accounts.flows.signin import resume_signin
+from accounts.models import SecurityEvent
+from identity import ratelimit
+
+
+def mfa_counters(pending: dict, user) -> tuple[ratelimit.Counter, ...]:
+    """Second-factor attempts are counted per pending sign-in and per account."""
+    return (("mfa-pending", pending["id"]), ("mfa-account", str(user.pk)))
+
+
+def complete_factor(request, pending: dict, user, method: str) -> str:
+    """Record an accepted second factor and finish the sign-in. Returns where to send the person."""
+    ratelimit.clear(*mfa_counters(pending, user))
+    record_event(request, SecurityEvent.Kind.MFA_VERIFIED, user, method=method)
+    return resume_signin(request, method)
+
+
+def refuse_factor(request, user, method: str) -> None:
+    record_event(request, SecurityEvent.Kind.MFA_FAILED, user, method=method)

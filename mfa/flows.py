@@ -1,0 +1,73 @@
+"""Adding, removing and resetting second factors. Each change is audited and mailed to the owner."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.audit import record_event
+from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, add_factor_to_session
+from accounts.models import OutboxMail, SecurityEvent
+from accounts.outbox import queue_mail
+from accounts.sessions import end_user_sessions
+
+from . import recovery, totp
+from .policy import has_second_factor, must_have_mfa, totp_devices
+
+Event = SecurityEvent.Kind
+
+
+class LastFactorRequired(Exception):
+    """Removing this factor would leave someone who must use MFA without one."""
+
+
+def _tell(request, user, event: str, change: str, actor=None) -> None:
+    record_event(request, event, user, actor=actor)
+    queue_mail(OutboxMail.Kind.MFA_CHANGED, user, request=request, change=change)
+
+
+def enrol_totp(request, name: str, secret_hex: str, last_t: int) -> list[str] | None:
+    """Add an authenticator app. Returns new recovery codes when this is the first second factor."""
+    user = request.user
+    with transaction.atomic():
+        first = not has_second_factor(user)
+        totp.create_device(user, name, secret_hex, last_t)
+        codes = recovery.generate(user) if first else None
+        _tell(request, user, Event.MFA_ADDED, "totp_added")
+        if codes:
+            record_event(request, Event.RECOVERY_CODES_GENERATED, user)
+    add_factor_to_session(request, "otp")
+    request.session.pop(MFA_ENROLMENT_REQUIRED, None)
+    return codes
+
+
+def remove_totp(request, device_id: int) -> bool:
+    """Remove one authenticator app; False if it is not the user's. The last second factor of
+    someone who must have MFA cannot be removed; without any factor, recovery codes go too."""
+    user = request.user
+    with transaction.atomic():
+        device = totp_devices(user).select_for_update().filter(pk=device_id).first()
+        if device is None:
+            return False
+        if must_have_mfa(user) and totp_devices(user).count() == 1:
+            raise LastFactorRequired
+        device.delete()
+        if not has_second_factor(user):
+            recovery.discard(user)
+        _tell(request, user, Event.MFA_REMOVED, "totp_removed")
+    return True
+
+
+def regenerate_recovery_codes(request) -> list[str]:
+    with transaction.atomic():
+        codes = recovery.generate(request.user)
+        _tell(request, request.user, Event.RECOVERY_CODES_GENERATED, "recovery_regenerated")
+    return codes
+
+
+def reset_mfa(user, request=None, actor=None) -> None:
+    """Admin: remove every second factor and recovery code, end every session, tell the owner."""
+    with transaction.atomic():
+        totp_devices(user).delete()
+        recovery.discard(user)
+        _tell(request, user, Event.ADMIN_MFA_RESET, "admin_reset", actor=actor)
+    end_user_sessions(user.pk)

@@ -1,0 +1,20 @@
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.flows.signin import MFA_ENROLMENT_REQUIRED
+
+
+class EnrolmentRequiredMiddleware:
+    """Someone who must use a second factor and has none may do nothing but enrol one (or sign out)."""
+
+    ALLOWED = ("mfa:totp_add", "mfa:recovery_codes", "accounts:signout", "accounts:reauthenticate")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated and request.session.get(MFA_ENROLMENT_REQUIRED):
+            allowed = {reverse(name) for name in self.ALLOWED}
+            if request.path not in allowed:
+                return redirect("mfa:totp_add")
+        return self.get_response(request)

@@ -1,0 +1,52 @@
+"""Recovery codes: ten single-use codes, shown once, stored as keyed hashes."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from .models import RecoveryCode
+
+COUNT = 10
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read back from paper
+LENGTH = 12  # about 59 bits each
+WARN_AT = 2  # using a code that leaves this many or fewer warns the user
+
+
+def _hash(code: str) -> str:
+    return salted_hmac("mfa.recovery-code", normalize(code), algorithm="sha256").hexdigest()
+
+
+def normalize(code: str) -> str:
+    return "".join(ch for ch in (code or "").lower() if ch in ALPHABET)
+
+
+def display(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def generate(user) -> list[str]:
+    """A fresh set of codes; the old set, used or not, stops working."""
+    codes = ["".join(secrets.choice(ALPHABET) for _ in range(LENGTH)) for _ in range(COUNT)]
+    with transaction.atomic():
+        RecoveryCode.objects.filter(user=user).delete()
+        RecoveryCode.objects.bulk_create(RecoveryCode(user=user, code_hash=_hash(code)) for code in codes)
+    return [display(code) for code in codes]
+
+
+def use(user, code: str) -> bool:
+    """Spend a code. One UPDATE decides, so a code can never be spent twice, even in parallel."""
+    if len(normalize(code)) != LENGTH:
+        return False
+    return bool(
+        RecoveryCode.objects.filter(user=user, code_hash=_hash(code), used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+    )
+
+
+def discard(user) -> None:
+    RecoveryCode.objects.filter(user=user).delete()

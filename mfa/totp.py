@@ -1,0 +1,81 @@
+"""TOTP, by django-otp: enrolment secrets, the QR code, and checking codes. Protocol only; the side
+effects of a successful check live in mfa/base.py and mfa/flows.py."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from base64 import b32encode
+from binascii import unhexlify
+
+import segno
+from django.db import transaction
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .policy import totp_devices
+
+STEP, DIGITS, TOLERANCE = 30, 6, 1  # 6 digits every 30 s; one step of clock drift either way
+
+
+def normalize_code(code: str) -> str | None:
+    """Six digits, forgiving spaces and dashes people type or paste; None for anything else."""
+    digits = re.sub(r"[\s-]", "", code or "")
+    return digits if re.fullmatch(r"\d{6}", digits) else None
+
+
+def new_secret() -> str:
+    """A 160-bit secret as hex, the form django-otp stores."""
+    return secrets.token_hex(20)
+
+
+def readable_secret(secret_hex: str) -> str:
+    """The secret in base32, grouped by four, for typing into an app by hand."""
+    b32 = b32encode(unhexlify(secret_hex)).decode().rstrip("=")
+    return " ".join(b32[i : i + 4] for i in range(0, len(b32), 4))
+
+
+def provisioning_uri(user, secret_hex: str) -> str:
+    return TOTPDevice(user=user, key=secret_hex, step=STEP, digits=DIGITS).config_url
+
+
+def qr_svg(uri: str) -> str:
+    """An inline SVG: no image request, nothing for a Content-Security-Policy to block."""
+    return segno.make(uri, error="m").svg_inline(scale=4, border=2, dark="#1b1f24", light="#ffffff")
+
+
+def match_enrolment_code(secret_hex: str, code: str) -> int | None:
+    """The time step a code matches for a secret being enrolled, or None."""
+    token = normalize_code(code)
+    if token is None:
+        return None
+    totp = TOTP(unhexlify(secret_hex), STEP, 0, DIGITS, 0)
+    totp.time = time.time()
+    if not totp.verify(int(token), TOLERANCE):
+        return None
+    return totp.t()  # includes the drift verify() settled on
+
+
+def create_device(user, name: str, secret_hex: str, last_t: int) -> TOTPDevice:
+    """A confirmed device whose enrolment code cannot be used again to sign in."""
+    return TOTPDevice.objects.create(
+        user=user, name=name, key=secret_hex, step=STEP, digits=DIGITS, tolerance=TOLERANCE, confirmed=True, last_t=last_t
+    )
+
+
+def verify_code(user, code: str) -> TOTPDevice | None:
+    """The user's device that accepts this code, or None.
+
+    Each device row is locked while it is checked, so parallel submissions of one code are checked one
+    after the other: the first moves django-otp's `last_t` past the code, and the rest are refused.
+    django-otp's own throttling (growing delays after failures) applies per device.
+    """
+    token = normalize_code(code)
+    if token is None:
+        return None
+    with transaction.atomic():
+        for device in totp_devices(user).select_for_update():
+            if device.verify_token(token):
+                return device
+    return None

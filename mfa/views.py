@@ -1,0 +1,135 @@
+"""Second-factor pages: the MFA step of sign-in, enrolment and management."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.decorators import reauthentication_required
+from accounts.flows.signin import pending_signin
+from identity import ratelimit
+from identity.views import wait_phrase
+
+from . import recovery, totp
+from .base import complete_factor, mfa_counters, refuse_factor
+from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
+from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
+from .policy import recovery_codes_left
+
+ENROL_SECRET = "mfa.enrol_secret"
+NEW_RECOVERY_CODES = "mfa.new_recovery_codes"
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def challenge(request):
+    """The second step of sign-in: a code from an authenticator app, or a recovery code."""
+    found = pending_signin(request)
+    if found is None:
+        messages.info(request, _("Your sign-in took too long or has ended. Please sign in again."))
+        return redirect("accounts:signin")
+    pending, user = found
+    use_recovery = request.GET.get("method") == "recovery"
+    form_class = RecoveryCodeForm if use_recovery else TOTPChallengeForm
+    form = form_class(data=request.POST or None)
+    context = {"form": form, "use_recovery": use_recovery}
+    if request.method == "POST" and form.is_valid():
+        try:
+            ratelimit.hit(*mfa_counters(pending, user))
+        except ratelimit.RateLimited as throttled:
+            context["throttled"] = _("Too many attempts. Please wait %(wait)s before trying again.") % {
+                "wait": wait_phrase(throttled.retry_after)
+            }
+            response = render(request, "mfa/challenge.html", context, status=429)
+            response["Retry-After"] = str(throttled.retry_after)
+            return response
+        code = form.cleaned_data["code"]
+        if use_recovery and recovery.use(user, code):
+            _warn_if_few_codes_left(request, user)
+            return redirect(complete_factor(request, pending, user, "recovery"))
+        if not use_recovery and totp.verify_code(user, code):
+            return redirect(complete_factor(request, pending, user, "otp"))
+        refuse_factor(request, user, "recovery" if use_recovery else "otp")
+        form.add_error("code", _("That code is not right. Check it and try again."))
+    return render(request, "mfa/challenge.html", context, status=400 if form.is_bound else 200)
+
+
+def _warn_if_few_codes_left(request, user) -> None:
+    left = recovery_codes_left(user)
+    if left <= recovery.WARN_AT:
+        messages.warning(
+            request,
+            ngettext(
+                "You have %(n)d recovery code left. Generate a new set on your security page.",
+                "You have %(n)d recovery codes left. Generate a new set on your security page.",
+                left,
+            )
+            % {"n": left},
+        )
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@require_http_methods(["GET", "POST"])
+@reauthentication_required
+def totp_add(request):
+    """Enrol an authenticator app: the secret waits in the session until a code from it is right."""
+    secret = request.session.get(ENROL_SECRET) or totp.new_secret()
+    request.session[ENROL_SECRET] = secret
+    form = TOTPEnrolForm(data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        last_t = totp.match_enrolment_code(secret, form.cleaned_data["code"])
+        if last_t is not None:
+            del request.session[ENROL_SECRET]
+            codes = enrol_totp(request, form.cleaned_data["name"], secret, last_t)
+            messages.success(request, _("Your authenticator app is set up. You will be asked for a code when you sign in."))
+            if codes:
+                request.session[NEW_RECOVERY_CODES] = codes
+                return redirect("mfa:recovery_codes")
+            return redirect("accounts:security")
+        form.add_error("code", _("That code is not right. Check the time on your phone and try the next code."))
+    uri = totp.provisioning_uri(request.user, secret)
+    context = {"form": form, "qr": totp.qr_svg(uri), "secret": totp.readable_secret(secret), "uri": uri}
+    return render(request, "mfa/totp_add.html", context, status=400 if form.is_bound else 200)
+
+
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def totp_remove(request, device_id: int):
+    try:
+        removed = remove_totp(request, device_id)
+    except LastFactorRequired:
+        messages.error(
+            request,
+            _("Your account must use two-step verification, so its last authenticator cannot be removed. Add another one first."),
+        )
+        return redirect("accounts:security")
+    if removed:
+        messages.success(request, _("The authenticator app was removed."))
+    else:
+        messages.error(request, _("That authenticator was already removed."))
+    return redirect("accounts:security")
+
+
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def recovery_regenerate(request):
+    request.session[NEW_RECOVERY_CODES] = regenerate_recovery_codes(request)
+    return redirect("mfa:recovery_codes")
+
+
+@never_cache
+@require_GET
+@reauthentication_required
+def recovery_codes(request):
+    """New recovery codes, shown once: they leave the session as the page is drawn."""
+    codes = request.session.pop(NEW_RECOVERY_CODES, None)
+    if not codes:
+        return redirect("accounts:security")
+    return render(request, "mfa/recovery_codes.html", {"codes": codes, "codes_text": "\n".join(codes)})
