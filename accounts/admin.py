@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -19,10 +20,13 @@ from .flows.lifecycle import (
     send_password_reset,
     signin_throttle_state,
 )
+from .audit import record_event
+from .forms import NormalizedPasswords
+from .sessions import end_user_sessions
 from .models import OutboxMail, SecurityEvent, User, normalize_email
 
 
-class UserCreationAdminForm(AdminUserCreationForm):
+class UserCreationAdminForm(NormalizedPasswords, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "display_name")
@@ -32,6 +36,10 @@ class UserCreationAdminForm(AdminUserCreationForm):
         if User.objects.filter(email__lower=email.lower()).exists():
             raise forms.ValidationError(_("An account with this email address already exists."))
         return email
+
+
+class PasswordChangeAdminForm(NormalizedPasswords, AdminPasswordChangeForm):
+    pass
 
 
 class UserChangeAdminForm(UserChangeForm):
@@ -50,6 +58,26 @@ class UserChangeAdminForm(UserChangeForm):
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
+    change_password_form = PasswordChangeAdminForm
+    # Only superusers may grant privileges or set someone's password: a staff member allowed to edit
+    # users must not be able to make themselves (or anyone) a superuser or take over an account.
+    PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if not request.user.is_superuser:
+            fields = (*fields, *self.PRIVILEGE_FIELDS)
+        return fields
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = User.objects.get(pk=id)
+            record_event(request, SecurityEvent.Kind.PASSWORD_CHANGED, user, actor=request.user, reason="admin")
+            end_user_sessions(user.pk, keep_session_key=request.session.session_key if user == request.user else None)
+        return response
     ordering = ("email",)
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
@@ -110,7 +138,7 @@ class UserAdmin(DjangoUserAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method, e.ip or "") for e in events),
+            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method_display, e.ip or "") for e in events),
         )
         return format_html(
             '<table>{}</table><p><a href="{}?user__id__exact={}">{}</a></p>',

@@ -5,6 +5,10 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
+import unicodedata
+
+from django.conf import settings
+
 from .flows.signin import SignInRefused, check_password_signin, confirm_identity, verify_password
 from .models import User, normalize_email
 
@@ -16,8 +20,35 @@ class EmailField(forms.EmailField):
         super().__init__(**kwargs)
         self.widget.attrs.update({"autocomplete": "email", "autocapitalize": "none", "spellcheck": "false"})
 
-    def clean(self, value):
-        return normalize_email(super().clean(value))
+    def to_python(self, value):
+        # Normalised first, so the validators (format, length) judge the address that will be stored.
+        return normalize_email(super().to_python(value))
+
+
+class NormalizedPasswords:
+    """Form mixin: every password input is NFKC-normalised before any rule sees it (NIST SP 800-63B),
+    so the length and common-password rules judge the same string that is hashed, and none is longer
+    than PASSWORD_MAX_LENGTH (which bounds hashing work on sign-in too)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field.widget, forms.PasswordInput):
+                field.to_python = _normalizing(field.to_python)
+
+
+def _normalizing(to_python):
+    def normalized(value):
+        value = to_python(value)
+        if value and len(value) > settings.PASSWORD_MAX_LENGTH:
+            raise forms.ValidationError(
+                _("This password is too long. It must contain at most %(max_length)d characters.")
+                % {"max_length": settings.PASSWORD_MAX_LENGTH},
+                code="password_too_long",
+            )
+        return unicodedata.normalize("NFKC", value) if value else value
+
+    return normalized
 
 
 class NewPasswordField(forms.CharField):
@@ -29,7 +60,7 @@ class NewPasswordField(forms.CharField):
         super().__init__(**kwargs)
 
 
-class SignInForm(forms.Form):
+class SignInForm(NormalizedPasswords, forms.Form):
     email = EmailField()
     password = forms.CharField(
         label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
@@ -60,7 +91,7 @@ class SignInForm(forms.Form):
         return cleaned
 
 
-class SignUpForm(forms.Form):
+class SignUpForm(NormalizedPasswords, forms.Form):
     email = EmailField()
     password = NewPasswordField()
 
@@ -75,6 +106,10 @@ class SignUpForm(forms.Form):
         return cleaned
 
 
+class SetPasswordForm(NormalizedPasswords, auth_forms.SetPasswordForm):
+    pass
+
+
 class EmailOnlyForm(forms.Form):
     email = EmailField()
 
@@ -87,7 +122,7 @@ class CurrentPasswordField(forms.CharField):
         super().__init__(**kwargs)
 
 
-class PasswordChangeForm(auth_forms.PasswordChangeForm):
+class PasswordChangeForm(NormalizedPasswords, auth_forms.PasswordChangeForm):
     """Django's form, with the current password checked under the sign-in rate limits."""
 
     def __init__(self, user, *args, request=None, **kwargs):
@@ -101,7 +136,7 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
         return old_password
 
 
-class ReauthenticateForm(forms.Form):
+class ReauthenticateForm(NormalizedPasswords, forms.Form):
     password = CurrentPasswordField(label=_("Password"))
 
     def __init__(self, request, *args, **kwargs):

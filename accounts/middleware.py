@@ -21,7 +21,8 @@ class SessionLifetimeMiddleware:
     def __call__(self, request):
         if request.user.is_authenticated:
             now = int(time.time())
-            if now - request.session.get(SIGNED_IN_AT, now) > settings.SESSION_ABSOLUTE_LIFETIME:
+            # A signed-in session that does not know when it began is treated as expired (fail closed).
+            if now - request.session.get(SIGNED_IN_AT, 0) > settings.SESSION_ABSOLUTE_LIFETIME:
                 sign_out(request)
                 messages.info(request, _("Your session has expired. Please sign in again."))
                 return redirect(settings.LOGIN_URL)

@@ -150,7 +150,7 @@ class OutboxMail(models.Model):
     @property
     def state(self) -> str:
         if self.sent_at:
-            return _("sent")
+            return _("discarded") if self.user_id is None else _("sent")
         return _("retrying") if self.attempts else _("pending")
 
 
@@ -178,7 +178,6 @@ class SecurityEvent(models.Model):
         MFA_ADDED = "mfa_added", _("Authenticator added")
         MFA_REMOVED = "mfa_removed", _("Authenticator removed")
         RECOVERY_CODES_GENERATED = "recovery_codes_generated", _("Recovery codes generated")
-        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
         ADMIN_MFA_RESET = "admin_mfa_reset", _("Two-step verification reset by an admin")
         ADMIN_DEACTIVATED = "admin_deactivated", _("Deactivated by an admin")
         ADMIN_REACTIVATED = "admin_reactivated", _("Reactivated by an admin")
@@ -187,8 +186,9 @@ class SecurityEvent(models.Model):
         ADMIN_SESSIONS_ENDED = "admin_sessions_ended", _("Sessions ended by an admin")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    # Kept when the account is deleted: the trail must outlive what it describes.
     user = models.ForeignKey(
-        User, on_delete=models.CASCADE, null=True, blank=True, related_name="security_events", verbose_name=_("user")
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="security_events", verbose_name=_("user")
     )
     kind = models.CharField(_("event"), max_length=40, choices=Kind.choices, db_index=True)
     method = models.CharField(_("method"), max_length=20, blank=True)  # pwd, passkey, otp, ...
@@ -208,6 +208,17 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.user or '-'} · {self.at:%Y-%m-%d %H:%M}"
+
+    METHOD_NAMES = {
+        "pwd": _("password"),
+        "otp": _("authenticator app"),
+        "recovery": _("recovery code"),
+    }
+
+    @property
+    def method_display(self) -> str:
+        """'password, authenticator app' for the stored 'pwd+otp'."""
+        return ", ".join(str(self.METHOD_NAMES.get(part, part)) for part in self.method.split("+") if part)
 
     @property
     def device(self) -> str:

@@ -36,6 +36,10 @@ def send_outbox_mail(mail_id: int) -> None:
         )
         if row is None:  # already sent, being sent by another worker, or gone
             return
+        if row.user_id is None or not _still_addressed(row):  # a decoy, or a link for an old address
+            row.sent_at = timezone.now()
+            row.save(update_fields=["sent_at"])
+            return
         try:
             render_mail(row).send()
         except Exception as exc:
@@ -49,6 +53,14 @@ def send_outbox_mail(mail_id: int) -> None:
     OutboxMail.objects.filter(pk=mail_id).update(attempts=F("attempts") + 1, last_error=repr(failure)[:2000])
     log.warning("mail %s not sent: %r", mail_id, failure)
     raise failure
+
+
+# Mail whose link only works for the account's current address is never sent to an older one.
+ADDRESS_BOUND = {OutboxMail.Kind.VERIFY_EMAIL, OutboxMail.Kind.PASSWORD_RESET}
+
+
+def _still_addressed(row: OutboxMail) -> bool:
+    return row.kind not in ADDRESS_BOUND or row.to.lower() == row.user.email.lower()
 
 
 @shared_task

@@ -17,6 +17,8 @@ class RateLimitMiddleware:
         from accounts.audit import record_throttled
         from accounts.models import SecurityEvent
 
+        if exception.audited:
+            return too_many_requests(exception.retry_after)
         user = request.user if request.user.is_authenticated else None
         record_throttled(request, SecurityEvent.Kind.THROTTLED, user, reason=",".join(exception.limits)[:40])
         return too_many_requests(exception.retry_after)

@@ -97,6 +97,7 @@ class RateLimited(Exception):
         super().__init__(f"rate limited for {retry_after}s")
         self.retry_after = retry_after
         self.limits = limits
+        self.audited = False  # set once the refusal is in the audit trail, so it is written once
 
 
 Counter = tuple[str, str]  # (limit name, subject)

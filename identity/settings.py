@@ -59,7 +59,9 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
-SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+SITE_URL = env("SITE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
+if not SITE_URL:
+    raise ImproperlyConfigured("SITE_URL (the public origin, e.g. https://id.example.com) must be set when DJANGO_DEBUG is off.")
 SITE_NAME = env("SITE_NAME", "Identity")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -17,7 +17,7 @@ from accounts.flows.signin import safe_next_url
 
 # Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
 # user is never silently treated as signed out.
-DEPENDENCY_ERRORS = (redis.RedisError, DatabaseError, InterfaceError)
+DEPENDENCY_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
 
 
 def is_dependency_outage(exc: BaseException | None) -> bool:

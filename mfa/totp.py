@@ -42,7 +42,7 @@ def provisioning_uri(user, secret_hex: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """An inline SVG: no image request, nothing for a Content-Security-Policy to block."""
-    return segno.make(uri, error="m").svg_inline(scale=4, border=2, dark="#1b1f24", light="#ffffff")
+    return segno.make(uri, error="m").svg_inline(scale=4, border=4, dark="#1b1f24", light="#ffffff")
 
 
 def match_enrolment_code(secret_hex: str, code: str) -> int | None:

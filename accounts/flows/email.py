@@ -25,8 +25,8 @@ def request_email_change(request, user: User, new_email: str) -> None:
     with transaction.atomic():
         record_event(request, Event.EMAIL_CHANGE_REQUESTED, user)
         if taken_by is not None:
-            if taken_by.is_active:
-                queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, taken_by, attempt="email_change")
+            owner = taken_by if taken_by.is_active else None  # a decoy for deactivated accounts
+            queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, owner, attempt="email_change")
         else:
             queue_mail(OutboxMail.Kind.EMAIL_CHANGE, user, to=new_email)
 

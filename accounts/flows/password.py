@@ -34,10 +34,9 @@ def request_password_reset(request, email: str) -> None:
     email = normalize_email(email)
     ratelimit.hit(("reset-ip", rate_limit_subject(client_ip(request))), ("reset-address", email.lower()))
     user = User.objects.filter(email__lower=email.lower(), is_active=True).first()
-    if user is not None:
-        with transaction.atomic():
-            record_event(request, Event.PASSWORD_RESET_REQUESTED, user)
-            queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
+    with transaction.atomic():  # the same work either way (see queue_mail): timing reveals nothing
+        record_event(request, Event.PASSWORD_RESET_REQUESTED, user)
+        queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
 
 
 def complete_password_reset(request, user: User, new_password: str) -> None:

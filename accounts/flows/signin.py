@@ -77,8 +77,9 @@ def verify_password(request, email: str, password: str, *, purpose: str = "signi
     counters = password_counters(request, email)
     try:
         ratelimit.hit(*counters)
-    except ratelimit.RateLimited:
+    except ratelimit.RateLimited as throttled:
         record_throttled(request, Event.SIGNIN_THROTTLED, _known_user(email), method="pwd", reason=purpose)
+        throttled.audited = True
         raise
     user = authenticate(request, email=email, password=password)
     if user is None:

@@ -31,6 +31,5 @@ def sign_up(request, email: str, password: str) -> None:
     except IntegrityError:  # a concurrent sign-up for the same address won the race
         existing = User.objects.get_by_email(email)
     make_password(password)
-    if existing.is_active:
-        with transaction.atomic():
-            queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, existing)
+    with transaction.atomic():
+        queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, existing if existing.is_active else None)

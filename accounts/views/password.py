@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import SetPasswordForm
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -14,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..flows.password import change_password, complete_password_reset, request_password_reset
-from ..forms import EmailOnlyForm, PasswordChangeForm
+from ..forms import EmailOnlyForm, PasswordChangeForm, SetPasswordForm
 
 
 @method_decorator(login_required, name="dispatch")

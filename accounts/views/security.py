@@ -27,6 +27,7 @@ from ..flows.security import (
 )
 from ..flows.signin import safe_next_url
 from ..forms import EmailChangeForm, ReauthenticateForm
+from .. import tokens
 from ..tokens import read_email_change_token
 from .links import stash_link_token
 
@@ -116,14 +117,22 @@ def email_change(request):
     return render(request, "accounts/email_change.html", {"form": form}, status=400 if form.is_bound else 200)
 
 
-email_change_link = stash_link_token(EMAIL_CHANGE_TOKEN_SESSION_KEY, "accounts:email_change_confirm")
+email_change_link = stash_link_token(
+    EMAIL_CHANGE_TOKEN_SESSION_KEY,
+    "accounts:email_change_confirm",
+    tokens.EMAIL_CHANGE_SALT,
+    "accounts/email_change_invalid.html",
+)
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@login_required
 def email_change_confirm(request):
+    """Only the signed-in owner can confirm: whoever receives mail at a mistyped new address must not
+    be able to take the account over with the link."""
     loaded = read_email_change_token(request.session.get(EMAIL_CHANGE_TOKEN_SESSION_KEY, ""))
-    if loaded is None:
+    if loaded is None or loaded[0].pk != request.user.pk:
         return render(request, "accounts/email_change_invalid.html", status=400)
     user, new_email = loaded
     if request.method == "POST":
@@ -131,5 +140,5 @@ def email_change_confirm(request):
         if not complete_email_change(request, user, new_email):
             return render(request, "accounts/email_change_taken.html", {"email": new_email}, status=409)
         messages.success(request, _("Your email address is now %(email)s.") % {"email": new_email})
-        return redirect("accounts:home" if request.user.is_authenticated else "accounts:signin")
+        return redirect("accounts:home")
     return render(request, "accounts/email_change_confirm.html", {"email": new_email, "old_email": user.email})

@@ -19,6 +19,7 @@ from ..flows.signin import begin_signin, safe_next_url, sign_out
 from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInForm, SignUpForm
+from .. import tokens
 from ..tokens import user_for_verification_token
 from .links import stash_link_token
 
@@ -83,7 +84,9 @@ def check_inbox(request):
     return render(request, "accounts/check_inbox.html")
 
 
-verify_email_link = stash_link_token(VERIFY_TOKEN_SESSION_KEY, "accounts:verify_email_confirm")
+verify_email_link = stash_link_token(
+    VERIFY_TOKEN_SESSION_KEY, "accounts:verify_email_confirm", tokens.SALT, "accounts/verify_invalid.html"
+)
 
 
 @never_cache

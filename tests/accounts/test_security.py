@@ -215,9 +215,11 @@ def test_reset_request_and_reset_are_recorded(user, device, deliver_outbox):
     assert reset.session_ref  # the reset form runs in a session (the token was swapped into it)
 
 
-def test_reset_request_for_an_unknown_address_records_nothing(client):
+def test_reset_request_for_an_unknown_address_is_recorded_without_a_user_and_mails_nothing(client, deliver_outbox):
     client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
-    assert not SecurityEvent.objects.exists()
+    [event] = SecurityEvent.objects.all()
+    assert event.kind == Event.PASSWORD_RESET_REQUESTED and event.user is None
+    assert deliver_outbox() == []
 
 
 def test_email_verification_is_recorded(device, deliver_outbox):
@@ -763,14 +765,22 @@ def test_email_change_takes_effect_only_when_the_new_address_confirms(user, devi
     sign_in(device(), "ada.new@example.com")
 
 
-def test_email_change_link_confirmed_while_signed_out_works_too(user, device, deliver_outbox):
+def test_email_change_needs_the_owner_signed_in_to_confirm(user, make_user, device, deliver_outbox):
+    """Whoever reads mail at a mistyped new address must not be able to take the account with the link."""
     ada = sign_in(device(), user.email)
     request_change(ada, "ada.new@example.com")
     path = confirm_path(deliver_outbox(), "ada.new@example.com")
-    other_browser = device(SAFARI_IPHONE, PHONE_IP)
-    other_browser.get(path)
-    done = other_browser.post("/accounts/email/confirm/")
-    assert done.status_code == 302 and done["Location"] == "/accounts/login/"
+    stranger = device(SAFARI_IPHONE, PHONE_IP)
+    stranger.get(path)
+    refused = stranger.post("/accounts/email/confirm/")
+    assert refused.status_code == 302 and refused["Location"].startswith("/accounts/login/")
+    bob = sign_in(device(CHROME_MAC, ATTACKER_IP), make_user("bob@example.com").email)
+    bob.get(path)
+    assert bob.post("/accounts/email/confirm/").status_code == 400
+    user.refresh_from_db()
+    assert user.email == "ada@example.com"
+    ada.get(path)
+    assert ada.post("/accounts/email/confirm/").status_code == 302
     user.refresh_from_db()
     assert user.email == "ada.new@example.com"
 
@@ -782,7 +792,7 @@ def test_email_change_link_works_once(user, device, deliver_outbox):
     ada.get(path)
     ada.post("/accounts/email/confirm/")
 
-    for browser in (ada, device(CHROME_MAC, ATTACKER_IP)):
+    for browser in (ada, sign_in(device(CHROME_MAC, OTHER_IP), "ada.new@example.com")):
         browser.get(path)
         again = browser.post("/accounts/email/confirm/")
         assert again.status_code == 400
@@ -809,7 +819,7 @@ def test_email_change_link_expires(user, device, deliver_outbox, settings, clock
     request_change(ada, "ada.new@example.com")
     path = confirm_path(deliver_outbox(), "ada.new@example.com")
     clock.advance(settings.EMAIL_VERIFICATION_TIMEOUT + 5)
-    browser = device()
+    browser = sign_in(device(), user.email)  # a day later: the old session has expired too
     browser.get(path)
     assert browser.get("/accounts/email/confirm/").status_code == 400
     assert browser.post("/accounts/email/confirm/").status_code == 400
@@ -882,21 +892,23 @@ def test_reset_link_mailed_to_the_old_address_dies_with_the_change(user, device,
 
 
 @pytest.mark.parametrize("token", ["garbage", "eyJ1IjoxfQ:forged:signature", "x" * 300])
-def test_invalid_email_change_link_gets_a_400_page(user, client, token):
-    client.get(f"/accounts/email/confirm/{token}/")
+def test_invalid_email_change_link_gets_a_400_page(user, device, token):
+    client = sign_in(device(), user.email)
+    assert client.get(f"/accounts/email/confirm/{token}/").status_code == 400  # refused before the session
     response = client.get("/accounts/email/confirm/")
     assert response.status_code == 400
     assert "no longer valid" in response.content.decode()
     assert client.post("/accounts/email/confirm/").status_code == 400
 
 
-def test_confirm_page_without_any_link_gets_a_400(client):
-    assert client.get("/accounts/email/confirm/").status_code == 400
+def test_confirm_page_without_any_link_gets_a_400(user, device):
+    assert sign_in(device(), user.email).get("/accounts/email/confirm/").status_code == 400
 
 
-def test_tokens_of_other_purposes_do_not_change_the_address(user, client):
+def test_tokens_of_other_purposes_do_not_change_the_address(user, device):
     from django.core import signing
 
+    client = sign_in(device(), user.email)
     from accounts import tokens
 
     verification = tokens.make_verification_token(user)
