@@ -9,7 +9,7 @@ import unicodedata
 
 from django.conf import settings
 
-from .flows.signin import SignInRefused, check_password_signin, confirm_identity, verify_password
+from .flows.signin import SignInRefused, check_password_signin, verify_password
 from .models import User, normalize_email
 
 
@@ -138,16 +138,6 @@ class PasswordChangeForm(NormalizedPasswords, auth_forms.PasswordChangeForm):
 
 class ReauthenticateForm(NormalizedPasswords, forms.Form):
     password = CurrentPasswordField(label=_("Password"))
-
-    def __init__(self, request, *args, **kwargs):
-        self.request = request
-        super().__init__(*args, **kwargs)
-
-    def clean_password(self):
-        password = self.cleaned_data["password"]
-        if not confirm_identity(self.request, password):
-            raise forms.ValidationError(_("That password is not right."), code="invalid")
-        return password
 
 
 class EmailChangeForm(forms.Form):

@@ -58,8 +58,13 @@ class SessionStore(SessionBase):
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=must_create)
         sid = session_id(self.session_key)
+        if not must_create and not self.modified:
+            # Only renewing the idle deadline: no write of data another request may have changed meanwhile.
+            if not connection().expire(_data_key(sid), max(self.get_expiry_age(), 1)):
+                raise UpdateError
+            return
+        data = self._get_session(no_load=must_create)
         pipe = connection().pipeline(transaction=False)
         pipe.set(
             _data_key(sid),

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import reauthentication_required
 from accounts.flows.signin import pending_signin
 from identity import ratelimit
-from identity.views import wait_phrase
+from identity.views import render_throttled, wait_phrase
 
 from . import recovery, totp
 from .base import complete_factor, mfa_counters, refuse_factor
@@ -43,12 +43,10 @@ def challenge(request):
         try:
             ratelimit.hit(*mfa_counters(pending, user))
         except ratelimit.RateLimited as throttled:
-            context["throttled"] = _("Too many attempts. Please wait %(wait)s before trying again.") % {
+            message = _("Too many attempts. Please wait %(wait)s before trying again.") % {
                 "wait": wait_phrase(throttled.retry_after)
             }
-            response = render(request, "mfa/challenge.html", context, status=429)
-            response["Retry-After"] = str(throttled.retry_after)
-            return response
+            return render_throttled(request, "mfa/challenge.html", context, throttled.retry_after, message)
         code = form.cleaned_data["code"]
         if use_recovery and recovery.use(user, code):
             _warn_if_few_codes_left(request, user)

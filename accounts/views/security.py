@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from identity.ratelimit import RateLimited
 from mfa.policy import must_have_mfa, recovery_codes_left, totp_devices
-from identity.views import wait_phrase
+from identity.views import render_throttled, wait_phrase
 
 from ..decorators import reauthentication_required
 from ..flows.email import complete_email_change, request_email_change
@@ -25,7 +25,7 @@ from ..flows.security import (
     report_not_me,
     signin_history,
 )
-from ..flows.signin import safe_next_url
+from ..flows.signin import confirm_identity, safe_next_url
 from ..forms import EmailChangeForm, ReauthenticateForm
 from .. import tokens
 from ..tokens import read_email_change_token
@@ -93,17 +93,17 @@ def not_me(request):
 @login_required
 def reauthenticate(request):
     next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or "/accounts/security/"
-    form = ReauthenticateForm(request, data=request.POST or None)
-    try:
-        if request.method == "POST" and form.is_valid():
-            return redirect(next_url)
-    except RateLimited as throttled:
-        messages.error(request, _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)})
-        response = render(request, "accounts/reauthenticate.html", {"form": form, "next": next_url}, status=429)
-        response["Retry-After"] = str(throttled.retry_after)
-        return response
-    status = 400 if form.is_bound else 200
-    return render(request, "accounts/reauthenticate.html", {"form": form, "next": next_url}, status=status)
+    form = ReauthenticateForm(data=request.POST or None)
+    context = {"form": form, "next": next_url}
+    if request.method == "POST" and form.is_valid():
+        try:
+            if confirm_identity(request, form.cleaned_data["password"]):
+                return redirect(next_url)
+        except RateLimited as throttled:
+            message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
+            return render_throttled(request, "accounts/reauthenticate.html", context, throttled.retry_after, message)
+        form.add_error("password", _("That password is not right."))
+    return render(request, "accounts/reauthenticate.html", context, status=400 if form.is_bound else 200)
 
 
 @never_cache

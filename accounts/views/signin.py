@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
-from identity.views import wait_phrase
+from identity.views import render_throttled, wait_phrase
 
 from ..flows.signin import begin_signin, safe_next_url, sign_out
 from ..flows.signup import sign_up
@@ -52,10 +52,8 @@ def signin(request):
         if request.method == "POST" and form.is_valid():
             return redirect(begin_signin(request, form.user, "pwd", next_url))
     except RateLimited as throttled:
-        context["throttled"] = _throttled_message(throttled.retry_after)
-        response = render(request, "accounts/signin.html", context, status=429)
-        response["Retry-After"] = str(throttled.retry_after)
-        return response
+        message = _throttled_message(throttled.retry_after)
+        return render_throttled(request, "accounts/signin.html", context, throttled.retry_after, message)
     return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
 
 
