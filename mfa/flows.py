@@ -45,10 +45,12 @@ def remove_totp(request, device_id: int) -> bool:
     someone who must have MFA cannot be removed; without any factor, recovery codes go too."""
     user = request.user
     with transaction.atomic():
-        device = totp_devices(user).select_for_update().filter(pk=device_id).first()
+        # Lock every device of the user: two parallel removals must not both see "one left after me".
+        devices = {device.pk: device for device in totp_devices(user).select_for_update()}
+        device = devices.get(device_id)
         if device is None:
             return False
-        if must_have_mfa(user) and totp_devices(user).count() == 1:
+        if must_have_mfa(user) and len(devices) == 1:
             raise LastFactorRequired
         device.delete()
         if not has_second_factor(user):

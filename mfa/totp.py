@@ -3,6 +3,7 @@ effects of a successful check live in mfa/base.py and mfa/flows.py."""
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import time
@@ -11,8 +12,12 @@ from binascii import unhexlify
 
 import segno
 from django.db import transaction
+from django.utils import timezone
+from django_otp.models import MAX_THROTTLE_DELAY_SECONDS
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from identity.ratelimit import RateLimited
 
 from .policy import totp_devices
 
@@ -75,7 +80,22 @@ def verify_code(user, code: str) -> TOTPDevice | None:
     if token is None:
         return None
     with transaction.atomic():
-        for device in totp_devices(user).select_for_update():
+        devices = list(totp_devices(user).select_for_update())
+        waits = [_throttle_wait(device) for device in devices]
+        if devices and all(waits):
+            # Every device is in django-otp's back-off: say so, rather than call a right code wrong.
+            raise RateLimited(min(waits), ("otp-device",))
+        for device in devices:
             if device.verify_token(token):
                 return device
     return None
+
+
+def _throttle_wait(device: TOTPDevice) -> int:
+    """Seconds until django-otp lets this device check a code again (0: now)."""
+    allowed, _ = device.verify_is_allowed()
+    if allowed:
+        return 0
+    required = device.get_throttle_factor() * 2 ** (device.throttling_failure_count - 1)
+    elapsed = (timezone.now() - device.throttling_failure_timestamp).total_seconds()
+    return max(1, math.ceil(min(required, MAX_THROTTLE_DELAY_SECONDS) - elapsed))

@@ -10,7 +10,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.audit import record_throttled
 from accounts.decorators import reauthentication_required
+from accounts.models import SecurityEvent
 from accounts.flows.signin import pending_signin
 from identity import ratelimit
 from identity.views import render_throttled, wait_phrase
@@ -39,21 +41,23 @@ def challenge(request):
     form_class = RecoveryCodeForm if use_recovery else TOTPChallengeForm
     form = form_class(data=request.POST or None)
     context = {"form": form, "use_recovery": use_recovery}
+    method = "recovery" if use_recovery else "otp"
     if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
         try:
             ratelimit.hit(*mfa_counters(pending, user))
+            accepted = recovery.use(user, code) if use_recovery else totp.verify_code(user, code)
         except ratelimit.RateLimited as throttled:
+            record_throttled(request, SecurityEvent.Kind.THROTTLED, user, method=method, reason="mfa")
             message = _("Too many attempts. Please wait %(wait)s before trying again.") % {
                 "wait": wait_phrase(throttled.retry_after)
             }
             return render_throttled(request, "mfa/challenge.html", context, throttled.retry_after, message)
-        code = form.cleaned_data["code"]
-        if use_recovery and recovery.use(user, code):
-            _warn_if_few_codes_left(request, user)
-            return redirect(complete_factor(request, pending, user, "recovery"))
-        if not use_recovery and totp.verify_code(user, code):
-            return redirect(complete_factor(request, pending, user, "otp"))
-        refuse_factor(request, user, "recovery" if use_recovery else "otp")
+        if accepted:
+            if use_recovery:
+                _warn_if_few_codes_left(request, user)
+            return redirect(complete_factor(request, pending, user, method))
+        refuse_factor(request, user, method)
         form.add_error("code", _("That code is not right. Check it and try again."))
     return render(request, "mfa/challenge.html", context, status=400 if form.is_bound else 200)
 

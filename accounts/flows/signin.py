@@ -17,6 +17,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from identity import ratelimit
@@ -125,6 +126,8 @@ def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
             "started": int(time.time()),
             "factors": [factor(method)],
             "next": next_url or "",
+            # A password reset meanwhile voids the pending sign-in (like Django's session auth hash).
+            "password": user.get_session_auth_hash(),
         }
         return reverse("mfa:challenge")
     complete_signin(request, user, [factor(method)])
@@ -143,7 +146,9 @@ def pending_signin(request) -> tuple[dict, User] | None:
         del request.session[PENDING_SIGNIN]
         return None
     user = User.objects.filter(pk=pending["user"], is_active=True).first()
-    return (pending, user) if user else None
+    if user is None or not constant_time_compare(pending.get("password", ""), user.get_session_auth_hash()):
+        return None
+    return pending, user
 
 
 def resume_signin(request, method: str) -> str:
@@ -155,8 +160,10 @@ def resume_signin(request, method: str) -> str:
 
 
 def add_factor_to_session(request, method: str) -> None:
-    """A signed-in person proved another factor (e.g. enrolled one): it counts for this session."""
-    request.session[AUTH_METHODS] = [*request.session.get(AUTH_METHODS, []), factor(method)][-10:]
+    """A signed-in person proved a factor again or anew (re-authentication, enrolment): it counts for
+    this session, with its latest time; one entry per factor, so nothing else is ever pushed out."""
+    others = [entry for entry in request.session.get(AUTH_METHODS, []) if entry["method"] != method]
+    request.session[AUTH_METHODS] = [*others, factor(method)]
 
 
 def session_factors(request) -> set[str]:
