@@ -76,7 +76,7 @@ class SignInForm(NormalizedPasswords, forms.Form):
         self.user: User | None = None
         self.refusal: str | None = None
         super().__init__(*args, **kwargs)
-        self.fields["email"].widget.attrs["autocomplete"] = "username"
+        self.fields["email"].widget.attrs["autocomplete"] = "username webauthn"  # passkeys in autofill
         self.fields["email"].widget.attrs["autofocus"] = True
 
     def clean(self):

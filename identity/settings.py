@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -179,6 +180,12 @@ if MFA_REQUIRED not in {"off", "staff", "all"}:
 # A password sign-in waiting for its second factor is forgotten after this many seconds.
 MFA_PENDING_TIMEOUT = env_int("MFA_PENDING_TIMEOUT", 300)
 OTP_TOTP_ISSUER = SITE_NAME
+
+# WebAuthn relying party: from SITE_URL unless set, never from the request's Host header.
+WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID") or (urlsplit(SITE_URL).hostname or "localhost")
+WEBAUTHN_RP_NAME = env("WEBAUTHN_RP_NAME", SITE_NAME)
+WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or [SITE_URL]
+WEBAUTHN_CHALLENGE_TIMEOUT = env_int("WEBAUTHN_CHALLENGE_TIMEOUT", 120)
 OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's own backoff per device, under the Redis limits below
 
 # Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
@@ -200,6 +207,7 @@ RATE_LIMITS = {
     "email-change-account": "5/h",
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
+    "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
 }
 for _item in env_list("RATE_LIMITS"):

@@ -11,7 +11,7 @@ from accounts.outbox import queue_mail
 from accounts.sessions import end_user_sessions
 
 from . import recovery, totp
-from .policy import has_second_factor, must_have_mfa, totp_devices
+from .policy import has_second_factor, must_have_mfa, passkeys, totp_devices
 
 Event = SecurityEvent.Kind
 
@@ -47,10 +47,11 @@ def remove_totp(request, device_id: int) -> bool:
     with transaction.atomic():
         # Lock every device of the user: two parallel removals must not both see "one left after me".
         devices = {device.pk: device for device in totp_devices(user).select_for_update()}
+        others = passkeys(user).select_for_update().count()
         device = devices.get(device_id)
         if device is None:
             return False
-        if must_have_mfa(user) and len(devices) == 1:
+        if must_have_mfa(user) and len(devices) + others == 1:
             raise LastFactorRequired
         device.delete()
         if not has_second_factor(user):
@@ -70,6 +71,7 @@ def reset_mfa(user, request=None, actor=None) -> None:
     """Admin: remove every second factor and recovery code, end every session, tell the owner."""
     with transaction.atomic():
         totp_devices(user).delete()
+        passkeys(user).delete()
         recovery.discard(user)
         _tell(request, user, Event.ADMIN_MFA_RESET, "admin_reset", actor=actor)
     end_user_sessions(user.pk)

@@ -7,7 +7,14 @@ from accounts.flows.signin import MFA_ENROLMENT_REQUIRED
 class EnrolmentRequiredMiddleware:
     """Someone who must use a second factor and has none may do nothing but enrol one (or sign out)."""
 
-    ALLOWED = ("mfa:totp_add", "mfa:recovery_codes", "accounts:signout", "accounts:reauthenticate")
+    ALLOWED = (
+        "mfa:totp_add",
+        "mfa:recovery_codes",
+        "mfa:passkey_register_options",
+        "mfa:passkey_register",
+        "accounts:signout",
+        "accounts:reauthenticate",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

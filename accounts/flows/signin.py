@@ -116,9 +116,10 @@ def factor(method: str) -> dict:
 
 def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
     """After the first factor: sign in, or wait for the second. Returns where to send the person."""
-    from mfa.policy import has_second_factor, must_have_mfa
+    from mfa.policy import SECOND_FACTORS, has_second_factor, must_have_mfa
 
-    if has_second_factor(user):
+    multi_factor = method in SECOND_FACTORS  # a user-verified passkey is two factors in one
+    if not multi_factor and has_second_factor(user):
         request.session.cycle_key()
         request.session[PENDING_SIGNIN] = {
             "user": user.pk,
@@ -131,7 +132,7 @@ def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
         }
         return reverse("mfa:challenge")
     complete_signin(request, user, [factor(method)])
-    if must_have_mfa(user):
+    if not multi_factor and must_have_mfa(user):
         request.session[MFA_ENROLMENT_REQUIRED] = True
         return reverse("mfa:totp_add")
     return next_url or reverse("accounts:home")

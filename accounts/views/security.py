@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
-from mfa.policy import must_have_mfa, recovery_codes_left, totp_devices
+from mfa.policy import must_have_mfa, passkeys, recovery_codes_left, totp_devices
 from identity.views import render_throttled, wait_phrase
 
 from ..decorators import reauthentication_required
@@ -49,6 +49,7 @@ def security_page(request):
         "sessions": active_sessions(request),
         "history": signin_history(user),
         "totp_devices": totp_devices(user),
+        "passkeys": passkeys(user),
         "recovery_left": recovery_codes_left(user),
         "must_have_mfa": must_have_mfa(user),
     }

@@ -154,7 +154,7 @@ def test_next_path_on_this_site_is_honoured(client, user):
 
 def test_signin_page_uses_password_manager_hints(client):
     body = client.get("/accounts/login/").content.decode()
-    assert 'autocomplete="username"' in body
+    assert 'autocomplete="username webauthn"' in body
     assert 'autocomplete="current-password"' in body
 
 

@@ -1,0 +1,151 @@
+"""Passkey side effects: registering, signing in (passwordless or as the second factor), renaming,
+removing. Protocol calls live in auth.py; the shared ending of a second factor in mfa/base.py."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+from django.utils import timezone
+from webauthn.helpers import generate_user_handle
+
+from accounts.audit import record_event
+from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, add_factor_to_session, begin_signin, pending_signin
+from accounts.models import SecurityEvent
+from identity.net import describe_device
+
+from .. import recovery
+from ..base import complete_factor
+from ..flows import LastFactorRequired, _tell
+from ..models import Passkey
+from ..policy import has_second_factor, must_have_mfa, passkeys, totp_devices
+from . import auth
+from .auth import PasskeyError, SignCountRegression
+
+Event = SecurityEvent.Kind
+HANDLE_KEY = "mfa.webauthn_user_handle"
+
+# A friendlier default name for well-known authenticators (AAGUID → name); others are named by device.
+KNOWN_AUTHENTICATORS = {
+    "fbfc3007-154e-4ecc-8c0b-6e020557d7bd": "iCloud Keychain",
+    "dd4ec289-e01d-41c9-bb89-70fa845d4bf2": "iCloud Keychain",
+    "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4": "Google Password Manager",
+    "adce0002-35bc-c60a-648b-0b25f1f05503": "Chrome on Mac",
+    "08987058-cadc-4b81-b6e1-30de50dcbe96": "Windows Hello",
+    "9ddd1817-af5a-4672-a2b9-3e3dd95000a9": "Windows Hello",
+    "6028b017-b1d4-4c02-b4b3-afcdafc96bb2": "Windows Hello",
+    "bada5566-a7aa-401f-bd96-45619a55120d": "1Password",
+    "d548826e-79b4-db40-a3d8-11116f7e8349": "Bitwarden",
+    "531126d6-e717-415c-9320-3d9aa6981239": "Dashlane",
+    "cb69481e-8ff7-4039-93ec-0a2729a154a8": "YubiKey 5",
+    "ee882879-721c-4913-9775-3dfcce97072a": "YubiKey 5",
+}
+
+
+def begin_registration(request) -> str:
+    user = request.user
+    existing = list(passkeys(user))
+    handle = bytes(existing[0].user_handle) if existing else generate_user_handle()
+    request.session[HANDLE_KEY] = handle.hex()
+    return auth.registration_options(request, user, handle, existing)
+
+
+def complete_registration(request, credential: dict, name: str = "") -> tuple[Passkey, list[str] | None]:
+    """Store a verified new passkey. A credential id registered to anyone already is refused."""
+    user = request.user
+    new = auth.verify_registration(request, credential)
+    handle = bytes.fromhex(request.session.pop(HANDLE_KEY, ""))
+    name = name.strip()[:64] or KNOWN_AUTHENTICATORS.get(new.aaguid) or describe_device(
+        request.META.get("HTTP_USER_AGENT", "")
+    )
+    try:
+        with transaction.atomic():
+            first = not has_second_factor(user)
+            passkey = Passkey.objects.create(
+                user=user,
+                user_handle=handle,
+                credential_id=new.credential_id,
+                public_key=new.public_key,
+                sign_count=new.sign_count,
+                transports=new.transports,
+                aaguid=new.aaguid,
+                backup_eligible=new.backup_eligible,
+                backed_up=new.backed_up,
+                name=name,
+            )
+            codes = recovery.generate(user) if first else None
+            _tell(request, user, Event.MFA_ADDED, "passkey_added")
+    except IntegrityError:
+        raise PasskeyError(_("This passkey is already registered.")) from None
+    add_factor_to_session(request, "passkey")
+    request.session.pop(MFA_ENROLMENT_REQUIRED, None)
+    return passkey, codes
+
+
+def begin_authentication(request) -> str:
+    """Usernameless options for sign-in; the pending user's passkeys for the second step."""
+    found = pending_signin(request)
+    return auth.authentication_options(request, passkeys(found[1]) if found else ())
+
+
+def complete_authentication(request, credential: dict, next_url: str | None) -> str:
+    """Verify a passkey and sign in with it. Returns where to send the person.
+
+    With a pending password sign-in, the passkey must be one of that user's and completes the second
+    step; otherwise it signs in on its own (user-verified: multi-factor by itself).
+    """
+    assertion = auth.parse_assertion(credential)
+    passkey = Passkey.objects.select_related("user").filter(credential_id=assertion.credential_id).first()
+    found = pending_signin(request)
+    problem = None
+    if passkey is None:
+        problem = "unknown_credential"
+    elif assertion.user_handle is not None and assertion.user_handle != bytes(passkey.user_handle):
+        problem = "user_handle_mismatch"
+    elif found and found[1].pk != passkey.user_id:
+        problem = "other_account"
+    elif not passkey.user.is_active:
+        problem = "inactive"
+    if problem:
+        auth.take_challenge(request, "authenticate")  # a failed attempt uses the challenge up
+        record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
+        raise PasskeyError(_("This passkey cannot sign in to this account."))
+    user = passkey.user
+    with transaction.atomic():
+        locked = Passkey.objects.select_for_update().get(pk=passkey.pk)
+        try:
+            sign_count, backed_up = auth.verify_assertion(request, assertion, locked)
+        except SignCountRegression:
+            record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason="sign_count_regression")
+            raise
+        except PasskeyError:
+            record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason="invalid_assertion")
+            raise
+        locked.sign_count = sign_count
+        locked.backed_up = backed_up
+        locked.last_used_at = timezone.now()
+        locked.save(update_fields=["sign_count", "backed_up", "last_used_at"])
+    if found:
+        return complete_factor(request, found[0], user, "passkey")
+    return begin_signin(request, user, "passkey", next_url)
+
+
+def rename_passkey(request, passkey_id: int, name: str) -> bool:
+    return bool(passkeys(request.user).filter(pk=passkey_id).update(name=name.strip()[:64]))
+
+
+def remove_passkey(request, passkey_id: int) -> bool:
+    """Remove one passkey; the last second factor of someone who must have MFA stays."""
+    user = request.user
+    with transaction.atomic():
+        keys = {key.pk: key for key in passkeys(user).select_for_update()}
+        others = totp_devices(user).select_for_update().count()
+        passkey = keys.get(passkey_id)
+        if passkey is None:
+            return False
+        if must_have_mfa(user) and len(keys) + others == 1:
+            raise LastFactorRequired
+        passkey.delete()
+        if not has_second_factor(user):
+            recovery.discard(user)
+        _tell(request, user, Event.MFA_REMOVED, "passkey_removed")
+    return True

@@ -1,0 +1,131 @@
+"""Passkey endpoints. The ceremonies speak JSON to static/js/passkeys.js; management uses forms."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import reauthentication_required
+from accounts.flows.signin import safe_next_url
+from identity import ratelimit
+from identity.net import client_ip, rate_limit_subject
+
+from ..flows import LastFactorRequired
+from . import flows
+from .auth import PasskeyError
+
+NEW_RECOVERY_CODES = "mfa.new_recovery_codes"
+
+
+def _json_options(options: str) -> HttpResponse:
+    return HttpResponse(options, content_type="application/json")
+
+
+def _error(message: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _throttled(throttled: ratelimit.RateLimited) -> JsonResponse:
+    response = _error(_("Too many attempts. Please wait a moment."), status=429)
+    response["Retry-After"] = str(throttled.retry_after)
+    return response
+
+
+def _body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _limited(request) -> None:
+    ratelimit.hit(("passkey-ip", rate_limit_subject(client_ip(request))))
+
+
+@never_cache
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def register_options(request):
+    return _json_options(flows.begin_registration(request))
+
+
+@never_cache
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def register(request):
+    body = _body(request)
+    if not isinstance(body.get("credential"), dict):
+        return _error(_("No passkey was received. Please try again."))
+    try:
+        _passkey, codes = flows.complete_registration(request, body["credential"], str(body.get("name", "")))
+    except PasskeyError as error:
+        return _error(str(error))
+    messages.success(request, _("Your passkey was added. Next time, sign in with it instead of your password."))
+    if codes:
+        request.session[NEW_RECOVERY_CODES] = codes
+        return JsonResponse({"redirect": "/accounts/security/recovery-codes/"})
+    return JsonResponse({"redirect": "/accounts/security/"})
+
+
+@never_cache
+@require_POST
+def signin_options(request):
+    try:
+        _limited(request)
+    except ratelimit.RateLimited as throttled:
+        return _throttled(throttled)
+    return _json_options(flows.begin_authentication(request))
+
+
+@never_cache
+@require_POST
+def signin(request):
+    body = _body(request)
+    if not isinstance(body.get("credential"), dict):
+        return _error(_("No passkey was received. Please try again."))
+    try:
+        _limited(request)
+        target = flows.complete_authentication(request, body["credential"], safe_next_url(body.get("next")))
+    except ratelimit.RateLimited as throttled:
+        return _throttled(throttled)
+    except PasskeyError as error:
+        return _error(str(error))
+    return JsonResponse({"redirect": target})
+
+
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def rename(request, passkey_id: int):
+    name = request.POST.get("name", "").strip()
+    if not name:
+        messages.error(request, _("A passkey needs a name."))
+    elif flows.rename_passkey(request, passkey_id, name):
+        messages.success(request, _("The passkey was renamed."))
+    else:
+        messages.error(request, _("That passkey was already removed."))
+    return redirect("accounts:security")
+
+
+@require_POST
+@reauthentication_required(return_to="accounts:security")
+def remove(request, passkey_id: int):
+    try:
+        removed = flows.remove_passkey(request, passkey_id)
+    except LastFactorRequired:
+        messages.error(
+            request,
+            _("Your account must use two-step verification, so its last passkey cannot be removed. Add another one first."),
+        )
+        return redirect("accounts:security")
+    if removed:
+        messages.success(request, _("The passkey was removed."))
+    else:
+        messages.error(request, _("That passkey was already removed."))
+    return redirect("accounts:security")
