@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from identity.views import wait_phrase
 from mfa.flows import reset_mfa
+from mfa.models import Passkey
 from mfa.policy import must_have_mfa, recovery_codes_left, totp_devices
 
 from .flows.lifecycle import (
@@ -54,10 +55,34 @@ class UserChangeAdminForm(UserChangeForm):
         return email
 
 
+class PasskeyInline(admin.TabularInline):
+    """A user's passkeys, shown read-only; an admin can remove one (audited, see save_formset)."""
+
+    model = Passkey
+    extra = 0
+    fields = ("name", "created_at", "last_used_at", "synced", "sign_count")
+    readonly_fields = fields
+    verbose_name_plural = _("passkeys")
+
+    @admin.display(boolean=True, description=_("synced"))
+    def synced(self, obj):
+        return obj.synced
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return True
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
+    inlines = [PasskeyInline]
     change_password_form = PasswordChangeAdminForm
     # Only superusers may grant privileges or set someone's password: a staff member allowed to edit
     # users must not be able to make themselves (or anyone) a superuser or take over an account.
@@ -189,6 +214,15 @@ class UserAdmin(DjangoUserAdmin):
 
     def _report(self, request, template: str, count: int) -> None:
         self.message_user(request, template % count, messages.SUCCESS)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        for removed in getattr(formset, "deleted_objects", []):
+            if isinstance(removed, Passkey):
+                record_event(request, SecurityEvent.Kind.MFA_REMOVED, removed.user, actor=request.user, reason="passkey")
 
     def save_model(self, request, obj, form, change):
         # Deactivating from the change form must end sessions just like the list action does.

@@ -65,6 +65,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("staff"), default=False, help_text=_("Staff can sign in to the admin site.")
     )
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    passkey_offered = models.BooleanField(
+        _("offered a passkey"), default=False, help_text=_("Was shown the offer to add a passkey.")
+    )
     mfa_required = models.BooleanField(
         _("MFA required"), default=False, help_text=_("This person must sign in with a second factor.")
     )

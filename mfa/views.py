@@ -21,7 +21,7 @@ from . import recovery, totp
 from .base import complete_factor, mfa_counters, refuse_factor
 from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
 from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
-from .policy import passkeys, recovery_codes_left
+from .policy import passkeys, recovery_codes_left, totp_devices
 
 ENROL_SECRET = "mfa.enrol_secret"
 NEW_RECOVERY_CODES = "mfa.new_recovery_codes"
@@ -40,7 +40,12 @@ def challenge(request):
     use_recovery = request.GET.get("method") == "recovery"
     form_class = RecoveryCodeForm if use_recovery else TOTPChallengeForm
     form = form_class(data=request.POST or None)
-    context = {"form": form, "use_recovery": use_recovery, "has_passkeys": passkeys(user).exists()}
+    context = {
+        "form": form,
+        "use_recovery": use_recovery,
+        "has_passkeys": passkeys(user).exists(),
+        "has_totp": totp_devices(user).exists(),
+    }
     method = "recovery" if use_recovery else "otp"
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]

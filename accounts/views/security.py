@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
+from mfa.passkeys.flows import offer_passkey_once
 from mfa.policy import must_have_mfa, passkeys, recovery_codes_left, totp_devices
 from identity.views import render_throttled, wait_phrase
 
@@ -37,7 +38,8 @@ EMAIL_CHANGE_TOKEN_SESSION_KEY = "accounts.email_change_token"
 @require_GET
 @login_required
 def home(request):
-    return render(request, "accounts/home.html", {"previous_signin": previous_signin(request.user)})
+    context = {"previous_signin": previous_signin(request.user), "offer_passkey": offer_passkey_once(request)}
+    return render(request, "accounts/home.html", context)
 
 
 @never_cache

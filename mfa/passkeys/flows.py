@@ -41,6 +41,17 @@ KNOWN_AUTHENTICATORS = {
 }
 
 
+def offer_passkey_once(request) -> bool:
+    """Whether to offer adding a passkey: once per person, after a sign-in without one."""
+    from accounts.models import User
+
+    user = request.user
+    if user.passkey_offered or passkeys(user).exists():
+        return False
+    User.objects.filter(pk=user.pk).update(passkey_offered=True)
+    return True
+
+
 def begin_registration(request) -> str:
     user = request.user
     existing = list(passkeys(user))

@@ -13,6 +13,15 @@ def admin_client(make_admin) -> Client:
     return sign_in_admin(make_admin())
 
 
+# The management form of the (empty) passkeys inline on the user change page.
+NO_PASSKEY_CHANGES = {
+    "passkeys-TOTAL_FORMS": "0",
+    "passkeys-INITIAL_FORMS": "0",
+    "passkeys-MIN_NUM_FORMS": "0",
+    "passkeys-MAX_NUM_FORMS": "1000",
+}
+
+
 def signed_in(user) -> Client:
     c = Client(raise_request_exception=False)
     c.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
@@ -53,6 +62,7 @@ def test_deactivating_from_the_change_form_ends_sessions(admin_client, user):
         "email_verified": "on",
         "date_joined_0": "2026-01-01",
         "date_joined_1": "00:00:00",
+        **NO_PASSKEY_CHANGES,
     }  # is_active left unticked
     response = admin_client.post(f"/admin/accounts/user/{user.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -6,6 +6,7 @@ from django.test import Client
 
 from accounts.models import SecurityEvent, User
 from identity.redis import connection
+from tests.accounts.test_admin import NO_PASSKEY_CHANGES
 from tests.conftest import PASSWORD, add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ def test_staff_cannot_make_themselves_superuser(staff_editor):
     browser.post(
         f"/admin/accounts/user/{staff_editor.pk}/change/",
         {"email": staff_editor.email, "is_active": "on", "is_superuser": "on", "is_staff": "on",
-         "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"},
+         "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", **NO_PASSKEY_CHANGES},
     )
     staff_editor.refresh_from_db()
     assert not staff_editor.is_superuser
