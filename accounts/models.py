@@ -180,6 +180,7 @@ class SecurityEvent(models.Model):
         MFA_FAILED = "mfa_failed", _("Second factor refused")
         MFA_ADDED = "mfa_added", _("Authenticator added")
         MFA_REMOVED = "mfa_removed", _("Authenticator removed")
+        PASSKEY_RENAMED = "passkey_renamed", _("Passkey renamed")
         RECOVERY_CODES_GENERATED = "recovery_codes_generated", _("Recovery codes generated")
         ADMIN_MFA_RESET = "admin_mfa_reset", _("Two-step verification reset by an admin")
         ADMIN_DEACTIVATED = "admin_deactivated", _("Deactivated by an admin")
@@ -216,6 +217,7 @@ class SecurityEvent(models.Model):
         "pwd": _("password"),
         "otp": _("authenticator app"),
         "recovery": _("recovery code"),
+        "passkey": _("passkey"),
     }
 
     @property

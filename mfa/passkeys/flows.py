@@ -141,7 +141,10 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
 
 
 def rename_passkey(request, passkey_id: int, name: str) -> bool:
-    return bool(passkeys(request.user).filter(pk=passkey_id).update(name=name.strip()[:64]))
+    if not passkeys(request.user).filter(pk=passkey_id).update(name=name.strip()[:64]):
+        return False
+    record_event(request, Event.PASSKEY_RENAMED, request.user)
+    return True
 
 
 def remove_passkey(request, passkey_id: int) -> bool:
