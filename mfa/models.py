@@ -47,3 +47,10 @@ class Passkey(models.Model):
     def synced(self) -> bool:
         """Multi-device (synced by a password manager or platform) rather than bound to one device."""
         return self.backup_eligible
+
+
+class PasskeyOwner(models.Model):
+    """The one WebAuthn user handle of a person: random, opaque, shared by all their passkeys."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="passkey_owner")
+    handle = models.BinaryField(max_length=64, unique=True)

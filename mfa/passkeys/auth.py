@@ -31,6 +31,7 @@ from webauthn.helpers.structs import (
 )
 
 CHALLENGE_KEY = "mfa.webauthn_challenge"
+KNOWN_TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
 
 
 class PasskeyError(Exception):
@@ -110,7 +111,8 @@ def verify_registration(request, credential: dict) -> NewCredential:
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
         raise PasskeyError(_("This passkey could not be verified. Please try again.")) from error
-    transports = credential.get("response", {}).get("transports") or []
+    transports = credential.get("response", {}).get("transports")
+    transports = transports if isinstance(transports, list) else []
     return NewCredential(
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
@@ -118,7 +120,7 @@ def verify_registration(request, credential: dict) -> NewCredential:
         aaguid=str(verified.aaguid),
         backup_eligible=verified.credential_device_type == "multi_device",
         backed_up=verified.credential_backed_up,
-        transports=[str(t) for t in transports if isinstance(t, str)][:8],
+        transports=[t for t in transports if isinstance(t, str) and t in KNOWN_TRANSPORTS][:8],
     )
 
 

@@ -16,13 +16,12 @@ from identity.net import describe_device
 from .. import recovery
 from ..base import complete_factor
 from ..flows import LastFactorRequired, _tell
-from ..models import Passkey
+from ..models import Passkey, PasskeyOwner
 from ..policy import has_second_factor, must_have_mfa, passkeys, totp_devices
 from . import auth
 from .auth import PasskeyError, SignCountRegression
 
 Event = SecurityEvent.Kind
-HANDLE_KEY = "mfa.webauthn_user_handle"
 
 # A friendlier default name for well-known authenticators (AAGUID → name); others are named by device.
 KNOWN_AUTHENTICATORS = {
@@ -52,19 +51,24 @@ def offer_passkey_once(request) -> bool:
     return True
 
 
+def user_handle(user) -> bytes:
+    """The user's one handle, created on first use; parallel first registrations agree on it."""
+    existing = passkeys(user).values_list("user_handle", flat=True).first()  # passkeys from before owners
+    handle = bytes(existing) if existing is not None else generate_user_handle()
+    owner, _created = PasskeyOwner.objects.get_or_create(user=user, defaults={"handle": handle})
+    return bytes(owner.handle)
+
+
 def begin_registration(request) -> str:
     user = request.user
-    existing = list(passkeys(user))
-    handle = bytes(existing[0].user_handle) if existing else generate_user_handle()
-    request.session[HANDLE_KEY] = handle.hex()
-    return auth.registration_options(request, user, handle, existing)
+    return auth.registration_options(request, user, user_handle(user), list(passkeys(user)))
 
 
 def complete_registration(request, credential: dict, name: str = "") -> tuple[Passkey, list[str] | None]:
     """Store a verified new passkey. A credential id registered to anyone already is refused."""
     user = request.user
     new = auth.verify_registration(request, credential)
-    handle = bytes.fromhex(request.session.pop(HANDLE_KEY, ""))
+    handle = user_handle(user)
     name = name.strip()[:64] or KNOWN_AUTHENTICATORS.get(new.aaguid) or describe_device(
         request.META.get("HTTP_USER_AGENT", "")
     )
@@ -85,6 +89,8 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
             )
             codes = recovery.generate(user) if first else None
             _tell(request, user, Event.MFA_ADDED, "passkey_added")
+            if codes:
+                record_event(request, Event.RECOVERY_CODES_GENERATED, user)
     except IntegrityError:
         raise PasskeyError(_("This passkey is already registered.")) from None
     add_factor_to_session(request, "passkey")
@@ -121,20 +127,18 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
         raise PasskeyError(_("This passkey cannot sign in to this account."))
     user = passkey.user
-    with transaction.atomic():
-        locked = Passkey.objects.select_for_update().get(pk=passkey.pk)
-        try:
+    try:
+        with transaction.atomic():
+            locked = Passkey.objects.select_for_update().get(pk=passkey.pk)
             sign_count, backed_up = auth.verify_assertion(request, assertion, locked)
-        except SignCountRegression:
-            record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason="sign_count_regression")
-            raise
-        except PasskeyError:
-            record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason="invalid_assertion")
-            raise
-        locked.sign_count = sign_count
-        locked.backed_up = backed_up
-        locked.last_used_at = timezone.now()
-        locked.save(update_fields=["sign_count", "backed_up", "last_used_at"])
+            locked.sign_count = sign_count
+            locked.backed_up = backed_up
+            locked.last_used_at = timezone.now()
+            locked.save(update_fields=["sign_count", "backed_up", "last_used_at"])
+    except PasskeyError as error:  # audited outside the rolled-back transaction
+        reason = "sign_count_regression" if isinstance(error, SignCountRegression) else "invalid_assertion"
+        record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason=reason)
+        raise
     if found:
         return complete_factor(request, found[0], user, "passkey")
     return begin_signin(request, user, "passkey", next_url)

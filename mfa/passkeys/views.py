@@ -40,7 +40,7 @@ def _throttled(throttled: ratelimit.RateLimited) -> JsonResponse:
 def _body(request) -> dict:
     try:
         body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
 
@@ -92,7 +92,9 @@ def signin(request):
         return _error(_("No passkey was received. Please try again."))
     try:
         _limited(request)
-        target = flows.complete_authentication(request, body["credential"], safe_next_url(body.get("next")))
+        next_url = body.get("next")
+        next_url = safe_next_url(next_url) if isinstance(next_url, str) else None
+        target = flows.complete_authentication(request, body["credential"], next_url)
     except ratelimit.RateLimited as throttled:
         return _throttled(throttled)
     except PasskeyError as error:
