@@ -141,7 +141,7 @@ def test_set_up_authenticator_then_sign_in_with_it_and_with_a_recovery_code(
                 page.goto(f"{site}/accounts/login/")
                 page.get_by_label("Email address").fill(EMAIL)
                 page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("button", name="Sign in", exact=True).click()
 
             def sign_out() -> None:
                 page.locator("header").get_by_role("button", name="Sign out").click()

@@ -110,7 +110,7 @@ def test_end_another_session_then_report_this_was_not_me(
                 page.goto(f"{site}/accounts/login/")
                 page.get_by_label("Email address").fill(EMAIL)
                 page.get_by_label("Password").fill(password)
-                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("button", name="Sign in", exact=True).click()
                 if password == PASSWORD:
                     page.wait_for_url(f"{site}/accounts/")
                     assert page.locator("h1").inner_text() == "Your account"

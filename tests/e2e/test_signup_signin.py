@@ -135,7 +135,7 @@ def test_sign_up_verify_sign_in_sign_out_and_sign_in_again(
 
             # Sign in.
             page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Sign in", exact=True).click()
             page.wait_for_url(f"{site}/accounts/")
             assert heading() == "Your account"
             assert EMAIL in page.locator("dl.facts").inner_text()
@@ -156,7 +156,7 @@ def test_sign_up_verify_sign_in_sign_out_and_sign_in_again(
             # Sign in again.
             page.get_by_label("Email address").fill(EMAIL)
             page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Sign in", exact=True).click()
             page.wait_for_url(f"{site}/accounts/")
             assert heading() == "Your account"
             assert EMAIL in page.locator("dl.facts").inner_text()
