@@ -37,6 +37,12 @@ def _parse(value: str) -> IPAddress | None:
     return getattr(address, "ipv4_mapped", None) or address
 
 
+def from_trusted_proxy(request) -> bool:
+    """Whether the request reached us through one of TRUSTED_PROXIES."""
+    remote = _parse(request.META.get("REMOTE_ADDR", ""))
+    return remote is not None and any(remote in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+
+
 def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, unless that is a trusted proxy.
 

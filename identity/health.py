@@ -1,0 +1,57 @@
+"""Liveness and readiness probes, answered before any other middleware: no host check, no session,
+no redirect to https, no rate limit, and no access-log line per probe (see gunicorn.conf.py)."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+from django.conf import settings
+from django.db import connection as db_connection
+from django.http import HttpResponse
+
+PROBE_PATHS = ("/healthz", "/readyz")
+
+
+def _check_postgres() -> None:
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis() -> None:
+    redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+
+
+def _check_broker() -> None:
+    from identity.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+
+
+CHECKS = {"database": _check_postgres, "redis": _check_redis, "broker": _check_broker}
+
+
+def readiness() -> tuple[bool, dict[str, str]]:
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as error:  # any failure means "not ready"; the name says what failed
+            results[name] = f"error: {type(error).__name__}"
+    return all(value == "ok" for value in results.values()), results
+
+
+class HealthCheckMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz":
+            return HttpResponse("ok\n", content_type="text/plain")
+        if request.path == "/readyz":
+            ready, results = readiness()
+            body = json.dumps({"ready": ready, "checks": results}) + "\n"
+            return HttpResponse(body, status=200 if ready else 503, content_type="application/json")
+        return self.get_response(request)
