@@ -29,9 +29,25 @@ def record_event(
     reason: str = "",
     actor: User | None = None,
 ) -> SecurityEvent:
+    count_event(kind, method, reason)
     return SecurityEvent.objects.create(
         kind=kind, user=user, method=method, reason=reason, actor=actor, **request_facts(request)
     )
+
+
+def count_event(kind: str, method: str, reason: str) -> None:
+    from identity.metrics import MFA_CHECKS, SIGNINS
+
+    Kind = SecurityEvent.Kind
+    signin_method = "passkey" if "passkey" in method else "password"
+    if kind == Kind.SIGNIN_SUCCEEDED:
+        SIGNINS.labels(signin_method, "success").inc()
+    elif kind == Kind.SIGNIN_FAILED:
+        SIGNINS.labels(signin_method, "unverified" if reason == "unverified" else "bad_credentials").inc()
+    elif kind == Kind.MFA_VERIFIED:
+        MFA_CHECKS.labels(method, "success").inc()
+    elif kind == Kind.MFA_FAILED:
+        MFA_CHECKS.labels(method, "failure").inc()
 
 
 def record_throttled(request, kind: str, user: User | None = None, **fields) -> None:
@@ -40,6 +56,10 @@ def record_throttled(request, kind: str, user: User | None = None, **fields) -> 
     from identity import ratelimit
     from identity.net import rate_limit_subject
 
+    if kind == SecurityEvent.Kind.SIGNIN_THROTTLED:
+        from identity.metrics import SIGNINS
+
+        SIGNINS.labels("password", "throttled").inc()
     try:
         ratelimit.hit(("audit-throttled", rate_limit_subject(client_ip(request))))
     except ratelimit.RateLimited:

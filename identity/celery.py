@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "identity.settings")
 app = Celery("identity")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+from .metrics import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()

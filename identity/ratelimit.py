@@ -152,6 +152,9 @@ def hit(*counters: Counter) -> None:
     """Count one attempt on every counter, or raise RateLimited (and count nothing) if any is over."""
     wait = _run("hit", counters)
     if wait > 0:
+        from identity.metrics import RATE_LIMITED
+
+        RATE_LIMITED.labels(counters[0][0]).inc()
         raise RateLimited(_seconds(wait), tuple(name for name, _ in counters))
 
 

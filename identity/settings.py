@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "identity.health.HealthCheckMiddleware",
     "identity.logging.RequestIdMiddleware",
+    "identity.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "identity.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -350,6 +351,14 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# /metrics: Prometheus scrapes from these networks, or anywhere with the bearer token.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+METRICS_TOKEN = env("METRICS_TOKEN")
+try:
+    parse_networks(METRICS_ALLOWED_IPS)
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {error}") from None
 
 LOG_FORMAT = env("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {

@@ -3,11 +3,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from . import views
+from .metrics import metrics_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:home", permanent=False)),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("mfa.urls")),
+    path("metrics", metrics_view),
     path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
 ]

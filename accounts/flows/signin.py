@@ -21,6 +21,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from identity import ratelimit
+from identity.metrics import SIGNINS
 from identity.net import client_ip, rate_limit_subject
 
 from ..audit import record_event, record_throttled, request_facts
@@ -130,6 +131,7 @@ def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
             # A password reset meanwhile voids the pending sign-in (like Django's session auth hash).
             "password": user.get_session_auth_hash(),
         }
+        SIGNINS.labels("password", "mfa_pending").inc()
         return reverse("mfa:challenge")
     complete_signin(request, user, [factor(method)])
     if not multi_factor and must_have_mfa(user):

@@ -1,0 +1,25 @@
+"""gunicorn settings for Identity (read automatically from the project root; override with env vars)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000").split()
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # a request running longer is killed
+graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
+keepalive = 5
+max_requests = 5000  # recycle workers now and then (memory); jitter avoids all at once
+max_requests_jitter = 500
+# Believe X-Forwarded-* only from our trusted proxies (as the site does).
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1") or "127.0.0.1"
+accesslog = "-"
+logger_class = "identity.gunicorn_logging.JsonAccessLogger"
+
+
+def child_exit(server, worker):
+    """Forget a dead worker's live metrics (prometheus-client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

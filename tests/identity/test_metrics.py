@@ -1,0 +1,55 @@
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def scrape(**extra) -> tuple[int, str]:
+    response = Client(REMOTE_ADDR=extra.pop("remote", "127.0.0.1")).get("/metrics", **extra)
+    return response.status_code, response.content.decode()
+
+
+def sample(text: str, name: str, **labels) -> float:
+    """The value of one sample in Prometheus text format (0 if absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_are_only_for_allowed_addresses_or_the_token(settings):
+    assert scrape()[0] == 200
+    assert scrape(remote="203.0.113.9")[0] == 403
+    settings.METRICS_TOKEN = "scrape-token-0123456789"
+    assert scrape(remote="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-token-0123456789")[0] == 200
+    assert scrape(remote="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong")[0] == 403
+    assert scrape()[0] == 403, "with a token set, the token is required"
+
+
+def test_sign_ins_requests_and_rate_limits_are_counted(client, user, settings):
+    before = scrape()[1]
+    client.post("/accounts/login/", {"email": user.email, "password": "wrong password here"})
+    client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "reset-address": "1/h"}
+    client.post("/accounts/password/reset/", {"email": "x@example.com"})
+    client.post("/accounts/password/reset/", {"email": "x@example.com"})
+    after = scrape()[1]
+
+    def grew(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("identity_signins_total", method="password", outcome="bad_credentials") == 1
+    assert grew("identity_signins_total", method="password", outcome="success") == 1
+    assert grew("identity_rate_limited_total", limit="reset-ip") == 1
+    assert grew("identity_http_requests_total", view="accounts:signin", method="POST", status="302") == 1
+    assert "identity_http_request_duration_seconds_bucket" in after
+
+
+def test_mail_outbox_depth_and_age_are_reported(client):
+    client.post("/accounts/password/reset/", {"email": "someone@example.com"})
+    text = scrape()[1]
+    assert sample(text, "identity_mail_outbox_unsent") == 1
+    assert sample(text, "identity_mail_outbox_oldest_unsent_seconds") >= 0
