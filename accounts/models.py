@@ -152,8 +152,12 @@ class OutboxMail(models.Model):
 
     @property
     def state(self) -> str:
+        from django.conf import settings
+
         if self.sent_at:
             return _("discarded") if self.user_id is None else _("sent")
+        if self.attempts >= settings.MAIL_MAX_ATTEMPTS:
+            return _("failed")
         return _("retrying") if self.attempts else _("pending")
 
 

@@ -53,3 +53,12 @@ def test_mail_outbox_depth_and_age_are_reported(client):
     text = scrape()[1]
     assert sample(text, "identity_mail_outbox_unsent") == 1
     assert sample(text, "identity_mail_outbox_oldest_unsent_seconds") >= 0
+
+
+def test_mail_that_gave_up_is_failed_in_admin_state_and_metrics(client, settings):
+    from accounts.models import OutboxMail
+
+    client.post("/accounts/password/reset/", {"email": "someone@example.com"})
+    OutboxMail.objects.update(attempts=settings.MAIL_MAX_ATTEMPTS)
+    assert OutboxMail.objects.get().state == "failed"
+    assert sample(scrape()[1], "identity_mail_outbox_failed") == 1
