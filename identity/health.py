@@ -1,5 +1,5 @@
 """Liveness and readiness probes, answered before any other middleware: no host check, no session,
-no redirect to https, no rate limit, and no access-log line per probe (see gunicorn.conf.py)."""
+no redirect to https, no rate limit, and no access-log line per healthy probe (see identity/gunicorn_logging.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ PROBE_PATHS = ("/healthz", "/readyz")
 
 
 def _check_postgres() -> None:
-    with db_connection.cursor() as cursor:
+    with db_connection.cursor() as cursor:  # bounded by DATABASE_CONNECT_TIMEOUT
         cursor.execute("SELECT 1")
 
 
@@ -23,9 +23,13 @@ def _check_redis() -> None:
 
 
 def _check_broker() -> None:
+    from kombu import Connection
+
     from identity.celery import app
 
-    with app.connection_for_write() as conn:
+    url = app.conf.broker_write_url or app.conf.broker_url
+    options = {"socket_timeout": 1, "socket_connect_timeout": 1}
+    with Connection(url, connect_timeout=1, transport_options=options) as conn:
         conn.ensure_connection(max_retries=1, timeout=1)
 
 

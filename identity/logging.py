@@ -9,17 +9,23 @@ import logging
 import re
 import uuid
 
+from django.core.signals import request_finished
+
 from identity.net import from_trusted_proxy
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 user_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="")
 
 # Token-bearing URL paths (verification, reset, email change) and secret-looking key=value pairs.
+_KEY = r"(?:\w*password\w*|\w*token|secret|code|csrfmiddlewaretoken)"
 _SECRET_PATTERNS = [
-    (re.compile(r"(/accounts/verify/)(?!confirm/|resend/)[^/\s\"?]+"), r"\1[redacted]"),
-    (re.compile(r"(/accounts/email/confirm/)[^/\s\"?]+"), r"\1[redacted]"),
-    (re.compile(r"(/accounts/password/reset/[^/\s\"?]+/)(?!set-password)[^/\s\"?]+"), r"\1[redacted]"),
-    (re.compile(r"((?:password|token|secret|code|csrfmiddlewaretoken)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+", re.I), r"\1[redacted]"),
+    (re.compile(r"(accounts/verify/)(?!confirm/|resend/)[^/\s\"'?]+"), r"\1[redacted]"),
+    (re.compile(r"(accounts/email/confirm/)[^/\s\"'?]+"), r"\1[redacted]"),
+    (re.compile(r"(accounts/password/reset/[^/\s\"'?]+/)(?!set-password)[^/\s\"'?]+"), r"\1[redacted]"),
+    # Quoted values ("password": "correct horse battery"), whole, spaces included.
+    (re.compile(r"([\"']?" + _KEY + r"[\"']?\s*[=:]\s*)([\"'])(.*?)\2", re.I), r"\1\2[redacted]\2"),
+    # Unquoted values (password=hunter2&next=...), up to the next separator.
+    (re.compile(r"(\b" + _KEY + r"\s*[=:]\s*)(?![\"'\s])[^\s&,;}]+", re.I), r"\1[redacted]"),
 ]
 
 
@@ -59,15 +65,21 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request.id = incoming if from_trusted_proxy(request) and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request.id)
-        user_token = user_id_var.set("")
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
-            user_id_var.reset(user_token)
+        # Not reset on the way out: Django logs 4xx/5xx responses after the middleware has returned.
+        # request_finished clears them instead (see clear_request_context).
+        request_id_var.set(request.id)
+        user_id_var.set("")
+        response = self.get_response(request)
         response["X-Request-ID"] = request.id
         return response
+
+
+def clear_request_context(**kwargs) -> None:
+    request_id_var.set("")
+    user_id_var.set("")
+
+
+request_finished.connect(clear_request_context, dispatch_uid="identity.logging.clear_request_context")
 
 
 class UserIdLogMiddleware:
