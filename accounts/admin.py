@@ -247,6 +247,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxMail)
 class OutboxMailAdmin(ReadOnlyAdmin):
+    actions = ("retry",)
+
+    @admin.action(description=_("Send again (after the mail server is back)"), permissions=["view"])
+    def retry(self, request, queryset):
+        """Give mail that gave up (or is waiting) a fresh set of attempts and enqueue it now."""
+        from .outbox import enqueue
+
+        ids = list(queryset.filter(sent_at__isnull=True).values_list("pk", flat=True))
+        OutboxMail.objects.filter(pk__in=ids).update(attempts=0, last_error="")
+        for mail_id in ids:
+            enqueue(mail_id)
+        self.message_user(request, ngettext("%d mail enqueued.", "%d mails enqueued.", len(ids)) % len(ids))
+
     list_display = ("created_at", "kind", "to", "state", "attempts", "sent_at")
     list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
     search_fields = ("to",)

@@ -1,3 +1,4 @@
+from .logging import redact
 from .ratelimit import RateLimited
 from .views import too_many_requests
 
@@ -24,9 +25,6 @@ class RateLimitMiddleware:
         return too_many_requests(exception.retry_after)
 
 
-# Pages whose URL carries (or just carried) a token: nothing about them leaves in a Referer header.
-TOKEN_PATH_PREFIXES = ("/accounts/verify/", "/accounts/password/reset/", "/accounts/email/confirm/")
-
 
 class SecurityHeadersMiddleware:
     """The headers Django and django-csp do not set: Permissions-Policy, and no-referrer on token pages."""
@@ -42,6 +40,8 @@ class SecurityHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.setdefault("Permissions-Policy", self.PERMISSIONS_POLICY)
-        if request.path.startswith(TOKEN_PATH_PREFIXES):
+        # A URL with a token in it (the same patterns the logs scrub): it never leaves in a Referer. The
+        # token-free confirmation pages keep same-origin, or their POSTs would carry `Origin: null`.
+        if redact(request.path) != request.path:
             response["Referrer-Policy"] = "no-referrer"
         return response

@@ -308,7 +308,7 @@ else:
 
 # Outbox rows still unsent this many seconds after they were written are enqueued again.
 MAIL_SWEEP_AFTER = env_int("MAIL_SWEEP_AFTER", 120)
-MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 10)
+MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 20)
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True

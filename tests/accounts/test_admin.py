@@ -132,3 +132,16 @@ def test_admin_login_goes_through_the_sign_in_page(client, make_admin):
 
 def test_signed_in_non_staff_get_a_clear_403_not_a_redirect_loop(signed_in_client):
     assert signed_in_client.get("/admin/login/?next=/admin/").status_code == 403
+
+
+def test_outbox_admin_can_send_failed_mail_again(admin_client, user, client, settings, mailoutbox):
+    from accounts.tasks import send_outbox_mail
+
+    client.post("/accounts/password/reset/", {"email": user.email})
+    row = OutboxMail.objects.get(user=user)
+    OutboxMail.objects.filter(pk=row.pk).update(attempts=settings.MAIL_MAX_ATTEMPTS, last_error="SMTP down")
+    admin_client.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.attempts == 0 and row.state == "pending"
+    send_outbox_mail(row.pk)  # what the worker does with the enqueued task
+    assert [m.to for m in mailoutbox] == [[user.email]]
