@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
+import redis
 from django.test import Client
 
 from accounts.models import OutboxMail, User
@@ -181,3 +184,48 @@ def celery_worker(transactional_db, settings):
     point_celery_at(settings.CELERY_BROKER_URL)
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
         yield app
+
+
+class RedisProcess:
+    """A real redis-server on a free port, which a test can stop and start again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(settings):
+    """The site's Redis is a private redis-server the test controls."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = RedisProcess()
+    server.start()
+    settings.REDIS_URL = server.url
+    connection.cache_clear()
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+    connection.cache_clear()

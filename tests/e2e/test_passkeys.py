@@ -34,17 +34,9 @@ import pytest
 from accounts.models import SecurityEvent
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "passkeys"
 EMAIL = "katherine@example.com"
 PASSKEY_NAME = "Test laptop"
@@ -59,24 +51,6 @@ AUTHENTICATOR = {
 }
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def _unavailable(reason: str):
-    """Skip on a developer machine; fail in CI, where a skipped browser test would pass unnoticed."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this test may not be skipped)", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def sync_playwright():
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    return sync_playwright
 
 
 @pytest.fixture

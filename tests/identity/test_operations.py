@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import socket
 import string
 import subprocess
@@ -18,13 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import redis
 from django.core.signals import request_finished, request_started
 from django.test import Client
 
 from identity.logging import JsonFormatter, redact
 from identity.redis import connection
-from tests.conftest import PASSWORD, add_totp, free_port, pass_mfa, point_celery_at, totp_code
+from tests.conftest import PASSWORD, add_totp, pass_mfa, point_celery_at, totp_code
 
 ROOT = Path(__file__).resolve().parents[2]
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
@@ -34,48 +32,6 @@ HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 # --- helpers ----------------------------------------------------------------------------------
 
 
-class RedisProcess:
-    """A real redis-server on a free port, which a test can stop (the pattern of test_outage.py)."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis(settings):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = RedisProcess()
-    server.start()
-    settings.REDIS_URL = server.url
-    connection.cache_clear()
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
-    connection.cache_clear()
 
 
 @pytest.fixture

@@ -1,60 +1,16 @@
 """A backing service going away gives the friendly 503 page: never a 500, never a silent sign-out."""
 
-import shutil
-import subprocess
-import time
 
 import pytest
-import redis
 from django.db import OperationalError
 from django.test import Client
 
-from identity.redis import connection
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import RedisProcess  # noqa: F401  (re-exported for older imports)
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
-class RedisProcess:
-    def __init__(self):
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis(settings):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = RedisProcess()
-    server.start()
-    settings.REDIS_URL = server.url
-    connection.cache_clear()
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
-    connection.cache_clear()
 
 
 def test_redis_down_answers_503_and_recovers_without_a_restart(own_redis, user):
