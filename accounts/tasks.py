@@ -50,7 +50,9 @@ def send_outbox_mail(mail_id: int) -> None:
             row.last_error = ""
             row.save(update_fields=["sent_at", "attempts", "last_error"])
             return
-    OutboxMail.objects.filter(pk=mail_id).update(attempts=F("attempts") + 1, last_error=repr(failure)[:2000])
+    OutboxMail.objects.filter(pk=mail_id).update(
+        attempts=F("attempts") + 1, last_attempt_at=timezone.now(), last_error=repr(failure)[:2000]
+    )
     log.warning("mail %s not sent: %r", mail_id, failure)
     raise failure
 
@@ -65,13 +67,21 @@ def _still_addressed(row: OutboxMail) -> bool:
 
 @shared_task
 def sweep_outbox() -> int:
-    """Re-enqueue mail still unsent a while after it was written (a broker or SMTP outage)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_AFTER)
-    ids = list(
-        OutboxMail.objects.filter(
-            sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=settings.MAIL_MAX_ATTEMPTS
-        ).values_list("pk", flat=True)[:500]
-    )
-    for mail_id in ids:
+    """Re-enqueue mail still unsent a while after it was written (a broker or SMTP outage).
+
+    A row that has already failed waits longer after each attempt (doubling, up to an hour), so a long
+    SMTP outage spends its MAIL_MAX_ATTEMPTS over many hours rather than minutes.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.MAIL_SWEEP_AFTER)
+    rows = OutboxMail.objects.filter(
+        sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=settings.MAIL_MAX_ATTEMPTS
+    ).values_list("pk", "attempts", "last_attempt_at")[:500]
+    due = [pk for pk, attempts, last in rows if last is None or now - last >= _pause_after(attempts)]
+    for mail_id in due:
         enqueue(mail_id)
-    return len(ids)
+    return len(due)
+
+
+def _pause_after(attempts: int) -> timedelta:
+    return timedelta(seconds=min(settings.MAIL_SWEEP_AFTER * 2 ** max(attempts - 1, 0), 3600))
