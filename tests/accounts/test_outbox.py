@@ -85,3 +85,29 @@ def test_enqueue_survives_a_dead_broker(row, settings, caplog):
     finally:
         point_celery_at(settings.CELERY_BROKER_URL)
     assert f"mail {row.pk} left for the outbox sweep" in caplog.text
+
+
+def test_sweep_waits_longer_after_each_failed_attempt(user, monkeypatch, settings):
+    enqueued = []
+    monkeypatch.setattr(tasks, "enqueue", enqueued.append)
+    with transaction.atomic():
+        row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+    now = timezone.now()
+    old = now - timedelta(seconds=settings.MAIL_SWEEP_AFTER + 1)
+    # Failed 3 times, the last one 5 minutes ago: the next try is due 2 min × 2² = 8 min after it.
+    OutboxMail.objects.filter(pk=row.pk).update(created_at=old - timedelta(hours=1), attempts=3,
+                                                last_attempt_at=now - timedelta(minutes=5))
+    assert tasks.sweep_outbox() == 0
+    OutboxMail.objects.filter(pk=row.pk).update(last_attempt_at=now - timedelta(minutes=9))
+    assert tasks.sweep_outbox() == 1 and enqueued == [row.pk]
+
+
+def test_a_failed_send_records_when_it_was_tried(row, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", refuse)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        tasks.send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    assert row.last_attempt_at is not None
