@@ -40,24 +40,28 @@ def enrol_totp(request, name: str, secret_hex: str, last_t: int) -> list[str] | 
     return codes
 
 
-def remove_totp(request, device_id: int) -> bool:
-    """Remove one authenticator app; False if it is not the user's. The last second factor of
-    someone who must have MFA cannot be removed; without any factor, recovery codes go too."""
+def remove_second_factor(request, own, factor_id: int, change: str) -> bool:
+    """Remove one of the user's second factors (`own`: their TOTP devices or their passkeys); False if
+    it is not theirs. The last second factor of someone who must have MFA cannot be removed; without
+    any factor left, the recovery codes go too."""
     user = request.user
     with transaction.atomic():
-        # Lock every device of the user: two parallel removals must not both see "one left after me".
-        devices = {device.pk: device for device in totp_devices(user).select_for_update()}
-        others = passkeys(user).select_for_update().count()
-        device = devices.get(device_id)
-        if device is None:
+        # Lock every factor of the user: two parallel removals must not both see "one left after me".
+        remaining = len(list(totp_devices(user).select_for_update())) + len(list(passkeys(user).select_for_update()))
+        factor = own.filter(pk=factor_id).first()
+        if factor is None:
             return False
-        if must_have_mfa(user) and len(devices) + others == 1:
+        if must_have_mfa(user) and remaining == 1:
             raise LastFactorRequired
-        device.delete()
+        factor.delete()
         if not has_second_factor(user):
             recovery.discard(user)
-        _tell(request, user, Event.MFA_REMOVED, "totp_removed")
+        _tell(request, user, Event.MFA_REMOVED, change)
     return True
+
+
+def remove_totp(request, device_id: int) -> bool:
+    return remove_second_factor(request, totp_devices(request.user), device_id, "totp_removed")
 
 
 def regenerate_recovery_codes(request) -> list[str]:

@@ -15,9 +15,9 @@ from identity.net import describe_device
 
 from .. import recovery
 from ..base import complete_factor
-from ..flows import LastFactorRequired, _tell
+from ..flows import _tell, remove_second_factor
 from ..models import Passkey, PasskeyOwner
-from ..policy import has_second_factor, must_have_mfa, passkeys, totp_devices
+from ..policy import has_second_factor, passkeys
 from . import auth
 from .auth import PasskeyError, SignCountRegression
 
@@ -152,18 +152,4 @@ def rename_passkey(request, passkey_id: int, name: str) -> bool:
 
 
 def remove_passkey(request, passkey_id: int) -> bool:
-    """Remove one passkey; the last second factor of someone who must have MFA stays."""
-    user = request.user
-    with transaction.atomic():
-        keys = {key.pk: key for key in passkeys(user).select_for_update()}
-        others = totp_devices(user).select_for_update().count()
-        passkey = keys.get(passkey_id)
-        if passkey is None:
-            return False
-        if must_have_mfa(user) and len(keys) + others == 1:
-            raise LastFactorRequired
-        passkey.delete()
-        if not has_second_factor(user):
-            recovery.discard(user)
-        _tell(request, user, Event.MFA_REMOVED, "passkey_removed")
-    return True
+    return remove_second_factor(request, passkeys(request.user), passkey_id, "passkey_removed")
