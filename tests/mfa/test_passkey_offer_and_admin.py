@@ -53,3 +53,16 @@ def test_admin_sees_a_users_passkeys_and_removal_is_audited(make_admin, user):
     assert response.status_code == 302, response.content.decode()[:3000]
     assert not Passkey.objects.filter(user=user).exists()
     assert SecurityEvent.objects.filter(user=user, kind="mfa_removed", actor=admin).exists()
+
+
+def test_someone_who_must_enrol_is_offered_a_passkey_as_well(make_user, client, settings):
+    from tests.conftest import PASSWORD
+
+    settings.MFA_REQUIRED = "all"
+    user = make_user("new@example.com")
+    assert client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})["Location"] == (
+        "/accounts/security/totp/add/"
+    )
+    page = client.get("/accounts/security/totp/add/").content.decode()
+    assert "Or use a passkey instead" in page and "data-passkey-register" in page
+    assert "/static/js/passkeys.js" in page
