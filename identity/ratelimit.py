@@ -35,6 +35,7 @@ local mode = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worst = 0
+local tripped = 0
 local state = {}
 for i = 1, #KEYS do
   local base = 1 + (i - 1) * 3
@@ -45,12 +46,12 @@ for i = 1, #KEYS do
     local tat = tonumber(redis.call('HGET', KEYS[i], field) or now)
     if tat < now then tat = now end
     local wait = tat + interval - interval * burst - now
-    if wait > worst then worst = wait end
+    if wait > worst then worst = wait; tripped = i end
     state[i] = {tat, interval}
   end
 end
 if mode == 'clear' or mode == 'peek' or (mode == 'hit' and worst > 0) then
-  return worst
+  return {worst, tripped}
 end
 for i = 1, #KEYS do
   local base = 1 + (i - 1) * 3
@@ -64,7 +65,7 @@ for i = 1, #KEYS do
     if redis.call('PTTL', KEYS[i]) < new_tat - now then redis.call('PEXPIRE', KEYS[i], new_tat - now) end
   end
 end
-return 0
+return {0, 0}
 """
 
 
@@ -121,14 +122,16 @@ def _location(name: str, subject: str) -> tuple[str, str]:
     return f"rl:{name}:{_digest(subject)}", "-"
 
 
-def _run(mode: str, counters: tuple[Counter, ...]) -> int:
+def _run(mode: str, counters: tuple[Counter, ...]) -> tuple[int, str | None]:
+    """(milliseconds to wait, the limit that makes it wait) for the next attempt on these counters."""
     keys, args = [], [mode]
     for name, subject in counters:
         key, field = _location(name, subject)
         limit = limit_for(name)
         keys.append(key)
         args += [field, limit.interval_ms, limit.count]
-    return int(_script(connection())(keys=keys, args=args))
+    wait, tripped = _script(connection())(keys=keys, args=args)
+    return int(wait), (counters[int(tripped) - 1][0] if int(tripped) else None)
 
 
 @cache
@@ -141,21 +144,27 @@ def _seconds(ms: int) -> int:
     return max(1, -(-ms // 1000))
 
 
+def _limited(wait: int, tripped: str, counters: tuple[Counter, ...]) -> RateLimited:
+    """The refusal, naming the limit that tripped first (for the audit trail and the metric)."""
+    from identity.metrics import RATE_LIMITED
+
+    RATE_LIMITED.labels(tripped).inc()
+    others = tuple(name for name, _ in counters if name != tripped)
+    return RateLimited(_seconds(wait), (tripped, *others))
+
+
 def check(*counters: Counter) -> None:
     """Raise RateLimited if the next attempt on any of these counters would be over its limit."""
-    wait = _run("peek", counters)
+    wait, tripped = _run("peek", counters)
     if wait > 0:
-        raise RateLimited(_seconds(wait), tuple(name for name, _ in counters))
+        raise _limited(wait, tripped, counters)
 
 
 def hit(*counters: Counter) -> None:
     """Count one attempt on every counter, or raise RateLimited (and count nothing) if any is over."""
-    wait = _run("hit", counters)
+    wait, tripped = _run("hit", counters)
     if wait > 0:
-        from identity.metrics import RATE_LIMITED
-
-        RATE_LIMITED.labels(counters[0][0]).inc()
-        raise RateLimited(_seconds(wait), tuple(name for name, _ in counters))
+        raise _limited(wait, tripped, counters)
 
 
 def refund(*counters: Counter) -> None:
@@ -169,7 +178,7 @@ def clear(*counters: Counter) -> None:
 
 def blocked_for(*counters: Counter) -> int:
     """Seconds until the next attempt is allowed (0 if it is now); for admin and pages."""
-    wait = _run("peek", counters)
+    wait, _tripped = _run("peek", counters)
     return _seconds(wait) if wait > 0 else 0
 
 
