@@ -25,19 +25,26 @@ def _tell(request, user, event: str, change: str, actor=None) -> None:
     queue_mail(OutboxMail.Kind.MFA_CHANGED, user, request=request, change=change)
 
 
-def enrol_totp(request, name: str, secret_hex: str, last_t: int) -> list[str] | None:
-    """Add an authenticator app. Returns new recovery codes when this is the first second factor."""
+def factor_added(request, method: str, change: str, first: bool) -> list[str] | None:
+    """The shared end of adding any second factor, inside its transaction: recovery codes if it is the
+    first, the audit event and the owner's mail; the factor counts for this session and lifts a
+    required enrolment. Returns the new recovery codes, if any."""
     user = request.user
-    with transaction.atomic():
-        first = not has_second_factor(user)
-        totp.create_device(user, name, secret_hex, last_t)
-        codes = recovery.generate(user) if first else None
-        _tell(request, user, Event.MFA_ADDED, "totp_added")
-        if codes:
-            record_event(request, Event.RECOVERY_CODES_GENERATED, user)
-    add_factor_to_session(request, "otp")
+    codes = recovery.generate(user) if first else None
+    _tell(request, user, Event.MFA_ADDED, change)
+    if codes:
+        record_event(request, Event.RECOVERY_CODES_GENERATED, user)
+    add_factor_to_session(request, method)
     request.session.pop(MFA_ENROLMENT_REQUIRED, None)
     return codes
+
+
+def enrol_totp(request, name: str, secret_hex: str, last_t: int) -> list[str] | None:
+    """Add an authenticator app. Returns new recovery codes when this is the first second factor."""
+    with transaction.atomic():
+        first = not has_second_factor(request.user)
+        totp.create_device(request.user, name, secret_hex, last_t)
+        return factor_added(request, "otp", "totp_added", first)
 
 
 def remove_second_factor(request, own, factor_id: int, change: str) -> bool:

@@ -9,13 +9,12 @@ from django.utils import timezone
 from webauthn.helpers import generate_user_handle
 
 from accounts.audit import record_event
-from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, add_factor_to_session, begin_signin, pending_signin
+from accounts.flows.signin import begin_signin, pending_signin
 from accounts.models import SecurityEvent
 from identity.net import describe_device
 
-from .. import recovery
 from ..base import complete_factor
-from ..flows import _tell, remove_second_factor
+from ..flows import factor_added, remove_second_factor
 from ..models import Passkey, PasskeyOwner
 from ..policy import has_second_factor, passkeys
 from . import auth
@@ -87,14 +86,9 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
                 backed_up=new.backed_up,
                 name=name,
             )
-            codes = recovery.generate(user) if first else None
-            _tell(request, user, Event.MFA_ADDED, "passkey_added")
-            if codes:
-                record_event(request, Event.RECOVERY_CODES_GENERATED, user)
+            codes = factor_added(request, "passkey", "passkey_added", first)
     except IntegrityError:
         raise PasskeyError(_("This passkey is already registered.")) from None
-    add_factor_to_session(request, "passkey")
-    request.session.pop(MFA_ENROLMENT_REQUIRED, None)
     return passkey, codes
 
 

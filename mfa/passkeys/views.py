@@ -7,6 +7,7 @@ import json
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -17,10 +18,10 @@ from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
 from ..flows import LastFactorRequired
+from ..views import NEW_RECOVERY_CODES
 from . import flows
 from .auth import PasskeyError
 
-NEW_RECOVERY_CODES = "mfa.new_recovery_codes"
 
 
 def _json_options(options: str) -> HttpResponse:
@@ -70,8 +71,8 @@ def register(request):
     messages.success(request, _("Your passkey was added. Next time, sign in with it instead of your password."))
     if codes:
         request.session[NEW_RECOVERY_CODES] = codes
-        return JsonResponse({"redirect": "/accounts/security/recovery-codes/"})
-    return JsonResponse({"redirect": "/accounts/security/"})
+        return JsonResponse({"redirect": reverse("mfa:recovery_codes")})
+    return JsonResponse({"redirect": reverse("accounts:security")})
 
 
 @never_cache
