@@ -111,7 +111,13 @@ def _digest(value: str) -> str:
 
 
 def limit_for(name: str) -> Limit:
-    return Limit.parse(settings.RATE_LIMITS[name])
+    return _parsed(settings.RATE_LIMITS[name])
+
+
+@cache
+def _parsed(spec: str) -> Limit:
+    """Specs are parsed once each, not on every check (keyed by the spec, so overrides still apply)."""
+    return Limit.parse(spec)
 
 
 def _location(name: str, subject: str) -> tuple[str, str]:
