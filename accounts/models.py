@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -71,6 +72,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     mfa_required = models.BooleanField(
         _("MFA required"), default=False, help_text=_("This person must sign in with a second factor.")
     )
+    # Who this person is to relying apps (the OpenID Connect `sub`): stable, opaque, never reused, and
+    # neither the email address (which changes) nor the database id (which is guessable).
+    subject = models.UUIDField(_("subject"), default=uuid.uuid4, unique=True, editable=False)
 
     objects = UserManager()
 

@@ -114,23 +114,33 @@ def end_session(user_id, sid: str) -> bool:
     redis = connection()
     if not redis.sismember(_index_key(user_id), sid):
         return False
-    pipe = redis.pipeline(transaction=False)
-    pipe.delete(_data_key(sid))
-    pipe.srem(_index_key(user_id), sid)
-    pipe.execute()
+    _end(user_id, [sid])
     return True
 
 
 def end_user_sessions(user_id, keep_session_key: str | None = None) -> int:
     """Delete every session of a user, except the one named (the caller's own). Returns how many ended."""
     keep = session_id(keep_session_key) if keep_session_key else None
-    redis = connection()
-    sids = [sid.decode() for sid in redis.smembers(_index_key(user_id))]
-    doomed = [sid for sid in sids if sid != keep]
-    if not doomed:
+    sids = [sid.decode() for sid in connection().smembers(_index_key(user_id))]
+    return _end(user_id, [sid for sid in sids if sid != keep])
+
+
+def _end(user_id, sids: list[str]) -> int:
+    """Delete these sessions and announce which ended (by their stable references), so that apps
+    signed in through them hear of it."""
+    from .flows.signin import SESSION_REF
+    from .signals import sessions_ended
+
+    if not sids:
         return 0
+    redis = connection()
+    decode = SessionStore().decode
+    refs = [decode(raw.decode()).get(SESSION_REF) for raw in redis.mget([_data_key(sid) for sid in sids]) if raw]
     pipe = redis.pipeline(transaction=False)
-    for sid in doomed:
+    for sid in sids:
         pipe.delete(_data_key(sid))
-    pipe.srem(_index_key(user_id), *doomed)
-    return sum(pipe.execute()[:-1])
+    pipe.srem(_index_key(user_id), *sids)
+    ended = sum(pipe.execute()[:-1])
+    if any(refs):
+        sessions_ended.send(sender=__name__, user_id=user_id, refs=[ref for ref in refs if ref])
+    return ended

@@ -18,6 +18,7 @@ LATENCY = Histogram("identity_http_request_duration_seconds", "Request latency b
 SIGNINS = Counter("identity_signins_total", "Sign-in attempts by method and outcome", ["method", "outcome"])
 MFA_CHECKS = Counter("identity_mfa_checks_total", "Second-factor checks by method and outcome", ["method", "outcome"])
 RATE_LIMITED = Counter("identity_rate_limited_total", "Requests refused by a rate limit", ["limit"])
+TOKENS_ISSUED = Counter("identity_oidc_tokens_issued_total", "Tokens issued by grant type", ["grant_type"])
 TASKS = Counter("identity_celery_tasks_total", "Celery task outcomes", ["task", "outcome"])
 
 

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "oauth2_provider",
+    "identity.oidc",
     "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -159,6 +161,7 @@ ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 1)
 PASSWORD_HASHERS = [
     "accounts.hashers.Argon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "identity.oidc.hashers.ClientSecretHasher",  # relying apps' secrets only (see that module)
 ]
 
 # NIST SP 800-63B: length, not composition; a long maximum only to bound hashing work.
@@ -218,6 +221,7 @@ RATE_LIMITS = {
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
+    "token-client": "6000/m",  # token endpoint requests per client id (known or not)
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
 }
 for _item in env_list("RATE_LIMITS"):
@@ -230,6 +234,65 @@ for _name, _spec in RATE_LIMITS.items():  # a bad limit must stop the start, not
         Limit.parse(_spec)
     except ValueError as error:
         raise ImproperlyConfigured(f"RATE_LIMITS {_name}: {error}") from None
+
+# --- OpenID Connect provider (django-oauth-toolkit, hardened; see identity/oidc) ---------------
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
+OAUTH2_PROVIDER_GRANT_MODEL = "oidc.AuthorizationCode"
+# Signing keys: the keyset as JSON in OIDC_SIGNING_KEYS, or a file (generated in development).
+OIDC_SIGNING_KEYS = env("OIDC_SIGNING_KEYS")
+OIDC_KEYS_FILE = env("OIDC_KEYS_FILE", str(VAR_DIR / "oidc-keys.json"))
+# A factor proved after sign-in (a step-up for acr_values) counts for this many seconds.
+OIDC_STEP_UP_TIMEOUT = env_int("OIDC_STEP_UP_TIMEOUT", 600)
+# Refresh tokens rotate on every use and die this long after the first exchange, whatever happens.
+OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME = env_int("OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME", 30 * 24 * 3600)
+OIDC_LOGOUT_TOKEN_LIFETIME = 120
+OIDC_BACKCHANNEL_LOGOUT_TIMEOUT = env_int("OIDC_BACKCHANNEL_LOGOUT_TIMEOUT", 5)
+OIDC_BACKCHANNEL_LOGOUT_RETRIES = env_int("OIDC_BACKCHANNEL_LOGOUT_RETRIES", 8)
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": SITE_URL,
+    "OAUTH2_VALIDATOR_CLASS": "identity.oidc.validators.IdentityValidator",
+    "SCOPES_BACKEND_CLASS": "identity.oidc.scopes.ClientScopes",
+    "APPLICATION_ADMIN_CLASS": "identity.oidc.admin.ClientAdmin",
+    "SCOPES": {
+        "openid": "Sign you in and know who you are",
+        "email": "See your email address",
+        "profile": "See your name",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "CLIENT_SECRET_HASHER": "client-secret-hmac",
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ACCESS_TOKEN_LIFETIME", 600),
+    "ID_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ID_TOKEN_LIFETIME", 600),
+    # Idle limit: a refresh token unused this long after its access token expired is dead.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OIDC_REFRESH_TOKEN_IDLE_LIFETIME", 14 * 24 * 3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    # https only; oidc.Client also accepts http for a registered loopback URI (RFC 8252): see uri_problem.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "ALLOW_URI_WILDCARDS": False,
+    "REQUEST_APPROVAL_PROMPT": "force",  # consent is decided by identity.oidc.flows
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,  # asked unless a valid id_token_hint names this user
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,  # our sign-out revokes the session's tokens itself
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
 
 # --- Redis: sessions and the cache ---------------------------------------------------------
 

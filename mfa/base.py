@@ -17,11 +17,11 @@ def mfa_counters(pending: dict, user) -> tuple[ratelimit.Counter, ...]:
     return (("mfa-pending", pending["id"]), ("mfa-account", str(user.pk)))
 
 
-def complete_factor(request, pending: dict, user, method: str) -> str:
+def complete_factor(request, pending: dict, user, method: str, **facts) -> str:
     """Record an accepted second factor and finish the sign-in. Returns where to send the person."""
     ratelimit.clear(*mfa_counters(pending, user))
     record_event(request, SecurityEvent.Kind.MFA_VERIFIED, user, method=method)
-    return resume_signin(request, method)
+    return resume_signin(request, method, **facts)
 
 
 def refuse_factor(request, user, method: str) -> None:

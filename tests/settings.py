@@ -19,3 +19,15 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 WHITENOISE_USE_FINDERS = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STATIC_ROOT = None
+
+# One signing keyset for the whole test run (and any server process the tests start).
+OIDC_KEYS_FILE = os.environ.setdefault("OIDC_KEYS_FILE", str(BASE_DIR / "var" / "test-oidc-keys.json"))  # noqa: F405
+if not os.path.exists(OIDC_KEYS_FILE):
+    import json as _json
+
+    from identity.oidc.keys import new_key_entry as _new_key_entry
+
+    os.makedirs(os.path.dirname(OIDC_KEYS_FILE), exist_ok=True)
+    with open(OIDC_KEYS_FILE + ".tmp", "w") as _handle:
+        _json.dump({"keys": [_new_key_entry()]}, _handle)
+    os.replace(OIDC_KEYS_FILE + ".tmp", OIDC_KEYS_FILE)

@@ -10,16 +10,18 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
+from ..signals import access_revoked
 from .signin import lift_password_throttling
 
 Event = SecurityEvent.Kind
 
 
 def deactivate_user(user: User, request=None, actor: User | None = None) -> None:
-    """Refuse all future sign-ins and end every current session."""
+    """Refuse all future sign-ins, end every current session and revoke what apps were granted."""
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
     end_user_sessions(user.pk)
+    access_revoked.send(sender=__name__, user=user)
     record_event(request, Event.ADMIN_DEACTIVATED, user, actor=actor)
 
 

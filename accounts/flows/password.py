@@ -13,6 +13,7 @@ from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
+from ..signals import access_revoked
 from .signin import lift_password_throttling
 
 Event = SecurityEvent.Kind
@@ -51,4 +52,5 @@ def complete_password_reset(request, user: User, new_password: str) -> None:
         forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
     end_user_sessions(user.pk)
+    access_revoked.send(sender=__name__, user=user)
     lift_password_throttling(user.email)

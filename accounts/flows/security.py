@@ -14,6 +14,7 @@ from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
+from ..signals import access_revoked
 from .signin import SESSION_INFO, SIGNED_IN_AT, sign_out
 
 Event = SecurityEvent.Kind
@@ -90,4 +91,5 @@ def report_not_me(request) -> None:
         forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
     end_user_sessions(user.pk)
+    access_revoked.send(sender=__name__, user=user)
     sign_out(request)

@@ -27,6 +27,7 @@ from identity.net import client_ip, rate_limit_subject
 from ..audit import record_event, record_throttled, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
+from ..signals import sessions_ended
 
 SIGNED_IN_AT = "accounts.signed_in_at"
 AUTH_METHODS = "accounts.auth_methods"
@@ -34,6 +35,9 @@ REAUTHENTICATED_AT = "accounts.reauthenticated_at"
 SESSION_INFO = "accounts.session_info"
 PENDING_SIGNIN = "accounts.pending_signin"
 MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
+# A stable, random reference to this signed-in session: kept across key rotations, never the key itself.
+# The OIDC provider puts it in ID tokens as `sid` and names it in back-channel logout tokens.
+SESSION_REF = "accounts.session_ref"
 
 Event = SecurityEvent.Kind
 
@@ -111,11 +115,12 @@ def check_password_signin(request, email: str, password: str) -> User:
     return user
 
 
-def factor(method: str) -> dict:
-    return {"method": method, "at": int(time.time())}
+def factor(method: str, **facts) -> dict:
+    """A proved factor and when; `facts` say more about it (a passkey's `key`: "hwk" or "swk")."""
+    return {"method": method, "at": int(time.time()), **facts}
 
 
-def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
+def begin_signin(request, user: User, method: str, next_url: str | None, **facts) -> str:
     """After the first factor: sign in, or wait for the second. Returns where to send the person."""
     from mfa.policy import SECOND_FACTORS, has_second_factor, must_have_mfa
 
@@ -126,24 +131,42 @@ def begin_signin(request, user: User, method: str, next_url: str | None) -> str:
             "user": user.pk,
             "id": secrets.token_hex(8),
             "started": int(time.time()),
-            "factors": [factor(method)],
+            "factors": [factor(method, **facts)],
             "next": next_url or "",
             # A password reset meanwhile voids the pending sign-in (like Django's session auth hash).
             "password": user.get_session_auth_hash(),
         }
         SIGNINS.labels("password", "mfa_pending").inc()
         return reverse("mfa:challenge")
-    complete_signin(request, user, [factor(method)])
+    complete_signin(request, user, [factor(method, **facts)])
     if not multi_factor and must_have_mfa(user):
         request.session[MFA_ENROLMENT_REQUIRED] = True
         return reverse("mfa:totp_add")
     return next_url or reverse("accounts:home")
 
 
+def begin_step_up(request, next_url: str) -> str:
+    """A signed-in person must prove a second factor now (a relying app asked for more assurance).
+    It waits like a pending sign-in; `resume_signin` adds the factor to this session."""
+    user = request.user
+    request.session[PENDING_SIGNIN] = {
+        "user": user.pk,
+        "id": secrets.token_hex(8),
+        "started": int(time.time()),
+        "factors": [],
+        "next": next_url,
+        "password": user.get_session_auth_hash(),
+        "step_up": True,
+    }
+    return reverse("mfa:challenge")
+
+
 def pending_signin(request) -> tuple[dict, User] | None:
     """The sign-in waiting for a second factor, if there is one and it has not expired."""
     pending = request.session.get(PENDING_SIGNIN)
     if not pending:
+        return None
+    if pending.get("step_up") and pending["user"] != request.user.pk:
         return None
     if time.time() - pending["started"] > settings.MFA_PENDING_TIMEOUT:
         del request.session[PENDING_SIGNIN]
@@ -154,19 +177,22 @@ def pending_signin(request) -> tuple[dict, User] | None:
     return pending, user
 
 
-def resume_signin(request, method: str) -> str:
-    """A factor was accepted: finish the pending sign-in. Returns where to send the person."""
+def resume_signin(request, method: str, **facts) -> str:
+    """A factor was accepted: finish the pending sign-in (or step-up). Returns where to send the person."""
     pending = request.session.pop(PENDING_SIGNIN)
-    user = User.objects.get(pk=pending["user"])
-    complete_signin(request, user, [*pending["factors"], factor(method)])
+    if pending.get("step_up"):
+        add_factor_to_session(request, method, **facts)
+    else:
+        user = User.objects.get(pk=pending["user"])
+        complete_signin(request, user, [*pending["factors"], factor(method, **facts)])
     return pending["next"] or reverse("accounts:home")
 
 
-def add_factor_to_session(request, method: str) -> None:
-    """A signed-in person proved a factor again or anew (re-authentication, enrolment): it counts for
-    this session, with its latest time; one entry per factor, so nothing else is ever pushed out."""
+def add_factor_to_session(request, method: str, **facts) -> None:
+    """A signed-in person proved a factor again or anew (re-authentication, enrolment, step-up): it
+    counts for this session, with its latest time; one entry per factor, so nothing is pushed out."""
     others = [entry for entry in request.session.get(AUTH_METHODS, []) if entry["method"] != method]
-    request.session[AUTH_METHODS] = [*others, factor(method)]
+    request.session[AUTH_METHODS] = [*others, factor(method, **facts)]
 
 
 def session_factors(request) -> set[str]:
@@ -180,6 +206,7 @@ def complete_signin(request, user: User, factors: list[dict]) -> None:
     request.session[SIGNED_IN_AT] = now
     request.session[AUTH_METHODS] = factors
     request.session[SESSION_INFO] = {"ip": facts["ip"], "ua": facts["user_agent"], "seen": now}
+    request.session.setdefault(SESSION_REF, secrets.token_urlsafe(16))
     record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(f["method"] for f in factors))
     recognise_device(request, user)
 
@@ -202,9 +229,12 @@ def recently_authenticated(request) -> bool:
 
 def sign_out(request) -> None:
     """Log out and delete the session from Redis."""
+    user_id, ref = request.user.pk, request.session.get(SESSION_REF)
     if request.user.is_authenticated:
         record_event(request, Event.SIGNED_OUT, request.user)
     logout(request)
+    if user_id is not None and ref:
+        sessions_ended.send(sender=__name__, user_id=user_id, refs=[ref])
 
 
 def safe_next_url(url: str | None) -> str | None:

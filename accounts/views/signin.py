@@ -44,10 +44,13 @@ def _throttled_message(retry_after: int) -> str:
 @require_http_methods(["GET", "POST"])
 def signin(request):
     next_url = safe_next_url(request.POST.get("next") or request.GET.get("next"))
-    if request.user.is_authenticated:
+    # An app may ask for a fresh sign-in (OpenID Connect prompt=login, max_age) from someone signed in.
+    again = (request.POST.get("prompt") or request.GET.get("prompt")) == "login" and request.user.is_authenticated
+    if request.user.is_authenticated and not again:
         return redirect(next_url or "accounts:home")
-    form = SignInForm(request, data=request.POST or None, initial={"email": request.GET.get("email", "")})
-    context = {"form": form, "next": next_url or ""}
+    email = request.GET.get("email", "") or (request.user.email if again else "")
+    form = SignInForm(request, data=request.POST or None, initial={"email": email})
+    context = {"form": form, "next": next_url or "", "again": again}
     try:
         if request.method == "POST" and form.is_valid():
             return redirect(begin_signin(request, form.user, "pwd", next_url))

@@ -133,9 +133,10 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         reason = "sign_count_regression" if isinstance(error, SignCountRegression) else "invalid_assertion"
         record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason=reason)
         raise
+    key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
     if found:
-        return complete_factor(request, found[0], user, "passkey")
-    return begin_signin(request, user, "passkey", next_url)
+        return complete_factor(request, found[0], user, "passkey", key=key)
+    return begin_signin(request, user, "passkey", next_url, key=key)
 
 
 def rename_passkey(request, passkey_id: int, name: str) -> bool:

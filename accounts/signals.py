@@ -1,0 +1,12 @@
+"""What accounts announces to the rest of the service without knowing who listens (the OIDC provider).
+
+`sessions_ended(user_id, refs)`: these sessions ended (sign-out, ended from the security page or by an
+admin); `refs` are their stable session references, as put in ID tokens' `sid`.
+`access_revoked(user)`: nothing granted on this person's behalf may keep working (deactivation,
+password reset, "this wasn't me").
+"""
+
+from django.dispatch import Signal
+
+sessions_ended = Signal()
+access_revoked = Signal()

@@ -1,0 +1,92 @@
+"""How and when the person in this session authenticated, in OpenID Connect's words.
+
+`amr` (RFC 8176) lists only factors actually proved in this session; `acr` names the level reached:
+
+    urn:identity:loa:1fa   one factor (a password)
+    urn:identity:loa:mfa   two factors (a password and an authenticator app or recovery code)
+    phr                    phishing-resistant (a user-verified passkey; OpenID EAP ACR Values)
+
+Factors proved at sign-in count for the whole session. A factor proved later (a step-up asked for
+by `acr_values`, or a re-authentication) counts for OIDC_STEP_UP_TIMEOUT seconds only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from accounts.flows.signin import AUTH_METHODS, SESSION_REF, SIGNED_IN_AT
+
+ACR_1FA = "urn:identity:loa:1fa"
+ACR_MFA = "urn:identity:loa:mfa"
+ACR_PHR = "phr"
+LEVELS = {ACR_1FA: 1, ACR_MFA: 2, ACR_PHR: 3}
+ACR_VALUES_SUPPORTED = list(LEVELS)
+
+# Recovery codes are single-use codes: RFC 8176's "otp" is the honest name for them too.
+AMR_BY_METHOD = {"pwd": ["pwd"], "otp": ["otp"], "recovery": ["otp"]}
+
+
+def counted_factors(session, now: float | None = None) -> list[dict]:
+    now = time.time() if now is None else now
+    signed_in_at = session.get(SIGNED_IN_AT, 0)
+    return [
+        entry
+        for entry in session.get(AUTH_METHODS, [])
+        if entry["at"] <= signed_in_at or now - entry["at"] <= settings.OIDC_STEP_UP_TIMEOUT
+    ]
+
+
+def amr_for(factors: list[dict]) -> list[str]:
+    amr: list[str] = []
+    for entry in factors:
+        if entry["method"] == "passkey":
+            # A synced passkey's key material leaves the device; a device-bound one does not.
+            values = [entry.get("key", "hwk"), "user"]
+        else:
+            values = AMR_BY_METHOD.get(entry["method"], [])
+        amr.extend(value for value in values if value not in amr)
+    if level_of(factors) >= LEVELS[ACR_MFA]:
+        amr.append("mfa")
+    return amr
+
+
+def level_of(factors: list[dict]) -> int:
+    methods = {entry["method"] for entry in factors}
+    if "passkey" in methods:
+        return LEVELS[ACR_PHR]
+    if "pwd" in methods and methods & {"otp", "recovery"}:
+        return LEVELS[ACR_MFA]
+    return LEVELS[ACR_1FA] if methods else 0
+
+
+def required_level(acr_values: str | None) -> int:
+    """The lowest level that satisfies the request: any one listed value will do. Unknown values are
+    ignored (acr is a voluntary claim), so a request naming none we know asks for nothing."""
+    known = [LEVELS[value] for value in (acr_values or "").split() if value in LEVELS]
+    return min(known) if known else 0
+
+
+def acr_for(level: int, acr_values: str | None) -> str:
+    """The acr to report: a requested value the session satisfies (the strongest), else the level's own."""
+    satisfied = [value for value in (acr_values or "").split() if value in LEVELS and LEVELS[value] <= level]
+    if satisfied:
+        return max(satisfied, key=LEVELS.__getitem__)
+    return next(name for name, value in LEVELS.items() if value == level)
+
+
+def auth_context(session, acr_values: str | None = None) -> dict:
+    """What goes into the ID token: auth_time, amr, acr and the session reference (sid)."""
+    factors = counted_factors(session)
+    level = level_of(factors)
+    return {
+        "auth_time": session.get(SIGNED_IN_AT),
+        "amr": amr_for(factors),
+        "acr": acr_for(level, acr_values) if level else "",
+        "sid": session.get(SESSION_REF, ""),
+    }
+
+
+def session_level(session) -> int:
+    return level_of(counted_factors(session))

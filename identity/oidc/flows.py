@@ -1,0 +1,143 @@
+"""What an authorization request needs before a code can be issued, decided in one place.
+
+In order: a signed-in person (else sign in, or `login_required` under prompt=none); a fresh enough
+sign-in for `prompt=login` and `max_age`; the assurance level `acr_values` asks for (else a step-up,
+or `insufficient_user_authentication` when it cannot be reached); and consent to the scopes (skipped
+for first-party apps, remembered per person and app). Each interactive detour remembers the request
+it was made for, so coming back from it counts only for that request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from accounts.flows.signin import SIGNED_IN_AT, begin_step_up
+from mfa.policy import has_second_factor, passkeys
+
+from . import assurance
+from .models import Client, Consent, TokenFamily
+
+FRESH_SIGNIN = "oidc.fresh_signin_for"
+STEP_UP = "oidc.step_up_for"
+
+
+@dataclass
+class Decision:
+    """`issue`, `consent`, `redirect` (to `url`, a page of ours) or `error` (to the app)."""
+
+    action: str
+    url: str = ""
+    error: str = ""
+    description: str = ""
+    context: dict = field(default_factory=dict)
+
+
+class InvalidParameter(ValueError):
+    pass
+
+
+def _request_id(request) -> str:
+    return hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
+
+
+def _signin_url(request, *, again: bool) -> str:
+    query = {"next": request.get_full_path()}
+    if request.GET.get("login_hint"):
+        query["email"] = request.GET["login_hint"]
+    if again:
+        query["prompt"] = "login"
+    return f"{reverse('accounts:signin')}?{urlencode(query)}"
+
+
+def _max_age(request) -> int | None:
+    raw = request.GET.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidParameter("max_age must be a non-negative integer.")
+    return int(raw)
+
+
+def _needs_fresh_signin(request, prompt: set[str]) -> bool:
+    max_age = _max_age(request)
+    auth_time = request.session.get(SIGNED_IN_AT, 0)
+    stale = "login" in prompt or (max_age is not None and time.time() - auth_time > max_age)
+    if not stale:
+        return False
+    asked = request.session.get(FRESH_SIGNIN)
+    if asked and asked["request"] == _request_id(request) and auth_time >= asked["at"]:
+        return False  # signed in again after we asked, for this very request
+    return True
+
+
+def decide(request, client, scopes: list[str], consent_answer: str | None = None) -> Decision:
+    prompt = set(request.GET.get("prompt", "").split())
+    silent = "none" in prompt
+    if not request.user.is_authenticated:
+        if silent:
+            return Decision("error", error="login_required")
+        return Decision("redirect", url=_signin_url(request, again=False))
+
+    if _needs_fresh_signin(request, prompt):
+        if silent:
+            return Decision("error", error="login_required", description="A fresh sign-in is needed (max_age).")
+        request.session[FRESH_SIGNIN] = {"request": _request_id(request), "at": int(time.time())}
+        return Decision("redirect", url=_signin_url(request, again=True))
+
+    acr_values = request.GET.get("acr_values")
+    required = assurance.required_level(acr_values)
+    if assurance.session_level(request.session) < required:
+        tried = request.session.pop(STEP_UP, None) == _request_id(request)
+        if silent:
+            return Decision("error", error="interaction_required", description="A stronger sign-in is needed.")
+        if not tried and _can_reach(request.user, required):
+            request.session[STEP_UP] = _request_id(request)
+            return Decision("redirect", url=begin_step_up(request, request.get_full_path()))
+        return Decision(
+            "error",
+            error="insufficient_user_authentication",
+            description="The requested authentication level (acr_values) cannot be met for this user.",
+        )
+    request.session.pop(STEP_UP, None)
+
+    consent = Consent.objects.filter(user=request.user, client=client).first()
+    remembered = client.skip_authorization or (consent is not None and consent.covers(scopes))
+    if consent_answer == "allow":
+        remember_consent(request.user, client, scopes, consent)
+    elif consent_answer == "deny":
+        return Decision("error", error="access_denied", description="The person declined.")
+    elif "consent" in prompt or not remembered:
+        if silent:
+            return Decision("error", error="consent_required")
+        return Decision("consent")
+    return Decision("issue", context=assurance.auth_context(request.session, acr_values))
+
+
+def _can_reach(user, level: int) -> bool:
+    if level >= assurance.LEVELS[assurance.ACR_PHR]:
+        return passkeys(user).exists()
+    return has_second_factor(user)
+
+
+def remember_consent(user, client, scopes: list[str], consent: Consent | None) -> None:
+    if consent is None:
+        Consent.objects.update_or_create(user=user, client=client, defaults={"scopes": " ".join(sorted(set(scopes)))})
+    else:
+        consent.scopes = " ".join(sorted(set(consent.scopes.split()) | set(scopes)))
+        consent.save(update_fields=["scopes"])
+
+
+def authorised_apps(user) -> list[dict]:
+    """The apps this person let in (consent) or that hold live tokens (first-party apps ask no consent)."""
+    consents = {consent.client_id: consent for consent in Consent.objects.filter(user=user).select_related("client")}
+    live = set(TokenFamily.objects.filter(user=user, revoked_at__isnull=True).values_list("client_id", flat=True))
+    clients = Client.objects.filter(pk__in=set(consents) | live).order_by("name")
+    return [
+        {"client": client, "since": consents[client.pk].granted_at if client.pk in consents else None}
+        for client in clients
+    ]

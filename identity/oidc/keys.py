@@ -1,0 +1,134 @@
+"""The RSA keys that sign ID tokens and logout tokens, and their rotation.
+
+Keys come from OIDC_SIGNING_KEYS (the keyset as JSON, for deployments that keep secrets in the
+environment) or from the file OIDC_KEYS_FILE; in development the file is generated on first use.
+A keyset is `{"keys": [{"pem": ..., "created": t, "retired": t|null}]}`: the newest unretired key
+signs, retired keys stay published in the JWKS until every token they signed has expired. The file
+is re-read when it changes, so `manage.py rotate_signing_key` takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from jwcrypto import jwk
+
+_lock = threading.Lock()
+_cache: dict = {"stamp": None, "keys": []}
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key: jwk.JWK
+    kid: str
+    created: int
+    retired: int | None
+
+    def public_jwk(self) -> dict:
+        return {**json.loads(self.key.export_public()), "alg": "RS256", "use": "sig", "kid": self.kid}
+
+
+def new_key_entry() -> dict:
+    key = jwk.JWK.generate(kty="RSA", size=2048)
+    return {"pem": key.export_to_pem(private_key=True, password=None).decode(), "created": int(time.time()), "retired": None}
+
+
+def _keys_file() -> Path:
+    return Path(settings.OIDC_KEYS_FILE)
+
+
+def read_keyset() -> dict:
+    """The keyset as stored (environment first, then the file; generated in development)."""
+    if settings.OIDC_SIGNING_KEYS:
+        return json.loads(settings.OIDC_SIGNING_KEYS)
+    path = _keys_file()
+    if not path.exists():
+        if not settings.DEBUG:
+            raise ImproperlyConfigured(
+                f"No OpenID Connect signing key: set OIDC_SIGNING_KEYS or run `manage.py rotate_signing_key` "
+                f"to create {path}."
+            )
+        write_keyset({"keys": [new_key_entry()]})
+    return json.loads(path.read_text())
+
+
+def write_keyset(keyset: dict) -> None:
+    """Replace the keys file atomically, readable by its owner only."""
+    path = _keys_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keyset, handle, indent=1)
+    os.replace(temporary, path)
+
+
+def _stamp():
+    if settings.OIDC_SIGNING_KEYS:
+        return ("env", settings.OIDC_SIGNING_KEYS)
+    path = _keys_file()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def all_keys() -> list[SigningKey]:
+    stamp = _stamp()
+    if stamp is None or stamp != _cache["stamp"]:
+        with _lock:
+            entries = read_keyset()["keys"]
+            loaded = []
+            for entry in entries:
+                key = jwk.JWK.from_pem(entry["pem"].encode())
+                loaded.append(SigningKey(key, key.thumbprint(), int(entry["created"]), entry.get("retired")))
+            _cache.update(stamp=_stamp(), keys=loaded)
+    return _cache["keys"]
+
+
+def retention() -> int:
+    """How long a retired key stays published: as long as anything it signed can still be checked."""
+    return max(settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"], settings.OIDC_LOGOUT_TOKEN_LIFETIME) + 300
+
+
+def active_key() -> SigningKey:
+    current = [key for key in all_keys() if key.retired is None]
+    if not current:
+        raise ImproperlyConfigured("The OpenID Connect keyset has no active (unretired) key.")
+    return max(current, key=lambda key: key.created)
+
+
+def signing_key() -> jwk.JWK:
+    return active_key().key
+
+
+def published_keys() -> list[SigningKey]:
+    now = time.time()
+    return [key for key in all_keys() if key.retired is None or now - key.retired < retention()]
+
+
+def key_for(kid: str | None) -> jwk.JWK | None:
+    for key in published_keys():
+        if key.kid == kid:
+            return key.key
+    return None
+
+
+def rotated(keyset: dict) -> dict:
+    """The keyset after a rotation: a new active key, the old ones retired, long-retired ones dropped."""
+    now = int(time.time())
+    kept = []
+    for entry in keyset.get("keys", []):
+        if entry.get("retired") is None:
+            entry = {**entry, "retired": now}
+        if now - entry["retired"] < retention():
+            kept.append(entry)
+    return {"keys": [*kept, new_key_entry()]}

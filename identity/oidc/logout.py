@@ -1,0 +1,52 @@
+"""OpenID Connect Back-Channel Logout 1.0: a signed logout token, POSTed to the app by Celery."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from jwcrypto import jwt
+
+from . import keys
+
+log = logging.getLogger(__name__)
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def logout_token(client, user, sid: str = "") -> str:
+    """A logout token for one app: by `sid` for one session, by `sub` alone for all of them."""
+    now = int(time.time())
+    claims = {
+        "iss": settings.SITE_URL,
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + settings.OIDC_LOGOUT_TOKEN_LIFETIME,
+        "jti": str(uuid.uuid4()),
+        "sub": str(user.subject),
+        "events": {BACKCHANNEL_EVENT: {}},
+    }
+    if sid:
+        claims["sid"] = sid
+    signing = keys.active_key()
+    token = jwt.JWT(header={"alg": "RS256", "typ": "logout+jwt", "kid": signing.kid}, claims=json.dumps(claims))
+    token.make_signed_token(signing.key)
+    return token.serialize()
+
+
+def notify_logout(client, user, sid: str = "") -> None:
+    """Queue the logout token once the surrounding change is committed; a broker outage is logged,
+    never turned into an error for the person signing out."""
+    from .tasks import send_backchannel_logout
+
+    def enqueue():
+        try:
+            send_backchannel_logout.delay(client.pk, user.pk, sid)
+        except Exception:  # kombu raises a variety of connection errors
+            log.warning("broker unavailable; back-channel logout to %s not queued", client.client_id, exc_info=True)
+
+    transaction.on_commit(enqueue)

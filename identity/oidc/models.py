@@ -1,0 +1,161 @@
+"""The relying apps and what Identity remembers about each authorization.
+
+django-oauth-toolkit's Application and Grant are swapped for `Client` and `AuthorizationCode`
+(settings OAUTH2_PROVIDER_APPLICATION_MODEL / _GRANT_MODEL) to carry what DOT does not know: which
+scopes an app may ask for, its back-channel logout URI, and how the person authenticated when the
+code was issued. `TokenFamily` is one code exchange and every refresh token rotated from it; it is
+what reuse detection, absolute lifetimes, back-channel logout and "apps you authorised" work from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from oauth2_provider.models import AbstractApplication, AbstractGrant
+
+from . import keys
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why a registered URI is unacceptable, or None. https only, except http on loopback (RFC 8252)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        return _("%(uri)s is not an absolute https URL.") % {"uri": uri}
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return _("%(uri)s must use https (http is allowed only for loopback addresses).") % {"uri": uri}
+    if "#" in uri or parts.username or parts.password:
+        return _("%(uri)s must not contain a fragment or credentials.") % {"uri": uri}
+    if "*" in (parts.hostname or ""):
+        return _("%(uri)s must not contain wildcards.") % {"uri": uri}
+    return None
+
+
+class Client(AbstractApplication):
+    """A relying app: a website or service that sends people here to sign in."""
+
+    # ID tokens are always signed with Identity's RSA keys, never with a client secret (HS256).
+    algorithm = models.CharField(
+        _("algorithm"), max_length=5, choices=[("RS256", "RS256")], default="RS256", blank=True
+    )
+    allowed_scopes = models.CharField(
+        _("allowed scopes"),
+        max_length=255,
+        default="openid email profile",
+        help_text=_("Space-separated scopes this app may ask for."),
+    )
+    backchannel_logout_uri = models.URLField(
+        _("back-channel logout URI"),
+        blank=True,
+        help_text=_("Receives a signed logout token when a person signs out (OpenID Connect Back-Channel Logout)."),
+    )
+
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        verbose_name = _("relying app")
+        verbose_name_plural = _("relying apps")
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            super().clean()
+        except ValidationError as error:
+            errors.update({field: list(messages) for field, messages in error.message_dict.items()})
+        for field in ("redirect_uris", "post_logout_redirect_uris"):
+            for uri in getattr(self, field).split():
+                problem = uri_problem(uri)
+                if problem:
+                    errors.setdefault(field, []).append(problem)
+        if self.backchannel_logout_uri and (problem := uri_problem(self.backchannel_logout_uri)):
+            errors.setdefault("backchannel_logout_uri", []).append(problem)
+        if self.authorization_grant_type not in {self.GRANT_AUTHORIZATION_CODE, self.GRANT_CLIENT_CREDENTIALS}:
+            errors.setdefault("authorization_grant_type", []).append(
+                _("Only the authorization code and client credentials grants are offered.")
+            )
+        if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and self.client_type != self.CLIENT_CONFIDENTIAL:
+            errors.setdefault("client_type", []).append(_("Client credentials need a confidential client."))
+        unknown = set(self.allowed_scopes.split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
+        if unknown:
+            errors.setdefault("allowed_scopes", []).append(
+                _("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))}
+            )
+        errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in identity.oidc.keys
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def jwk_key(self):
+        return keys.signing_key()
+
+    def get_allowed_schemes(self) -> list[str]:
+        return ["https", "http"]  # http only ever matches a registered loopback URI (see clean)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.allowed_scopes.split()
+
+
+class AuthorizationCode(AbstractGrant):
+    """DOT's grant, plus how and when the person authenticated, for the ID token made from it."""
+
+    auth_time = models.PositiveBigIntegerField(null=True)
+    amr = models.JSONField(default=list)
+    acr = models.CharField(max_length=64, blank=True)
+    session_ref = models.CharField(max_length=64, blank=True)
+
+    class Meta(AbstractGrant.Meta):
+        swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
+
+
+class TokenFamily(models.Model):
+    """One code exchange and every refresh token rotated from it (DOT's `token_family`)."""
+
+    family = models.UUIDField(unique=True)
+    client = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64, db_index=True)
+    session_ref = models.CharField(max_length=64, blank=True, db_index=True)
+    auth_time = models.PositiveBigIntegerField(null=True)
+    amr = models.JSONField(default=list)
+    acr = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "client"], name="oidc_family_user_client_idx")]
+
+    def auth_context(self) -> dict:
+        return {"auth_time": self.auth_time, "amr": self.amr, "acr": self.acr, "sid": self.session_ref}
+
+
+class Consent(models.Model):
+    """A person agreed that an app may have these scopes; asked again only for more."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    client = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    scopes = models.CharField(max_length=255)
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "client"], name="oidc_consent_unique")]
+
+    def covers(self, scopes) -> bool:
+        return set(scopes) <= set(self.scopes.split())

@@ -1,0 +1,76 @@
+"""Ending what was granted to relying apps: one family of tokens, a session's, an app's, or everything.
+
+Every path ends in `_revoke`: refresh tokens of the family are revoked and its access tokens deleted
+(DOT's `revoke_family`), the family is marked, and apps with a back-channel logout URI are told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+from .logout import notify_logout
+from .models import Consent, TokenFamily
+
+log = logging.getLogger(__name__)
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _revoke(families, *, notify: bool = True, by_session: bool = True) -> int:
+    families = list(families.select_related("client", "user"))
+    RefreshToken = get_refresh_token_model()
+    with transaction.atomic():
+        for family in families:
+            RefreshToken.revoke_family(family.family)
+        TokenFamily.objects.filter(pk__in=[family.pk for family in families]).update(revoked_at=timezone.now())
+    if notify:
+        told = set()
+        for family in families:
+            sid = family.session_ref if by_session else ""
+            if family.client.backchannel_logout_uri and (family.client_id, sid) not in told:
+                told.add((family.client_id, sid))
+                notify_logout(family.client, family.user, sid)
+    return len(families)
+
+
+def revoke_sessions(user_id, refs: list[str]) -> int:
+    """These sessions ended: their apps' tokens stop working and the apps are told (by `sid`)."""
+    return _revoke(TokenFamily.objects.filter(user_id=user_id, session_ref__in=refs, revoked_at__isnull=True))
+
+
+def revoke_user(user) -> int:
+    """Nothing granted on this person's behalf may keep working; every app is told (by `sub`)."""
+    ended = _revoke(TokenFamily.objects.filter(user=user, revoked_at__isnull=True), by_session=False)
+    _revoke_untracked(get_access_token_model().objects.filter(user=user))
+    return ended
+
+
+def revoke_app(user, client) -> int:
+    """The person withdrew an app's access: consent forgotten, tokens revoked, the app told."""
+    Consent.objects.filter(user=user, client=client).delete()
+    ended = _revoke(TokenFamily.objects.filter(user=user, client=client, revoked_at__isnull=True), by_session=False)
+    _revoke_untracked(get_access_token_model().objects.filter(user=user, application=client))
+    return ended
+
+
+def revoke_code(code: str) -> int:
+    """An authorization code came back a second time: it leaked, so every token made from it goes."""
+    ended = _revoke(TokenFamily.objects.filter(code_hash=code_hash(code), revoked_at__isnull=True), notify=False)
+    if ended:
+        log.warning("authorization code replayed; revoked %d token family(ies) issued from it", ended)
+    return ended
+
+
+def _revoke_untracked(access_tokens) -> None:
+    """Tokens outside any family (a concurrent exchange that lost its race) go too."""
+    RefreshToken = get_refresh_token_model()
+    with transaction.atomic():
+        RefreshToken.objects.filter(access_token__in=access_tokens, revoked__isnull=True).update(revoked=timezone.now())
+        access_tokens.delete()

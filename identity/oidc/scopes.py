@@ -1,0 +1,33 @@
+"""Scopes: the settings list, narrowed to what each relying app was registered for."""
+
+from django.utils.translation import gettext_noop
+from oauth2_provider.scopes import SettingsScopes
+
+
+# Scopes about a person: meaningless for a machine client (client credentials), which acts as itself.
+PERSON_SCOPES = {"openid", "email", "profile"}
+
+
+class ClientScopes(SettingsScopes):
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
+        everything = super().get_available_scopes(application, request, *args, **kwargs)
+        if application is None:
+            return everything
+        allowed = set(application.scope_list)
+        if application.authorization_grant_type == application.GRANT_CLIENT_CREDENTIALS:
+            allowed -= PERSON_SCOPES
+        return [scope for scope in everything if scope in allowed]
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs):
+        defaults = super().get_default_scopes(application, request, *args, **kwargs)
+        if application is None:
+            return defaults
+        available = self.get_available_scopes(application, request)
+        return [scope for scope in defaults if scope in available]
+
+
+# The descriptions in settings.OAUTH2_PROVIDER["SCOPES"], marked here for translation (the consent page
+# translates them when it shows them).
+gettext_noop("Sign you in and know who you are")
+gettext_noop("See your email address")
+gettext_noop("See your name")

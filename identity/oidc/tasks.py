@@ -1,0 +1,43 @@
+"""Back-channel logout delivery, retried with backoff while the app cannot be reached."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from celery import shared_task
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from .logout import logout_token
+from .models import Client
+
+log = logging.getLogger(__name__)
+
+
+class LogoutNotDelivered(Exception):
+    pass
+
+
+@shared_task(
+    autoretry_for=(requests.RequestException, LogoutNotDelivered),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.OIDC_BACKCHANNEL_LOGOUT_RETRIES,
+)
+def send_backchannel_logout(client_pk: int, user_pk: int, sid: str = "") -> None:
+    client = Client.objects.filter(pk=client_pk).first()
+    user = get_user_model().objects.filter(pk=user_pk).first()
+    if client is None or user is None or not client.backchannel_logout_uri:
+        return
+    # Minted at each attempt, so a retried delivery never carries an expired token.
+    response = requests.post(
+        client.backchannel_logout_uri,
+        data={"logout_token": logout_token(client, user, sid)},
+        timeout=settings.OIDC_BACKCHANNEL_LOGOUT_TIMEOUT,
+        allow_redirects=False,
+    )
+    if not 200 <= response.status_code < 300:
+        raise LogoutNotDelivered(f"{client.client_id}: HTTP {response.status_code}")
+    log.info("back-channel logout delivered to %s", client.client_id)

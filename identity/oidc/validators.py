@@ -1,0 +1,144 @@
+"""django-oauth-toolkit's validator, taught what Identity knows.
+
+- the ID token says how and when the person authenticated (`auth_time`, `amr`, `acr`, `sid`), taken
+  from the session when the code was issued and kept with the token family for refreshes;
+- `sub` is the person's opaque subject, never the database id;
+- a replayed code revokes every token made from it (RFC 6749 §4.1.2, RFC 9700 §4.5);
+- refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
+- ID tokens and logout hints are checked against every published key, found by `kid`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from jwcrypto import jws
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
+
+from . import keys
+from .models import AuthorizationCode, TokenFamily
+from .revocation import code_hash, revoke_code
+
+
+class IdentityValidator(OAuth2Validator):
+    oidc_claim_scope = {"sub": "openid", "email": "email", "email_verified": "email", "name": "profile"}
+
+    # --- prompt=none is decided by the authorization view before oauthlib sees the request -----
+
+    def validate_silent_login(self, request) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request) -> bool:
+        return True
+
+    def _check_secret(self, provided_secret, stored_secret):
+        # A public client has no secret: an empty one must never count as "authenticated".
+        if not provided_secret or not stored_secret:
+            return False
+        return super()._check_secret(provided_secret, stored_secret)
+
+    # --- codes ----------------------------------------------------------------------------------
+
+    def _create_authorization_code(self, request, code, expires=None):
+        grant = super()._create_authorization_code(request, code, expires)
+        context = getattr(request, "auth_context", None) or {}
+        AuthorizationCode.objects.filter(pk=grant.pk).update(
+            auth_time=context.get("auth_time"),
+            amr=context.get("amr", []),
+            acr=context.get("acr", ""),
+            session_ref=context.get("sid", ""),
+        )
+        return grant
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        grant = AuthorizationCode.objects.select_related("user").filter(code=code, application=client).first()
+        if grant is None:
+            revoke_code(code)  # a spent (or forged) code: whatever it already bought is revoked
+            return False
+        if not grant.user.is_active or not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        request.auth_context = {"auth_time": grant.auth_time, "amr": grant.amr, "acr": grant.acr, "sid": grant.session_ref}
+        request.code_hash = code_hash(code)
+        return True
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        # Two exchanges of one code racing each other: the loser's deletion finds nothing. Both
+        # already minted tokens, so the code counts as replayed and everything from it is revoked.
+        deleted, _ = AuthorizationCode.objects.filter(code=code, application=request.client).delete()
+        if not deleted:
+            revoke_code(code)
+            raise errors.InvalidGrantError(request=request)
+
+    # --- refresh tokens -------------------------------------------------------------------------
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        if previous_refresh_token is None and getattr(request, "code_hash", None):
+            context = request.auth_context
+            TokenFamily.objects.create(
+                family=refresh_token.token_family,
+                client=request.client,
+                user=request.user,
+                code_hash=request.code_hash,
+                session_ref=context.get("sid") or "",
+                auth_time=context.get("auth_time"),
+                amr=context.get("amr") or [],
+                acr=context.get("acr") or "",
+            )
+        return refresh_token
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        if not request.user.is_active:
+            return False
+        family = TokenFamily.objects.filter(family=request.refresh_token_instance.token_family).first()
+        if family is None or family.revoked_at is not None:
+            return False
+        if timezone.now() - family.created_at > timedelta(seconds=settings.OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME):
+            return False
+        request.auth_context = family.auth_context()
+        return True
+
+    # --- claims ---------------------------------------------------------------------------------
+
+    def get_claim_dict(self, request):
+        user = request.user
+        claims = {"sub": str(user.subject), "email": user.email, "email_verified": user.email_verified}
+        if user.display_name:
+            claims["name"] = user.display_name
+        return claims
+
+    def get_discovery_claims(self, request):
+        return [*self.oidc_claim_scope, "auth_time", "amr", "acr", "sid", "iss", "aud", "exp", "iat", "nonce"]
+
+    def get_id_token_dictionary(self, token, token_handler, request):
+        claims, expiration = super().get_id_token_dictionary(token, token_handler, request)
+        context = getattr(request, "auth_context", None) or {}
+        if context.get("auth_time"):
+            claims["auth_time"] = context["auth_time"]
+        if context.get("amr"):
+            claims["amr"] = context["amr"]
+        if context.get("acr"):
+            claims["acr"] = context["acr"]
+        if context.get("sid"):
+            claims["sid"] = context["sid"]
+        return claims, expiration
+
+    def _get_key_for_token(self, token):
+        unverified = jws.JWS()
+        unverified.deserialize(token)
+        header = unverified.jose_header
+        if isinstance(header, list):
+            header = header[0]
+        return keys.key_for(header.get("kid"))
+
+    def _load_id_token(self, token):
+        try:
+            return super()._load_id_token(token)
+        except (ValueError, KeyError, jws.InvalidJWSObject):
+            return None

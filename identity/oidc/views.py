@@ -1,0 +1,187 @@
+"""OpenID Connect endpoints: DOT's views, with Identity's decisions in front of them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from urllib.parse import unquote_plus
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from oauth2_provider import views as dot
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.http import OAuth2ResponseRedirect
+from oauth2_provider.scopes import get_scopes_backend
+from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.common import add_params_to_uri
+
+from accounts.flows.signin import sign_out
+from identity import ratelimit
+from identity.metrics import TOKENS_ISSUED
+
+from . import assurance, keys
+from .flows import Decision, InvalidParameter, decide
+from .models import Client
+from .revocation import revoke_app
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthorizeView(OAuthLibMixin, View):
+    """The authorization endpoint. oauthlib validates the request (client, exact redirect URI, PKCE,
+    response type); `flows.decide` says what must happen before a code is issued."""
+
+    def get(self, request):
+        return self.authorize(request, None)
+
+    def post(self, request):
+        return self.authorize(request, request.POST.get("decision"))
+
+    def authorize(self, request, consent_answer):
+        try:
+            scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self._oauth_error(error)
+        client = Client.objects.get(client_id=credentials["client_id"])
+        try:
+            decision = decide(request, client, scopes, consent_answer)
+        except InvalidParameter as problem:
+            decision = Decision("error", error="invalid_request", description=str(problem))
+        if decision.action == "redirect":
+            return redirect(decision.url)
+        if decision.action == "error":
+            return self._redirect_error(client, credentials, decision)
+        if decision.action == "consent":
+            return self._consent_page(request, client, scopes)
+        credentials["auth_context"] = decision.context
+        credentials.pop("request", None)
+        try:
+            uri, _headers, _body, _status = self.create_authorization_response(
+                request=request, scopes=" ".join(scopes), credentials=credentials, allow=True
+            )
+        except OAuthToolkitError as error:
+            return self._oauth_error(error)
+        return OAuth2ResponseRedirect(uri, client.get_allowed_schemes())
+
+    def _consent_page(self, request, client, scopes):
+        descriptions = get_scopes_backend().get_all_scopes()
+        context = {"client": client, "scopes": [descriptions[scope] for scope in scopes if scope in descriptions]}
+        return render(request, "oidc/consent.html", context)
+
+    def _redirect_error(self, client, credentials, decision: Decision):
+        # Only reached after oauthlib accepted client_id and redirect_uri: the URI is registered.
+        params = [("error", decision.error)]
+        if decision.description:
+            params.append(("error_description", decision.description))
+        if credentials.get("state"):
+            params.append(("state", credentials["state"]))
+        params.append(("iss", settings.SITE_URL))  # RFC 9207
+        return OAuth2ResponseRedirect(add_params_to_uri(credentials["redirect_uri"], params), client.get_allowed_schemes())
+
+    def _oauth_error(self, error):
+        redirect_allowed, response = self.error_response(error)
+        if redirect_allowed and response["url"].startswith(("https://", "http://")):
+            return OAuth2ResponseRedirect(response["url"], ["https", "http"])
+        oauth_error = response["error"]
+        return render(
+            self.request,
+            "oidc/error.html",
+            {"error": oauth_error.error, "description": oauth_error.description},
+            status=oauth_error.status_code,
+        )
+
+
+def _client_id(request) -> str:
+    auth = request.META.get("HTTP_AUTHORIZATION", "")
+    if auth.startswith("Basic "):
+        try:
+            return unquote_plus(base64.b64decode(auth[6:]).decode().split(":", 1)[0])
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return request.POST.get("client_id", "")
+
+
+class TokenView(dot.TokenView):
+    """The token endpoint, rate limited per client with the shared limiter."""
+
+    def post(self, request, *args, **kwargs):
+        try:
+            ratelimit.hit(("token-client", _client_id(request)[:255] or "-"))
+        except ratelimit.RateLimited as throttled:
+            response = JsonResponse(
+                {"error": "temporarily_unavailable", "error_description": "Too many token requests; slow down."},
+                status=429,
+            )
+            response["Retry-After"] = str(throttled.retry_after)
+            return response
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 200:
+            TOKENS_ISSUED.labels(request.POST.get("grant_type", "")[:40]).inc()
+        return response
+
+
+class JwksView(dot.JwksInfoView):
+    """Every published key: the active one and retired ones whose tokens may still be checked."""
+
+    def get(self, request, *args, **kwargs):
+        response = JsonResponse({"keys": [key.public_jwk() for key in keys.published_keys()]})
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+class DiscoveryView(dot.ConnectDiscoveryInfoView):
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        data = json.loads(response.content)
+        data.update(
+            id_token_signing_alg_values_supported=["RS256"],
+            grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
+            response_modes_supported=["query"],
+            acr_values_supported=assurance.ACR_VALUES_SUPPORTED,
+            claims_parameter_supported=False,
+            request_parameter_supported=False,
+            request_uri_parameter_supported=False,
+            backchannel_logout_supported=True,
+            backchannel_logout_session_supported=True,
+            revocation_endpoint=self._get_endpoint_url(request, "revoke-token"),
+            introspection_endpoint=self._get_endpoint_url(request, "introspect"),
+            token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
+        )
+        out = JsonResponse(data)
+        out["Access-Control-Allow-Origin"] = "*"
+        return out
+
+
+class LogoutView(dot.RPInitiatedLogoutView):
+    """RP-initiated logout: signing out here ends the session the way our own sign-out does
+    (audit, back-channel logout to the other apps, their tokens revoked)."""
+
+    template_name = "oidc/logout_confirm.html"
+
+    def do_logout(self, application=None, post_logout_redirect_uri=None, state=None, token_user=None):
+        if self.request.user.is_authenticated:
+            sign_out(self.request)
+        if post_logout_redirect_uri:
+            target = add_params_to_uri(post_logout_redirect_uri, [("state", state)]) if state else post_logout_redirect_uri
+            return OAuth2ResponseRedirect(target, application.get_allowed_schemes())
+        messages.success(self.request, _("You have signed out."))
+        return redirect("accounts:signin")
+
+
+@login_required
+@require_POST
+def revoke_app_view(request, client_id: str):
+    """The security page's "remove access" for one app."""
+    client = get_object_or_404(Client, client_id=client_id)
+    revoke_app(request.user, client)
+    messages.success(request, _("%(app)s can no longer use your account.") % {"app": client.name or client.client_id})
+    return redirect("accounts:security")
