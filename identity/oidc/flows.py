@@ -16,13 +16,12 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from accounts.flows.signin import SIGNED_IN_AT, begin_step_up
+from accounts.flows.signin import FRESH_SIGNIN_FOR, SIGNED_IN_AT, begin_step_up
 from mfa.policy import has_second_factor, passkeys
 
 from . import assurance
 from .models import Client, Consent, TokenFamily
 
-FRESH_SIGNIN = "oidc.fresh_signin_for"
 STEP_UP = "oidc.step_up_for"
 
 
@@ -69,7 +68,7 @@ def _needs_fresh_signin(request, prompt: set[str]) -> bool:
     stale = "login" in prompt or (max_age is not None and time.time() - auth_time > max_age)
     if not stale:
         return False
-    asked = request.session.get(FRESH_SIGNIN)
+    asked = request.session.get(FRESH_SIGNIN_FOR)
     if asked and asked["request"] == _request_id(request) and auth_time >= asked["at"]:
         return False  # signed in again after we asked, for this very request
     return True
@@ -86,7 +85,7 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
     if _needs_fresh_signin(request, prompt):
         if silent:
             return Decision("error", error="login_required", description="A fresh sign-in is needed (max_age).")
-        request.session[FRESH_SIGNIN] = {"request": _request_id(request), "at": int(time.time())}
+        request.session[FRESH_SIGNIN_FOR] = {"request": _request_id(request), "at": int(time.time())}
         return Decision("redirect", url=_signin_url(request, again=True))
 
     acr_values = request.GET.get("acr_values")

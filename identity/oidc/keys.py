@@ -55,8 +55,23 @@ def read_keyset() -> dict:
                 f"No OpenID Connect signing key: set OIDC_SIGNING_KEYS or run `manage.py rotate_signing_key` "
                 f"to create {path}."
             )
-        write_keyset({"keys": [new_key_entry()]})
+        _create_once({"keys": [new_key_entry()]}, path)
     return json.loads(path.read_text())
+
+
+def _create_once(keyset: dict, path: Path) -> None:
+    """Create the file unless another process just did: every process must sign with the same key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keyset, handle, indent=1)
+    try:
+        os.link(temporary, path)  # fails if the file exists: the first writer wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)
 
 
 def write_keyset(keyset: dict) -> None:
