@@ -20,8 +20,8 @@ def deactivate_user(user: User, request=None, actor: User | None = None) -> None
     """Refuse all future sign-ins, end every current session and revoke what apps were granted."""
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
+    access_revoked.send(sender=__name__, user=user)  # first: apps hear "this person", not one session each
     end_user_sessions(user.pk)
-    access_revoked.send(sender=__name__, user=user)
     record_event(request, Event.ADMIN_DEACTIVATED, user, actor=actor)
 
 

@@ -51,6 +51,6 @@ def complete_password_reset(request, user: User, new_password: str) -> None:
         record_event(request, Event.PASSWORD_RESET, user)
         forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
+    access_revoked.send(sender=__name__, user=user)  # first: apps hear "this person", not one session each
     end_user_sessions(user.pk)
-    access_revoked.send(sender=__name__, user=user)
     lift_password_throttling(user.email)

@@ -90,6 +90,6 @@ def report_not_me(request) -> None:
         record_event(request, Event.NOT_ME, user)
         forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
+    access_revoked.send(sender=__name__, user=user)  # first: apps hear "this person", not one session each
     end_user_sessions(user.pk)
-    access_revoked.send(sender=__name__, user=user)
     sign_out(request)

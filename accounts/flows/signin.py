@@ -192,10 +192,13 @@ def resume_signin(request, method: str, **facts) -> str:
 
 
 def add_factor_to_session(request, method: str, **facts) -> None:
-    """A signed-in person proved a factor again or anew (re-authentication, enrolment, step-up): it
-    counts for this session, with its latest time; one entry per factor, so nothing is pushed out."""
-    others = [entry for entry in request.session.get(AUTH_METHODS, []) if entry["method"] != method]
-    request.session[AUTH_METHODS] = [*others, factor(method, **facts)]
+    """A signed-in person proved a factor again or anew (re-authentication, enrolment, step-up). It is
+    recorded as `later`, next to (never instead of) what the sign-in proved: one later entry per factor,
+    with its latest time, so nothing is pushed out and the OIDC provider can tell the two apart."""
+    others = [
+        entry for entry in request.session.get(AUTH_METHODS, []) if not (entry["method"] == method and entry.get("later"))
+    ]
+    request.session[AUTH_METHODS] = [*others, factor(method, later=True, **facts)]
 
 
 def session_factors(request) -> set[str]:

@@ -53,20 +53,22 @@ class ClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            self._secret = secrets.token_urlsafe(48) if obj.client_type == Client.CLIENT_CONFIDENTIAL else None
-            obj.client_secret = self._secret or ""
+            # Kept on this object only (the admin instance is shared by concurrent requests).
+            obj.new_secret = secrets.token_urlsafe(48) if obj.client_type == Client.CLIENT_CONFIDENTIAL else None
+            obj.client_secret = obj.new_secret or ""
         super().save_model(request, obj, form, change)
 
     def response_add(self, request, obj, post_url_continue=None):
-        return self._show_secret(request, [(obj, self._secret)])
+        return self._show_secret(request, [(obj, obj.new_secret)])
 
-    @admin.action(description=_("Make a new secret (the old one stops working)"))
+    @admin.action(permissions=["change"], description=_("Make a new secret (the old one stops working)"))
     def new_secret(self, request, queryset):
         made = []
         for client in queryset.filter(client_type=Client.CLIENT_CONFIDENTIAL):
             secret = secrets.token_urlsafe(48)
             client.client_secret = secret
             client.save(update_fields=["client_secret", "updated"])
+            self.log_change(request, client, "Made a new client secret.")
             made.append((client, secret))
         return self._show_secret(request, made)
 

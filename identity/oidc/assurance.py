@@ -30,11 +30,10 @@ AMR_BY_METHOD = {"pwd": ["pwd"], "otp": ["otp"], "recovery": ["otp"]}
 
 def counted_factors(session, now: float | None = None) -> list[dict]:
     now = time.time() if now is None else now
-    signed_in_at = session.get(SIGNED_IN_AT, 0)
     return [
         entry
         for entry in session.get(AUTH_METHODS, [])
-        if entry["at"] <= signed_in_at or now - entry["at"] <= settings.OIDC_STEP_UP_TIMEOUT
+        if not entry.get("later") or now - entry["at"] <= settings.OIDC_STEP_UP_TIMEOUT
     ]
 
 

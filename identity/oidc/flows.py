@@ -80,6 +80,8 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
     if not request.user.is_authenticated:
         if silent:
             return Decision("error", error="login_required")
+        # This sign-in is the fresh one prompt=login or max_age ask for: remember it was asked for here.
+        request.session[FRESH_SIGNIN_FOR] = {"request": _request_id(request), "at": int(time.time())}
         return Decision("redirect", url=_signin_url(request, again=False))
 
     if _needs_fresh_signin(request, prompt):

@@ -46,6 +46,9 @@ class AuthorizeView(OAuthLibMixin, View):
         return self.authorize(request, request.POST.get("decision"))
 
     def authorize(self, request, consent_answer):
+        if not request.GET.get("redirect_uri"):
+            # OpenID Connect Core 3.1.2.1 makes it required; DOT would fall back to a registered one.
+            return self._error_page("invalid_request", "redirect_uri is required.", 400)
         try:
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -89,14 +92,14 @@ class AuthorizeView(OAuthLibMixin, View):
     def _oauth_error(self, error):
         redirect_allowed, response = self.error_response(error)
         if redirect_allowed and response["url"].startswith(("https://", "http://")):
-            return OAuth2ResponseRedirect(response["url"], ["https", "http"])
+            # oauthlib only offers to redirect once the client and its redirect URI are validated.
+            return OAuth2ResponseRedirect(add_params_to_uri(response["url"], [("iss", settings.SITE_URL)]), ["https", "http"])
         oauth_error = response["error"]
-        return render(
-            self.request,
-            "oidc/error.html",
-            {"error": oauth_error.error, "description": oauth_error.description},
-            status=oauth_error.status_code,
-        )
+        return self._error_page(oauth_error.error, oauth_error.description, oauth_error.status_code)
+
+    def _error_page(self, error: str, description: str, status: int):
+        """For a request we cannot trust to redirect back (unknown client, unregistered redirect URI)."""
+        return render(self.request, "oidc/error.html", {"error": error, "description": description}, status=status)
 
 
 def _client_id(request) -> str:
@@ -126,6 +129,17 @@ class TokenView(dot.TokenView):
         if response.status_code == 200:
             TOKENS_ISSUED.labels(request.POST.get("grant_type", "")[:40]).inc()
         return response
+
+
+class UserInfoView(dot.UserInfoView):
+    def dispatch(self, request, *args, **kwargs):
+        if "access_token" in request.GET:
+            # RFC 9700 §4.3.2 / RFC 6750 §5.3: never in the URI, where logs and referrers keep it.
+            return JsonResponse(
+                {"error": "invalid_request", "error_description": "Send the access token in the Authorization header."},
+                status=400,
+            )
+        return super().dispatch(request, *args, **kwargs)
 
 
 class JwksView(dot.JwksInfoView):
