@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "accounts.devices.DeviceCookieMiddleware",
     "mfa.middleware.EnrolmentRequiredMiddleware",
     "identity.middleware.RateLimitMiddleware",
+    "identity.oidc.csp.AppFormActionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -280,7 +281,8 @@ OAUTH2_PROVIDER = {
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,  # asked unless a valid id_token_hint names this user
-    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    # DOT's strict mode refuses http for public clients; registration already allows http only on loopback.
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": False,
     "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,  # our sign-out revokes the session's tokens itself
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,

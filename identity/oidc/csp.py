@@ -1,0 +1,66 @@
+"""Let a form post end at the relying app. Browsers apply CSP's `form-action` to every redirect that
+follows a form submission, so with `form-action 'self'` the redirect back to the app after sign-in,
+a second factor, consent or logout would be blocked. Pages that lead there allow exactly the app's
+registered redirect origin, found from the authorization request they belong to; nothing else."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from django.urls import reverse
+
+from accounts.flows.signin import PENDING_SIGNIN
+
+from .models import Client
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _authorization_origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.path != reverse("oauth2_provider:authorize"):
+        return None
+    query = parse_qs(parts.query)
+    client_id, redirect_uri = query.get("client_id", [""])[0], query.get("redirect_uri", [""])[0]
+    client = Client.objects.filter(client_id=client_id).first() if client_id and redirect_uri else None
+    if client is None or not client.redirect_uri_allowed(redirect_uri):
+        return None
+    return _origin(redirect_uri)
+
+
+def _logout_origin(request) -> str | None:
+    uri = request.GET.get("post_logout_redirect_uri") or request.POST.get("post_logout_redirect_uri")
+    client_id = request.GET.get("client_id") or request.POST.get("client_id")
+    if not uri or not client_id:
+        return None
+    client = Client.objects.filter(client_id=client_id).first()
+    if client is None or not client.post_logout_redirect_uri_allowed(uri):
+        return None
+    return _origin(uri)
+
+
+def app_origins(request) -> set[str]:
+    candidates = [request.get_full_path(), request.GET.get("next", ""), request.POST.get("next", "")]
+    session = getattr(request, "session", None)
+    if session is not None and PENDING_SIGNIN in session:
+        candidates.append(session[PENDING_SIGNIN].get("next", ""))
+    origins = {origin for url in candidates if url and (origin := _authorization_origin(url))}
+    if request.path == reverse("oauth2_provider:rp-initiated-logout") and (origin := _logout_origin(request)):
+        origins.add(origin)
+    return origins
+
+
+class AppFormActionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.get("Content-Type", "").startswith("text/html"):
+            origins = app_origins(request)
+            if origins:
+                response._csp_update = {"form-action": sorted(origins)}
+        return response
