@@ -84,6 +84,9 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
         request.session[FRESH_SIGNIN_FOR] = {"request": _request_id(request), "at": int(time.time())}
         return Decision("redirect", url=_signin_url(request, again=False))
 
+    if silent and not _hint_matches(request):
+        return Decision("error", error="login_required", description="Someone else is signed in.")
+
     if _needs_fresh_signin(request, prompt):
         if silent:
             return Decision("error", error="login_required", description="A fresh sign-in is needed (max_age).")
@@ -117,6 +120,20 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
             return Decision("error", error="consent_required")
         return Decision("consent")
     return Decision("issue", context=assurance.auth_context(request.session, acr_values))
+
+
+def _hint_matches(request) -> bool:
+    """An `id_token_hint` must name the signed-in person (a hint we cannot read names no one)."""
+    from oauth2_provider.views.oidc import _load_id_token
+
+    hint = request.GET.get("id_token_hint")
+    if not hint:
+        return True
+    try:
+        id_token, _claims = _load_id_token(hint)
+    except (ValueError, KeyError):
+        id_token = None
+    return id_token is not None and id_token.user_id == request.user.pk
 
 
 def _can_reach(user, level: int) -> bool:

@@ -412,6 +412,34 @@ def test_consent_page_cannot_be_framed(rp, signed_in_client):
     assert "no-store" in page.get("Cache-Control", "") or "no-cache" in page.get("Cache-Control", "")
 
 
+def test_consent_cannot_be_given_by_a_link(rp, signed_in_client, user):
+    """A GET carrying decision=allow (a link or an <img> on another site) is no answer."""
+    request = rp.authorization(decision="allow")
+    page = signed_in_client.get(request["url"])
+    assert page.status_code == 200 and b'name="decision"' in page.content
+    assert not Consent.objects.filter(user=user).exists() and not AuthorizationCode.objects.exists()
+
+
+def test_form_action_lets_pages_end_only_at_the_apps_registered_origin(rp, signed_in_client, client):
+    """Browsers apply CSP form-action to the redirect after a form post: the consent and sign-in pages
+    of an authorization request may end at the app's registered origin, and at no other."""
+
+    def form_action(response) -> set[str]:
+        csp = response["Content-Security-Policy"]
+        directive = next(part.strip() for part in csp.split(";") if part.strip().startswith("form-action"))
+        return set(directive.split()[1:])
+
+    consent = signed_in_client.get(rp.authorization()["url"])
+    assert consent.status_code == 200
+    assert form_action(consent) == {"'self'", "https://rp.example"}
+    signin = client.get(client.get(rp.authorization()["url"])["Location"])
+    assert signin.status_code == 200 and form_action(signin) == {"'self'", "https://rp.example"}
+    refused = signed_in_client.get(rp.authorization(redirect_uri="https://evil.example/callback")["url"])
+    assert refused.status_code == 400 and form_action(refused) == {"'self'"}
+    spoofed = client.get("/accounts/login/?next=" + "/oauth/authorize/%3Fclient_id%3Dnope%26redirect_uri%3Dhttps://evil.example/")
+    assert form_action(spoofed) == {"'self'"}
+
+
 def test_login_hint_is_escaped_on_the_sign_in_page(rp, client):
     response = client.get(rp.authorization(login_hint='"><script>alert(1)</script>')["url"])
     page = client.get(response["Location"])
