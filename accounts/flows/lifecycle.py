@@ -10,8 +10,7 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
-from ..signals import access_revoked
-from .signin import lift_password_throttling
+from .signin import end_all_access, lift_password_throttling
 
 Event = SecurityEvent.Kind
 
@@ -20,8 +19,7 @@ def deactivate_user(user: User, request=None, actor: User | None = None) -> None
     """Refuse all future sign-ins, end every current session and revoke what apps were granted."""
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
-    access_revoked.send(sender=__name__, user=user)  # first: apps hear "this person", not one session each
-    end_user_sessions(user.pk)
+    end_all_access(user)
     record_event(request, Event.ADMIN_DEACTIVATED, user, actor=actor)
 
 

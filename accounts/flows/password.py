@@ -13,8 +13,7 @@ from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
-from ..signals import access_revoked
-from .signin import lift_password_throttling
+from .signin import end_all_access, lift_password_throttling
 
 Event = SecurityEvent.Kind
 
@@ -51,6 +50,5 @@ def complete_password_reset(request, user: User, new_password: str) -> None:
         record_event(request, Event.PASSWORD_RESET, user)
         forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
-    access_revoked.send(sender=__name__, user=user)  # first: apps hear "this person", not one session each
-    end_user_sessions(user.pk)
+    end_all_access(user)
     lift_password_throttling(user.email)

@@ -14,8 +14,7 @@ from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
-from ..signals import access_revoked
-from .signin import SESSION_INFO, SIGNED_IN_AT, sign_out
+from .signin import SESSION_INFO, SIGNED_IN_AT, end_all_access, sign_out
 
 Event = SecurityEvent.Kind
 
@@ -90,6 +89,5 @@ def report_not_me(request) -> None:
         record_event(request, Event.NOT_ME, user)
         forget_devices(user)
         queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
-    access_revoked.send(sender=__name__, user=user)  # first: apps hear "this person", not one session each
-    end_user_sessions(user.pk)
+    end_all_access(user)
     sign_out(request)

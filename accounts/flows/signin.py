@@ -27,7 +27,8 @@ from identity.net import client_ip, rate_limit_subject
 from ..audit import record_event, record_throttled, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
-from ..signals import sessions_ended
+from ..sessions import end_user_sessions
+from ..signals import access_revoked, sessions_ended
 
 SIGNED_IN_AT = "accounts.signed_in_at"
 AUTH_METHODS = "accounts.auth_methods"
@@ -130,15 +131,7 @@ def begin_signin(request, user: User, method: str, next_url: str | None, **facts
     multi_factor = method in SECOND_FACTORS  # a user-verified passkey is two factors in one
     if not multi_factor and has_second_factor(user):
         request.session.cycle_key()
-        request.session[PENDING_SIGNIN] = {
-            "user": user.pk,
-            "id": secrets.token_hex(8),
-            "started": int(time.time()),
-            "factors": [factor(method, **facts)],
-            "next": next_url or "",
-            # A password reset meanwhile voids the pending sign-in (like Django's session auth hash).
-            "password": user.get_session_auth_hash(),
-        }
+        request.session[PENDING_SIGNIN] = _pending(user, [factor(method, **facts)], next_url or "")
         SIGNINS.labels("password", "mfa_pending").inc()
         return reverse("mfa:challenge")
     complete_signin(request, user, [factor(method, **facts)])
@@ -151,17 +144,21 @@ def begin_signin(request, user: User, method: str, next_url: str | None, **facts
 def begin_step_up(request, next_url: str) -> str:
     """A signed-in person must prove a second factor now (a relying app asked for more assurance).
     It waits like a pending sign-in; `resume_signin` adds the factor to this session."""
-    user = request.user
-    request.session[PENDING_SIGNIN] = {
+    request.session[PENDING_SIGNIN] = _pending(request.user, [], next_url, step_up=True)
+    return reverse("mfa:challenge")
+
+
+def _pending(user: User, factors: list[dict], next_url: str, **extra) -> dict:
+    return {
         "user": user.pk,
         "id": secrets.token_hex(8),
         "started": int(time.time()),
-        "factors": [],
+        "factors": factors,
         "next": next_url,
+        # A password reset meanwhile voids the pending sign-in (like Django's session auth hash).
         "password": user.get_session_auth_hash(),
-        "step_up": True,
+        **extra,
     }
-    return reverse("mfa:challenge")
 
 
 def pending_signin(request) -> tuple[dict, User] | None:
@@ -244,6 +241,13 @@ def sign_out(request) -> None:
     logout(request)
     if user_id is not None and ref:
         sessions_ended.send(sender=__name__, user_id=user_id, refs=[ref])
+
+
+def end_all_access(user: User) -> None:
+    """End every session of the person and revoke what apps were granted on their behalf. Apps are
+    told first, so they hear "this person" (sub) once rather than of each session (sid)."""
+    access_revoked.send(sender=__name__, user=user)
+    end_user_sessions(user.pk)
 
 
 def safe_next_url(url: str | None) -> str | None:

@@ -113,37 +113,51 @@ class Client(AbstractApplication):
         return self.allowed_scopes.split()
 
 
-class AuthorizationCode(AbstractGrant):
-    """DOT's grant, plus how and when the person authenticated, for the ID token made from it."""
+class AuthContext(models.Model):
+    """How and when the person authenticated (assurance.auth_context), kept for the ID tokens to come:
+    on the code until it is exchanged, then on the token family for every refresh."""
 
     auth_time = models.PositiveBigIntegerField(null=True)
     amr = models.JSONField(default=list)
     acr = models.CharField(max_length=64, blank=True)
     session_ref = models.CharField(max_length=64, blank=True)
 
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def fields_from(context: dict) -> dict:
+        return {
+            "auth_time": context.get("auth_time"),
+            "amr": context.get("amr") or [],
+            "acr": context.get("acr") or "",
+            "session_ref": context.get("sid") or "",
+        }
+
+    def auth_context(self) -> dict:
+        return {"auth_time": self.auth_time, "amr": self.amr, "acr": self.acr, "sid": self.session_ref}
+
+
+class AuthorizationCode(AbstractGrant, AuthContext):
+    """DOT's grant, plus how and when the person authenticated, for the ID token made from it."""
+
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
 
 
-class TokenFamily(models.Model):
+class TokenFamily(AuthContext):
     """One code exchange and every refresh token rotated from it (DOT's `token_family`)."""
 
     family = models.UUIDField(unique=True)
     client = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     code_hash = models.CharField(max_length=64, db_index=True)
-    session_ref = models.CharField(max_length=64, blank=True, db_index=True)
-    auth_time = models.PositiveBigIntegerField(null=True)
-    amr = models.JSONField(default=list)
-    acr = models.CharField(max_length=64, blank=True)
+    session_ref = models.CharField(max_length=64, blank=True, db_index=True)  # sessions end by it
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "client"], name="oidc_family_user_client_idx")]
-
-    def auth_context(self) -> dict:
-        return {"auth_time": self.auth_time, "amr": self.amr, "acr": self.acr, "sid": self.session_ref}
 
 
 class Consent(models.Model):

@@ -20,7 +20,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from . import keys
-from .models import AuthorizationCode, TokenFamily
+from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code
 
 
@@ -46,12 +46,7 @@ class IdentityValidator(OAuth2Validator):
     def _create_authorization_code(self, request, code, expires=None):
         grant = super()._create_authorization_code(request, code, expires)
         context = getattr(request, "auth_context", None) or {}
-        AuthorizationCode.objects.filter(pk=grant.pk).update(
-            auth_time=context.get("auth_time"),
-            amr=context.get("amr", []),
-            acr=context.get("acr", ""),
-            session_ref=context.get("sid", ""),
-        )
+        AuthorizationCode.objects.filter(pk=grant.pk).update(**AuthContext.fields_from(context))
         return grant
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
@@ -61,7 +56,7 @@ class IdentityValidator(OAuth2Validator):
             return False
         if not grant.user.is_active or not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
-        request.auth_context = {"auth_time": grant.auth_time, "amr": grant.amr, "acr": grant.acr, "sid": grant.session_ref}
+        request.auth_context = grant.auth_context()
         request.code_hash = code_hash(code)
         return True
 
@@ -78,16 +73,12 @@ class IdentityValidator(OAuth2Validator):
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
         refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
         if previous_refresh_token is None and getattr(request, "code_hash", None):
-            context = request.auth_context
             TokenFamily.objects.create(
                 family=refresh_token.token_family,
                 client=request.client,
                 user=request.user,
                 code_hash=request.code_hash,
-                session_ref=context.get("sid") or "",
-                auth_time=context.get("auth_time"),
-                amr=context.get("amr") or [],
-                acr=context.get("acr") or "",
+                **AuthContext.fields_from(request.auth_context),
             )
         return refresh_token
 
@@ -119,14 +110,7 @@ class IdentityValidator(OAuth2Validator):
     def get_id_token_dictionary(self, token, token_handler, request):
         claims, expiration = super().get_id_token_dictionary(token, token_handler, request)
         context = getattr(request, "auth_context", None) or {}
-        if context.get("auth_time"):
-            claims["auth_time"] = context["auth_time"]
-        if context.get("amr"):
-            claims["amr"] = context["amr"]
-        if context.get("acr"):
-            claims["acr"] = context["acr"]
-        if context.get("sid"):
-            claims["sid"] = context["sid"]
+        claims.update({claim: value for claim, value in context.items() if value})
         return claims, expiration
 
     def _get_key_for_token(self, token):
