@@ -1,6 +1,7 @@
 """Shared by the browser tests: Debian's Chromium under Playwright, and a live server they can trust."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,69 @@ def site(live_server, settings):
     if host not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
     return live_server.url
+
+
+@pytest.fixture
+def localhost_site(live_server, settings):
+    """The live server as http://localhost:<port>: a passkey's relying party id must be a domain, not an
+    IP, and this address is also the OpenID Connect issuer. (pytest-django serves on localhost already
+    unless --liveserver says otherwise.)"""
+    url = live_server.url.replace("127.0.0.1", "localhost")
+    settings.SITE_URL = url
+    settings.CSRF_TRUSTED_ORIGINS = [url]
+    settings.WEBAUTHN_RP_ID = "localhost"
+    settings.WEBAUTHN_ORIGINS = [url]
+    # DOT copied the issuer from SITE_URL when the settings loaded; it reloads its own on change.
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": url}
+    if "localhost" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
+    return url
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+class Screenshots:
+    """test-artifacts/<folder>/NN-name.png, numbered across the tests of one module (emptied first)."""
+
+    def __init__(self, folder: str):
+        self.folder = ARTIFACTS / folder
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.count = 0
+
+    def __call__(self, page, name: str) -> None:
+        self.count += 1
+        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
+
+
+class Watch:
+    """Console errors, uncaught page errors and requests of every page, for assertions at the end."""
+
+    def __init__(self, site: str):
+        self.site = site
+        self.errors: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+
+    def attach(self, page) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        page.on("request", lambda request: self.requests.append((request.method, request.url)))
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        # Neither the site nor the example app has a favicon; Chromium asks for one on every page and
+        # logs the 404 as an error.
+        if (message.location.get("url") or "").endswith("/favicon.ico"):
+            return
+        self.errors.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def mark(self) -> int:
+        return len(self.requests)
+
+    def posts(self, path: str, since: int = 0) -> int:
+        return sum(1 for method, url in self.requests[since:] if method == "POST" and url == f"{self.site}{path}")
 
 
 @pytest.fixture

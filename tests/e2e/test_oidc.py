@@ -29,7 +29,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -47,10 +46,9 @@ from accounts.models import SecurityEvent
 from identity.oidc.models import Client, Consent, TokenFamily
 from mfa.models import Passkey, PasskeyOwner
 from tests.conftest import PASSWORD, add_totp, free_port, totp_code
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "oidc"
 EXAMPLE = ROOT / "docs" / "examples" / "relying_app.py"
 EMAIL = "katherine@example.com"
 NAME = "Katherine Johnson"
@@ -70,36 +68,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def site(live_server, settings):
-    """The live server as http://localhost:<port>, which is also the OpenID Connect issuer."""
-    url = live_server.url.replace("127.0.0.1", "localhost")
-    settings.SITE_URL = url
-    settings.CSRF_TRUSTED_ORIGINS = [url]
-    settings.WEBAUTHN_RP_ID = "localhost"
-    settings.WEBAUTHN_ORIGINS = [url]
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": url}  # DOT reloads on change
-    if "localhost" not in settings.ALLOWED_HOSTS:
-        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
-    return url
-
-
-class Screenshots:
-    """test-artifacts/oidc/NN-name.png, numbered across the tests of this module."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.count = 0
-
-    def __call__(self, page, name: str) -> None:
-        self.count += 1
-        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
+def site(localhost_site):
+    return localhost_site
 
 
 @pytest.fixture(scope="module")
 def snap() -> Screenshots:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return Screenshots(ARTIFACTS)
+    return Screenshots("oidc")
 
 
 @dataclass
@@ -171,26 +146,6 @@ def start_app(site, settings, transactional_db, tmp_path):
 
 def launch(p):
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
-class Watch:
-    """Console errors and uncaught page errors of every page, for an assertion at the end."""
-
-    def __init__(self, site: str):
-        self.site = site
-        self.errors: list[str] = []
-
-    def attach(self, page) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
-
-    def _console(self, message) -> None:
-        if message.type != "error":
-            return
-        # Neither the site nor the example app has a favicon; Chromium logs the 404 as an error.
-        if (message.location.get("url") or "").endswith("/favicon.ico"):
-            return
-        self.errors.append(f"console: {message.text} ({message.location.get('url')})")
 
 
 class AppPage:

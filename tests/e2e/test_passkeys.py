@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from accounts.models import SecurityEvent
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 from tests.conftest import PASSWORD
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "passkeys"
 EMAIL = "katherine@example.com"
 PASSKEY_NAME = "Test laptop"
 NEW_NAME = "Work laptop"
@@ -54,64 +51,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def site(live_server, settings):
-    """The live server as http://localhost:<port>: the relying party id must be a domain, not an IP.
-    (pytest-django serves on localhost already unless --liveserver says otherwise.)"""
-    url = live_server.url.replace("127.0.0.1", "localhost")
-    settings.SITE_URL = url
-    settings.CSRF_TRUSTED_ORIGINS = [url]
-    settings.WEBAUTHN_RP_ID = "localhost"
-    settings.WEBAUTHN_ORIGINS = [url]
-    if "localhost" not in settings.ALLOWED_HOSTS:
-        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
-    return url
-
-
-class Screenshots:
-    """test-artifacts/passkeys/NN-name.png, numbered across the tests of this module."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.count = 0
-
-    def __call__(self, page, name: str) -> None:
-        self.count += 1
-        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
+def site(localhost_site):
+    return localhost_site
 
 
 @pytest.fixture(scope="module")
 def snap() -> Screenshots:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return Screenshots(ARTIFACTS)
-
-
-class Watch:
-    """Console errors, uncaught page errors and requests of every page, for assertions at the end."""
-
-    def __init__(self, site: str):
-        self.site = site
-        self.errors: list[str] = []
-        self.requests: list[tuple[str, str]] = []
-
-    def attach(self, page) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
-        page.on("request", lambda request: self.requests.append((request.method, request.url)))
-
-    def _console(self, message) -> None:
-        if message.type != "error":
-            return
-        # The site has no favicon; Chromium asks for one on every page and logs the 404 as an error.
-        if message.location.get("url") == f"{self.site}/favicon.ico":
-            return
-        self.errors.append(f"console: {message.text} ({message.location.get('url')})")
-
-    def mark(self) -> int:
-        return len(self.requests)
-
-    def posts(self, path: str, since: int = 0) -> int:
-        return sum(1 for method, url in self.requests[since:] if method == "POST" and url == f"{self.site}{path}")
+    return Screenshots("passkeys")
 
 
 OPTIONS = "/accounts/passkeys/signin/options/"
