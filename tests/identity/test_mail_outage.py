@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail, sweep_outbox
-from tests.conftest import PASSWORD, point_celery_at
+from tests.conftest import PASSWORD, point_celery_at, wait_until_broker_idle
 
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1: every connection is refused
 EMAIL = "grace@example.com"
@@ -48,26 +48,6 @@ def broker_down(settings) -> Iterator[None]:
         yield
     finally:
         point_celery_at(settings.CELERY_BROKER_URL)
-
-
-def wait_until_broker_idle(queue: redis.Redis, timeout: float = 20.0) -> None:
-    """Wait until no task is queued or in flight (tasks are acked late, so in flight means unacked).
-
-    Kombu moves a message to its `unacked` hash a moment after popping it, so idleness must hold for a
-    few consecutive looks before it counts.
-    """
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        busy = queue.llen("celery") or queue.hlen("unacked")
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= 0.5:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the Celery worker did not drain the broker in time")
 
 
 def messages_to(recorder, address: str) -> list:

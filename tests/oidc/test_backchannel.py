@@ -29,7 +29,7 @@ from accounts.sessions import session_id, user_session_ids
 from identity.oidc import tasks
 from identity.oidc.logout import BACKCHANNEL_EVENT
 from identity.oidc.models import Consent, TokenFamily
-from tests.conftest import PASSWORD, point_celery_at
+from tests.conftest import PASSWORD, point_celery_at, wait_until_broker_idle
 
 from .conftest import ISSUER, RelyingParty, register
 
@@ -122,22 +122,6 @@ def broker(settings):
 def worker(broker, request):
     """A real Celery worker consuming from the (emptied) test broker."""
     return request.getfixturevalue("celery_worker")
-
-
-def wait_until_broker_idle(queue: redis.Redis, timeout: float = 30.0) -> None:
-    """No task queued or in flight (acks are late, so in flight means unacked), for a few looks in a row."""
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        busy = queue.llen("celery") or queue.hlen("unacked")
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= 0.7:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the Celery worker did not drain the broker in time")
 
 
 def sign_in(email: str, **extra) -> Browser:
@@ -267,7 +251,7 @@ class TestBackchannelLogout:
         assert claims["sid"] == body["claims"]["sid"]
         assert claims["sub"] == body["claims"]["sub"]
         assert rp.refresh(body["refresh_token"]).status_code == 400
-        wait_until_broker_idle(broker)
+        wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
         assert len(receiver.received) == 1  # the phone's session, still signed in, is left alone
 
     def test_signing_out_all_other_sessions_tells_the_app_for_each_of_them(self, receiver, broker, worker, user):
@@ -285,7 +269,7 @@ class TestBackchannelLogout:
         assert claims["sid"] == laptop_body["claims"]["sid"]
         assert rp.refresh(laptop_body["refresh_token"]).status_code == 400
         assert rp.refresh(phone_body["refresh_token"]).status_code == 200  # the phone's own session goes on
-        wait_until_broker_idle(broker)
+        wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
         assert len(receiver.received) == 1
 
     def test_deactivation_revokes_every_token_and_tells_the_app(self, receiver, worker, user):
@@ -312,7 +296,7 @@ class TestBackchannelLogout:
         deactivate_user(user)
 
         receiver.wait_for(1)
-        wait_until_broker_idle(broker)
+        wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
         told = [logout_claims(token, rp)[1] for token in receiver.tokens()]
         assert all(claims["sub"] == str(user.subject) for claims in told)
         assert [sorted(set(claims) & {"sub", "sid"}) for claims in told] == [["sub"]]  # one token, by sub alone
@@ -347,7 +331,7 @@ class TestBackchannelLogout:
         laptop.post("/accounts/logout/")
 
         receiver.wait_for(1)
-        wait_until_broker_idle(broker)
+        wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
         [post] = receiver.received
         _, claims = logout_claims(post["form"]["logout_token"][0], rp)
         assert claims["sid"] == laptop_sid
@@ -363,7 +347,7 @@ class TestBackchannelLogout:
         browser.post("/accounts/logout/")
 
         receiver.wait_for(1)
-        wait_until_broker_idle(broker)
+        wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
         [post] = receiver.received
         _, claims = logout_claims(post["form"]["logout_token"][0], told)
         assert claims["aud"] == told.client.client_id
