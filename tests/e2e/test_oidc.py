@@ -193,6 +193,14 @@ class AppPage:
         self.page.wait_for_url(re.compile("^" + re.escape(f"{self.site}/accounts/login/?next=") + r".*oauth"))
         assert self.page.locator("h1").inner_text() == "Sign in"
 
+    def sign_in_with_password(self, before_submit=None) -> None:
+        """The Identity sign-in form, filled and sent (`before_submit(page)` runs just before sending)."""
+        self.page.get_by_label("Email address").fill(EMAIL)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        if before_submit:
+            before_submit(self.page)
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
+
     def check_common_claims(self, claims: dict, user_subject: str) -> None:
         assert claims["iss"] == self.site
         assert claims["aud"] in (self.app.client_id, [self.app.client_id])
@@ -227,10 +235,7 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
             snap(page, "app-signed-out")
             rp.start_sign_in()
             rp.at_identity_signin()
-            page.get_by_label("Email address").fill(EMAIL)
-            page.get_by_label("Password").fill(PASSWORD)
-            snap(page, "identity-signin")
-            page.get_by_role("button", name="Sign in", exact=True).click()
+            rp.sign_in_with_password(before_submit=lambda page: snap(page, "identity-signin"))
 
             # The consent page, at the authorization endpoint.
             page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
@@ -287,9 +292,7 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
             # Signing in to the app again: the consent is remembered, so no consent page this time.
             rp.start_sign_in()
             rp.at_identity_signin()
-            page.get_by_label("Email address").fill(EMAIL)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in", exact=True).click()
+            rp.sign_in_with_password()
             rp.wait_home()
             again = rp.claims()
             assert again["amr"] == ["pwd"] and again["sub"] == subject
@@ -332,9 +335,7 @@ def test_password_and_authenticator_app_then_logout_confirmed_at_identity(
 
             rp.start_sign_in()
             rp.at_identity_signin()
-            page.get_by_label("Email address").fill(EMAIL)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in", exact=True).click()
+            rp.sign_in_with_password()
             page.wait_for_url(f"{site}/accounts/mfa/")
             assert page.locator("h1").inner_text() == "Two-step verification"
             page.get_by_label("6-digit code").fill(totp_code(device))  # arithmetic on a loaded row: no ORM
@@ -495,9 +496,7 @@ def test_public_client_rp_initiated_logout_returns_to_its_loopback_uri(
             rp = AppPage(page, app, site, watch)
             rp.start_sign_in()
             rp.at_identity_signin()
-            page.get_by_label("Email address").fill(EMAIL)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in", exact=True).click()
+            rp.sign_in_with_password()
             page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
             page.get_by_role("button", name="Allow", exact=True).click()
             rp.wait_home()
@@ -536,9 +535,7 @@ def test_form_posts_reach_the_app_under_the_sites_own_csp(
             else:
                 rp.start_sign_in()
                 rp.at_identity_signin()
-            page.get_by_label("Email address").fill(EMAIL)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in", exact=True).click()
+            rp.sign_in_with_password()
             if path == "consent":
                 page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
                 page.get_by_role("button", name="Allow", exact=True).click()
@@ -573,9 +570,7 @@ def test_consent_and_logout_pages_line_up_with_their_text(sync_playwright, site,
             rp = AppPage(page, app, site, watch)
             rp.start_sign_in()
             rp.at_identity_signin()
-            page.get_by_label("Email address").fill(EMAIL)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in", exact=True).click()
+            rp.sign_in_with_password()
             page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
 
             def left(locator) -> float:
