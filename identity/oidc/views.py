@@ -10,12 +10,13 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from oauth2_provider import views as dot
 from oauth2_provider.exceptions import OAuthToolkitError
@@ -35,6 +36,7 @@ from .revocation import revoke_app
 
 
 @method_decorator(never_cache, name="dispatch")
+@method_decorator(csrf_exempt, name="dispatch")  # an app's own form may POST the request; consent is protected
 class AuthorizeView(OAuthLibMixin, View):
     """The authorization endpoint. oauthlib validates the request (client, exact redirect URI, PKCE,
     response type); `flows.decide` says what must happen before a code is issued."""
@@ -43,7 +45,16 @@ class AuthorizeView(OAuthLibMixin, View):
         return self.authorize(request, None)
 
     def post(self, request):
-        return self.authorize(request, request.POST.get("decision"))
+        if "decision" in request.POST:  # the consent page's answer, posted back to the request's URL
+            return csrf_protect(self._answer)(request)
+        # An authorization request sent by POST (OpenID Connect Core 3.1.2.1), from the app's site: the
+        # same request as a GET, the URL every later step (sign-in, step-up, consent) comes back to.
+        response = HttpResponseRedirect(f"{request.path}?{request.POST.urlencode()}")
+        response.status_code = 303
+        return response
+
+    def _answer(self, request):
+        return self.authorize(request, request.POST["decision"])
 
     def authorize(self, request, consent_answer):
         if not request.GET.get("redirect_uri"):

@@ -202,21 +202,29 @@ def test_plain_code_challenge_method_is_refused(rp, signed_in_client):
     assert returned["error"] == "invalid_request" and "code" not in returned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an authorization request sent by POST (form parameters in the body, as OpenID Connect Core "
-    "3.1.2.1 says the OP MUST support) is refused: 403 from CsrfViewMiddleware, and behind it "
-    "AuthorizeView.authorize and flows.decide read only request.GET (redirect_uri, prompt, max_age, acr_values)",
-)
 def test_authorization_request_by_post_is_supported(rp, signed_in_client):
+    """OpenID Connect Core 3.1.2.1: the request may come as a form POST from the app's site (so with no
+    CSRF token); it continues as the same request by GET."""
     browser = Browser(enforce_csrf_checks=True, raise_request_exception=False)
     browser.cookies = signed_in_client.cookies  # the signed-in person; the form comes from the app's site
     request = rp.authorization()
     response = browser.post("/oauth/authorize/", request["params"])
-    if response.status_code == 200:  # the consent page, for this request
-        assert b'name="decision"' in response.content
-    else:
-        assert "code" in rp.callback(response)
+    assert response.status_code == 303
+    location = urlsplit(response["Location"])
+    assert location.path == "/oauth/authorize/"
+    assert {key: values[0] for key, values in parse_qs(location.query).items()} == request["params"]
+    response = browser.get(response["Location"])
+    assert response.status_code == 200 and b'name="decision"' in response.content  # the consent page
+    assert "code" in rp.callback(signed_in_client.post(response.wsgi_request.get_full_path(), {"decision": "allow"}))
+
+
+def test_consent_answer_needs_the_csrf_token(rp, signed_in_client):
+    browser = Browser(enforce_csrf_checks=True, raise_request_exception=False)
+    browser.cookies = signed_in_client.cookies
+    request = rp.authorization()
+    assert signed_in_client.get(request["url"]).status_code == 200  # the consent page
+    refused = browser.post(request["url"], {"decision": "allow"})
+    assert refused.status_code == 403
 
 
 # --- prompt=none ---------------------------------------------------------------------------------
