@@ -222,7 +222,8 @@ RATE_LIMITS = {
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
-    "token-client": "6000/m",  # token endpoint requests per client id (known or not)
+    "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
+    "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
 }
 for _item in env_list("RATE_LIMITS"):

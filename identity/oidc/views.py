@@ -28,6 +28,7 @@ from oauthlib.common import add_params_to_uri
 from accounts.flows.signin import sign_out
 from identity import ratelimit
 from identity.metrics import TOKENS_ISSUED
+from identity.net import client_ip, rate_limit_subject
 
 from . import assurance, keys
 from .flows import Decision, InvalidParameter, decide
@@ -124,11 +125,15 @@ def _client_id(request) -> str:
 
 
 class TokenView(dot.TokenView):
-    """The token endpoint, rate limited per client with the shared limiter."""
+    """The token endpoint, rate limited with the shared limiter: per client for the tokens it gets, per
+    address for refused requests. Client ids are public, so a refusal is charged to whoever sent it,
+    never to the app it named (the same count-first, give-back-after rule as password sign-in)."""
 
     def post(self, request, *args, **kwargs):
+        client_counter = ("token-client", _client_id(request)[:255] or "-")
+        address_counter = ("token-ip", rate_limit_subject(client_ip(request)))
         try:
-            ratelimit.hit(("token-client", _client_id(request)[:255] or "-"))
+            ratelimit.hit(client_counter, address_counter)
         except ratelimit.RateLimited as throttled:
             response = JsonResponse(
                 {"error": "temporarily_unavailable", "error_description": "Too many token requests; slow down."},
@@ -138,7 +143,10 @@ class TokenView(dot.TokenView):
             return response
         response = super().post(request, *args, **kwargs)
         if response.status_code == 200:
+            ratelimit.refund(address_counter)
             TOKENS_ISSUED.labels(request.POST.get("grant_type", "")[:40]).inc()
+        else:
+            ratelimit.refund(client_counter)
         return response
 
 

@@ -289,17 +289,44 @@ def test_confidential_client_must_authenticate(rp, signed_in_client):
     assert rp.redeem(code, request["verifier"]).status_code == 200
 
 
-def test_token_endpoint_is_rate_limited_per_client(rp, settings):
+def machine_client() -> RelyingParty:
+    client, secret = register("Machine", grant=Client.GRANT_CLIENT_CREDENTIALS)
+    return RelyingParty(client, secret)
+
+
+def test_token_endpoint_is_rate_limited_per_client(db, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "token-client": "3/m"}
+    machine = machine_client()
     for _ in range(3):
-        assert rp.redeem("not-a-code", "not-a-verifier").status_code == 400
-    throttled = rp.redeem("not-a-code", "not-a-verifier")
+        assert machine.token({"grant_type": "client_credentials"}).status_code == 200
+    throttled = machine.token({"grant_type": "client_credentials"})
     assert throttled.status_code == 429
     assert throttled.json()["error"] == "temporarily_unavailable"
     assert 1 <= int(throttled["Retry-After"]) <= 60
     # Another client has its own allowance.
-    other, secret = register("Other app")
-    assert RelyingParty(other, secret).redeem("not-a-code", "not-a-verifier").status_code == 400
+    assert machine_client().token({"grant_type": "client_credentials"}).status_code == 200
+
+
+def test_refused_token_requests_are_limited_per_address(rp, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "token-ip": "3/m"}
+    for _ in range(3):
+        assert rp.redeem("not-a-code", "not-a-verifier").status_code == 400
+    throttled = rp.redeem("not-a-code", "not-a-verifier")
+    assert throttled.status_code == 429 and 1 <= int(throttled["Retry-After"]) <= 60
+    # The address is blocked for every client it names, a well-behaved one included.
+    assert machine_client().token({"grant_type": "client_credentials"}).status_code == 429
+
+
+def test_a_stranger_cannot_use_up_an_apps_allowance(db, settings):
+    """Client ids are public: refused requests naming an app are charged to their sender, not the app."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "token-client": "3/m", "token-ip": "100/m"}
+    machine = machine_client()
+    stranger = RelyingParty(machine.client, "a-wrong-secret")
+    for _ in range(10):
+        assert stranger.token({"grant_type": "client_credentials"}).status_code == 401
+    for _ in range(3):
+        assert machine.token({"grant_type": "client_credentials"}).status_code == 200
+    assert machine.token({"grant_type": "client_credentials"}).status_code == 429
 
 
 # --- refresh tokens ------------------------------------------------------------------------------
