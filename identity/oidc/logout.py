@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from jwcrypto import jwt
 
-from . import keys
+from . import issuer, keys
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def logout_token(client, user, sid: str = "") -> str:
     """A logout token for one app: by `sid` for one session, by `sub` alone for all of them."""
     now = int(time.time())
     claims = {
-        "iss": settings.SITE_URL,
+        "iss": issuer(),
         "aud": client.client_id,
         "iat": now,
         "exp": now + settings.OIDC_LOGOUT_TOKEN_LIFETIME,

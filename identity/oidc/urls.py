@@ -13,7 +13,7 @@ urlpatterns = [
     path("oauth/userinfo/", views.UserInfoView.as_view(), name="user-info"),
     path("oauth/jwks/", views.JwksView.as_view(), name="jwks-info"),
     path("oauth/revoke/", dot.RevokeTokenView.as_view(), name="revoke-token"),
-    path("oauth/introspect/", dot.IntrospectTokenView.as_view(), name="introspect"),
+    path("oauth/introspect/", views.IntrospectView.as_view(), name="introspect"),
     path("oauth/logout/", views.LogoutView.as_view(), name="rp-initiated-logout"),
     path("accounts/security/apps/<str:client_id>/revoke/", views.revoke_app_view, name="revoke-app"),
 ]

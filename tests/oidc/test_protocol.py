@@ -693,6 +693,11 @@ def test_introspection_for_a_confidential_client(rp, signed_in_client, user):
     assert active["client_id"] == rp.client.client_id
     assert set(active["scope"].split()) == {"openid", "email", "profile"}
     assert active["exp"] > time.time()
+    assert active["sub"] == str(user.subject) and "username" not in active  # opaque, never the email
+    assert user.email not in json.dumps(active)
+    # The token goes in the body only, never in a URL.
+    in_url = rp.http.get(f"/oauth/introspect/?token={body['access_token']}", **rp.auth())
+    assert in_url.status_code == 405
     assert introspect("not-a-token") == {"active": False}
     rp.http.post("/oauth/revoke/", {"token": body["access_token"]}, **rp.auth())
     assert introspect(body["access_token"]) == {"active": False}
