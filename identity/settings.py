@@ -394,6 +394,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "sweep-pending-logouts": {"task": "identity.oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
 }
 
 # --- Pages -----------------------------------------------------------------------------------

@@ -39,14 +39,23 @@ def logout_token(client, user, sid: str = "") -> str:
 
 
 def notify_logout(client, user, sid: str = "") -> None:
-    """Queue the logout token once the surrounding change is committed; a broker outage is logged,
-    never turned into an error for the person signing out."""
+    """Queue the logout token once the surrounding change is committed. While the broker is down it
+    waits as a PendingLogout row for the sweep; the person signing out never sees an error."""
+    transaction.on_commit(lambda: enqueue_logout(client.pk, user.pk, sid))
+
+
+def enqueue_logout(client_pk: int, user_pk: int, sid: str) -> bool:
+    from .models import PendingLogout
     from .tasks import send_backchannel_logout
 
-    def enqueue():
-        try:
-            send_backchannel_logout.delay(client.pk, user.pk, sid)
-        except Exception:  # kombu raises a variety of connection errors
-            log.warning("broker unavailable; back-channel logout to %s not queued", client.client_id, exc_info=True)
-
-    transaction.on_commit(enqueue)
+    try:
+        send_backchannel_logout.delay(client_pk, user_pk, sid)
+    except Exception:  # kombu raises a variety of connection errors; all mean "try later"
+        pending = PendingLogout.objects.create(client_id=client_pk, user_id=user_pk, sid=sid)
+        log.warning(
+            "broker unavailable; back-channel logout to %s not queued, left for the sweep",
+            pending.client.client_id,
+            exc_info=True,
+        )
+        return False
+    return True

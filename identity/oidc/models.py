@@ -173,3 +173,13 @@ class Consent(models.Model):
 
     def covers(self, scopes) -> bool:
         return set(scopes) <= set(self.scopes.split())
+
+
+class PendingLogout(models.Model):
+    """A back-channel logout that could not be handed to Celery (the broker was down); the beat sweep
+    hands it over once the broker answers again, so an outage delays a logout but never loses it."""
+
+    client = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)

@@ -9,8 +9,8 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from .logout import logout_token
-from .models import Client
+from .logout import enqueue_logout, logout_token
+from .models import Client, PendingLogout
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +41,13 @@ def send_backchannel_logout(client_pk: int, user_pk: int, sid: str = "") -> None
     if not 200 <= response.status_code < 300:
         raise LogoutNotDelivered(f"{client.client_id}: HTTP {response.status_code}")
     log.info("back-channel logout delivered to %s", client.client_id)
+
+
+@shared_task
+def sweep_pending_logouts() -> int:
+    """Hand to Celery the logouts that waited out a broker outage (each row once: it goes when handed)."""
+    handed = 0
+    for pending in PendingLogout.objects.order_by("pk")[:500]:
+        PendingLogout.objects.filter(pk=pending.pk).delete()
+        handed += enqueue_logout(pending.client_id, pending.user_id, pending.sid)
+    return handed

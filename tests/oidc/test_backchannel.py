@@ -28,7 +28,7 @@ from accounts.flows.lifecycle import deactivate_user
 from accounts.sessions import session_id, user_session_ids
 from identity.oidc import tasks
 from identity.oidc.logout import BACKCHANNEL_EVENT
-from identity.oidc.models import Consent, TokenFamily
+from identity.oidc.models import Consent, PendingLogout, TokenFamily
 from tests.conftest import PASSWORD, point_celery_at, wait_until_broker_idle
 
 from .conftest import ISSUER, RelyingParty, register
@@ -409,6 +409,28 @@ class TestBackchannelLogout:
         assert browser.get("/accounts/").status_code == 302  # signed out all the same
         assert rp.refresh(body["refresh_token"]).status_code == 400  # and the tokens revoked
         assert broker.llen("celery") == 0
+        assert PendingLogout.objects.filter(client=rp.client, user=user).count() == 1
+
+    def test_a_logout_that_waited_out_a_broker_outage_is_delivered_by_the_sweep(
+        self, receiver, broker, user, settings, request
+    ):
+        rp = app_with_backchannel(receiver)
+        browser = sign_in(user.email)
+        body = rp.sign_in_and_redeem(browser)
+        point_celery_at(DEAD_BROKER)
+        try:
+            browser.post("/accounts/logout/")
+        finally:
+            point_celery_at(settings.CELERY_BROKER_URL)
+        assert receiver.received == []
+
+        request.getfixturevalue("celery_worker")  # the broker is back, and a worker with it
+        assert tasks.sweep_pending_logouts() == 1
+        [post] = receiver.wait_for(1)
+        _, claims = logout_claims(post["form"]["logout_token"][0], rp)
+        assert claims["sub"] == body["claims"]["sub"] and claims["sid"] == body["claims"]["sid"]
+        assert not PendingLogout.objects.exists()
+        assert tasks.sweep_pending_logouts() == 0  # handed over once
 
 
 # --- the delivery task, called directly ----------------------------------------------------------
