@@ -1,0 +1,267 @@
+"""The load driver: a separate process of asyncio virtual users speaking HTTP to the site, one scenario
+per run. It prints READY once every user is set up, starts the load when bench/run.py answers GO on
+stdin, prints END the moment the load stops (the runner reads the server's counters around exactly that
+window), then one JSON line of results.
+
+    python -m bench.driver --base http://127.0.0.1:8000 --scenario signin --users 8 --seconds 20 \
+        --seed var/bench/seed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import re
+import secrets
+import sys
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+
+from bench import accounts
+from tests.mfa.softauthn import SoftAuthenticator
+
+CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+CSRF_COOKIE = "csrftoken"
+
+
+class Failed(Exception):
+    """One operation did not end the way a working site ends it."""
+
+
+def expect(response: httpx.Response, status: int) -> httpx.Response:
+    if response.status_code != status:
+        raise Failed(f"{response.request.method} {response.request.url.path}: {response.status_code}, wanted {status}")
+    return response
+
+
+def location(response: httpx.Response) -> str:
+    """The redirect target as a path on this site (Locations may name the public origin)."""
+    parts = urlsplit(response.headers["location"])
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+class User:
+    """One virtual user: a browser (cookie jar) or an app, acting as person `number`."""
+
+    def __init__(self, client: httpx.AsyncClient, number: int, seed: dict, origin: str):
+        self.http = client
+        self.number = number
+        self.seed = seed
+        self.origin = origin
+        self.csrf = self.csrf_cookie = ""
+        self.refresh_token = ""
+        self.authenticator = SoftAuthenticator(origin=origin)
+        self.authenticator.credentials.append(accounts.passkey(number))
+        self.signups = 0
+
+    # --- browser pieces ---------------------------------------------------------------------------
+
+    def forget_session(self) -> None:
+        """A new visitor who already loaded the form: only the CSRF cookie it came with stays (signing
+        in rotates the CSRF secret, so the form's token matches the first cookie only)."""
+        self.http.cookies.clear()
+        self.http.cookies.set(CSRF_COOKIE, self.csrf_cookie, domain=self.http.base_url.host)
+
+    async def load_form(self, path: str) -> str:
+        page = expect(await self.http.get(path), 200)
+        self.csrf = CSRF_FIELD.search(page.text).group(1)
+        self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE)
+        return path
+
+    async def sign_in(self, next_url: str = "") -> httpx.Response:
+        form = {"csrfmiddlewaretoken": self.csrf, "email": accounts.email(self.number), "password": accounts.PASSWORD}
+        if next_url:
+            form["next"] = next_url
+        return expect(await self.http.post("/accounts/login/", data=form), 302)
+
+    # --- app pieces -------------------------------------------------------------------------------
+
+    def _basic(self, client: dict) -> tuple[str, str]:
+        return (client["client_id"], client["client_secret"])
+
+    async def token(self, form: dict, client: dict) -> dict:
+        response = expect(await self.http.post("/oauth/token/", data=form, auth=self._basic(client)), 200)
+        return response.json()
+
+    async def code_flow(self) -> dict:
+        """The whole authorization-code login: authorize, sign-in page, credentials, code, token."""
+        self.http.cookies.clear()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        web, redirect_uri = self.seed["web"], self.seed["redirect_uri"]
+        query = urlencode({
+            "response_type": "code", "client_id": web["client_id"], "redirect_uri": redirect_uri,
+            "scope": "openid email", "state": secrets.token_urlsafe(12), "nonce": secrets.token_urlsafe(12),
+            "code_challenge": challenge, "code_challenge_method": "S256",
+        })
+        to_signin = location(expect(await self.http.get(f"/oauth/authorize/?{query}"), 302))
+        await self.load_form(to_signin)
+        next_url = parse_qs(urlsplit(to_signin).query)["next"][0]
+        back = location(await self.sign_in(next_url))
+        answer = expect(await self.http.get(back), 302).headers["location"]
+        if not answer.startswith(redirect_uri):
+            raise Failed(f"authorize answered {answer}")
+        code = parse_qs(urlsplit(answer).query)["code"][0]
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+        tokens = await self.token(form, web)
+        if "id_token" not in tokens:
+            raise Failed("no ID token")
+        return tokens
+
+
+# --- scenarios: setup once per user, then one operation per call ----------------------------------
+
+
+async def signin_setup(user: User) -> None:
+    await user.load_form("/accounts/login/")
+
+
+async def signin_once(user: User) -> int:
+    user.forget_session()
+    await user.sign_in()
+    return 1
+
+
+async def codeflow_once(user: User) -> int:
+    await user.code_flow()
+    return 6
+
+
+async def refresh_setup(user: User) -> None:
+    user.refresh_token = (await user.code_flow())["refresh_token"]
+
+
+async def refresh_once(user: User) -> int:
+    form = {"grant_type": "refresh_token", "refresh_token": user.refresh_token}
+    user.refresh_token = (await user.token(form, user.seed["web"]))["refresh_token"]
+    return 1
+
+
+async def machine_once(user: User) -> int:
+    await user.token({"grant_type": "client_credentials"}, user.seed["machine"])
+    return 1
+
+
+async def page_setup(user: User) -> None:
+    await user.load_form("/accounts/login/")
+    await user.sign_in()
+
+
+async def page_once(user: User) -> int:
+    expect(await user.http.get("/accounts/"), 200)
+    return 1
+
+
+async def passkey_once(user: User) -> int:
+    user.forget_session()
+    headers = {"X-CSRFToken": user.csrf, "Content-Type": "application/json"}
+    options = expect(await user.http.post("/accounts/passkeys/signin/options/", content=b"{}", headers=headers), 200)
+    body = json.dumps({"credential": user.authenticator.get(options.json())})
+    expect(await user.http.post("/accounts/passkeys/signin/", content=body, headers=headers), 200)
+    return 2
+
+
+async def signup_setup(user: User) -> None:
+    await user.load_form("/accounts/signup/")
+
+
+async def signup_once(user: User) -> int:
+    user.forget_session()
+    user.signups += 1
+    address = f"new-{user.seed['run']}-{user.number}-{user.signups}@example.com"
+    form = {"csrfmiddlewaretoken": user.csrf, "email": address, "password": accounts.PASSWORD}
+    expect(await user.http.post("/accounts/signup/", data=form), 302)
+    return 1
+
+
+async def bare_once(user: User) -> int:
+    expect(await user.http.get("/"), 200)
+    return 1
+
+
+SCENARIOS = {
+    "signin": (signin_setup, signin_once),
+    "codeflow": (None, codeflow_once),
+    "refresh": (refresh_setup, refresh_once),
+    "client_credentials": (None, machine_once),
+    "signed_in_page": (page_setup, page_once),
+    "passkey": (signin_setup, passkey_once),
+    "signup": (signup_setup, signup_once),
+    "bare_django": (None, bare_once),
+}
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+async def main(args) -> dict:
+    seed = json.loads(open(args.seed).read()) if args.seed else {}
+    seed["run"] = args.run
+    setup, once = SCENARIOS[args.scenario]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30) for _ in range(args.users)]
+    first = seed.get("people", 0) if args.scenario == "passkey" else 0  # passkey holders come after the others
+    users = [User(client, first + number, seed, args.origin) for number, client in enumerate(clients)]
+    if setup:
+        await asyncio.gather(*(setup(user) for user in users))
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    requests = 0
+    deadline = time.monotonic() + args.seconds
+
+    async def run(user: User) -> None:
+        nonlocal requests
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                requests += await once(user)
+                latencies.append(time.perf_counter() - started)
+            except (Failed, httpx.HTTPError, KeyError, AttributeError) as error:
+                kind = f"{type(error).__name__}: {error}"[:160]
+                errors[kind] = errors.get(kind, 0) + 1
+                if setup and args.scenario != "refresh":
+                    await setup(user)
+
+    began = time.monotonic()
+    await asyncio.gather(*(run(user) for user in users))
+    elapsed = time.monotonic() - began
+    print("END", flush=True)
+    for client in clients:
+        await client.aclose()
+    latencies.sort()
+    return {
+        "scenario": args.scenario,
+        "users": args.users,
+        "seconds": elapsed,
+        "operations": len(latencies),
+        "requests": requests,
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="where to send requests")
+    parser.add_argument("--origin", default="", help="the site's public origin (passkey client data)")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seed", default="")
+    parser.add_argument("--run", default=secrets.token_hex(4), help="makes sign-up addresses unique per run")
+    print(json.dumps(asyncio.run(main(parser.parse_args()))), flush=True)
