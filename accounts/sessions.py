@@ -3,7 +3,8 @@
 Why not Django's cache backend: it treats any cache error as "no session", which would silently sign
 people out while Redis is down; here a Redis error propagates and the page answers 503. Redis keys
 are a hash of the session key, so a dump of Redis holds no usable cookie values, and one save is one
-round trip.
+round trip. Reading a session renews its idle deadline in the same round trip (GETEX), so a request
+that changes nothing costs Redis one round trip in all.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ def _index_key(user_id) -> str:
 
 
 class SessionStore(SessionBase):
+    _renewed = False
+
     def load(self) -> dict:
-        raw = connection().get(_data_key(session_id(self._get_or_create_session_key())))
+        key = _data_key(session_id(self._get_or_create_session_key()))
+        raw = connection().getex(key, ex=settings.SESSION_COOKIE_AGE)
+        self._renewed = True
         if raw is None:
             self._session_key = None
             return {}
@@ -60,7 +65,10 @@ class SessionStore(SessionBase):
             return self.create()
         sid = session_id(self.session_key)
         if not must_create and not self.modified:
-            # Only renewing the idle deadline: no write of data another request may have changed meanwhile.
+            # Nothing to write (never the data another request may have changed meanwhile); the idle
+            # deadline was renewed when the session was read, unless it was not read or has its own expiry.
+            if self._renewed and self.get_expiry_age() == settings.SESSION_COOKIE_AGE:
+                return
             if not connection().expire(_data_key(sid), max(self.get_expiry_age(), 1)):
                 raise UpdateError
             return

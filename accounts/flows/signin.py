@@ -36,6 +36,7 @@ REAUTHENTICATED_AT = "accounts.reauthenticated_at"
 SESSION_INFO = "accounts.session_info"
 PENDING_SIGNIN = "accounts.pending_signin"
 MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
+PREVIOUS_SIGNIN = "accounts.previous_signin"  # {"at", "device"} of the sign-in before this session's
 # A stable, random reference to this signed-in session: kept across key rotations, never the key itself.
 # The OIDC provider puts it in ID tokens as `sid` and names it in back-channel logout tokens.
 SESSION_REF = "accounts.session_ref"
@@ -213,6 +214,9 @@ def complete_signin(request, user: User, factors: list[dict]) -> None:
     request.session[AUTH_METHODS] = factors
     request.session[SESSION_INFO] = {"ip": facts["ip"], "ua": facts["user_agent"], "seen": now}
     request.session.setdefault(SESSION_REF, secrets.token_urlsafe(16))
+    previous = SecurityEvent.objects.filter(user=user, kind=Event.SIGNIN_SUCCEEDED).order_by("-at").first()
+    if previous is not None:
+        request.session[PREVIOUS_SIGNIN] = {"at": int(previous.at.timestamp()), "device": previous.device}
     record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(f["method"] for f in factors))
     recognise_device(request, user)
 

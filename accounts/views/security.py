@@ -39,7 +39,7 @@ EMAIL_CHANGE_TOKEN_SESSION_KEY = "accounts.email_change_token"
 @require_GET
 @login_required
 def home(request):
-    context = {"previous_signin": previous_signin(request.user), "offer_passkey": offer_passkey_once(request)}
+    context = {"previous_signin": previous_signin(request), "offer_passkey": offer_passkey_once(request)}
     return render(request, "accounts/home.html", context)
 
 

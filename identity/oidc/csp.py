@@ -47,7 +47,7 @@ def app_origins(request) -> set[str]:
     session = getattr(request, "session", None)
     if session is not None and PENDING_SIGNIN in session:
         candidates.append(session[PENDING_SIGNIN].get("next", ""))
-    origins = {origin for url in candidates if url and (origin := _authorization_origin(url))}
+    origins = {origin for url in set(candidates) if url and (origin := _authorization_origin(url))}
     if request.path == reverse("oauth2_provider:rp-initiated-logout") and (origin := _logout_origin(request)):
         origins.add(origin)
     return origins
@@ -59,7 +59,8 @@ class AppFormActionMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if response.get("Content-Type", "").startswith("text/html"):
+        # Only a page can hold a form; a redirect's own header is never used to submit one.
+        if response.get("Content-Type", "").startswith("text/html") and not 300 <= response.status_code < 400:
             origins = app_origins(request)
             if origins:
                 response._csp_update = {"form-action": sorted(origins)}

@@ -1094,3 +1094,20 @@ def test_moving_another_account_onto_a_taken_address_mails_its_owner_a_fitting_n
     [notice] = [m for m in deliver_outbox() if m.to == ["taken@example.com"]]
     assert "move another account to this address" in notice.body
     assert "create an account" not in notice.body
+
+
+# --- the account page's "previous sign-in" --------------------------------------------------------
+
+
+def test_the_account_page_shows_the_sign_in_before_this_sessions_own(user, device):
+    first = sign_in(device(FIREFOX_WINDOWS, HOME_IP), user.email)
+    assert "Previous sign-in" not in first.get("/accounts/").content.decode()  # nothing before it
+
+    phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
+    page = phone.get("/accounts/").content.decode()
+    assert "Previous sign-in" in page and "Firefox on Windows" in page
+
+    # A later sign-in elsewhere does not change what this session was told about its own start.
+    sign_in(device(FIREFOX_WINDOWS, OTHER_IP), user.email)
+    page = phone.get("/accounts/").content.decode()
+    assert "Firefox on Windows" in page and "Safari" not in page.split("Previous sign-in", 1)[1].split("</dd>", 1)[0]

@@ -18,19 +18,50 @@ def test_a_request_that_changed_nothing_does_not_overwrite_another_requests_chan
     fast = SessionStore(key)
     fast["reauthenticated"] = 42
     fast.save()
-    connection().expire(SESSION_PREFIX + session_id(key), 5)
     slow.save()  # as SessionMiddleware does on every request
 
     assert SessionStore(key)["reauthenticated"] == 42
-    assert connection().ttl(SESSION_PREFIX + session_id(key)) > 5, "the idle deadline was still renewed"
 
 
-def test_renewing_a_session_deleted_meanwhile_is_an_update_error():
+def test_reading_a_session_renews_its_idle_deadline():
+    store = SessionStore()
+    store["a"] = 1
+    store.create()
+    connection().expire(SESSION_PREFIX + session_id(store.session_key), 5)
+
+    assert SessionStore(store.session_key)["a"] == 1
+
+    assert connection().ttl(SESSION_PREFIX + session_id(store.session_key)) > 5
+
+
+def test_a_session_saved_without_being_read_is_still_renewed():
+    store = SessionStore()
+    store["a"] = 1
+    store.create()
+    connection().expire(SESSION_PREFIX + session_id(store.session_key), 5)
+
+    SessionStore(store.session_key).save()  # SessionMiddleware saves every request's session
+
+    assert connection().ttl(SESSION_PREFIX + session_id(store.session_key)) > 5
+
+
+def test_a_session_deleted_meanwhile_is_not_brought_back():
     store = SessionStore()
     store["a"] = 1
     store.create()
     reader = SessionStore(store.session_key)
     reader.load()
     store.delete()
+    reader.save()
+
+    assert not SessionStore().exists(store.session_key)
+
+
+def test_renewing_an_unread_session_deleted_meanwhile_is_an_update_error():
+    store = SessionStore()
+    store["a"] = 1
+    store.create()
+    key = store.session_key
+    store.delete()
     with pytest.raises(UpdateError):
-        reader.save()
+        SessionStore(key).save()
