@@ -27,6 +27,7 @@ from tests.mfa.softauthn import SoftAuthenticator
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CSRF_COOKIE = "csrftoken"
+DEVICE_COOKIE = "device"
 
 
 class Failed(Exception):
@@ -62,10 +63,13 @@ class User:
     # --- browser pieces ---------------------------------------------------------------------------
 
     def forget_session(self) -> None:
-        """A new visitor who already loaded the form: only the CSRF cookie it came with stays (signing
-        in rotates the CSRF secret, so the form's token matches the first cookie only)."""
+        """A returning person whose session ended, on the browser they used before: the device cookie
+        stays, and the CSRF cookie that the loaded form's token belongs to (signing in rotates it)."""
+        device = self.http.cookies.get(DEVICE_COOKIE)
         self.http.cookies.clear()
         self.http.cookies.set(CSRF_COOKIE, self.csrf_cookie, domain=self.http.base_url.host)
+        if device:
+            self.http.cookies.set(DEVICE_COOKIE, device, domain=self.http.base_url.host)
 
     async def load_form(self, path: str) -> str:
         page = expect(await self.http.get(path), 200)
@@ -89,8 +93,12 @@ class User:
         return response.json()
 
     async def code_flow(self) -> dict:
-        """The whole authorization-code login: authorize, sign-in page, credentials, code, token."""
+        """The whole authorization-code login: authorize, sign-in page, credentials, code, token, by a
+        returning person on a browser they used before (signed out, device cookie kept)."""
+        device = self.http.cookies.get(DEVICE_COOKIE)
         self.http.cookies.clear()
+        if device:
+            self.http.cookies.set(DEVICE_COOKIE, device, domain=self.http.base_url.host)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         web, redirect_uri = self.seed["web"], self.seed["redirect_uri"]

@@ -218,11 +218,16 @@ class Bench:
         driver = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert driver.stdout.readline().strip() == "READY", f"the {name} driver failed to set up"
+        profiler = self.profiler(name) if name in self.args.profile else None
         before = self.counters()
         driver.stdin.write("GO\n")
         driver.stdin.flush()
         assert driver.stdout.readline().strip() == "END"
         after = self.counters()
+        if profiler:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
+            print(hot_spots(VAR / f"profile-{name}.txt"))
         result = json.loads(driver.stdout.readline())
         driver.wait(30)
 
@@ -244,9 +249,30 @@ class Bench:
         })
         return result
 
+    def profiler(self, name: str) -> subprocess.Popen:
+        """py-spy sampling every web worker through the load window (collapsed stacks, one per line)."""
+        web = self.procs["baseline" if name == "bare_django" else "gunicorn"]
+        out = VAR / f"profile-{name}.txt"
+        return subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(web.pid), "--subprocesses", "--rate", "250",
+                                 "--format", "raw", "--nonblocking", "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def extras(self) -> dict:
         """The measurements that are not a load: round trips of one rate-limit check, memory per session."""
         return {"ratelimit": self.site_task("ratelimit", "1000"), "sessions": self.site_task("sessions", "10000")}
+
+
+def hot_spots(path: Path, top: int = 40) -> str:
+    """The functions the workers spent their samples in, inclusive, from py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
+    return "\n".join(f"{count / total:6.1%}  {frame}" for frame, count in ranked)
 
 
 def ratios(results: dict, argon2: dict, cores: int) -> dict:
@@ -307,6 +333,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=8, help="concurrent virtual users")
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, default=SCENARIOS)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"))
+    parser.add_argument("--profile", nargs="*", default=[], choices=SCENARIOS, help="py-spy these scenarios")
     parser.add_argument("--out", default=str(VAR / "results.json"))
     args = parser.parse_args()
     started = time.monotonic()
