@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-import redis
-from django.conf import settings
 from django.db import connection as db_connection
 from django.http import HttpResponse
+
+from identity.redis import new_client
 
 PROBE_PATHS = ("/healthz", "/readyz")
 
@@ -19,7 +19,9 @@ def _check_postgres() -> None:
 
 
 def _check_redis() -> None:
-    redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    # A client of its own (through the sentinels, if any): the probe never waits behind a request's pool.
+    with new_client(timeout=1) as client:
+        client.ping()
 
 
 def _check_broker() -> None:
@@ -28,7 +30,7 @@ def _check_broker() -> None:
     from identity.celery import app
 
     url = app.conf.broker_write_url or app.conf.broker_url
-    options = {"socket_timeout": 1, "socket_connect_timeout": 1}
+    options = {**app.conf.broker_transport_options, "socket_timeout": 1, "socket_connect_timeout": 1}  # master_name
     with Connection(url, connect_timeout=1, transport_options=options) as conn:
         conn.ensure_connection(max_retries=1, timeout=1)
 

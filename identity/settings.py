@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from identity.net import parse_networks
 from identity.ratelimit import Limit
+from identity.redis import kombu_sentinel_url, parse_sentinels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -301,15 +302,22 @@ OAUTH2_PROVIDER = {
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = float(env("REDIS_SOCKET_TIMEOUT", "1.0"))
+# High availability: with sentinels ("host:port,host:port,..."), everything that uses Redis (sessions,
+# counters, the cache, Celery) follows the master they name for REDIS_SENTINEL_MASTER through a failover;
+# REDIS_URL then gives only the password and the database number.
+try:
+    REDIS_SENTINELS = parse_sentinels(env("REDIS_SENTINELS"))
+except ValueError as error:
+    raise ImproperlyConfigured(f"REDIS_SENTINELS: {error}") from None
+if REDIS_SENTINELS and not REDIS_URL.startswith("redis://"):
+    raise ImproperlyConfigured("REDIS_SENTINELS needs a redis:// REDIS_URL (TLS through Sentinel is not supported).")
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "identity.redis.Cache",  # on identity.redis.connection(), with its timeouts
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "identity",
-        "OPTIONS": {
-            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-            "socket_timeout": REDIS_SOCKET_TIMEOUT,
-        },
     }
 }
 
@@ -376,7 +384,10 @@ else:
 MAIL_SWEEP_AFTER = env_int("MAIL_SWEEP_AFTER", 120)
 MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 20)
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# Without a URL of its own, the broker shares Redis with the site (through the sentinels if there are any).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or (
+    kombu_sentinel_url(REDIS_URL, REDIS_SENTINELS) if REDIS_SENTINELS else REDIS_URL
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING too: the same JSON lines
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -392,6 +403,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    if REDIS_SENTINEL_PASSWORD:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {
+            "password": REDIS_SENTINEL_PASSWORD,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        }
 CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-pending-logouts": {"task": "identity.oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
