@@ -13,7 +13,8 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY as USER_ID_KEY
-from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, SessionBase, UpdateError
+from django.utils.crypto import get_random_string
 
 from identity.redis import connection
 
@@ -48,6 +49,11 @@ class SessionStore(SessionBase):
 
     def exists(self, session_key: str | None) -> bool:
         return bool(session_key) and bool(connection().exists(_data_key(session_id(session_key))))
+
+    def _get_new_session_key(self) -> str:
+        """A fresh random key, without Django's EXISTS round trip: 32 characters of a 36-letter
+        alphabet (165 bits) do not collide, and `create` writes with SET NX, which would catch it."""
+        return get_random_string(32, VALID_KEY_CHARS)
 
     def create(self) -> None:
         for _attempt in range(100):
