@@ -30,6 +30,7 @@ _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
 # Modes of the script. peek: would the next attempt pass? hit: consume one if every counter allows it.
 # refund: give one back (an attempt that turned out to be fine). clear: forget the counters.
+# forgive: refund the first counter and clear the others (a right password), in the same round trip.
 _SCRIPT = """
 local mode = ARGV[1]
 local t = redis.call('TIME')
@@ -40,7 +41,7 @@ local state = {}
 for i = 1, #KEYS do
   local base = 1 + (i - 1) * 3
   local field, interval, burst = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  if mode == 'clear' then
+  if mode == 'clear' or (mode == 'forgive' and i > 1) then
     redis.call('HDEL', KEYS[i], field)
   else
     local tat = tonumber(redis.call('HGET', KEYS[i], field) or now)
@@ -53,11 +54,11 @@ end
 if mode == 'clear' or mode == 'peek' or (mode == 'hit' and worst > 0) then
   return {worst, tripped}
 end
-for i = 1, #KEYS do
+for i = 1, #state do
   local base = 1 + (i - 1) * 3
   local tat, interval = state[i][1], state[i][2]
   local new_tat
-  if mode == 'refund' then new_tat = math.max(now, tat - interval) else new_tat = tat + interval end
+  if mode == 'hit' then new_tat = tat + interval else new_tat = math.max(now, tat - interval) end
   if new_tat <= now then
     redis.call('HDEL', KEYS[i], ARGV[base + 1])
   else
@@ -180,6 +181,11 @@ def refund(*counters: Counter) -> None:
 
 def clear(*counters: Counter) -> None:
     _run("clear", counters)
+
+
+def forgive(refunded: Counter, *cleared: Counter) -> None:
+    """refund(refunded) and clear(*cleared), in one round trip."""
+    _run("forgive", (refunded, *cleared))
 
 
 def blocked_for(*counters: Counter) -> int:

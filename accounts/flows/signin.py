@@ -72,8 +72,7 @@ def password_counters(request, email: str) -> tuple[ratelimit.Counter, ...]:
 def forgive_password_failures(request, email: str) -> None:
     """After a right password: the account's counters start over; the IP keeps its failures."""
     ip_counter, *account_counters = password_counters(request, email)
-    ratelimit.refund(ip_counter)
-    ratelimit.clear(*account_counters)
+    ratelimit.forgive(ip_counter, *account_counters)
 
 
 def lift_password_throttling(email: str) -> None:

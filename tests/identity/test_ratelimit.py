@@ -152,6 +152,17 @@ def test_clear_and_clear_all_forget(settings):
         ratelimit.hit(other_account)
 
 
+def test_forgive_refunds_the_first_counter_and_clears_the_others(settings):
+    use_limits(settings, {"signin-ip": "3/15m", "signin-account": "3/15m", "signin-account-cap": "3/15m"})
+    ip, account, cap = ("signin-ip", "198.51.100.7"), ("signin-account", "ada@example.com"), ("signin-account-cap", "ada@example.com")
+    for _ in range(2):
+        ratelimit.hit(ip, account, cap)
+
+    ratelimit.forgive(ip, account, cap)
+
+    assert [ratelimit.used(c) for c in (ip, account, cap)] == [1, 0, 0]
+
+
 def test_after_one_interval_exactly_one_more_attempt_is_allowed(settings):
     """A progressive delay, not a lock-out; and attempts made while blocked do not extend the wait."""
     use_limits(settings, {"signup-ip": "2/2s"})  # one attempt every second after a burst of two
@@ -233,9 +244,18 @@ def test_every_call_is_one_round_trip(settings, redis_writes):
     assert round_trips(ratelimit.hit, *counters) == [["EVALSHA"]]  # refused, still one call
     assert round_trips(ratelimit.blocked_for, *counters) == [["EVALSHA"]]
     assert round_trips(ratelimit.clear, *counters) == [["EVALSHA"]]
+    assert round_trips(ratelimit.forgive, *counters) == [["EVALSHA"]]
     assert round_trips(ratelimit.used, counters[0]) == [["TIME", "HGET"]]
     names = ("signin-account", "signin-ip-account")
     assert round_trips(ratelimit.clear_all, *names, subject="ada@example.com") == [["DEL"]]
+
+
+def test_a_right_password_costs_two_limiter_calls(user, redis_writes):
+    """One to count the attempt, one to give it back and forgive the account's failures."""
+    attempt(user.email, WRONG)  # warm up (script load, session engine)
+    redis_writes.clear()
+    assert attempt(user.email, PASSWORD).status_code == 302
+    assert sum(write.count("EVALSHA") + write.count("EVAL") for write in redis_writes) == 2
 
 
 def test_a_refused_password_costs_one_limiter_call(user, redis_writes):
