@@ -10,13 +10,14 @@ from urllib.parse import unquote_plus
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from oauth2_provider import views as dot
 from oauth2_provider.exceptions import OAuthToolkitError
@@ -130,6 +131,7 @@ class TokenView(dot.TokenView):
     address for refused requests. Client ids are public, so a refusal is charged to whoever sent it,
     never to the app it named (the same count-first, give-back-after rule as password sign-in)."""
 
+    @method_decorator(sensitive_post_parameters("client_secret", "code", "code_verifier", "refresh_token"))
     def post(self, request, *args, **kwargs):
         client_counter = ("token-client", _client_id(request)[:255] or "-")
         address_counter = ("token-ip", rate_limit_subject(client_ip(request)))
@@ -142,12 +144,23 @@ class TokenView(dot.TokenView):
             )
             response["Retry-After"] = str(throttled.retry_after)
             return response
-        response = super().post(request, *args, **kwargs)
+        response = self._token_response(request)
         if response.status_code == 200:
             ratelimit.refund(address_counter)
             TOKENS_ISSUED.labels(request.POST.get("grant_type", "")[:40]).inc()
         else:
             ratelimit.refund(client_counter)
+        return response
+
+
+    def _token_response(self, request) -> HttpResponse:
+        """oauthlib's answer as it is. DOT's own post() would then look up the token it just issued (one
+        more query per request) only to send `app_authorized`, which nothing here listens to; and the
+        device grant it would dispatch to is not offered."""
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for name, value in headers.items():
+            response[name] = value
         return response
 
 
