@@ -62,12 +62,13 @@ class User:
 
     # --- browser pieces ---------------------------------------------------------------------------
 
-    def forget_session(self) -> None:
+    def forget_session(self, keep_form: bool = True) -> None:
         """A returning person whose session ended, on the browser they used before: the device cookie
         stays, and the CSRF cookie that the loaded form's token belongs to (signing in rotates it)."""
         device = self.http.cookies.get(DEVICE_COOKIE)
         self.http.cookies.clear()
-        self.http.cookies.set(CSRF_COOKIE, self.csrf_cookie, domain=self.http.base_url.host)
+        if keep_form:
+            self.http.cookies.set(CSRF_COOKIE, self.csrf_cookie, domain=self.http.base_url.host)
         if device:
             self.http.cookies.set(DEVICE_COOKIE, device, domain=self.http.base_url.host)
 
@@ -77,11 +78,16 @@ class User:
         self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE)
         return path
 
-    async def sign_in(self, next_url: str = "") -> httpx.Response:
+    async def sign_in(self, next_url: str = "") -> str:
+        """Password sign-in; where it leads, which must be where a signed-in person goes (not the
+        second-factor page: that would be half a sign-in counted as a whole one)."""
         form = {"csrfmiddlewaretoken": self.csrf, "email": accounts.email(self.number), "password": accounts.PASSWORD}
         if next_url:
             form["next"] = next_url
-        return expect(await self.http.post("/accounts/login/", data=form), 302)
+        target = location(expect(await self.http.post("/accounts/login/", data=form), 302))
+        if target != (next_url or "/accounts/"):
+            raise Failed(f"sign-in led to {target}")
+        return target
 
     # --- app pieces -------------------------------------------------------------------------------
 
@@ -95,10 +101,7 @@ class User:
     async def code_flow(self) -> dict:
         """The whole authorization-code login: authorize, sign-in page, credentials, code, token, by a
         returning person on a browser they used before (signed out, device cookie kept)."""
-        device = self.http.cookies.get(DEVICE_COOKIE)
-        self.http.cookies.clear()
-        if device:
-            self.http.cookies.set(DEVICE_COOKIE, device, domain=self.http.base_url.host)
+        self.forget_session(keep_form=False)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         web, redirect_uri = self.seed["web"], self.seed["redirect_uri"]
@@ -110,7 +113,7 @@ class User:
         to_signin = location(expect(await self.http.get(f"/oauth/authorize/?{query}"), 302))
         await self.load_form(to_signin)
         next_url = parse_qs(urlsplit(to_signin).query)["next"][0]
-        back = location(await self.sign_in(next_url))
+        back = await self.sign_in(next_url)
         answer = expect(await self.http.get(back), 302).headers["location"]
         if not answer.startswith(redirect_uri):
             raise Failed(f"authorize answered {answer}")
@@ -137,7 +140,7 @@ async def signin_once(user: User) -> int:
 
 async def codeflow_once(user: User) -> int:
     await user.code_flow()
-    return 6
+    return 5  # authorize, sign-in page, credentials, authorize again (the code), token
 
 
 async def refresh_setup(user: User) -> None:
@@ -220,13 +223,11 @@ async def main(args) -> dict:
     users = [User(client, first + number, seed, args.origin) for number, client in enumerate(clients)]
     if setup:
         await asyncio.gather(*(setup(user) for user in users))
-    print("READY", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
     latencies: list[float] = []
     errors: dict[str, int] = {}
     requests = 0
-    deadline = time.monotonic() + args.seconds
+    deadline = time.monotonic() + args.warmup
 
     async def run(user: User) -> None:
         nonlocal requests
@@ -241,6 +242,16 @@ async def main(args) -> dict:
                 if setup and args.scenario != "refresh":
                     await setup(user)
 
+    # Warm-up, not measured: every worker imports what it imports lazily and fills its caches first.
+    await asyncio.gather(*(run(user) for user in users))
+    if errors:
+        raise SystemExit(f"the {args.scenario} warm-up failed: {errors}")
+    latencies.clear()
+    requests = 0
+    print("READY", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+    deadline = time.monotonic() + args.seconds
     began = time.monotonic()
     await asyncio.gather(*(run(user) for user in users))
     elapsed = time.monotonic() - began
@@ -270,6 +281,7 @@ if __name__ == "__main__":
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before the measured window")
     parser.add_argument("--seed", default="")
     parser.add_argument("--run", default=secrets.token_hex(4), help="makes sign-up addresses unique per run")
     print(json.dumps(asyncio.run(main(parser.parse_args()))), flush=True)

@@ -31,22 +31,27 @@ import psutil
 import psycopg
 import redis
 
+from bench.driver import SCENARIOS
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
 BIN = Path(sys.executable).parent
-SCENARIOS = ["signin", "codeflow", "refresh", "client_credentials", "signed_in_page", "passkey", "signup", "bare_django"]
 PEOPLE = 64
 # Limits that a load from one address would trip are raised; every check still runs.
 RATE_LIMITS = ",".join(
     f"{name}=100000000/m" for name in ("passkey-ip", "token-client", "token-ip", "signup-ip", "signin-ip")
 )
-TARGETS = {  # what issue 8 asks for, as (description, check)
-    "signin": ">= 0.8 of the argon2id limit",
-    "codeflow": ">= 30 logins/s per core",
-    "refresh": ">= 240 requests/s per core",
-    "client_credentials": ">= 240 requests/s per core",
-    "signed_in_page": ">= 0.5 of the bare Django view",
-}
+# The targets of issue 8, judged on the server's CPU per operation (the driver shares these cores, so
+# raw throughput understates what the server alone does): (ratio, label, target, at most?, format).
+TARGETS = [
+    ("signin_vs_argon2_limit", "password sign-in vs the argon2id limit", 0.8, False, "{:.2f}"),
+    ("codeflow_logins_per_core_s", "code-flow logins/s per core", 30, False, "{:.1f}"),
+    ("refresh_requests_per_core_s", "refresh grants/s per core", 240, False, "{:.0f}"),
+    ("client_credentials_requests_per_core_s", "client-credentials grants/s per core", 240, False, "{:.0f}"),
+    ("signed_in_page_vs_bare", "signed-in page vs bare Django view", 0.5, False, "{:.2f}"),
+    ("ratelimit_round_trips", "Redis round trips per rate-limit check", 1, True, "{:.2f}"),
+    ("session_bytes", "Redis memory per session (bytes)", 1024, True, "{:.0f}"),
+]
 
 
 def free_port() -> int:
@@ -131,6 +136,7 @@ class Bench:
             self.spawn(f"redis-{name}", ["redis-server", "--port", str(self.ports[name]), "--bind", "127.0.0.1",
                                          "--save", "", "--appendonly", "no"])
         self.redis = redis.Redis(port=self.ports["redis"])
+        self.broker = redis.Redis(port=self.ports["broker"])
         for _ in range(100):
             try:
                 self.redis.ping()
@@ -163,6 +169,8 @@ class Bench:
     def fresh_database(self) -> None:
         url = self.args.database_url
         name = url.rsplit("/", 1)[1]
+        if "bench" not in name:
+            raise SystemExit(f"refusing to drop {name!r}: the bench database's name must contain 'bench'")
         with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -191,24 +199,41 @@ class Bench:
         return procs
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU each server has used so far, its exited children (recycled workers) included."""
+        """CPU each server has used so far, its exited children (recycled workers) included. A server
+        that is gone is an error; a child that exits while it is read (a recycled worker, an autovacuum
+        worker) is counted by its parent's children_* times from then on."""
         totals = {}
         for proc in self.server_processes():
-            try:
-                t = proc.cpu_times()
-                used = t.user + t.system + t.children_user + t.children_system
-                for child in proc.children(recursive=True):
+            t = proc.cpu_times()  # raises if a server itself died: the run is void
+            used = t.user + t.system + t.children_user + t.children_system
+            for child in proc.children(recursive=True):
+                try:
                     c = child.cpu_times()
-                    used += c.user + c.system
-            except psutil.NoSuchProcess:
-                continue
+                except psutil.NoSuchProcess:
+                    continue
+                used += c.user + c.system
             key = "postgres" if proc.name() == "postgres" else next(n for n, p in self.procs.items() if p.pid == proc.pid)
             totals[key] = totals.get(key, 0.0) + used
         return totals
 
     def counters(self) -> dict:
+        """Read once the Celery worker has finished what the load queued, so its work is charged to
+        the scenario that caused it and to no other."""
+        self.wait_until_worker_idle()
         return {"cpu": self.cpu_seconds(), "redis_reads": self.redis.info("stats")["total_reads_processed"],
                 "mail": self.mail.received}
+
+    def wait_until_worker_idle(self, quiet: float = 0.5, timeout: float = 120) -> None:
+        deadline, quiet_since = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            if self.broker.llen("celery") or self.broker.hlen("unacked"):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
+                return
+            time.sleep(0.05)
+        raise SystemExit("the Celery worker did not finish the queued work in time")
 
     def scenario(self, name: str) -> dict:
         port = self.ports["baseline" if name == "bare_django" else "web"]
@@ -275,15 +300,13 @@ def hot_spots(path: Path, top: int = 40) -> str:
     return "\n".join(f"{count / total:6.1%}  {frame}" for frame, count in ranked)
 
 
-def ratios(results: dict, argon2: dict, cores: int) -> dict:
-    """The numbers the targets are stated in."""
-    out = {}
-    limit = cores / argon2["seconds"]
-    out["argon2_limit_per_s"] = limit
+def ratios(results: dict, extras: dict, argon2: dict, cores: int) -> dict:
+    """The numbers the targets are stated in; *_throughput variants are the raw, driver-bound ones."""
+    out = {"argon2_limit_per_s": cores / argon2["seconds"]}
     if "signin" in results:
         r = results["signin"]
-        out["signin_vs_argon2_limit"] = r["throughput"] / limit
-        out["signin_cpu_vs_argon2_verify"] = argon2["seconds"] * 1000 / r["server_cpu_ms_per_op"]
+        out["signin_vs_argon2_limit"] = argon2["seconds"] * 1000 / r["server_cpu_ms_per_op"]
+        out["signin_vs_argon2_limit_throughput"] = r["throughput"] / out["argon2_limit_per_s"]
     if "codeflow" in results:
         out["codeflow_logins_per_core_s"] = results["codeflow"]["ops_per_core_second"]
     for name in ("refresh", "client_credentials"):
@@ -291,12 +314,33 @@ def ratios(results: dict, argon2: dict, cores: int) -> dict:
             out[f"{name}_requests_per_core_s"] = results[name]["ops_per_core_second"]
     if "signed_in_page" in results and "bare_django" in results:
         page, bare = results["signed_in_page"], results["bare_django"]
-        out["signed_in_page_vs_bare_cpu"] = bare["server_cpu_ms_per_op"] / page["server_cpu_ms_per_op"]
+        out["signed_in_page_vs_bare"] = bare["server_cpu_ms_per_op"] / page["server_cpu_ms_per_op"]
         out["signed_in_page_vs_bare_throughput"] = page["throughput"] / bare["throughput"]
+    if extras:
+        out["ratelimit_round_trips"] = extras["ratelimit"]["round_trips_per_check"]
+        out["session_bytes"] = extras["sessions"]["bytes_per_session"]
     return out
 
 
-def table(results: dict, out: dict, extras: dict, argon2: dict) -> str:
+def verdicts(out: dict, results: dict) -> dict:
+    """Each target: its value, the goal, and met / MISSED (or INVALID when its scenario had errors)."""
+    scenario_of = {"signin_vs_argon2_limit": "signin", "codeflow_logins_per_core_s": "codeflow",
+                   "refresh_requests_per_core_s": "refresh", "client_credentials_requests_per_core_s": "client_credentials",
+                   "signed_in_page_vs_bare": "signed_in_page"}
+    found = {}
+    for key, label, target, at_most, fmt in TARGETS:
+        if key not in out:
+            continue
+        value = out[key]
+        met = value <= target if at_most else value >= target
+        scenario = results.get(scenario_of.get(key, ""), {})
+        verdict = "INVALID" if scenario.get("errors") else ("met" if met else "MISSED")
+        found[key] = {"label": label, "value": value, "target": f"{'<=' if at_most else '>='} {target}",
+                      "verdict": verdict, "shown": fmt.format(value)}
+    return found
+
+
+def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
     head = f"{'scenario':<20}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/op':>11}{'web ms':>8}{'Redis RT':>10}{'ops/core-s':>12}"
     lines = [head, "-" * len(head)]
     for name, r in results.items():
@@ -306,53 +350,46 @@ def table(results: dict, out: dict, extras: dict, argon2: dict) -> str:
             f"{r['ops_per_core_second']:>12.1f}"
         )
     lines += ["", f"argon2id verify: {argon2['seconds'] * 1000:.1f} ms CPU (m={argon2['memory_kib']} KiB, t={argon2['time_cost']}); "
-              f"limit {out['argon2_limit_per_s']:.1f} sign-ins/s on this machine"]
-    checks = [
-        ("password sign-in vs argon2 limit", out.get("signin_vs_argon2_limit"), 0.8, "{:.2f}"),
-        ("code-flow logins/s per core", out.get("codeflow_logins_per_core_s"), 30, "{:.1f}"),
-        ("refresh requests/s per core", out.get("refresh_requests_per_core_s"), 240, "{:.0f}"),
-        ("client credentials requests/s per core", out.get("client_credentials_requests_per_core_s"), 240, "{:.0f}"),
-        ("signed-in page vs bare Django (CPU)", out.get("signed_in_page_vs_bare_cpu"), 0.5, "{:.2f}"),
-    ]
-    if extras:
-        checks.append(("Redis round trips per rate-limit check", extras["ratelimit"]["round_trips_per_check"], -1, "{:.2f}"))
-        checks.append(("Redis bytes per session", extras["sessions"]["bytes_per_session"], -1024, "{:.0f}"))
-    lines.append("")
-    for label, value, target, fmt in checks:
-        if value is None:
-            continue
-        met = value <= -target if target < 0 else value >= target
-        goal = f"<= {-target}" if target < 0 else f">= {target}"
-        lines.append(f"{label:<44}{fmt.format(value):>10}  target {goal:<8} {'met' if met else 'MISSED'}")
+              f"limit {out['argon2_limit_per_s']:.1f} sign-ins/s on this machine", ""]
+    for item in found.values():
+        lines.append(f"{item['label']:<44}{item['shown']:>10}  target {item['target']:<8} {item['verdict']}")
+    for key, label in (("signin_vs_argon2_limit_throughput", "password sign-in vs argon2id limit, raw throughput"),
+                       ("signed_in_page_vs_bare_throughput", "signed-in page vs bare Django, raw throughput")):
+        if key in out:
+            lines.append(f"{label:<44}{out[key]:>10.2f}  (driver-bound; for reference)")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15, help="load per scenario")
-    parser.add_argument("--users", type=int, default=8, help="concurrent virtual users")
-    parser.add_argument("--only", nargs="*", choices=SCENARIOS, default=SCENARIOS)
+    parser.add_argument("--users", type=int, default=8, help=f"concurrent virtual users (at most {PEOPLE})")
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"))
     parser.add_argument("--profile", nargs="*", default=[], choices=SCENARIOS, help="py-spy these scenarios")
     parser.add_argument("--out", default=str(VAR / "results.json"))
     args = parser.parse_args()
+    if not 0 < args.users <= PEOPLE:
+        parser.error(f"--users must be between 1 and {PEOPLE}: each virtual user is a person of its own")
     started = time.monotonic()
     with ExitStack() as exits:
         bench = Bench(exits, args)
         bench.start()
-        cores = psutil.cpu_count()
+        cores = len(os.sched_getaffinity(0))  # the CPUs this run may use, not all the machine has
         print(f"Identity on {bench.workers} gunicorn workers, {cores} cores; {args.users} virtual users, {args.seconds:g} s per scenario.", flush=True)
         results = {}
         for name in args.only:
             print(f"  {name}…", flush=True)
             results[name] = bench.scenario(name)
         extras = bench.extras() if "signed_in_page" in results else {}
-        out = ratios(results, bench.argon2, cores)
+        out = ratios(results, extras, bench.argon2, cores)
+        found = verdicts(out, results)
         report = {"machine": {"cores": cores, "gunicorn_workers": bench.workers}, "argon2": bench.argon2,
-                  "scenarios": results, "ratios": out, **extras, "wall_seconds": time.monotonic() - started}
+                  "scenarios": results, "ratios": out, "targets": found, **extras,
+                  "wall_seconds": time.monotonic() - started}
     Path(args.out).write_text(json.dumps(report, indent=2))
     print()
-    print(table(results, out, extras, bench.argon2))
+    print(table(results, out, found, bench.argon2))
     print(f"\nResults: {args.out} ({report['wall_seconds']:.0f} s in all)")
 
 

@@ -54,7 +54,9 @@ end
 if mode == 'clear' or mode == 'peek' or (mode == 'hit' and worst > 0) then
   return {worst, tripped}
 end
-for i = 1, #state do
+local last = #KEYS
+if mode == 'forgive' then last = 1 end
+for i = 1, last do
   local base = 1 + (i - 1) * 3
   local tat, interval = state[i][1], state[i][2]
   local new_tat
@@ -184,7 +186,8 @@ def clear(*counters: Counter) -> None:
 
 
 def forgive(refunded: Counter, *cleared: Counter) -> None:
-    """refund(refunded) and clear(*cleared), in one round trip."""
+    """After a right password: the address's attempt is given back (its other failures stand) and
+    the account's counters start over, in one round trip instead of two."""
     _run("forgive", (refunded, *cleared))
 
 

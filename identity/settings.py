@@ -316,7 +316,6 @@ REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD")
 CACHES = {
     "default": {
         "BACKEND": "identity.redis.Cache",  # on identity.redis.connection(), with its timeouts
-        "LOCATION": REDIS_URL,
         "KEY_PREFIX": "identity",
     }
 }
