@@ -238,7 +238,8 @@ class Bench:
     def scenario(self, name: str) -> dict:
         port = self.ports["baseline" if name == "bare_django" else "web"]
         argv = [sys.executable, "-m", "bench.driver", "--base", f"http://127.0.0.1:{port}", "--scenario", name,
-                "--users", str(self.args.users), "--seconds", str(self.args.seconds), "--seed", str(VAR / "seed.json"),
+                "--users", str(self.args.users), "--seconds", str(self.args.seconds), "--warmup", str(self.args.warmup),
+                "--seed", str(VAR / "seed.json"),
                 "--origin", self.env["SITE_URL"]]
         driver = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -363,6 +364,7 @@ def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15, help="load per scenario")
+    parser.add_argument("--warmup", type=float, default=3, help="unmeasured load before each scenario")
     parser.add_argument("--users", type=int, default=8, help=f"concurrent virtual users (at most {PEOPLE})")
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"))

@@ -1,0 +1,50 @@
+"""`make bench` keeps working: every scenario runs briefly against the production-like stack, with no
+errors, and the counts that do not depend on the machine hold (round trips, memory per session)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from bench.driver import SCENARIOS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict:
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/identity_bench_ci"
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    argv = [sys.executable, "-m", "bench.run", "--seconds", "1", "--warmup", "0.5", "--users", "2",
+            "--database-url", url, "--out", str(out)]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "target" in run.stdout  # the table was printed
+    return json.loads(out.read_text())
+
+
+def test_every_scenario_runs_without_errors(results):
+    assert set(results["scenarios"]) == set(SCENARIOS)
+    for name, scenario in results["scenarios"].items():
+        assert scenario["operations"] > 0, name
+        assert scenario["errors"] == 0, (name, scenario["error_kinds"])
+        assert scenario["server_cpu_ms_per_op"] > 0, name
+
+
+def test_a_signed_in_page_costs_redis_one_round_trip(results):
+    assert results["scenarios"]["signed_in_page"]["redis_round_trips_per_op"] == pytest.approx(1, abs=0.1)
+
+
+def test_a_password_sign_in_costs_redis_four_round_trips(results):
+    """Count the attempt, write the new session twice (login rotates it), forgive the failures."""
+    assert results["scenarios"]["signin"]["redis_round_trips_per_op"] == pytest.approx(4, abs=0.2)
+
+
+def test_a_rate_limit_check_is_one_round_trip_and_a_session_under_a_kilobyte(results):
+    assert results["ratelimit"]["round_trips_per_check"] == pytest.approx(1, abs=0.01)
+    assert results["sessions"]["bytes_per_session"] < 1024
+    assert {item["verdict"] for item in results["targets"].values()} <= {"met", "MISSED"}  # none INVALID
