@@ -32,6 +32,7 @@ import psycopg
 import redis
 
 from bench.driver import SCENARIOS
+from tests.broker import wait_until_broker_idle
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
@@ -219,21 +220,9 @@ class Bench:
     def counters(self) -> dict:
         """Read once the Celery worker has finished what the load queued, so its work is charged to
         the scenario that caused it and to no other."""
-        self.wait_until_worker_idle()
+        wait_until_broker_idle(self.broker, timeout=120)
         return {"cpu": self.cpu_seconds(), "redis_reads": self.redis.info("stats")["total_reads_processed"],
                 "mail": self.mail.received}
-
-    def wait_until_worker_idle(self, quiet: float = 0.5, timeout: float = 120) -> None:
-        deadline, quiet_since = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            if self.broker.llen("celery") or self.broker.hlen("unacked"):
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet:
-                return
-            time.sleep(0.05)
-        raise SystemExit("the Celery worker did not finish the queued work in time")
 
     def scenario(self, name: str) -> dict:
         port = self.ports["baseline" if name == "bare_django" else "web"]

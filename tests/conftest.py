@@ -14,6 +14,7 @@ from django.test import Client
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail
 from identity.redis import connection
+from tests.broker import wait_until_broker_idle  # noqa: F401  (imported from here by tests)
 
 PASSWORD = "correct horse battery staple"
 
@@ -156,26 +157,6 @@ def smtp_sink(settings):
     settings.EMAIL_USE_TLS = False
     yield recorder
     controller.stop()
-
-
-def wait_until_broker_idle(queue: redis.Redis, timeout: float = 20.0, quiet: float = 0.5) -> None:
-    """Wait until no task is queued or in flight (tasks are acked late, so in flight means unacked).
-
-    Kombu moves a message to its `unacked` hash a moment after popping it, so idleness must hold for
-    `quiet` seconds of consecutive looks before it counts.
-    """
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        busy = queue.llen("celery") or queue.hlen("unacked")
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the Celery worker did not drain the broker in time")
 
 
 def point_celery_at(url: str) -> None:
