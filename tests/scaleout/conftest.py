@@ -1,0 +1,39 @@
+"""The two-node cluster behind nginx, started once per test module (see cluster.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import ExitStack
+
+import pytest
+
+from tests.identity.test_faults import redis_server_binary  # noqa: F401  (a fixture the cluster needs)
+from tests.scaleout.cluster import Cluster
+
+
+@pytest.fixture(scope="module")
+def nginx_binary() -> str:
+    # Debian puts it in /usr/sbin, which is not on a normal user's PATH.
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if not found:
+        reason = "nginx is not installed (apt-get install nginx)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so this test may not be skipped)", pytrace=False)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server_binary, nginx_binary, django_db_setup, tmp_path_factory):
+    with ExitStack() as exits:
+        nodes = Cluster(tmp_path_factory.mktemp("nodes"), exits, nginx_binary)
+        nodes.ensure_nodes()
+        nodes.start_nginx()
+        yield nodes
+
+
+@pytest.fixture
+def nodes(cluster) -> Cluster:
+    cluster.ensure_nodes()
+    return cluster
