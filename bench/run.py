@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -151,7 +152,8 @@ class Bench:
         if not Path(self.env["OIDC_KEYS_FILE"]).exists():
             self.manage("rotate_signing_key")
         self.manage("collectstatic", "--noinput")
-        (VAR / "prometheus").mkdir(exist_ok=True)
+        shutil.rmtree(VAR / "prometheus", ignore_errors=True)  # a past run's worker files would be read too
+        (VAR / "prometheus").mkdir()
         self.seed = self.site_task("seed", str(PEOPLE))
         (VAR / "seed.json").write_text(json.dumps(self.seed))
         print("Measuring one argon2id verify…", flush=True)
