@@ -36,7 +36,8 @@ def _index_key(user_id) -> str:
 
 
 class SessionStore(SessionBase):
-    _renewed = False
+    _renewed = False  # read with GETEX in this request, so its idle deadline is renewed already
+    _unwritten = False  # a key cycle_key chose, not in Redis yet
 
     def load(self) -> dict:
         key = _data_key(session_id(self._get_or_create_session_key()))
@@ -66,9 +67,26 @@ class SessionStore(SessionBase):
             return
         raise RuntimeError("Could not create a unique session key.")
 
+    def cycle_key(self) -> None:
+        """A new key for the same data (every sign-in). It is written once, by the save at the end of
+        the request and with SET NX like any new session, instead of once now and again then."""
+        data = self._session
+        old_key = self.session_key
+        self._session_key = self._get_new_session_key()
+        self._session_cache = data
+        self._unwritten = self.modified = True
+        if old_key:
+            self.delete(old_key)
+
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return self.create()
+        if self._unwritten:
+            self._unwritten = False
+            try:
+                return self.save(must_create=True)
+            except CreateError:  # the key was taken meanwhile (at 165 bits it is not): never overwrite
+                return self.create()
         sid = session_id(self.session_key)
         if not must_create and not self.modified:
             # Nothing to write (never the data another request may have changed meanwhile); the idle

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -230,3 +231,21 @@ def own_redis(settings):
     if server.proc.poll() is None:
         server.stop()
     connection.cache_clear()
+
+
+@pytest.fixture
+def redis_writes(monkeypatch) -> list[list[str]]:
+    """The command names of each write to a Redis socket (one write per round trip; a pipeline is one)."""
+    from redis.connection import AbstractConnection
+
+    writes: list[list[str]] = []
+    original = AbstractConnection.send_packed_command
+
+    def spy(self, command, check_health=True):
+        chunks = [command] if isinstance(command, (bytes, str)) else command
+        data = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
+        writes.append([name.decode().upper() for name in re.findall(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n", data)])
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", spy)
+    return writes

@@ -65,3 +65,21 @@ def test_renewing_an_unread_session_deleted_meanwhile_is_an_update_error():
     store.delete()
     with pytest.raises(UpdateError):
         SessionStore(key).save()
+
+
+def test_a_cycled_key_is_written_once_at_save_and_the_old_one_is_gone(redis_writes):
+    store = SessionStore()
+    store["a"] = 1
+    store.create()
+    old_key = store.session_key
+
+    redis_writes.clear()
+    store.cycle_key()  # as login() does
+    store["signed_in"] = True
+    store.save()  # as SessionMiddleware does at the end of the request
+
+    assert [command for write in redis_writes for command in write] == ["DEL", "SET"]
+    assert store.session_key != old_key
+    assert not SessionStore().exists(old_key)
+    assert SessionStore(store.session_key)["signed_in"] is True
+    assert SessionStore(store.session_key)["a"] == 1

@@ -200,24 +200,6 @@ def test_redis_keys_and_fields_hold_no_address_or_ip(client, make_user):
             assert re.fullmatch(r"-|[0-9a-f]{24}", field.decode()), (key, field)
 
 
-@pytest.fixture
-def redis_writes(monkeypatch) -> list[list[str]]:
-    """The command names of each write to a Redis socket (one write per round trip; a pipeline is one)."""
-    from redis.connection import AbstractConnection
-
-    writes: list[list[str]] = []
-    original = AbstractConnection.send_packed_command
-
-    def spy(self, command, check_health=True):
-        chunks = [command] if isinstance(command, (bytes, str)) else command
-        data = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
-        writes.append([name.decode().upper() for name in re.findall(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n", data)])
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", spy)
-    return writes
-
-
 def test_every_call_is_one_round_trip(settings, redis_writes):
     use_limits(settings, {"signin-account": "2/15m"})
     counters = (
