@@ -71,12 +71,20 @@ class SessionStore(SessionBase):
         """A new key for the same data (every sign-in). It is written once, by the save at the end of
         the request and with SET NX like any new session, instead of once now and again then."""
         data = self._session
-        old_key = self.session_key
+        old_key, old_written = self.session_key, not self._unwritten
         self._session_key = self._get_new_session_key()
         self._session_cache = data
         self._unwritten = self.modified = True
-        if old_key:
+        if old_key and old_written:
             self.delete(old_key)
+
+    def flush(self) -> None:
+        if self._unwritten:  # a key that never reached Redis: nothing to delete there
+            self._unwritten = False
+            self.clear()
+            self._session_key = None
+            return
+        super().flush()
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:

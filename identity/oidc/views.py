@@ -131,7 +131,7 @@ class TokenView(dot.TokenView):
     address for refused requests. Client ids are public, so a refusal is charged to whoever sent it,
     never to the app it named (the same count-first, give-back-after rule as password sign-in)."""
 
-    @method_decorator(sensitive_post_parameters("client_secret", "code", "code_verifier", "refresh_token"))
+    @method_decorator(sensitive_post_parameters("client_secret", "code", "code_verifier", "refresh_token", "password"))
     def post(self, request, *args, **kwargs):
         client_counter = ("token-client", _client_id(request)[:255] or "-")
         address_counter = ("token-ip", rate_limit_subject(client_ip(request)))

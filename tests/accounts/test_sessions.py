@@ -83,3 +83,17 @@ def test_a_cycled_key_is_written_once_at_save_and_the_old_one_is_gone(redis_writ
     assert not SessionStore().exists(old_key)
     assert SessionStore(store.session_key)["signed_in"] is True
     assert SessionStore(store.session_key)["a"] == 1
+
+
+def test_flushing_a_cycled_key_before_it_was_written_writes_nothing(redis_writes):
+    store = SessionStore()
+    store["a"] = 1
+    store.create()
+    store.cycle_key()
+    redis_writes.clear()
+
+    store.cycle_key()  # a second rotation in the same request: the unwritten key needs no DEL
+    store.flush()  # as logout() does
+
+    assert redis_writes == []
+    assert store.session_key is None
