@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -144,8 +145,19 @@ def start_app(site, settings, transactional_db, tmp_path):
             proc.wait(10)
 
 
-def launch(p):
-    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+@contextmanager
+def app_browser(p, app: RelyingApp, site: str, watch: Watch):
+    """A fresh Chromium with one watched page (15 s default timeout) and the app read through it;
+    closed however the test ends. Yields the browser context (for CDP) and the AppPage."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        watch.attach(page)
+        yield context, AppPage(page, app, site, watch)
+    finally:
+        browser.close()
 
 
 class AppPage:
@@ -220,86 +232,78 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
     app = start_app(Client.CLIENT_CONFIDENTIAL)
     watch = Watch(site)
 
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
-            rp = AppPage(page, app, site, watch)
+    with sync_playwright() as p, app_browser(p, app, site, watch) as (context, rp):
+        page = rp.page
 
-            # The app, signed out, sends the browser to Identity, which asks for a sign-in first.
-            page.goto(f"{app.url}/")
-            assert rp.heading() == "Example app"
-            snap(page, "app-signed-out")
-            rp.start_sign_in()
-            rp.at_identity_signin()
-            rp.sign_in_with_password(before_submit=lambda page: snap(page, "identity-signin"))
+        # The app, signed out, sends the browser to Identity, which asks for a sign-in first.
+        page.goto(f"{app.url}/")
+        assert rp.heading() == "Example app"
+        snap(page, "app-signed-out")
+        rp.start_sign_in()
+        rp.at_identity_signin()
+        rp.sign_in_with_password(before_submit=lambda page: snap(page, "identity-signin"))
 
-            # The consent page, at the authorization endpoint.
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
-            assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
-            main = page.locator("main").inner_text()
-            assert EMAIL in main
-            scopes = page.locator("ul.scopes li").all_inner_texts()
-            assert scopes == ["Sign you in and know who you are", "See your email address", "See your name"], scopes
-            snap(page, "consent")
-            page.get_by_role("button", name="Allow", exact=True).click()
+        # The consent page, at the authorization endpoint.
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
+        main = page.locator("main").inner_text()
+        assert EMAIL in main
+        scopes = page.locator("ul.scopes li").all_inner_texts()
+        assert scopes == ["Sign you in and know who you are", "See your email address", "See your name"], scopes
+        snap(page, "consent")
+        page.get_by_role("button", name="Allow", exact=True).click()
 
-            # Back at the app, which validated the ID token.
-            rp.wait_home()
-            assert f"Signed in as {EMAIL}" in rp.text()
-            claims = rp.claims()
-            rp.check_common_claims(claims, subject)
-            assert claims["amr"] == ["pwd"]
-            assert claims["acr"] == "urn:identity:loa:1fa"
-            first_token = rp.access_token()
-            snap(page, "app-signed-in-password")
+        # Back at the app, which validated the ID token.
+        rp.wait_home()
+        assert f"Signed in as {EMAIL}" in rp.text()
+        claims = rp.claims()
+        rp.check_common_claims(claims, subject)
+        assert claims["amr"] == ["pwd"]
+        assert claims["acr"] == "urn:identity:loa:1fa"
+        first_token = rp.access_token()
+        snap(page, "app-signed-in-password")
 
-            # Refresh: new tokens; the new ID token validates and describes the same sign-in.
-            page.get_by_role("button", name="Refresh tokens").click()
-            rp.wait_home()
-            assert "Tokens refreshed; the new ID token was validated." in rp.text(), rp.app.log()
-            refreshed = rp.claims()
-            assert rp.access_token() != first_token
-            assert refreshed["jti"] != claims["jti"]
-            for name in ("sub", "auth_time", "amr", "acr", "sid", "iss", "aud"):
-                assert refreshed[name] == claims[name], name
-            snap(page, "app-refreshed")
+        # Refresh: new tokens; the new ID token validates and describes the same sign-in.
+        page.get_by_role("button", name="Refresh tokens").click()
+        rp.wait_home()
+        assert "Tokens refreshed; the new ID token was validated." in rp.text(), rp.app.log()
+        refreshed = rp.claims()
+        assert rp.access_token() != first_token
+        assert refreshed["jti"] != claims["jti"]
+        for name in ("sub", "auth_time", "amr", "acr", "sid", "iss", "aud"):
+            assert refreshed[name] == claims[name], name
+        snap(page, "app-refreshed")
 
-            # Userinfo, with the refreshed access token.
-            page.get_by_role("button", name="Call userinfo").click()
-            rp.wait_home()
-            info = json.loads(page.locator("#userinfo").inner_text())
-            assert info == {"sub": subject, "email": EMAIL, "email_verified": True, "name": NAME}, info
-            snap(page, "app-userinfo")
+        # Userinfo, with the refreshed access token.
+        page.get_by_role("button", name="Call userinfo").click()
+        rp.wait_home()
+        info = json.loads(page.locator("#userinfo").inner_text())
+        assert info == {"sub": subject, "email": EMAIL, "email_verified": True, "name": NAME}, info
+        snap(page, "app-userinfo")
 
-            # RP-initiated logout with id_token_hint (of this very session): no question asked, back at the app.
-            page.get_by_role("button", name="Sign out").click()
-            rp.wait_home()
-            assert "You have signed out of this app and of Identity." in rp.text(), rp.app.log()
-            assert page.get_by_role("link", name="Sign in with Identity").is_visible()
-            assert page.locator("#claims").count() == 0
-            snap(page, "app-after-logout")
+        # RP-initiated logout with id_token_hint (of this very session): no question asked, back at the app.
+        page.get_by_role("button", name="Sign out").click()
+        rp.wait_home()
+        assert "You have signed out of this app and of Identity." in rp.text(), rp.app.log()
+        assert page.get_by_role("link", name="Sign in with Identity").is_visible()
+        assert page.locator("#claims").count() == 0
+        snap(page, "app-after-logout")
 
-            # The Identity session ended too.
-            assert not any(c["name"] == "__Host-session" for c in context.cookies(site))
-            page.goto(f"{site}/accounts/")
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/accounts/login/?next=")))
-            snap(page, "identity-signed-out")
+        # The Identity session ended too.
+        assert not any(c["name"] == "__Host-session" for c in context.cookies(site))
+        page.goto(f"{site}/accounts/")
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/accounts/login/?next=")))
+        snap(page, "identity-signed-out")
 
-            # Signing in to the app again: the consent is remembered, so no consent page this time.
-            rp.start_sign_in()
-            rp.at_identity_signin()
-            rp.sign_in_with_password()
-            rp.wait_home()
-            again = rp.claims()
-            assert again["amr"] == ["pwd"] and again["sub"] == subject
-            assert again["sid"] != claims["sid"]  # a new Identity session
-            snap(page, "app-signed-in-again")
-        finally:
-            browser.close()
+        # Signing in to the app again: the consent is remembered, so no consent page this time.
+        rp.start_sign_in()
+        rp.at_identity_signin()
+        rp.sign_in_with_password()
+        rp.wait_home()
+        again = rp.claims()
+        assert again["amr"] == ["pwd"] and again["sub"] == subject
+        assert again["sid"] != claims["sid"]  # a new Identity session
+        snap(page, "app-signed-in-again")
 
     assert watch.errors == []
     # Only now, with Playwright's loop gone, may this thread use the ORM.
@@ -324,55 +328,47 @@ def test_password_and_authenticator_app_then_logout_confirmed_at_identity(
     app = start_app(Client.CLIENT_CONFIDENTIAL)
     watch = Watch(site)
 
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
-            rp = AppPage(page, app, site, watch)
+    with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):
+        page = rp.page
 
-            rp.start_sign_in()
-            rp.at_identity_signin()
-            rp.sign_in_with_password()
-            page.wait_for_url(f"{site}/accounts/mfa/")
-            assert page.locator("h1").inner_text() == "Two-step verification"
-            page.get_by_label("6-digit code").fill(totp_code(device))  # arithmetic on a loaded row: no ORM
-            snap(page, "identity-mfa")
-            page.get_by_role("button", name="Verify").click()
+        rp.start_sign_in()
+        rp.at_identity_signin()
+        rp.sign_in_with_password()
+        page.wait_for_url(f"{site}/accounts/mfa/")
+        assert page.locator("h1").inner_text() == "Two-step verification"
+        page.get_by_label("6-digit code").fill(totp_code(device))  # arithmetic on a loaded row: no ORM
+        snap(page, "identity-mfa")
+        page.get_by_role("button", name="Verify").click()
 
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
-            assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
-            page.get_by_role("button", name="Allow", exact=True).click()
-            rp.wait_home()
-            claims = rp.claims()
-            rp.check_common_claims(claims, subject)
-            assert claims["amr"] == ["pwd", "otp", "mfa"]
-            assert claims["acr"] == "urn:identity:loa:mfa"
-            snap(page, "app-signed-in-totp")
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
+        page.get_by_role("button", name="Allow", exact=True).click()
+        rp.wait_home()
+        claims = rp.claims()
+        rp.check_common_claims(claims, subject)
+        assert claims["amr"] == ["pwd", "otp", "mfa"]
+        assert claims["acr"] == "urn:identity:loa:mfa"
+        snap(page, "app-signed-in-totp")
 
-            # An app that kept no ID token sends only client_id: Identity asks before signing out.
-            query = {"client_id": app.client_id, "post_logout_redirect_uri": f"{app.url}/", "state": "from-elsewhere"}
-            page.goto(f"{site}/oauth/logout/?{urlencode(query)}")
-            assert page.locator("h1").inner_text() == "Sign out?"
-            assert f"{APP_NAME} asks you to sign out of" in page.locator("main").inner_text()
-            snap(page, "identity-logout-confirm")
-            page.locator("main").get_by_role("button", name="Sign out").click()
-            page.wait_for_url(f"{app.url}/?state=from-elsewhere")
-            # The app was not told (no back-channel logout registered): its own session goes on.
-            assert rp.claims()["sub"] == subject
-            page.goto(f"{site}/accounts/")
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/accounts/login/?next=")))
+        # An app that kept no ID token sends only client_id: Identity asks before signing out.
+        query = {"client_id": app.client_id, "post_logout_redirect_uri": f"{app.url}/", "state": "from-elsewhere"}
+        page.goto(f"{site}/oauth/logout/?{urlencode(query)}")
+        assert page.locator("h1").inner_text() == "Sign out?"
+        assert f"{APP_NAME} asks you to sign out of" in page.locator("main").inner_text()
+        snap(page, "identity-logout-confirm")
+        page.locator("main").get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{app.url}/?state=from-elsewhere")
+        # The app was not told (no back-channel logout registered): its own session goes on.
+        assert rp.claims()["sub"] == subject
+        page.goto(f"{site}/accounts/")
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/accounts/login/?next=")))
 
-            # Its own sign-out still works: the hint names a session that is over, so nothing is asked.
-            page.goto(f"{app.url}/")
-            page.get_by_role("button", name="Sign out").click()
-            rp.wait_home()
-            assert "You have signed out of this app and of Identity." in rp.text(), rp.app.log()
-            snap(page, "app-after-logout-totp")
-        finally:
-            browser.close()
+        # Its own sign-out still works: the hint names a session that is over, so nothing is asked.
+        page.goto(f"{app.url}/")
+        page.get_by_role("button", name="Sign out").click()
+        rp.wait_home()
+        assert "You have signed out of this app and of Identity." in rp.text(), rp.app.log()
+        snap(page, "app-after-logout-totp")
 
     assert watch.errors == []
     family = TokenFamily.objects.get(user=user)
@@ -417,59 +413,51 @@ def test_passkey_sign_in_for_a_public_client(sync_playwright, site, make_user, s
     app = start_app(Client.CLIENT_PUBLIC)
     watch = Watch(site)
 
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
-            cdp = context.new_cdp_session(page)
-            cdp.send("WebAuthn.enable")
-            added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
-            authenticator = added["authenticatorId"]
-            cdp.send("WebAuthn.addCredential", {"authenticatorId": authenticator, "credential": credential})
+    with sync_playwright() as p, app_browser(p, app, site, watch) as (context, rp):
+        page = rp.page
+        cdp = context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+        authenticator = added["authenticatorId"]
+        cdp.send("WebAuthn.addCredential", {"authenticatorId": authenticator, "credential": credential})
 
-            def presence(on: bool) -> None:
-                cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": on})
+        def presence(on: bool) -> None:
+            cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": on})
 
-            rp = AppPage(page, app, site, watch)
-            # The sign-in page asks for autofill options as it loads; presence stays off until the button.
-            with page.expect_response(f"{site}{OPTIONS}"):
-                rp.start_sign_in()
-            rp.at_identity_signin()
-            button = page.get_by_role("button", name="Sign in with a passkey")
-            button.wait_for(state="visible")
-            snap(page, "identity-signin-passkey")
-            presence(True)
-            button.click()
+        # The sign-in page asks for autofill options as it loads; presence stays off until the button.
+        with page.expect_response(f"{site}{OPTIONS}"):
+            rp.start_sign_in()
+        rp.at_identity_signin()
+        button = page.get_by_role("button", name="Sign in with a passkey")
+        button.wait_for(state="visible")
+        snap(page, "identity-signin-passkey")
+        presence(True)
+        button.click()
 
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
-            presence(False)
-            assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
-            page.get_by_role("button", name="Allow", exact=True).click()
-            rp.wait_home()
-            claims = rp.claims()
-            rp.check_common_claims(claims, subject)
-            assert "hwk" in claims["amr"] and "user" in claims["amr"], claims["amr"]
-            assert claims["amr"] == ["hwk", "user", "mfa"]
-            assert claims["acr"] == "phr"
-            snap(page, "app-signed-in-passkey")
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        presence(False)
+        assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
+        page.get_by_role("button", name="Allow", exact=True).click()
+        rp.wait_home()
+        claims = rp.claims()
+        rp.check_common_claims(claims, subject)
+        assert "hwk" in claims["amr"] and "user" in claims["amr"], claims["amr"]
+        assert claims["amr"] == ["hwk", "user", "mfa"]
+        assert claims["acr"] == "phr"
+        snap(page, "app-signed-in-passkey")
 
-            # A public client refreshes with its client_id alone (and PKCE was its only proof at the start).
-            page.get_by_role("button", name="Refresh tokens").click()
-            rp.wait_home()
-            assert "Tokens refreshed; the new ID token was validated." in rp.text(), rp.app.log()
-            assert rp.claims()["amr"] == ["hwk", "user", "mfa"]
-            page.get_by_role("button", name="Call userinfo").click()
-            rp.wait_home()
-            assert json.loads(page.locator("#userinfo").inner_text())["sub"] == subject
-            snap(page, "app-refreshed-userinfo-passkey")
-            # (Its RP-initiated logout: test_public_client_rp_initiated_logout_returns_to_its_loopback_uri.)
-            [stored] = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
-            assert stored["signCount"] == 1
-        finally:
-            browser.close()
+        # A public client refreshes with its client_id alone (and PKCE was its only proof at the start).
+        page.get_by_role("button", name="Refresh tokens").click()
+        rp.wait_home()
+        assert "Tokens refreshed; the new ID token was validated." in rp.text(), rp.app.log()
+        assert rp.claims()["amr"] == ["hwk", "user", "mfa"]
+        page.get_by_role("button", name="Call userinfo").click()
+        rp.wait_home()
+        assert json.loads(page.locator("#userinfo").inner_text())["sub"] == subject
+        snap(page, "app-refreshed-userinfo-passkey")
+        # (Its RP-initiated logout: test_public_client_rp_initiated_logout_returns_to_its_loopback_uri.)
+        [stored] = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+        assert stored["signCount"] == 1
 
     assert watch.errors == []
     family = TokenFamily.objects.get(user=user)
@@ -487,28 +475,21 @@ def test_public_client_rp_initiated_logout_returns_to_its_loopback_uri(
     app = start_app(Client.CLIENT_PUBLIC)
     watch = Watch(site)
 
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
-            rp = AppPage(page, app, site, watch)
-            rp.start_sign_in()
-            rp.at_identity_signin()
-            rp.sign_in_with_password()
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
-            page.get_by_role("button", name="Allow", exact=True).click()
-            rp.wait_home()
-            assert rp.claims()["amr"] == ["pwd"]
+    with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):
+        page = rp.page
+        rp.start_sign_in()
+        rp.at_identity_signin()
+        rp.sign_in_with_password()
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        page.get_by_role("button", name="Allow", exact=True).click()
+        rp.wait_home()
+        assert rp.claims()["amr"] == ["pwd"]
 
-            page.get_by_role("button", name="Sign out").click()
-            page.wait_for_load_state()
-            snap(page, "public-client-logout")
-            rp.wait_home()
-            assert "You have signed out of this app and of Identity." in rp.text()
-        finally:
-            browser.close()
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_load_state()
+        snap(page, "public-client-logout")
+        rp.wait_home()
+        assert "You have signed out of this app and of Identity." in rp.text()
 
 
 @pytest.mark.parametrize("path", ["consent", "remembered-consent", "logout-confirmation"])
@@ -523,36 +504,29 @@ def test_form_posts_reach_the_app_under_the_sites_own_csp(
         Consent.objects.create(user=user, client=client, scopes="email openid profile")
     watch = Watch(site)
 
-    with sync_playwright() as p:
-        browser = launch(p)
+    with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):
+        page = rp.page
+        if path == "logout-confirmation":
+            page.goto(f"{site}/accounts/login/")
+        else:
+            rp.start_sign_in()
+            rp.at_identity_signin()
+        rp.sign_in_with_password()
+        if path == "consent":
+            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+            page.get_by_role("button", name="Allow", exact=True).click()
+        elif path == "logout-confirmation":
+            page.wait_for_url(f"{site}/accounts/")
+            query = urlencode({"client_id": app.client_id, "post_logout_redirect_uri": f"{app.url}/"})
+            page.goto(f"{site}/oauth/logout/?{query}")
+            assert page.locator("h1").inner_text() == "Sign out?"
+            page.locator("main").get_by_role("button", name="Sign out").click()
+        page.set_default_timeout(5_000)
         try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
-            rp = AppPage(page, app, site, watch)
-            if path == "logout-confirmation":
-                page.goto(f"{site}/accounts/login/")
-            else:
-                rp.start_sign_in()
-                rp.at_identity_signin()
-            rp.sign_in_with_password()
-            if path == "consent":
-                page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
-                page.get_by_role("button", name="Allow", exact=True).click()
-            elif path == "logout-confirmation":
-                page.wait_for_url(f"{site}/accounts/")
-                query = urlencode({"client_id": app.client_id, "post_logout_redirect_uri": f"{app.url}/"})
-                page.goto(f"{site}/oauth/logout/?{query}")
-                assert page.locator("h1").inner_text() == "Sign out?"
-                page.locator("main").get_by_role("button", name="Sign out").click()
-            page.set_default_timeout(5_000)
-            try:
-                rp.wait_home()
-            finally:
-                snap(page, f"own-csp-{path}")
-            assert not [error for error in watch.errors if "form-action" in error]
+            rp.wait_home()
         finally:
-            browser.close()
+            snap(page, f"own-csp-{path}")
+        assert not [error for error in watch.errors if "form-action" in error]
 
 
 
@@ -561,38 +535,31 @@ def test_consent_and_logout_pages_line_up_with_their_text(sync_playwright, site,
     app = start_app(Client.CLIENT_CONFIDENTIAL)
     watch = Watch(site)
 
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_context().new_page()
-            page.set_default_timeout(15_000)
-            watch.attach(page)
-            rp = AppPage(page, app, site, watch)
-            rp.start_sign_in()
-            rp.at_identity_signin()
-            rp.sign_in_with_password()
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+    with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):
+        page = rp.page
+        rp.start_sign_in()
+        rp.at_identity_signin()
+        rp.sign_in_with_password()
+        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
 
-            def left(locator) -> float:
-                return locator.bounding_box()["x"]
+        def left(locator) -> float:
+            return locator.bounding_box()["x"]
 
-            main = page.locator("main")
-            consent = {
-                "text": left(main.locator("p").first),
-                "allow": left(main.get_by_role("button", name="Allow", exact=True)),
-                "deny": left(main.get_by_role("button", name="Don't allow")),
-            }
-            not_you = main.get_by_role("button", name="Not you? Sign out")
-            not_you_border = not_you.evaluate("b => getComputedStyle(b).borderTopStyle")
-            query = urlencode({"client_id": app.client_id, "post_logout_redirect_uri": f"{app.url}/"})
-            page.goto(f"{site}/oauth/logout/?{query}")
-            assert page.locator("h1").inner_text() == "Sign out?"
-            logout = {
-                "text": left(main.locator("p").first),
-                "sign out": left(main.get_by_role("button", name="Sign out")),
-            }
-        finally:
-            browser.close()
+        main = page.locator("main")
+        consent = {
+            "text": left(main.locator("p").first),
+            "allow": left(main.get_by_role("button", name="Allow", exact=True)),
+            "deny": left(main.get_by_role("button", name="Don't allow")),
+        }
+        not_you = main.get_by_role("button", name="Not you? Sign out")
+        not_you_border = not_you.evaluate("b => getComputedStyle(b).borderTopStyle")
+        query = urlencode({"client_id": app.client_id, "post_logout_redirect_uri": f"{app.url}/"})
+        page.goto(f"{site}/oauth/logout/?{query}")
+        assert page.locator("h1").inner_text() == "Sign out?"
+        logout = {
+            "text": left(main.locator("p").first),
+            "sign out": left(main.get_by_role("button", name="Sign out")),
+        }
 
     # The first choice starts where the text does; the second sits beside it, never indented before it.
     assert consent["allow"] == consent["text"] and consent["deny"] > consent["allow"], consent
