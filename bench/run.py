@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ import psycopg
 import redis
 
 from bench.driver import SCENARIOS
-from tests.broker import wait_until_broker_idle
+from tests.processes import free_port, wait_until_broker_idle
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
@@ -57,12 +56,6 @@ TARGETS = [
     ("ratelimit_round_trips", "Redis round trips per rate-limit check", 1, True, "{:.2f}", ()),
     ("session_bytes", "Redis memory per session (bytes)", 1024, True, "{:.0f}", ()),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, what: str, proc: subprocess.Popen, timeout: float = 60) -> None:

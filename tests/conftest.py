@@ -3,19 +3,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.test import Client
 
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail
 from identity.redis import connection
-from tests.broker import wait_until_broker_idle  # noqa: F401  (imported from here by tests)
+from tests.processes import free_port, wait_until_broker_idle  # noqa: F401  (imported from here by tests)
 
 PASSWORD = "correct horse battery staple"
 
@@ -117,10 +117,10 @@ def deliver_outbox(mailoutbox):
     return deliver
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def database_url(name: str) -> str:
+    """A database on the test database's server, as a URL for the processes a test starts."""
+    db = django_settings.DATABASES["default"]
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
 
 
 class Recorder:

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from bench.driver import SCENARIOS
+from tests.conftest import database_url
 from tests.identity.test_faults import redis_server_binary  # noqa: F401  (skips, or fails in CI, without redis-server)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def results(redis_server_binary, tmp_path_factory) -> dict:
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/identity_bench_ci"
+    url = database_url("identity_bench_ci")
     out = tmp_path_factory.mktemp("bench") / "results.json"
     argv = [sys.executable, "-m", "bench.run", "--seconds", "1", "--warmup", "0.5", "--users", "2",
             "--database-url", url, "--out", str(out)]

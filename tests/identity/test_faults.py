@@ -32,7 +32,7 @@ from django.db import transaction
 from accounts.models import OutboxMail, User
 from accounts.outbox import queue_mail
 from accounts.tasks import sweep_outbox
-from tests.conftest import PASSWORD, free_port, point_celery_at
+from tests.conftest import PASSWORD, database_url, free_port, point_celery_at
 from tests.identity.test_outage import RedisProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,12 +128,11 @@ class Stack:
 
         self.web_port = free_port()
         (tmp / "fault_settings.py").write_text(SETTINGS_MODULE)
-        db = django_settings.DATABASES["default"]
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT), os.environ.get("PYTHONPATH", "")]),
             "DJANGO_SETTINGS_MODULE": "fault_settings",
-            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "DATABASE_URL": database_url(django_settings.DATABASES["default"]["NAME"]),
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": self.broker_url,
             "EMAIL_HOST": "127.0.0.1",

@@ -1,10 +1,18 @@
-"""Waiting for a Celery worker over a Redis broker, without Django: shared by the tests and bench/."""
+"""Helpers for the processes tests and bench/ start, without Django: a free port, and waiting for a
+Celery worker to drain its Redis broker."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until_broker_idle(queue: redis.Redis, timeout: float = 20.0, quiet: float = 0.5) -> None:
