@@ -205,6 +205,10 @@ class AppPage:
         self.page.wait_for_url(re.compile("^" + re.escape(f"{self.site}/accounts/login/?next=") + r".*oauth"))
         assert self.page.locator("h1").inner_text() == "Sign in"
 
+    def at_authorization(self) -> None:
+        """Back at Identity's authorization endpoint (the consent page, or a step on the way to the app)."""
+        self.page.wait_for_url(re.compile("^" + re.escape(f"{self.site}/oauth/authorize/?")))
+
     def sign_in_with_password(self, before_submit=None) -> None:
         """The Identity sign-in form, filled and sent (`before_submit(page)` runs just before sending)."""
         self.page.get_by_label("Email address").fill(EMAIL)
@@ -244,7 +248,7 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
         rp.sign_in_with_password(before_submit=lambda page: snap(page, "identity-signin"))
 
         # The consent page, at the authorization endpoint.
-        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        rp.at_authorization()
         assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
         main = page.locator("main").inner_text()
         assert EMAIL in main
@@ -340,7 +344,7 @@ def test_password_and_authenticator_app_then_logout_confirmed_at_identity(
         snap(page, "identity-mfa")
         page.get_by_role("button", name="Verify").click()
 
-        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        rp.at_authorization()
         assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
         page.get_by_role("button", name="Allow", exact=True).click()
         rp.wait_home()
@@ -434,7 +438,7 @@ def test_passkey_sign_in_for_a_public_client(sync_playwright, site, make_user, s
         presence(True)
         button.click()
 
-        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        rp.at_authorization()
         presence(False)
         assert page.locator("h1").inner_text() == f"Allow {APP_NAME} to use your account?"
         page.get_by_role("button", name="Allow", exact=True).click()
@@ -480,7 +484,7 @@ def test_public_client_rp_initiated_logout_returns_to_its_loopback_uri(
         rp.start_sign_in()
         rp.at_identity_signin()
         rp.sign_in_with_password()
-        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        rp.at_authorization()
         page.get_by_role("button", name="Allow", exact=True).click()
         rp.wait_home()
         assert rp.claims()["amr"] == ["pwd"]
@@ -513,7 +517,7 @@ def test_form_posts_reach_the_app_under_the_sites_own_csp(
             rp.at_identity_signin()
         rp.sign_in_with_password()
         if path == "consent":
-            page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+            rp.at_authorization()
             page.get_by_role("button", name="Allow", exact=True).click()
         elif path == "logout-confirmation":
             page.wait_for_url(f"{site}/accounts/")
@@ -540,7 +544,7 @@ def test_consent_and_logout_pages_line_up_with_their_text(sync_playwright, site,
         rp.start_sign_in()
         rp.at_identity_signin()
         rp.sign_in_with_password()
-        page.wait_for_url(re.compile("^" + re.escape(f"{site}/oauth/authorize/?")))
+        rp.at_authorization()
 
         def left(locator) -> float:
             return locator.bounding_box()["x"]
