@@ -152,7 +152,6 @@ class TokenView(dot.TokenView):
             ratelimit.refund(client_counter)
         return response
 
-
     def _token_response(self, request) -> HttpResponse:
         """oauthlib's answer as it is. DOT's own post() would then look up the token it just issued (one
         more query per request) only to send `app_authorized`, which nothing here listens to; and the
