@@ -197,11 +197,10 @@ class AppPage:
         assert self.heading() == "Example app", f"{self.text()}\n{self.app.log()}"
 
     def start_sign_in(self) -> None:
+        """From the signed-out app to Identity's sign-in page."""
         self.page.goto(f"{self.app.url}/")
         assert "You are not signed in." in self.text()
         self.page.get_by_role("link", name="Sign in with Identity").click()
-
-    def at_identity_signin(self) -> None:
         self.page.wait_for_url(re.compile("^" + re.escape(f"{self.site}/accounts/login/?next=") + r".*oauth"))
         assert self.page.locator("h1").inner_text() == "Sign in"
 
@@ -244,7 +243,6 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
         assert rp.heading() == "Example app"
         snap(page, "app-signed-out")
         rp.start_sign_in()
-        rp.at_identity_signin()
         rp.sign_in_with_password(before_submit=lambda page: snap(page, "identity-signin"))
 
         # The consent page, at the authorization endpoint.
@@ -301,7 +299,6 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
 
         # Signing in to the app again: the consent is remembered, so no consent page this time.
         rp.start_sign_in()
-        rp.at_identity_signin()
         rp.sign_in_with_password()
         rp.wait_home()
         again = rp.claims()
@@ -336,7 +333,6 @@ def test_password_and_authenticator_app_then_logout_confirmed_at_identity(
         page = rp.page
 
         rp.start_sign_in()
-        rp.at_identity_signin()
         rp.sign_in_with_password()
         page.wait_for_url(f"{site}/accounts/mfa/")
         assert page.locator("h1").inner_text() == "Two-step verification"
@@ -431,7 +427,6 @@ def test_passkey_sign_in_for_a_public_client(sync_playwright, site, make_user, s
         # The sign-in page asks for autofill options as it loads; presence stays off until the button.
         with page.expect_response(f"{site}{OPTIONS}"):
             rp.start_sign_in()
-        rp.at_identity_signin()
         button = page.get_by_role("button", name="Sign in with a passkey")
         button.wait_for(state="visible")
         snap(page, "identity-signin-passkey")
@@ -482,7 +477,6 @@ def test_public_client_rp_initiated_logout_returns_to_its_loopback_uri(
     with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):
         page = rp.page
         rp.start_sign_in()
-        rp.at_identity_signin()
         rp.sign_in_with_password()
         rp.at_authorization()
         page.get_by_role("button", name="Allow", exact=True).click()
@@ -514,7 +508,6 @@ def test_form_posts_reach_the_app_under_the_sites_own_csp(
             page.goto(f"{site}/accounts/login/")
         else:
             rp.start_sign_in()
-            rp.at_identity_signin()
         rp.sign_in_with_password()
         if path == "consent":
             rp.at_authorization()
@@ -542,7 +535,6 @@ def test_consent_and_logout_pages_line_up_with_their_text(sync_playwright, site,
     with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):
         page = rp.page
         rp.start_sign_in()
-        rp.at_identity_signin()
         rp.sign_in_with_password()
         rp.at_authorization()
 
