@@ -8,7 +8,6 @@ the owner, who acts only on what their mailbox received, in a browser that is no
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from django.core import signing
@@ -19,6 +18,7 @@ from accounts.sessions import user_session_ids
 from accounts.tokens import NOT_ME_SALT, read_not_me_token
 from mfa.models import Passkey, RecoveryCode
 from mfa.policy import passkeys, totp_devices
+from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
 from tests.conftest import PASSWORD, add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin, register
@@ -45,19 +45,6 @@ def owner(make_user):
     user = make_user("ada@example.com")
     sign_in(browser(OWNER_UA, "198.51.100.7"))  # registers the laptop silently (first browser)
     return user
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    real_time = time.time
-    offset = [0.0]
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
-
-    class Clock:
-        def advance(self, seconds: float) -> None:
-            offset[0] += seconds
-
-    return Clock()
 
 
 def browser(user_agent: str = ATTACKER_UA, ip: str = "192.0.2.66") -> Client:

@@ -23,19 +23,13 @@ from accounts.sessions import user_session_ids
 from mfa.models import Passkey
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots
+from tests.e2e.test_passkeys import AUTHENTICATOR as PASSKEY_AUTHENTICATOR
 
 EMAIL = "grace@example.com"
 NEW_PASSWORD = "grace's brand new passphrase 4"
 OWNER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 ATTACKER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
-AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": False,
-}
+AUTHENTICATOR = {**PASSKEY_AUTHENTICATOR, "automaticPresenceSimulation": False}  # on only for passkey steps
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
