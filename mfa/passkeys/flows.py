@@ -14,7 +14,7 @@ from accounts.flows.signin import begin_signin, pending_signin
 from accounts.models import OutboxMail, SecurityEvent
 from identity.net import describe_device
 
-from ..base import complete_factor
+from ..base import complete_factor, refuse_factor
 from ..flows import factor_added, remove_second_factor
 from ..models import Passkey, PasskeyOwner
 from ..policy import has_second_factor, passkeys
@@ -120,6 +120,8 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
     if problem:
         auth.take_challenge(request, "authenticate")  # a failed attempt uses the challenge up
         record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
+        if found:  # the second step of a sign-in whose password was right
+            refuse_factor(request, found[1], "passkey")
         raise PasskeyError(_("This passkey cannot sign in to this account."))
     user = passkey.user
     try:
@@ -136,6 +138,8 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason=reason)
         if cloned:  # a copy of the key signed with an older counter: tell its owner, in those words
             mail_warning(request, user, OutboxMail.Kind.PASSKEY_CLONED, passkey=passkey.name)
+        if found:
+            refuse_factor(request, user, "passkey")
         raise
     key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
     if found:

@@ -362,3 +362,33 @@ def test_a_cloned_passkey_is_told_to_its_owner_in_those_words(owner, deliver_out
     laptop = browser(OWNER_UA)
     assert passkey_signin(laptop, authenticator, sign_count=9).status_code == 200
     assert "Refused: a copy of your passkey may exist" in laptop.get("/accounts/security/").content.decode()
+
+
+def test_a_refused_passkey_as_the_second_step_counts_as_a_refused_second_step(make_user, deliver_outbox):
+    owner = make_user("ada@example.com")
+    key = SoftAuthenticator()
+    add_passkey(owner, key, sign_count=5)
+    key.credentials[0].sign_count = 5
+    for _ in range(3):
+        attacker = browser()
+        assert sign_in(attacker)["Location"] == "/accounts/mfa/"
+        assert passkey_signin(attacker, key, user_verified=False).status_code == 400  # not the owner's finger
+    assert SecurityEvent.objects.filter(kind=Event.MFA_FAILED, user=owner, method="passkey").count() == 3
+    assert mail_with(deliver_outbox(), "Someone entered your password but not your second factor").to == [owner.email]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_parallel_clicks_on_one_link_act_once(owner, deliver_outbox):
+    from tests.mfa.conftest import run_in_parallel
+
+    attacker = browser()
+    sign_in(attacker)
+    attacker_adds_passkey(attacker, SoftAuthenticator())
+    link = link_in(mail_with(deliver_outbox(), "Two-step verification changed"))
+    clicks = [browser(OWNER_UA) for _ in range(4)]
+    for c in clicks:
+        c.get(link)
+    results = run_in_parallel([lambda c=c: c.post(CONFIRM).status_code for c in clicks])
+    assert sorted(results) == [302, 400, 400, 400], results
+    assert SecurityEvent.objects.filter(kind=Event.NOT_ME).count() == 1
+    assert OutboxMail.objects.filter(kind=OutboxMail.Kind.PASSWORD_RESET).count() == 1
