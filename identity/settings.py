@@ -420,6 +420,7 @@ if CELERY_BROKER_URL.startswith("sentinel://"):
 CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-pending-logouts": {"task": "identity.oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
+    "forget-expired-credential-events": {"task": "accounts.tasks.forget_expired_credential_events", "schedule": 3600.0},
 }
 
 # --- Pages -----------------------------------------------------------------------------------

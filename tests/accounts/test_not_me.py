@@ -392,3 +392,39 @@ def test_two_parallel_clicks_on_one_link_act_once(owner, deliver_outbox):
     assert sorted(results) == [302, 400, 400, 400], results
     assert SecurityEvent.objects.filter(kind=Event.NOT_ME).count() == 1
     assert OutboxMail.objects.filter(kind=OutboxMail.Kind.PASSWORD_RESET).count() == 1
+
+
+def test_events_are_forgotten_once_their_links_have_expired(owner, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tasks import forget_expired_credential_events
+
+    old = CredentialEvent.objects.create(user=owner, kind=CredentialEvent.Kind.NEW_DEVICE)
+    CredentialEvent.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.NOT_ME_LINK_TIMEOUT + 60)
+    )
+    fresh = CredentialEvent.objects.create(user=owner, kind=CredentialEvent.Kind.NEW_DEVICE)
+    assert forget_expired_credential_events() == 1
+    assert list(CredentialEvent.objects.all()) == [fresh]
+
+
+def test_the_passkey_link_also_puts_back_the_address_the_same_session_changed(owner, deliver_outbox):
+    """The attacker adds a passkey, then moves the account to their address: the owner's only mail with
+    a link may be the passkey one. It undoes the whole session, so the reset goes to the owner."""
+    attacker = browser()
+    sign_in(attacker)
+    attacker_adds_passkey(attacker, SoftAuthenticator())
+    passkey_mail = mail_with(deliver_outbox(), "Two-step verification changed")
+    attacker.post("/accounts/email/", {"email": "mallory@example.net"})
+    change = mail_with(deliver_outbox(), "Confirm your new email address")
+    attacker.get(re.search(r"http://testserver(/accounts/email/confirm/[^\s]+/)", change.body).group(1))
+    assert attacker.post("/accounts/email/confirm/").status_code == 302
+
+    follow_not_me(link_in(passkey_mail))
+    owner.refresh_from_db()
+    assert owner.email == "ada@example.com" and not Passkey.objects.exists()
+    assert not OutboxMail.objects.filter(kind=OutboxMail.Kind.PASSWORD_RESET, to="mallory@example.net").exists()
+    reset_with_mail(deliver_outbox, to="ada@example.com")
+    assert sign_in(browser(OWNER_UA), password=NEW_PASSWORD)["Location"] == "/accounts/"
