@@ -441,3 +441,16 @@ def test_an_owner_whose_reset_link_expired_can_ask_for_another(owner, deliver_ou
     assert browser(OWNER_UA).post("/accounts/password/reset/", {"email": "ada@example.com"}).status_code == 302
     reset_with_mail(deliver_outbox)
     assert sign_in(browser(OWNER_UA), password=NEW_PASSWORD)["Location"] == "/accounts/"
+
+
+def test_an_authenticator_app_the_attacker_set_up_goes_with_its_recovery_codes(owner, deliver_outbox):
+    from tests.mfa.conftest import enrol_through_pages
+
+    attacker = browser()
+    sign_in(attacker)
+    response, secret = enrol_through_pages(attacker, name="Attacker's phone")
+    assert response.status_code == 302 and RecoveryCode.objects.filter(user=owner).count() == 10
+    follow_not_me(link_in(mail_with(deliver_outbox(), "Two-step verification changed")))
+    assert not totp_devices(owner).exists() and not RecoveryCode.objects.filter(user=owner).exists()
+    reset_with_mail(deliver_outbox)
+    assert sign_in(browser(OWNER_UA), password=NEW_PASSWORD)["Location"] == "/accounts/"
