@@ -72,3 +72,27 @@ def test_a_refused_passkey_as_the_second_step_counts_as_a_refused_second_step(ma
         assert passkey_signin(attacker, key, user_verified=False).status_code == 400  # not the owner's finger
     assert SecurityEvent.objects.filter(kind=Event.MFA_FAILED, user=owner, method="passkey").count() == 3
     assert mail_with(deliver_outbox(), "Someone entered your password but not your second factor").to == [owner.email]
+
+
+@pytest.mark.parametrize(
+    ("kind", "facts", "subject", "phrase"),
+    [
+        ("mfa_failures", {"failures": 3}, "Jemand hat Ihr Passwort eingegeben, aber nicht Ihren zweiten Faktor", "3-mal"),
+        ("passkey_cloned", {"passkey": "Laptop"}, "Von Ihrem Passkey gibt es möglicherweise eine Kopie", "„Laptop“"),
+        ("new_device", {}, "Neue Anmeldung bei Ihrem Konto", "Das war ich nicht"),
+    ],
+)
+def test_the_warnings_and_the_not_me_link_read_in_german(make_user, kind, facts, subject, phrase):
+    from accounts.models import CredentialEvent, OutboxMail
+    from accounts.outbox import render_mail
+
+    user = make_user()
+    if kind == "new_device":
+        facts = {"event": CredentialEvent.objects.create(user=user, kind=CredentialEvent.Kind.NEW_DEVICE).pk}
+    row = OutboxMail.objects.create(kind=kind, user=user, to=user.email, language="de", context=facts)
+    message = render_mail(row)
+    assert message.subject == f"Identity: {subject}"
+    [(html, _)] = message.alternatives
+    assert phrase in message.body or phrase in html
+    if kind == "new_device":
+        assert "7 Tage lang" in message.body and "/accounts/not-me/" in message.body and "/accounts/not-me/" in html
