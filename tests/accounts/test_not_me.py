@@ -395,3 +395,19 @@ def test_an_authenticator_app_the_attacker_set_up_goes_with_its_recovery_codes(o
     assert not totp_devices(owner).exists() and not RecoveryCode.objects.filter(user=owner).exists()
     reset_with_mail(deliver_outbox)
     assert sign_in(browser(OWNER_UA), password=NEW_PASSWORD)["Location"] == "/accounts/"
+
+
+def test_an_old_address_taken_meanwhile_is_not_given_a_reset_for_the_intruders_address(owner, make_user, deliver_outbox):
+    attacker = browser()
+    sign_in(attacker)
+    attacker.post("/accounts/email/", {"email": "mallory@example.net"})
+    change = mail_with(deliver_outbox(), "Confirm your new email address")
+    attacker.get(re.search(r"http://testserver(/accounts/email/confirm/[^\s]+/)", change.body).group(1))
+    attacker.post("/accounts/email/confirm/")
+    told = mail_with(deliver_outbox(), "Your email address was changed")
+    make_user("ada@example.com", email_verified=False)  # someone signed up with the freed address
+
+    c, response = follow_not_me(link_in(told))
+    assert "now belongs to another account" in c.get(response["Location"]).content.decode()
+    assert not signed_in(attacker) and not User.objects.get(pk=owner.pk).has_usable_password()
+    assert not OutboxMail.objects.filter(kind=OutboxMail.Kind.PASSWORD_RESET).exists()
