@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from identity.net import client_ip
 
-from .models import SecurityEvent, User
+from .models import CredentialEvent, SecurityEvent, User
 from .sessions import session_id
 
 
@@ -66,3 +66,13 @@ def record_throttled(request, kind: str, user: User | None = None, **fields) -> 
     except ratelimit.RateLimited:
         return
     record_event(request, kind, user, **fields)
+
+
+def record_credential_event(request, user: User, kind: str, **added) -> CredentialEvent:
+    """Note a credential change (in the transaction that makes it) for the "This wasn't me" link of the
+    mail that tells its owner: what it added, and the session that made it."""
+    from .flows.signin import SESSION_REF
+
+    session = getattr(request, "session", None)
+    ref = session.get(SESSION_REF, "") if session is not None else ""
+    return CredentialEvent.objects.create(user=user, kind=kind, added=added, session_ref=ref)

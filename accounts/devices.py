@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import KnownDevice, OutboxMail, User
+from .audit import record_credential_event
+from .models import CredentialEvent, KnownDevice, OutboxMail, User
 from .outbox import queue_mail
 
 DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
@@ -48,7 +49,9 @@ def recognise_device(request, user: User) -> None:
             user=user, token_hash=_hash(token), defaults={"user_agent": user_agent}
         )
         if created and not first:
-            queue_mail(OutboxMail.Kind.NEW_DEVICE, user, request=request)
+            # Nothing was added, but its "This wasn't me" link still ends everything and the password.
+            event = record_credential_event(request, user, CredentialEvent.Kind.NEW_DEVICE)
+            queue_mail(OutboxMail.Kind.NEW_DEVICE, user, request=request, event=event.pk)
 
 
 def forget_devices(user: User) -> None:

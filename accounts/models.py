@@ -128,6 +128,8 @@ class OutboxMail(models.Model):
         NEW_DEVICE = "new_device", _("Sign-in from a new device")
         EMAIL_CHANGE = "email_change", _("Confirm a new email address")
         EMAIL_CHANGED = "email_changed", _("Email address changed")
+        MFA_FAILURES = "mfa_failures", _("Password known, second step failed")
+        PASSKEY_CLONED = "passkey_cloned", _("A copy of a passkey may exist")
 
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     user = models.ForeignKey(
@@ -252,3 +254,34 @@ class KnownDevice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "token_hash"], name="known_device_unique")]
+
+
+class CredentialEvent(models.Model):
+    """A change to how the account can be signed in to (a factor added, recovery codes, the address,
+    a new browser), kept so that its owner can undo exactly it from the mail that told them: the
+    "This wasn't me" link names one of these rows, and `used_at` makes it work once.
+
+    `added` says what the change added: {"otp": [device ids], "passkey": [ids], "recovery": [code ids]},
+    or {"previous_email": address}. `session_ref` is the stable reference of the session that made it.
+    """
+
+    class Kind(models.TextChoices):
+        FACTOR_ADDED = "factor_added", _("Second factor added")
+        RECOVERY_CODES = "recovery_codes", _("Recovery codes generated")
+        EMAIL_CHANGED = "email_changed", _("Email address changed")
+        NEW_DEVICE = "new_device", _("Sign-in from a new device")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credential_events", verbose_name=_("user"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    added = models.JSONField(_("added"), default=dict, blank=True)
+    session_ref = models.CharField(_("session"), max_length=32, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    used_at = models.DateTimeField(_("undone"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("credential event")
+        verbose_name_plural = _("credential events")
+        indexes = [models.Index(fields=["user", "-created_at"], name="credential_event_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.user_id} · {self.created_at:%Y-%m-%d %H:%M}"

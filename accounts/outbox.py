@@ -23,7 +23,7 @@ from django.utils.http import urlsafe_base64_encode
 from identity.net import client_ip, describe_device
 
 from .models import OutboxMail, User
-from .tokens import make_email_change_token, make_verification_token
+from .tokens import make_email_change_token, make_not_me_token, make_verification_token
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ def _account_links(row: OutboxMail) -> dict:
     }
 
 
+def _credential_event_links(row: OutboxMail) -> dict:
+    """A mail about a credential event also carries its "This wasn't me" link (see flows/not_me.py)."""
+    from .models import CredentialEvent
+
+    links = _account_links(row)
+    event = CredentialEvent.objects.filter(pk=row.context.get("event"), user=row.user).first()
+    if event is not None:
+        links["not_me_url"] = absolute_url(reverse("accounts:not_me_link", args=[make_not_me_token(event)]))
+        links["not_me_days"] = max(1, settings.NOT_ME_LINK_TIMEOUT // 86400)
+    return links
+
+
 def _password_reset_links(row: OutboxMail) -> dict:
     return {"reset_url": password_reset_url(row.user)}
 
@@ -66,10 +78,12 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.ACCOUNT_EXISTS: _account_links,
     OutboxMail.Kind.PASSWORD_RESET: _password_reset_links,
     OutboxMail.Kind.PASSWORD_CHANGED: _account_links,
-    OutboxMail.Kind.NEW_DEVICE: _account_links,
-    OutboxMail.Kind.MFA_CHANGED: _account_links,
+    OutboxMail.Kind.NEW_DEVICE: _credential_event_links,
+    OutboxMail.Kind.MFA_CHANGED: _credential_event_links,
     OutboxMail.Kind.EMAIL_CHANGE: _email_change_links,
-    OutboxMail.Kind.EMAIL_CHANGED: _account_links,
+    OutboxMail.Kind.EMAIL_CHANGED: _credential_event_links,
+    OutboxMail.Kind.MFA_FAILURES: _account_links,
+    OutboxMail.Kind.PASSKEY_CLONED: _account_links,
 }
 
 

@@ -4,9 +4,13 @@
 admin); `refs` are their stable session references, as put in ID tokens' `sid`.
 `access_revoked(user)`: nothing granted on this person's behalf may keep working (deactivation,
 password reset, "this wasn't me").
+`credentials_disowned(request, user, added)`: the owner says they did not add these credentials (a
+credential event's `added`: factor and recovery-code ids); whoever owns them removes them, in the
+caller's transaction.
 """
 
 from django.dispatch import Signal
 
 sessions_ended = Signal()
 access_revoked = Signal()
+credentials_disowned = Signal()

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import OutboxMail
+from .models import CredentialEvent, OutboxMail
 from .outbox import enqueue, render_mail
 
 log = logging.getLogger(__name__)
@@ -85,3 +85,12 @@ def sweep_outbox() -> int:
 
 def _pause_after(attempts: int) -> timedelta:
     return timedelta(seconds=min(settings.MAIL_SWEEP_AFTER * 2 ** max(attempts - 1, 0), 3600))
+
+
+@shared_task
+def forget_expired_credential_events() -> int:
+    """Credential events outlive their "This wasn't me" links by nothing: once a link has expired the row
+    can no longer be acted on (the audit trail keeps what happened)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.NOT_ME_LINK_TIMEOUT)
+    deleted, _ = CredentialEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

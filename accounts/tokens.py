@@ -53,3 +53,27 @@ def read_email_change_token(token: str):
     if not loaded or not isinstance(loaded[1].get("e"), str):
         return None
     return loaded[0], loaded[1]["e"]
+
+
+NOT_ME_SALT = "accounts.not-me"
+
+
+def make_not_me_token(event) -> str:
+    """The "This wasn't me" link of a credential event: it names the event and its owner."""
+    return signing.dumps({"e": event.pk, "u": event.user_id}, salt=NOT_ME_SALT)
+
+
+def read_not_me_token(token: str):
+    """The unused credential event a link names, or None if it is forged, expired or used. Single use
+    is the row's `used_at`, so undoing an event voids every copy of its link."""
+    from .models import CredentialEvent
+
+    try:
+        payload = signing.loads(token, salt=NOT_ME_SALT, max_age=settings.NOT_ME_LINK_TIMEOUT)
+        return (
+            CredentialEvent.objects.select_related("user")
+            .filter(pk=int(payload["e"]), user_id=int(payload["u"]), used_at__isnull=True, user__is_active=True)
+            .first()
+        )
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import not_me_links
 
 app_name = "accounts"
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("security/sessions/end/", views.end_session, name="end_session"),
     path("security/sessions/end-others/", views.end_other_sessions_view, name="end_other_sessions"),
     path("security/not-me/", views.not_me, name="not_me"),
+    path("not-me/confirm/", not_me_links.not_me_confirm, name="not_me_confirm"),
+    path("not-me/<str:token>/", not_me_links.not_me_link, name="not_me_link"),
     path("reauthenticate/", views.reauthenticate, name="reauthenticate"),
     path("email/", views.email_change, name="email_change"),
     path("email/confirm/", views.email_change_confirm, name="email_change_confirm"),

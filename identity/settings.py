@@ -187,6 +187,12 @@ AUTH_PASSWORD_VALIDATORS = [
 
 EMAIL_VERIFICATION_TIMEOUT = env_int("EMAIL_VERIFICATION_TIMEOUT", 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+# A "This wasn't me" link in a mail about a credential event: days, not minutes (people read such mail
+# late), and single use.
+NOT_ME_LINK_TIMEOUT = env_int("NOT_ME_LINK_TIMEOUT", 7 * 24 * 3600)
+# After this many refused second steps (each after a right password) within the period of the
+# "warning-mail" rate limit, the owner is told their password is known; one such mail per period.
+MFA_FAILURE_MAIL_AFTER = env_int("MFA_FAILURE_MAIL_AFTER", 3)
 # Who must use a second factor: "off" (those who chose one), "staff", or "all"; admins can also
 # require it per user. People who must and have none enrol right after their password.
 MFA_REQUIRED = env("MFA_REQUIRED", "staff").lower()
@@ -226,6 +232,7 @@ RATE_LIMITS = {
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
     "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
+    "warning-mail": "1/h",  # warnings mailed per account and kind (password known, cloned passkey): no mail-bombing
 }
 for _item in env_list("RATE_LIMITS"):
     _name, _, _spec = _item.partition("=")
@@ -413,6 +420,7 @@ if CELERY_BROKER_URL.startswith("sentinel://"):
 CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-pending-logouts": {"task": "identity.oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
+    "forget-expired-credential-events": {"task": "accounts.tasks.forget_expired_credential_events", "schedule": 3600.0},
 }
 
 # --- Pages -----------------------------------------------------------------------------------

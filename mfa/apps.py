@@ -6,3 +6,6 @@ class MfaConfig(AppConfig):
 
     name = "mfa"
     verbose_name = "MFA"
+
+    def ready(self):
+        from . import receivers  # noqa: F401  (connects to the accounts signals)

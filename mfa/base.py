@@ -7,6 +7,7 @@ it forgets the factor's failed attempts, writes the audit event and resumes the 
 from __future__ import annotations
 
 from accounts.audit import record_event
+from accounts.flows.security import warn_if_password_known
 from accounts.flows.signin import resume_signin
 from accounts.models import SecurityEvent
 from identity import ratelimit
@@ -25,4 +26,6 @@ def complete_factor(request, pending: dict, user, method: str, **facts) -> str:
 
 
 def refuse_factor(request, user, method: str) -> None:
+    """A refused second step came after a right password: the owner sees it and, after a few, is told."""
     record_event(request, SecurityEvent.Kind.MFA_FAILED, user, method=method)
+    warn_if_password_known(request, user)

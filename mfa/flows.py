@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from accounts.audit import record_event
+from accounts.audit import record_credential_event, record_event
 from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, add_factor_to_session
-from accounts.models import OutboxMail, SecurityEvent
+from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
 from accounts.sessions import end_user_sessions
 
@@ -20,18 +20,23 @@ class LastFactorRequired(Exception):
     """Removing this factor would leave someone who must use MFA without one."""
 
 
-def _tell(request, user, event: str, change: str, actor=None) -> None:
+def _tell(request, user, event: str, change: str, actor=None, credential_event: CredentialEvent | None = None) -> None:
+    """Audit a change and mail the owner; a mail about something added carries its "This wasn't me" link."""
     record_event(request, event, user, actor=actor)
-    queue_mail(OutboxMail.Kind.MFA_CHANGED, user, request=request, change=change)
+    facts = {"event": credential_event.pk} if credential_event else {}
+    queue_mail(OutboxMail.Kind.MFA_CHANGED, user, request=request, change=change, **facts)
 
 
-def factor_added(request, method: str, change: str, first: bool) -> list[str] | None:
-    """The shared end of adding any second factor, inside its transaction: recovery codes if it is the
-    first, the audit event and the owner's mail; the factor counts for this session and lifts a
+def factor_added(request, method: str, change: str, first: bool, factor) -> list[str] | None:
+    """The shared end of adding any second factor (`factor`, the new row), inside its transaction:
+    recovery codes if it is the first, the audit event and the owner's mail with a link that undoes
+    exactly this (the factor and those codes); the factor counts for this session and lifts a
     required enrolment. Returns the new recovery codes, if any."""
     user = request.user
     codes = recovery.generate(user) if first else None
-    _tell(request, user, Event.MFA_ADDED, change)
+    added = {method: [factor.pk], **({"recovery": recovery.code_ids(user)} if codes else {})}
+    credential_event = record_credential_event(request, user, CredentialEvent.Kind.FACTOR_ADDED, **added)
+    _tell(request, user, Event.MFA_ADDED, change, credential_event=credential_event)
     if codes:
         record_event(request, Event.RECOVERY_CODES_GENERATED, user)
     add_factor_to_session(request, method)
@@ -43,8 +48,8 @@ def enrol_totp(request, name: str, secret_hex: str, last_t: int) -> list[str] | 
     """Add an authenticator app. Returns new recovery codes when this is the first second factor."""
     with transaction.atomic():
         first = not has_second_factor(request.user)
-        totp.create_device(request.user, name, secret_hex, last_t)
-        return factor_added(request, "otp", "totp_added", first)
+        device = totp.create_device(request.user, name, secret_hex, last_t)
+        return factor_added(request, "otp", "totp_added", first, device)
 
 
 def remove_second_factor(request, own, factor_id: int, change: str) -> bool:
@@ -74,8 +79,24 @@ def remove_totp(request, device_id: int) -> bool:
 def regenerate_recovery_codes(request) -> list[str]:
     with transaction.atomic():
         codes = recovery.generate(request.user)
-        _tell(request, request.user, Event.RECOVERY_CODES_GENERATED, "recovery_regenerated")
+        credential_event = record_credential_event(
+            request, request.user, CredentialEvent.Kind.RECOVERY_CODES, recovery=recovery.code_ids(request.user)
+        )
+        _tell(request, request.user, Event.RECOVERY_CODES_GENERATED, "recovery_regenerated", credential_event=credential_event)
     return codes
+
+
+def remove_disowned_factors(request, user, added: dict) -> None:
+    """The owner followed "This wasn't me": remove the factors and recovery codes the event added, even
+    the last factor of someone who must have MFA (they set one up again at their next sign-in, so they
+    are never asked for one they cannot have). The owner's other factors stay."""
+    removed = totp_devices(user).filter(pk__in=added.get("otp", [])).delete()[0]
+    removed += passkeys(user).filter(pk__in=added.get("passkey", [])).delete()[0]
+    recovery.discard(user, added.get("recovery", []))
+    if not has_second_factor(user):
+        recovery.discard(user)
+    if removed:
+        record_event(request, Event.MFA_REMOVED, user, reason="not_me")
 
 
 def reset_mfa(user, request=None, actor=None) -> None:

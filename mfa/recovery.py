@@ -48,5 +48,12 @@ def use(user, code: str) -> bool:
     )
 
 
-def discard(user) -> None:
-    RecoveryCode.objects.filter(user=user).delete()
+def code_ids(user) -> list[int]:
+    """The current set, by row id (what a credential event remembers, never the codes)."""
+    return list(RecoveryCode.objects.filter(user=user).values_list("pk", flat=True))
+
+
+def discard(user, ids: list[int] | None = None) -> None:
+    """Delete the user's codes (only those rows, given ids)."""
+    codes = RecoveryCode.objects.filter(user=user)
+    (codes if ids is None else codes.filter(pk__in=ids)).delete()

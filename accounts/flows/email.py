@@ -6,8 +6,8 @@ from django.db import IntegrityError, transaction
 
 from identity import ratelimit
 
-from ..audit import record_event
-from ..models import OutboxMail, SecurityEvent, User
+from ..audit import record_credential_event, record_event
+from ..models import CredentialEvent, OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from .signin import lift_password_throttling
 
@@ -40,7 +40,11 @@ def complete_email_change(request, user: User, new_email: str) -> bool:
             user.email_verified = True
             user.save(update_fields=["email", "email_verified"])
             record_event(request, Event.EMAIL_CHANGED, user)
-            queue_mail(OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=new_email)
+            # The old address's owner can put it back with this mail's "This wasn't me" link.
+            undo = record_credential_event(request, user, CredentialEvent.Kind.EMAIL_CHANGED, previous_email=old_email)
+            queue_mail(
+                OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=new_email, event=undo.pk
+            )
     except IntegrityError:
         user.email = old_email
         return False

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from django.db import transaction
+from django.conf import settings
+from django.utils import timezone as django_timezone
 
+from identity import ratelimit
 from identity.net import describe_device
 
 from ..audit import record_event
-from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
+from .not_me import other_session_refs, undo_sessions_events
 from .signin import PREVIOUS_SIGNIN, SESSION_INFO, SIGNED_IN_AT, end_all_access, sign_out
 
 Event = SecurityEvent.Kind
 
-SIGNIN_HISTORY = (Event.SIGNIN_SUCCEEDED, Event.SIGNIN_FAILED, Event.SIGNIN_THROTTLED)
+# "Recent activity": sign-ins and their failures; a refused second step means the password was right.
+SIGNIN_HISTORY = (Event.SIGNIN_SUCCEEDED, Event.SIGNIN_FAILED, Event.SIGNIN_THROTTLED, Event.MFA_FAILED)
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,29 @@ def end_other_sessions(request) -> int:
 
 
 def report_not_me(request) -> None:
-    """End every session, this one too, forget every known browser (an intruder's among them), and
-    mail a reset link: the safe path back for the owner."""
+    """Undo what the other sessions added (factors, recovery codes, an address change), make the
+    password unusable, forget every known browser, end every session, this one too, and mail a reset
+    link: the safe path back for the owner (see accounts/flows/not_me.py)."""
     user = request.user
-    with transaction.atomic():
-        record_event(request, Event.NOT_ME, user)
-        forget_devices(user)
-        queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request)
+    undo_sessions_events(request, user, other_session_refs(request, user_sessions(user.pk)))
     end_all_access(user)
     sign_out(request)
+
+
+def warn_if_password_known(request, user: User) -> None:
+    """After a refused second step: once MFA_FAILURE_MAIL_AFTER of them (each after a right password)
+    fall within the warning-mail period, tell the owner their password is known (as GitHub and Google
+    do); at most one such mail per period, so an attacker cannot mail-bomb them."""
+    since = django_timezone.now() - timedelta(seconds=ratelimit.limit_for("warning-mail").period)
+    failures = SecurityEvent.objects.filter(user=user, kind=Event.MFA_FAILED, at__gte=since).count()
+    if failures >= settings.MFA_FAILURE_MAIL_AFTER:
+        mail_warning(request, user, OutboxMail.Kind.MFA_FAILURES, failures=failures)
+
+
+def mail_warning(request, user: User, kind: str, **facts) -> None:
+    """A security warning mail, at most one per account and kind per warning-mail period."""
+    try:
+        ratelimit.hit(("warning-mail", f"{kind}:{user.pk}"))
+    except ratelimit.RateLimited:
+        return
+    queue_mail(kind, user, request=request, **facts)

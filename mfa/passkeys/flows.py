@@ -9,11 +9,12 @@ from django.utils import timezone
 from webauthn.helpers import generate_user_handle
 
 from accounts.audit import record_event
+from accounts.flows.security import mail_warning
 from accounts.flows.signin import begin_signin, pending_signin
-from accounts.models import SecurityEvent
+from accounts.models import OutboxMail, SecurityEvent
 from identity.net import describe_device
 
-from ..base import complete_factor
+from ..base import complete_factor, refuse_factor
 from ..flows import factor_added, remove_second_factor
 from ..models import Passkey, PasskeyOwner
 from ..policy import has_second_factor, passkeys
@@ -86,7 +87,7 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
                 backed_up=new.backed_up,
                 name=name,
             )
-            codes = factor_added(request, "passkey", "passkey_added", first)
+            codes = factor_added(request, "passkey", "passkey_added", first, passkey)
     except IntegrityError:
         raise PasskeyError(_("This passkey is already registered.")) from None
     return passkey, codes
@@ -119,6 +120,8 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
     if problem:
         auth.take_challenge(request, "authenticate")  # a failed attempt uses the challenge up
         record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
+        if found:  # the second step of a sign-in whose password was right
+            refuse_factor(request, found[1], "passkey")
         raise PasskeyError(_("This passkey cannot sign in to this account."))
     user = passkey.user
     try:
@@ -130,8 +133,13 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
             locked.last_used_at = timezone.now()
             locked.save(update_fields=["sign_count", "backed_up", "last_used_at"])
     except PasskeyError as error:  # audited outside the rolled-back transaction
-        reason = "sign_count_regression" if isinstance(error, SignCountRegression) else "invalid_assertion"
+        cloned = isinstance(error, SignCountRegression)
+        reason = "sign_count_regression" if cloned else "invalid_assertion"
         record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason=reason)
+        if cloned:  # a copy of the key signed with an older counter: tell its owner, in those words
+            mail_warning(request, user, OutboxMail.Kind.PASSKEY_CLONED, passkey=passkey.name)
+        if found:
+            refuse_factor(request, user, "passkey")
         raise
     key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
     if found:

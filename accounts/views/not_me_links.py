@@ -1,0 +1,52 @@
+"""The "This wasn't me" link of a mail about a credential event: no sign-in needed, one confirming click."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from .. import tokens
+from ..flows.not_me import undo_credential_event
+from ..tokens import read_not_me_token
+from .links import stash_link_token
+
+NOT_ME_TOKEN_SESSION_KEY = "accounts.not_me_token"
+
+not_me_link = stash_link_token(
+    NOT_ME_TOKEN_SESSION_KEY, "accounts:not_me_confirm", tokens.NOT_ME_SALT, "accounts/not_me_invalid.html"
+)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def not_me_confirm(request):
+    """The GET only shows what will happen; the POST undoes the event and evicts whoever made it."""
+    event = read_not_me_token(request.session.get(NOT_ME_TOKEN_SESSION_KEY, ""))
+    if event is None:
+        return render(request, "accounts/not_me_invalid.html", status=400)
+    if request.method == "GET":
+        return render(request, "accounts/not_me_confirm.html", {"event": event})
+    request.session.pop(NOT_ME_TOKEN_SESSION_KEY, None)
+    reachable = undo_credential_event(request, event)
+    if reachable is None:
+        return render(request, "accounts/not_me_invalid.html", status=400)
+    if reachable:
+        messages.success(
+            request,
+            _(
+                "Done: what that change added is gone, everyone is signed out and your old password no longer "
+                "works. We have mailed you a link to choose a new one."
+            ),
+        )
+    else:
+        messages.error(
+            request,
+            _(
+                "Everyone is signed out and the old password no longer works, but your old address now belongs "
+                "to another account. Please contact the site's administrators to get your account back."
+            ),
+        )
+    return redirect("accounts:signin")
