@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import record_event
-from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, add_factor_to_session
+from accounts.flows.signin import MFA_ENROLMENT_REQUIRED
 from accounts.models import OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
 from accounts.sessions import end_user_sessions
@@ -27,14 +27,15 @@ def _tell(request, user, event: str, change: str, actor=None) -> None:
 
 def factor_added(request, method: str, change: str, first: bool) -> list[str] | None:
     """The shared end of adding any second factor, inside its transaction: recovery codes if it is the
-    first, the audit event and the owner's mail; the factor counts for this session and lifts a
-    required enrolment. Returns the new recovery codes, if any."""
+    first, the audit event and the owner's mail; it lifts a required enrolment. The new factor does not
+    count for this session (amr, acr, admin, re-authentication): enrolling it proves nothing about who
+    holds the session, since a stolen session plus the password could enrol one. It counts once it is
+    used at a sign-in, a step-up or a re-authentication. Returns the new recovery codes, if any."""
     user = request.user
     codes = recovery.generate(user) if first else None
     _tell(request, user, Event.MFA_ADDED, change)
     if codes:
         record_event(request, Event.RECOVERY_CODES_GENERATED, user)
-    add_factor_to_session(request, method)
     request.session.pop(MFA_ENROLMENT_REQUIRED, None)
     return codes
 
