@@ -12,31 +12,22 @@ before it and the audit trail is read after it. Screenshots land in test-artifac
 
 from __future__ import annotations
 
-import re
 import time
-from base64 import b32decode
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
-from django_otp.oath import TOTP
 
 from accounts.models import SecurityEvent
 from mfa.models import Passkey
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
+from tests.e2e.conftest import Screenshots, Watch
+from tests.e2e.test_mfa import STEP, code_at, key_from_page
+from tests.e2e.test_passkeys import AUTHENTICATOR, launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EMAIL = "hedy@example.com"
-STEP = 30
-AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
 Kind = SecurityEvent.Kind
 
 
@@ -50,16 +41,11 @@ def snap() -> Screenshots:
     return Screenshots("reauthentication")
 
 
-def code_at(key: bytes, when: float) -> str:
-    totp = TOTP(key, STEP, 0, 6, 0)
-    totp.time = when
-    return f"{totp.token():06d}"
-
-
 class Browsing:
     """One page with a virtual authenticator, and the few things both stories do on it."""
 
     def __init__(self, browser, site: str, watch: Watch):
+        self.browser = browser
         self.site = site
         self.context = browser.new_context()
         self.page = self.context.new_page()
@@ -78,6 +64,17 @@ class Browsing:
     def session_cookie(self) -> dict:
         [cookie] = [c for c in self.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME]
         return cookie
+
+    def works_elsewhere(self, cookie: dict) -> bool:
+        """A second browser given a copy of a session cookie as it was: is it signed in?"""
+        thief = self.browser.new_context()
+        try:
+            thief.add_cookies([cookie])
+            page = thief.new_page()
+            page.goto(f"{self.site}/accounts/")
+            return page.url == f"{self.site}/accounts/"
+        finally:
+            thief.close()
 
     def sign_in_with_password(self) -> None:
         self.page.goto(f"{self.site}/accounts/login/")
@@ -105,58 +102,50 @@ class Browsing:
         assert self.page.get_by_label("Password").count() == 0
 
 
-def old_cookie_still_works(browser, site: str, cookie: dict) -> bool:
-    """A second browser given a copy of the cookie as it was: is it signed in?"""
-    thief = browser.new_context()
-    try:
-        thief.add_cookies([cookie])
-        page = thief.new_page()
-        page.goto(f"{site}/accounts/")
-        return page.url == f"{site}/accounts/"
-    finally:
-        thief.close()
+@contextmanager
+def browsing(sync_playwright, site: str, watch: Watch):
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            yield Browsing(browser, site, watch)
+        finally:
+            browser.close()
 
 
 def test_confirm_with_an_authenticator_app_enrolled_in_this_session(sync_playwright, site, make_user, snap):
     user = make_user(EMAIL)  # verified, no second factor yet
     watch = Watch(site)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            b = Browsing(browser, site, watch)
-            page = b.page
-            b.sign_in_with_password()
+    with browsing(sync_playwright, site, watch) as b:
+        page = b.page
+        b.sign_in_with_password()
 
-            # No second factor yet: the password sign-in just now is the account's highest level.
-            page.goto(f"{site}/accounts/security/")
-            page.get_by_role("link", name="Set up an authenticator app").click()
-            page.wait_for_url(f"{site}/accounts/security/totp/add/")
-            key_text = page.locator(".secret code").inner_text()
-            key = b32decode(re.sub(r"\s", "", key_text) + "=" * (-len(re.sub(r"\s", "", key_text)) % 8))
-            enrolled_at = time.time()
-            page.get_by_label("Name this authenticator").fill("Phone")
-            page.get_by_label("Code from the app").fill(code_at(key, enrolled_at))
-            page.get_by_role("button", name="Turn on two-step verification").click()
-            b.save_recovery_codes()
+        # No second factor yet: the password sign-in just now is the account's highest level.
+        page.goto(f"{site}/accounts/security/")
+        page.get_by_role("link", name="Set up an authenticator app").click()
+        page.wait_for_url(f"{site}/accounts/security/totp/add/")
+        key = key_from_page(page.locator(".secret code").inner_text())
+        enrolled_at = time.time()
+        page.get_by_label("Name this authenticator").fill("Phone")
+        page.get_by_label("Code from the app").fill(code_at(key, enrolled_at))
+        page.get_by_role("button", name="Turn on two-step verification").click()
+        b.save_recovery_codes()
 
-            # The app was only enrolled in this session, which proves nothing: adding a passkey asks for it.
-            before = b.session_cookie()
-            b.add_passkey()
-            b.at_confirmation()
-            assert "Open your authenticator app" in b.main_text()
-            snap(page, "confirm-with-app")
-            page.get_by_label("6-digit code").fill(code_at(key, enrolled_at + STEP))  # its next code
-            page.get_by_role("button", name="Verify").click()
-            page.wait_for_url(f"{site}/accounts/security/")
-            assert b.session_cookie()["value"] != before["value"], "a new session key"
-            assert not old_cookie_still_works(browser, site, before)
+        # The app was only enrolled in this session, which proves nothing: adding a passkey asks for it.
+        before = b.session_cookie()
+        b.add_passkey()
+        b.at_confirmation()
+        assert "Open your authenticator app" in b.main_text()
+        snap(page, "confirm-with-app")
+        page.get_by_label("6-digit code").fill(code_at(key, enrolled_at + STEP))  # its next code
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_url(f"{site}/accounts/security/")
+        assert b.session_cookie()["value"] != before["value"], "a new session key"
+        assert not b.works_elsewhere(before)
 
-            b.add_passkey()
-            page.get_by_text("Your passkey was added.").wait_for()  # the page reloads with the message
-            assert page.url == f"{site}/accounts/security/"
-            snap(page, "passkey-added-after-confirming")
-        finally:
-            browser.close()
+        b.add_passkey()
+        page.get_by_text("Your passkey was added.").wait_for()  # the page reloads with the message
+        assert page.url == f"{site}/accounts/security/"
+        snap(page, "passkey-added-after-confirming")
 
     assert watch.errors == []
     assert Passkey.objects.filter(user=user).count() == 1
@@ -168,31 +157,26 @@ def test_confirm_with_an_authenticator_app_enrolled_in_this_session(sync_playwri
 def test_confirm_with_a_passkey(sync_playwright, site, make_user, snap):
     user = make_user(EMAIL)
     watch = Watch(site)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            b = Browsing(browser, site, watch)
-            page = b.page
-            b.sign_in_with_password()
-            b.add_passkey()
-            b.save_recovery_codes()
+    with browsing(sync_playwright, site, watch) as b:
+        page = b.page
+        b.sign_in_with_password()
+        b.add_passkey()
+        b.save_recovery_codes()
 
-            # Changing the email needs the account's highest level: the passkey it now holds.
-            before = b.session_cookie()
-            page.goto(f"{site}/accounts/email/")
-            b.at_confirmation()
-            assert "Confirm it's you with your passkey." in b.main_text()
-            use_passkey = page.get_by_role("button", name="Use a passkey")
-            use_passkey.wait_for(state="visible")
-            snap(page, "confirm-with-passkey")
-            use_passkey.click()
-            page.wait_for_url(f"{site}/accounts/email/")
-            assert page.get_by_label("New email address").count() == 1
-            snap(page, "email-change-after-confirming")
-            assert b.session_cookie()["value"] != before["value"], "a new session key"
-            assert not old_cookie_still_works(browser, site, before)
-        finally:
-            browser.close()
+        # Changing the email needs the account's highest level: the passkey it now holds.
+        before = b.session_cookie()
+        page.goto(f"{site}/accounts/email/")
+        b.at_confirmation()
+        assert "Confirm it's you with your passkey." in b.main_text()
+        use_passkey = page.get_by_role("button", name="Use a passkey")
+        use_passkey.wait_for(state="visible")
+        snap(page, "confirm-with-passkey")
+        use_passkey.click()
+        page.wait_for_url(f"{site}/accounts/email/")
+        assert page.get_by_label("New email address").count() == 1
+        snap(page, "email-change-after-confirming")
+        assert b.session_cookie()["value"] != before["value"], "a new session key"
+        assert not b.works_elsewhere(before)
 
     assert watch.errors == []
     events = list(SecurityEvent.objects.filter(user=user).values_list("kind", "method"))
