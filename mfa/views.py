@@ -34,6 +34,9 @@ def challenge(request):
     """The second step of sign-in (or of a step-up or re-authentication): a code from an authenticator
     app, or a recovery code; passkeys answer through their own endpoints."""
     found = pending_signin(request)
+    if found is None and request.user.is_authenticated:  # a step-up or re-authentication that ran out
+        messages.info(request, _("Confirming it's you took too long. Please try again."))
+        return redirect("accounts:security")
     if found is None:
         messages.info(request, _("Your sign-in took too long or has ended. Please sign in again."))
         return redirect("accounts:signin")

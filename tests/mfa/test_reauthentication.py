@@ -268,6 +268,16 @@ def test_the_reauthentication_page_only_returns_to_this_site(owners_session, own
     assert submit_code(owners_session, totp_code(device_of(owner)))["Location"] == SECURITY
 
 
+def test_a_reauthentication_left_too_long_is_started_again(owners_session, owner, clock):
+    start_reauthentication(owners_session, ENROL_PAGE)
+    clock.advance(settings.MFA_PENDING_TIMEOUT + 1)
+    late = submit_code(owners_session, totp_code(device_of(owner)))
+    assert late.status_code == 302 and late["Location"] == SECURITY
+    assert "you took too long. Please try again." in owners_session.get(SECURITY).content.decode()
+    assert owners_session.get(ENROL_PAGE)["Location"].startswith(REAUTH_PAGE)
+    assert is_signed_in(owners_session)
+
+
 # --- re-authentication rotates the session key ------------------------------------------------------
 
 
