@@ -48,7 +48,8 @@ def count_event(kind: str, method: str, reason: str) -> None:
         MFA_CHECKS.labels(method, "success").inc()
     elif kind == Kind.MFA_FAILED:
         MFA_CHECKS.labels(method, "failure").inc()
-        SIGNINS.labels("password", "mfa_failed").inc()
+        if reason != "reauth":  # a refused re-authentication is no failed sign-in
+            SIGNINS.labels("password", "mfa_failed").inc()
 
 
 def record_throttled(request, kind: str, user: User | None = None, **fields) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -10,8 +11,12 @@ from django.urls import reverse
 from .flows.signin import recently_authenticated
 
 
-def reauthentication_required(view=None, *, return_to: str | None = None):
-    """Sensitive actions need a sign-in or re-authentication within REAUTHENTICATION_TIMEOUT.
+def reauthentication_required(
+    view=None, *, return_to: str | None = None, enough: Callable[..., bool] = recently_authenticated
+):
+    """Sensitive actions need the account's highest level proved within REAUTHENTICATION_TIMEOUT (a
+    second factor if the account holds one, else the password; see `recently_authenticated`), or
+    what `enough` says instead.
 
     Otherwise the person confirms their identity first and comes back: to this page for a GET, or to
     `return_to` (the page holding the form) for a POST, which is not replayed.
@@ -21,7 +26,7 @@ def reauthentication_required(view=None, *, return_to: str | None = None):
         @wraps(view)
         @login_required
         def wrapped(request, *args, **kwargs):
-            if recently_authenticated(request):
+            if enough(request):
                 return view(request, *args, **kwargs)
             back = request.get_full_path() if request.method == "GET" or not return_to else reverse(return_to)
             return redirect(f"{reverse('accounts:reauthenticate')}?{urlencode({'next': back})}")

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import redis
 from django.conf import settings
+from django.contrib import messages
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.flows.signin import safe_next_url
+from accounts.flows.signin import begin_step_up, safe_next_url
 
 # Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
 # user is never silently treated as signed out.
@@ -103,14 +104,26 @@ def csrf_failure(request, reason: str = "") -> HttpResponse:
 
 
 def admin_login(request):
-    """Admins sign in through the same front door as everyone (and, later, the same MFA)."""
+    """Admins sign in through the same front door as everyone, with the same MFA. A staff session that
+    lacks the second factor policy requires (say, one enrolled in this very session, which counts only
+    once used) is offered a step-up with it; a person without one is told what is missing."""
+    from django.contrib import admin
+
+    from mfa.policy import has_second_factor
+
+    next_url = safe_next_url(request.GET.get("next")) or "/admin/"
+    if request.user.is_authenticated and admin.site.has_permission(request):
+        return redirect(next_url)
     if request.user.is_authenticated and not request.user.is_staff:
         return _error_page(403, _("No access"), _("Your account cannot use the administration site."))
-    if request.user.is_authenticated:  # staff, but this session lacks the second factor policy requires
+    if request.user.is_authenticated and has_second_factor(request.user):
+        messages.info(request, _("The administration site needs your second factor in this session. Confirm it's you to continue."))
+        return redirect(begin_step_up(request, next_url))
+    if request.user.is_authenticated:
         return _error_page(
             403,
             _("Two-step verification needed"),
             _("The administration site needs a sign-in with two-step verification. Sign out, then sign in again with your second factor."),
         )
-    query = urlencode({"next": safe_next_url(request.GET.get("next")) or "/admin/"})
+    query = urlencode({"next": next_url})
     return redirect(f"{reverse('accounts:signin')}?{query}")

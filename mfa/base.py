@@ -19,13 +19,18 @@ def mfa_counters(pending: dict, user) -> tuple[ratelimit.Counter, ...]:
 
 
 def complete_factor(request, pending: dict, user, method: str, **facts) -> str:
-    """Record an accepted second factor and finish the sign-in. Returns where to send the person."""
+    """Record an accepted second factor and finish the sign-in, step-up or re-authentication. Returns
+    where to send the person."""
     ratelimit.clear(*mfa_counters(pending, user))
-    record_event(request, SecurityEvent.Kind.MFA_VERIFIED, user, method=method)
+    kind = SecurityEvent.Kind.REAUTHENTICATED if pending.get("reauth") else SecurityEvent.Kind.MFA_VERIFIED
+    record_event(request, kind, user, method=method)
     return resume_signin(request, method, **facts)
 
 
-def refuse_factor(request, user, method: str) -> None:
-    """A refused second step came after a right password: the owner sees it and, after a few, is told."""
-    record_event(request, SecurityEvent.Kind.MFA_FAILED, user, method=method)
-    warn_if_password_known(request, user)
+def refuse_factor(request, pending: dict, user, method: str) -> None:
+    """A refused second step. After a right password the owner sees it and, after a few, is told the
+    password is known; at a re-authentication the person is signed in already, so it is marked apart."""
+    reauth = bool(pending.get("reauth"))
+    record_event(request, SecurityEvent.Kind.MFA_FAILED, user, method=method, reason="reauth" if reauth else "")
+    if not reauth:
+        warn_if_password_known(request, user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import record_credential_event, record_event
-from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, add_factor_to_session
+from accounts.flows.signin import MFA_ENROLMENT_REQUIRED
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
 from accounts.sessions import end_user_sessions
@@ -30,8 +30,10 @@ def _tell(request, user, event: str, change: str, actor=None, credential_event: 
 def factor_added(request, method: str, change: str, first: bool, factor) -> list[str] | None:
     """The shared end of adding any second factor (`factor`, the new row), inside its transaction:
     recovery codes if it is the first, the audit event and the owner's mail with a link that undoes
-    exactly this (the factor and those codes); the factor counts for this session and lifts a
-    required enrolment. Returns the new recovery codes, if any."""
+    exactly this (the factor and those codes); it lifts a required enrolment. The new factor does not
+    count for this session (amr, acr, admin, re-authentication): enrolling it proves nothing about who
+    holds the session, since a stolen session plus the password could enrol one. It counts once it is
+    used at a sign-in, a step-up or a re-authentication. Returns the new recovery codes, if any."""
     user = request.user
     codes = recovery.generate(user) if first else None
     added = {method: [factor.pk], **({"recovery": recovery.code_ids(user)} if codes else {})}
@@ -39,7 +41,6 @@ def factor_added(request, method: str, change: str, first: bool, factor) -> list
     _tell(request, user, Event.MFA_ADDED, change, credential_event=credential_event)
     if codes:
         record_event(request, Event.RECOVERY_CODES_GENERATED, user)
-    add_factor_to_session(request, method)
     request.session.pop(MFA_ENROLMENT_REQUIRED, None)
     return codes
 

@@ -14,6 +14,10 @@ class EnrolmentRequiredMiddleware:
         "mfa:passkey_register",
         "accounts:signout",
         "accounts:reauthenticate",
+        # Re-authenticating with a factor enrolled meanwhile in another session.
+        "mfa:challenge",
+        "mfa:passkey_signin_options",
+        "mfa:passkey_signin",
     )
 
     def __init__(self, get_response):

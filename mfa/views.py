@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import record_throttled
 from accounts.decorators import reauthentication_required
 from accounts.models import SecurityEvent
-from accounts.flows.signin import pending_signin
+from accounts.flows.signin import pending_signin, recent_factors
 from identity import ratelimit
 from identity.views import render_throttled, wait_phrase
 
@@ -31,8 +31,12 @@ NEW_RECOVERY_CODES = "mfa.new_recovery_codes"
 @never_cache
 @require_http_methods(["GET", "POST"])
 def challenge(request):
-    """The second step of sign-in: a code from an authenticator app, or a recovery code."""
+    """The second step of sign-in (or of a step-up or re-authentication): a code from an authenticator
+    app, or a recovery code; passkeys answer through their own endpoints."""
     found = pending_signin(request)
+    if found is None and request.user.is_authenticated:  # a step-up or re-authentication that ran out
+        messages.info(request, _("Confirming it's you took too long. Please try again."))
+        return redirect("accounts:security")
     if found is None:
         messages.info(request, _("Your sign-in took too long or has ended. Please sign in again."))
         return redirect("accounts:signin")
@@ -45,6 +49,7 @@ def challenge(request):
         "use_recovery": use_recovery,
         "has_passkeys": passkeys(user).exists(),
         "has_totp": totp_devices(user).exists(),
+        "reauthenticating": bool(pending.get("reauth")),
     }
     method = "recovery" if use_recovery else "otp"
     if request.method == "POST" and form.is_valid():
@@ -62,9 +67,13 @@ def challenge(request):
             if use_recovery:
                 _warn_if_few_codes_left(request, user)
             return redirect(complete_factor(request, pending, user, method))
-        refuse_factor(request, user, method)
+        refuse_factor(request, pending, user, method)
         form.add_error("code", _("That code is not right. Check it and try again."))
     return render(request, "mfa/challenge.html", context, status=400 if form.is_bound else 200)
+
+
+def has_recent_factor(request) -> bool:
+    return bool(recent_factors(request))
 
 
 def _warn_if_few_codes_left(request, user) -> None:
@@ -133,9 +142,11 @@ def recovery_regenerate(request):
 
 @never_cache
 @require_GET
-@reauthentication_required
+@reauthentication_required(enough=has_recent_factor)
 def recovery_codes(request):
-    """New recovery codes, shown once: they leave the session as the page is drawn."""
+    """New recovery codes, shown once: they leave the session as the page is drawn. Only a change that
+    needed re-authentication leaves them there, so any factor proved recently will do to see them:
+    right after a first factor was enrolled that is the password, the new factor not counting yet."""
     codes = request.session.pop(NEW_RECOVERY_CODES, None)
     if not codes:
         return redirect("accounts:security")

@@ -32,7 +32,6 @@ from ..signals import access_revoked, sessions_ended
 
 SIGNED_IN_AT = "accounts.signed_in_at"
 AUTH_METHODS = "accounts.auth_methods"
-REAUTHENTICATED_AT = "accounts.reauthenticated_at"
 SESSION_INFO = "accounts.session_info"
 PENDING_SIGNIN = "accounts.pending_signin"
 MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
@@ -141,10 +140,12 @@ def begin_signin(request, user: User, method: str, next_url: str | None, **facts
     return next_url or reverse("accounts:home")
 
 
-def begin_step_up(request, next_url: str) -> str:
-    """A signed-in person must prove a second factor now (a relying app asked for more assurance).
+def begin_step_up(request, next_url: str, *, reauthentication: bool = False) -> str:
+    """A signed-in person must prove a second factor now: a relying app asked for more assurance, the
+    admin site needs one, or (`reauthentication`) a sensitive change needs the account's highest level.
     It waits like a pending sign-in; `resume_signin` adds the factor to this session."""
-    request.session[PENDING_SIGNIN] = _pending(request.user, [], next_url, step_up=True)
+    extra = {"reauth": True} if reauthentication else {}
+    request.session[PENDING_SIGNIN] = _pending(request.user, [], next_url, step_up=True, **extra)
     return reverse("mfa:challenge")
 
 
@@ -189,13 +190,16 @@ def resume_signin(request, method: str, **facts) -> str:
 
 
 def add_factor_to_session(request, method: str, **facts) -> None:
-    """A signed-in person proved a factor again or anew (re-authentication, enrolment, step-up). It is
-    recorded as `later`, next to (never instead of) what the sign-in proved: one later entry per factor,
-    with its latest time, so nothing is pushed out and the OIDC provider can tell the two apart."""
+    """A signed-in person proved a factor again (re-authentication, step-up); never for enrolling it,
+    which proves nothing about who holds the session. It is recorded as `later`, next to (never instead
+    of) what the sign-in proved: one later entry per factor, with its latest time, so nothing is pushed
+    out and the OIDC provider can tell the two apart. Like a sign-in, it rotates the session key (ASVS
+    V7: a new session token on re-authentication), so a cookie copied before no longer works."""
     others = [
         entry for entry in request.session.get(AUTH_METHODS, []) if not (entry["method"] == method and entry.get("later"))
     ]
     request.session[AUTH_METHODS] = [*others, factor(method, later=True, **facts)]
+    request.session.cycle_key()
 
 
 def session_factors(request) -> set[str]:
@@ -220,20 +224,51 @@ def complete_signin(request, user: User, factors: list[dict]) -> None:
     recognise_device(request, user)
 
 
+def begin_reauthentication(request, next_url: str) -> str | None:
+    """Re-authentication at the account's highest level. An account with a second factor proves one
+    (passkey, authenticator app or recovery code) at the second-factor challenge, as a step-up that
+    comes back to `next_url`: returns that challenge's address. None: the account has no second
+    factor, so the password confirms it's you (`confirm_identity`)."""
+    from mfa.policy import has_second_factor
+
+    if not has_second_factor(request.user):
+        return None
+    return begin_step_up(request, next_url, reauthentication=True)
+
+
 def confirm_identity(request, password: str) -> bool:
-    """Re-authentication for a sensitive action: the password again, under the same limits."""
+    """Re-authentication with the password again, under the same limits. It satisfies
+    `recently_authenticated` only for an account without a second factor."""
     user = verify_password(request, request.user.email, password, purpose="reauth")
     if user is None or user.pk != request.user.pk:
         return False
-    request.session[REAUTHENTICATED_AT] = int(time.time())
     add_factor_to_session(request, "pwd")
     record_event(request, Event.REAUTHENTICATED, user, method="pwd")
     return True
 
 
+def recent_factors(request) -> set[str]:
+    """The factors this session proved within REAUTHENTICATION_TIMEOUT: at its sign-in, a step-up or a
+    re-authentication (enrolling a factor is none of these)."""
+    now = time.time()
+    return {
+        entry["method"]
+        for entry in request.session.get(AUTH_METHODS, [])
+        if now - entry["at"] <= settings.REAUTHENTICATION_TIMEOUT
+    }
+
+
 def recently_authenticated(request) -> bool:
-    last = max(request.session.get(SIGNED_IN_AT, 0), request.session.get(REAUTHENTICATED_AT, 0))
-    return time.time() - last <= settings.REAUTHENTICATION_TIMEOUT
+    """Whether this session proved the account's highest level within REAUTHENTICATION_TIMEOUT: a
+    second factor if the account holds one, else the password. A recent password alone is not enough
+    for an account with a second factor: with a stolen session and the password, an intruder could
+    otherwise add their own factor, remove the owner's or move the account to their address."""
+    from mfa.policy import SECOND_FACTORS, has_second_factor
+
+    recent = recent_factors(request)
+    if not recent:
+        return False
+    return bool(recent & SECOND_FACTORS) or not has_second_factor(request.user)
 
 
 def sign_out(request) -> None:

@@ -27,7 +27,7 @@ from ..flows.security import (
     report_not_me,
     signin_history,
 )
-from ..flows.signin import confirm_identity, safe_next_url
+from ..flows.signin import begin_reauthentication, confirm_identity, safe_next_url
 from ..forms import EmailChangeForm, ReauthenticateForm
 from .. import tokens
 from ..tokens import read_email_change_token
@@ -97,7 +97,12 @@ def not_me(request):
 @require_http_methods(["GET", "POST"])
 @login_required
 def reauthenticate(request):
+    """Confirm it's you at the account's highest level: a second factor at the challenge page if the
+    account holds one (a password posted here is then not even checked), else the password."""
     next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or "/accounts/security/"
+    challenge = begin_reauthentication(request, next_url)
+    if challenge:
+        return redirect(challenge)
     form = ReauthenticateForm(data=request.POST or None)
     context = {"form": form, "next": next_url}
     if request.method == "POST" and form.is_valid():

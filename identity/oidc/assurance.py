@@ -7,7 +7,9 @@
     phr                    phishing-resistant (a user-verified passkey; OpenID EAP ACR Values)
 
 Factors proved at sign-in count for the whole session. A factor proved later (a step-up asked for
-by `acr_values`, or a re-authentication) counts for OIDC_STEP_UP_TIMEOUT seconds only.
+by `acr_values` or by the admin site, or a re-authentication) counts for OIDC_STEP_UP_TIMEOUT seconds
+only. A factor merely enrolled in this session is not there at all (mfa/flows.py `factor_added`): it
+counts once it is used.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         auth.take_challenge(request, "authenticate")  # a failed attempt uses the challenge up
         record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
         if found:  # the second step of a sign-in whose password was right
-            refuse_factor(request, found[1], "passkey")
+            refuse_factor(request, found[0], found[1], "passkey")
         raise PasskeyError(_("This passkey cannot sign in to this account."))
     user = passkey.user
     try:
@@ -139,7 +139,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         if cloned:  # a copy of the key signed with an older counter: tell its owner, in those words
             mail_warning(request, user, OutboxMail.Kind.PASSKEY_CLONED, passkey=passkey.name)
         if found:
-            refuse_factor(request, user, "passkey")
+            refuse_factor(request, found[0], user, "passkey")
         raise
     key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
     if found:

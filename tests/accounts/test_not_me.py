@@ -298,10 +298,16 @@ def test_an_owner_who_must_use_mfa_sets_one_up_after_the_attackers_only_factor_g
 
 
 def test_the_security_page_button_undoes_what_the_other_sessions_added(owner, deliver_outbox):
+    """The owner has an authenticator app; the attacker has the password and one phished code. Each adds
+    a passkey in a session that proved the app (a password alone may not change factors, section 2)."""
+    device = add_totp(owner)
     attacker, key = browser(), SoftAuthenticator()
-    assert sign_in(attacker)["Location"] == "/accounts/"  # in with the password, before any factor
+    assert sign_in(attacker)["Location"] == "/accounts/mfa/"
+    assert attacker.post("/accounts/mfa/", {"code": totp_code(device)}).status_code == 302
     laptop = browser(OWNER_UA, "198.51.100.7")
     sign_in(laptop)
+    device.refresh_from_db()
+    assert laptop.post("/accounts/mfa/", {"code": totp_code(device, steps_ago=-1)}).status_code == 302
     owners_key = SoftAuthenticator()
     assert register(laptop, owners_key, name="Ada's key").status_code == 200  # the owner's own, from this session
     attacker_adds_passkey(attacker, key)
@@ -309,6 +315,7 @@ def test_the_security_page_button_undoes_what_the_other_sessions_added(owner, de
 
     assert laptop.post("/accounts/security/not-me/")["Location"] == "/accounts/login/"
     assert [p.name for p in passkeys(owner)] == ["Ada's key"], "only what the other session added is gone"
+    assert list(totp_devices(owner)) == [device], "the owner's own app stays"
     assert user_session_ids(owner.pk) == [] and not signed_in(attacker)
     assert passkey_signin(browser(), key).status_code == 400
     owner.refresh_from_db()
@@ -354,10 +361,13 @@ def test_events_are_forgotten_once_their_links_have_expired(owner, settings):
 def test_the_passkey_link_also_puts_back_the_address_the_same_session_changed(owner, deliver_outbox):
     """The attacker adds a passkey, then moves the account to their address: the owner's only mail with
     a link may be the passkey one. It undoes the whole session, so the reset goes to the owner."""
-    attacker = browser()
+    attacker, key = browser(), SoftAuthenticator()
     sign_in(attacker)
-    attacker_adds_passkey(attacker, SoftAuthenticator())
+    attacker_adds_passkey(attacker, key)
     passkey_mail = mail_with(deliver_outbox(), "Two-step verification changed")
+    # The account now holds a second factor, so the address change asks for it: the attacker has his own.
+    assert attacker.get("/accounts/reauthenticate/", {"next": "/accounts/email/"})["Location"] == "/accounts/mfa/"
+    assert passkey_signin(attacker, key).json() == {"redirect": "/accounts/email/"}
     attacker.post("/accounts/email/", {"email": "mallory@example.net"})
     change = mail_with(deliver_outbox(), "Confirm your new email address")
     attacker.get(re.search(r"http://testserver(/accounts/email/confirm/[^\s]+/)", change.body).group(1))

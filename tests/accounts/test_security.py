@@ -433,6 +433,8 @@ def test_sign_out_all_others_when_stale_goes_through_reauthentication(user, devi
     assert back.status_code == 302 and back["Location"] == "/accounts/security/"
     [reauth] = events(Event.REAUTHENTICATED)
     assert (reauth.user, reauth.method, reauth.ip) == (user, "pwd", HOME_IP)
+    assert sid(laptop) != current, "re-authenticating rotates the session key, as a sign-in does"
+    current = sid(laptop)
 
     done = laptop.post("/accounts/security/sessions/end-others/")
     assert done.status_code == 302 and done["Location"] == "/accounts/security/"

@@ -2,8 +2,8 @@
 
 One person registers a passkey on the security page (after a password sign-in), then signs in with it:
 with the "Sign in with a passkey" button, through the email field's autofill (conditional mediation),
-and as the second step after the password. Then the passkey is renamed (after confirming the password)
-and removed. A second test opens a browser without WebAuthn: no passkey button, no error. The last
+and as the second step after the password. Then the passkey is renamed (after confirming it's
+her with the passkey: her account holds one, so the password alone will not do) and removed. A second test opens a browser without WebAuthn: no passkey button, no error. The last
 two tests (strict xfails) pin bugs these runs showed.
 
 The virtual authenticator (CTAP2, internal transport, resident keys, user verification always
@@ -228,7 +228,8 @@ def test_register_a_passkey_then_sign_in_with_it_every_way_then_rename_and_remov
             assert watch.posts(OPTIONS, since) == 1 and watch.posts(SIGNIN, since) == 1
             assert [c["signCount"] for c in credentials()] == [4]  # registration and three sign-ins
 
-            # 5. Rename, after confirming the password (forced: the sign-in just now would count as recent).
+            # 5. Rename, after confirming it's her (forced: the sign-in just now would count as recent). The
+            # account holds a passkey, so the password alone will not do: the passkey confirms.
             page.goto(f"{site}/accounts/security/")
             row = passkey_rows().first
             assert "last used" in row.inner_text()
@@ -236,13 +237,17 @@ def test_register_a_passkey_then_sign_in_with_it_every_way_then_rename_and_remov
             row.get_by_label("New name").fill(NEW_NAME)
             settings.REAUTHENTICATION_TIMEOUT = -1
             row.get_by_role("button", name="Rename").click()
-            page.wait_for_url(re.compile(re.escape(f"{site}/accounts/reauthenticate/")))
+            page.wait_for_url(f"{site}/accounts/mfa/")
             settings.REAUTHENTICATION_TIMEOUT = 600
             assert heading() == "Confirm it's you"
+            assert "your password alone is not enough here" in main_text()
+            use_passkey = page.get_by_role("button", name="Use a passkey")
+            use_passkey.wait_for(state="visible")
             snap(page, "reauthenticate")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Continue").click()
+            presence(True)
+            use_passkey.click()
             page.wait_for_url(f"{site}/accounts/security/")
+            presence(False)
             # The POST is not replayed: the old name is still there; rename again.
             row = passkey_rows().first
             assert row.locator("strong").inner_text() == PASSKEY_NAME
@@ -281,7 +286,7 @@ def test_register_a_passkey_then_sign_in_with_it_every_way_then_rename_and_remov
     assert kinds.count(Kind.MFA_REMOVED) == 1
     assert kinds.index(Kind.MFA_ADDED) < kinds.index(Kind.MFA_REMOVED)
     assert [method for kind, method in events if kind == Kind.MFA_VERIFIED] == ["passkey"]
-    assert [method for kind, method in events if kind == Kind.REAUTHENTICATED] == ["pwd"]
+    assert [method for kind, method in events if kind == Kind.REAUTHENTICATED] == ["passkey"]
     assert [method for kind, method in events if kind == Kind.SIGNIN_SUCCEEDED] == [
         "pwd",  # 1
         "passkey",  # 2, the button

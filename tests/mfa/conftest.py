@@ -25,6 +25,7 @@ STEP = 30
 MFA_PAGE = "/accounts/mfa/"
 ENROL_PAGE = "/accounts/security/totp/add/"
 CODES_PAGE = "/accounts/security/recovery-codes/"
+REAUTH_PAGE = "/accounts/reauthenticate/"
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +89,14 @@ def start_pending(c: Client, user, **kwargs) -> Client:
 
 def submit_code(c: Client, code: str, recovery: bool = False):
     return c.post(MFA_PAGE + ("?method=recovery" if recovery else ""), {"code": code})
+
+
+def reauthenticate(c: Client, code: str, next_url: str = "/accounts/security/", recovery: bool = False):
+    """Confirm it's you with a second factor's code: the account holds one, so the password will not do.
+    Returns the challenge's answer (a redirect to `next_url` when the code was right)."""
+    start = c.get(REAUTH_PAGE, {"next": next_url})
+    assert start.status_code == 302 and start["Location"] == MFA_PAGE, start
+    return submit_code(c, code, recovery=recovery)
 
 
 def sign_in_with_mfa(c: Client, user, device=None) -> Client:

@@ -90,6 +90,13 @@ def add_passkey(user: User, authenticator: SoftAuthenticator, name: str = "Lapto
     )
 
 
+def reauthenticate_with_passkey(c: Client, authenticator: SoftAuthenticator, next_url: str = "/accounts/security/"):
+    """Confirm it's you with a passkey: the account holds a second factor, so the password will not do."""
+    start = c.get("/accounts/reauthenticate/", {"next": next_url})
+    assert start.status_code == 302 and start["Location"] == MFA_PAGE, start
+    assert passkey_signin(c, authenticator).json() == {"redirect": next_url}
+
+
 def methods(c: Client) -> list[str]:
     return [entry["method"] for entry in c.session.get(AUTH_METHODS, [])]
 
@@ -142,6 +149,7 @@ def test_registration_options_exclude_existing_passkeys_and_keep_the_user_handle
 ):
     first, second = add_passkey(user, authenticator), add_passkey(user, authenticator, "Phone")
     add_passkey(User.objects.create_user("bob@example.com", PASSWORD), SoftAuthenticator())
+    reauthenticate_with_passkey(signed_in_client, authenticator)
     options = options_from(signed_in_client, REGISTER_OPTIONS)
     excluded = {item["id"] for item in options["excludeCredentials"]}
     assert excluded == {credential.b64id for credential in authenticator.credentials}
@@ -190,7 +198,8 @@ def test_registering_the_first_passkey_stores_it_with_codes_mail_and_audit(
 
     assert RecoveryCode.objects.filter(user=user, used_at__isnull=True).count() == 10
     assert len(signed_in_client.session["mfa.new_recovery_codes"]) == 10
-    assert "passkey" in methods(signed_in_client)
+    # Registering proves nothing about who holds the session: the passkey counts once it is used.
+    assert "passkey" not in methods(signed_in_client)
     [added] = SecurityEvent.objects.filter(kind=Event.MFA_ADDED)
     assert added.user == user
     [mail] = mfa_mails(deliver_outbox)
@@ -205,8 +214,10 @@ def test_recovery_codes_made_with_the_first_passkey_are_audited(signed_in_client
 def test_a_second_passkey_shares_the_user_handle_and_keeps_the_recovery_codes(
     signed_in_client, user, deliver_outbox
 ):
-    assert register(signed_in_client, SoftAuthenticator(), "Laptop").status_code == 200
+    laptop_key = SoftAuthenticator()
+    assert register(signed_in_client, laptop_key, "Laptop").status_code == 200
     codes = set(RecoveryCode.objects.values_list("code_hash", flat=True))
+    reauthenticate_with_passkey(signed_in_client, laptop_key)
     second = register(signed_in_client, SoftAuthenticator(), "Phone")
     assert second.json() == {"redirect": "/accounts/security/"}
     laptop, phone = Passkey.objects.filter(user=user).order_by("pk")
@@ -296,8 +307,10 @@ def test_a_long_name_is_cut_to_64_characters(signed_in_client, user):
 
 
 def test_a_credential_id_registered_already_is_refused_for_the_same_user(signed_in_client, user, deliver_outbox):
-    assert register(signed_in_client, SoftAuthenticator()).status_code == 200
+    first = SoftAuthenticator()
+    assert register(signed_in_client, first).status_code == 200
     taken = bytes(Passkey.objects.get(user=user).credential_id)
+    reauthenticate_with_passkey(signed_in_client, first)
     deliver_outbox().clear()
     response = register(signed_in_client, SoftAuthenticator(), credential_id=taken)
     assert refused(response, ALREADY_REGISTERED)
@@ -725,11 +738,14 @@ def test_sign_in_without_options_is_refused(client, authenticator, ada_key):
 
 def test_a_registration_challenge_does_not_sign_in(signed_in_client, user, authenticator):
     passkey = add_passkey(user, authenticator)
+    reauthenticate_with_passkey(signed_in_client, authenticator)
+    passkey.refresh_from_db()
+    used_at = passkey.last_used_at
     registration = options_from(signed_in_client, REGISTER_OPTIONS)
     credential = authenticator.get({"challenge": registration["challenge"], "rpId": "testserver"})
     assert refused(post_json(signed_in_client, SIGNIN, {"credential": credential}), NO_REQUEST)
     passkey.refresh_from_db()
-    assert passkey.last_used_at is None
+    assert passkey.last_used_at == used_at
 
 
 def test_passkey_ceremonies_are_rate_limited_per_address(client, authenticator, ada_key, settings):

@@ -13,6 +13,8 @@ from tests.conftest import PASSWORD, sign_in_admin
 
 from .conftest import (
     ENROL_PAGE,
+    MFA_PAGE,
+    code_for_secret,
     enrol_through_pages,
     is_signed_in,
     password_step,
@@ -127,14 +129,24 @@ def staff(make_user):
     return make_user("staff@example.com", is_staff=True, is_superuser=True)
 
 
-def test_staff_without_a_second_factor_are_sent_to_enrol_not_to_the_admin(staff, browser):
+def test_staff_without_a_second_factor_are_sent_to_enrol_not_to_the_admin(staff, browser, clock):
     c = browser()
     response = c.post("/accounts/login/?next=/admin/", {"email": staff.email, "password": PASSWORD})
     assert response["Location"] == ENROL_PAGE
     assert c.get("/admin/")["Location"] == ENROL_PAGE
     assert c.get("/admin/accounts/user/")["Location"] == ENROL_PAGE
 
-    enrol_through_pages(c)
+    _, secret = enrol_through_pages(c)
+    # The factor just enrolled proves nothing about who holds this session: the admin asks for it once.
+    to_login = c.get("/admin/")
+    assert to_login["Location"] == "/admin/login/?next=/admin/"
+    step_up = c.get(to_login["Location"])
+    assert step_up["Location"] == MFA_PAGE
+    page = c.get(MFA_PAGE).content.decode()
+    assert "The administration site needs your second factor in this session." in page
+    assert c.get("/admin/accounts/user/").status_code == 302
+    clock.advance(30)  # the enrolment used this step's code
+    assert submit_code(c, code_for_secret(secret))["Location"] == "/admin/"
     assert c.get("/admin/").status_code == 200
     assert c.get("/admin/accounts/user/").status_code == 200
 

@@ -15,6 +15,7 @@ from tests.conftest import PASSWORD, add_totp, totp_code
 
 from .conftest import (
     CODES_PAGE,
+    MFA_PAGE,
     codes_on_page,
     device_of,
     enrol_through_pages,
@@ -210,7 +211,12 @@ def test_regenerating_needs_recent_authentication(codes, ada, browser, clock, se
     assert set(RecoveryCode.objects.values_list("code_hash", flat=True)) == before
     assert c.get(CODES_PAGE).status_code == 302
 
-    assert c.post("/accounts/reauthenticate/", {"password": PASSWORD, "next": "/accounts/security/"}).status_code == 302
+    # Her account has an authenticator app, so the password alone does not confirm it's her.
+    by_password = c.post("/accounts/reauthenticate/", {"password": PASSWORD, "next": "/accounts/security/"})
+    assert by_password["Location"] == MFA_PAGE
+    assert c.post(REGENERATE)["Location"] == "/accounts/reauthenticate/?next=%2Faccounts%2Fsecurity%2F"
+    assert set(RecoveryCode.objects.values_list("code_hash", flat=True)) == before
+    assert submit_code(c, totp_code(device_of(ada)))["Location"] == "/accounts/security/"
     assert c.post(REGENERATE)["Location"] == CODES_PAGE
     assert set(RecoveryCode.objects.values_list("code_hash", flat=True)).isdisjoint(before)
 
