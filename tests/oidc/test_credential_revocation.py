@@ -93,3 +93,18 @@ def test_admin_password_set_ends_every_token_family_and_session_of_the_person(pu
     assert_invalid_grant(other_rp, live["refresh_token"])
     assert user_session_ids(user.pk) == []
     assert live_browser.get("/accounts/").status_code == 302
+
+
+def test_admin_email_change_ends_every_token_family_of_the_person(public_rp, user, make_admin):
+    old = signed_in(user.email)
+    idled = public_rp.sign_in_and_redeem(old)
+    idle_out(old)
+    live = public_rp.sign_in_and_redeem(signed_in(user.email))
+
+    from tests.accounts.test_admin import change_form
+
+    admin = sign_in_admin(make_admin())
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email="ada@new.example"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert_invalid_grant(public_rp, idled["refresh_token"])
+    assert_invalid_grant(public_rp, live["refresh_token"])
