@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.views import wait_phrase
 from mfa.flows import LastFactorRequired, remove_second_factor, reset_mfa
@@ -77,20 +78,12 @@ class FactorRemovalFormSet(BaseInlineFormSet):
             raise forms.ValidationError(LAST_FACTOR)
 
 
-class PasskeyInline(admin.TabularInline):
-    """A user's passkeys, shown read-only; an admin who may manage the person can remove one, through
-    the person's own removal flow (see UserAdmin.save_formset)."""
+class FactorInline(admin.TabularInline):
+    """A user's second factors of one kind, shown read-only and never with a secret. An admin who may
+    manage the person can remove one, through the person's own removal flow (UserAdmin.save_formset)."""
 
-    model = Passkey
     formset = FactorRemovalFormSet
     extra = 0
-    fields = ("name", "created_at", "last_used_at", "synced", "sign_count")
-    readonly_fields = fields
-    verbose_name_plural = _("passkeys")
-
-    @admin.display(boolean=True, description=_("synced"))
-    def synced(self, obj):
-        return obj.synced
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -102,11 +95,39 @@ class PasskeyInline(admin.TabularInline):
         return obj is None or may_manage(request.user, obj)
 
 
+class PasskeyInline(FactorInline):
+    model = Passkey
+    fields = ("name", "created_at", "last_used_at", "synced", "sign_count")
+    readonly_fields = fields
+    verbose_name_plural = _("passkeys")
+
+    @admin.display(boolean=True, description=_("synced"))
+    def synced(self, obj):
+        return obj.synced
+
+
+class TOTPDeviceInline(FactorInline):
+    """Replaces django-otp's device admin (see mfa/admin.py), which shows the secret."""
+
+    model = TOTPDevice
+    fields = ("name", "created_at", "last_used_at")
+    readonly_fields = fields
+    verbose_name_plural = _("authenticator apps")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(confirmed=True)
+
+
+# What an admin's removal of each kind of factor is called in the owner's mail, and the person's own
+# factors of that kind (the removal flow only ever removes one of these).
+FACTOR_REMOVAL = {Passkey: ("admin_passkey_removed", passkeys), TOTPDevice: ("admin_totp_removed", totp_devices)}
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
-    inlines = [PasskeyInline]
+    inlines = [PasskeyInline, TOTPDeviceInline]
     change_password_form = PasswordChangeAdminForm
     # Only superusers may grant privileges or set someone's password: a staff member allowed to edit
     # users must not be able to make themselves (or anyone) a superuser or take over an account.
@@ -285,17 +306,16 @@ class UserAdmin(DjangoUserAdmin):
         return self.inlines if obj is not None else []
 
     def save_formset(self, request, form, formset, change):
-        """A passkey ticked for removal goes through the person's own removal flow (the last-factor
+        """A factor ticked for removal goes through the person's own removal flow (the last-factor
         rule, recovery codes, the owner's mail, the audit), with the admin as the actor."""
-        if formset.model is not Passkey:
+        if formset.model not in FACTOR_REMOVAL:
             return super().save_formset(request, form, formset, change)
+        mail_change, own = FACTOR_REMOVAL[formset.model]
         formset.save(commit=False)  # collects the ticked rows without deleting them
         user = formset.instance
-        for passkey in formset.deleted_objects:
+        for factor in formset.deleted_objects:
             try:
-                remove_second_factor(
-                    request, passkeys(user), passkey.pk, "admin_passkey_removed", user=user, actor=request.user
-                )
+                remove_second_factor(request, own(user), factor.pk, mail_change, user=user, actor=request.user)
             except LastFactorRequired:
                 self.message_user(request, LAST_FACTOR, messages.ERROR)
 

@@ -13,12 +13,17 @@ def admin_client(make_admin) -> Client:
     return sign_in_admin(make_admin())
 
 
-# The management form of the (empty) passkeys inline on the user change page.
+# The management forms of the (empty) second-factor inlines (passkeys, authenticator apps) on the user
+# change page.
 NO_PASSKEY_CHANGES = {
     "passkeys-TOTAL_FORMS": "0",
     "passkeys-INITIAL_FORMS": "0",
     "passkeys-MIN_NUM_FORMS": "0",
     "passkeys-MAX_NUM_FORMS": "1000",
+    "totpdevice_set-TOTAL_FORMS": "0",
+    "totpdevice_set-INITIAL_FORMS": "0",
+    "totpdevice_set-MIN_NUM_FORMS": "0",
+    "totpdevice_set-MAX_NUM_FORMS": "1000",
 }
 
 
@@ -151,9 +156,10 @@ def test_outbox_admin_can_send_failed_mail_again(admin_client, user, client, set
 
 
 def change_form(user, **overrides) -> dict:
-    """The change form of an ordinary account as the page posts it, unchanged unless overridden."""
-    data = {"email": user.email, "display_name": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
-    data.update({field: "on" for field in ("is_active", "email_verified", "mfa_required") if getattr(user, field)})
+    """The change form of an account as the page posts it, unchanged unless overridden (None: unticked)."""
+    data = {"email": user.email, "display_name": user.display_name, "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    flags = ("is_active", "email_verified", "mfa_required", "is_staff", "is_superuser")
+    data.update({field: "on" for field in flags if getattr(user, field)})
     data.update(NO_PASSKEY_CHANGES)
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -237,16 +243,18 @@ def test_admin_can_turn_password_sign_in_off_through_the_same_flow(root, user, d
     assert [m.to for m in deliver_outbox()] == [[user.email]]
 
 
-def passkey_removal(user, passkey) -> dict:
+def factor_removal(user, factor, prefix: str = "passkeys", **fields) -> dict:
+    """The change form with one factor of the inline `prefix` ticked for removal."""
     return change_form(
         user,
         **{
-            "passkeys-TOTAL_FORMS": "1",
-            "passkeys-INITIAL_FORMS": "1",
-            "passkeys-0-id": str(passkey.pk),
-            "passkeys-0-user": str(user.pk),
-            "passkeys-0-DELETE": "on",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-INITIAL_FORMS": "1",
+            f"{prefix}-0-id": str(factor.pk),
+            f"{prefix}-0-user": str(user.pk),
+            f"{prefix}-0-DELETE": "on",
         },
+        **fields,
     )
 
 
@@ -259,7 +267,7 @@ def test_admin_passkey_removal_is_the_factor_removal_flow(root, user, deliver_ou
     recovery.generate(user)
     admin = sign_in_admin(root)
     deliver_outbox().clear()
-    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", passkey_removal(user, passkey))
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, passkey))
     assert response.status_code == 302, response.content.decode()[:2000]
     assert not type(passkey).objects.filter(pk=passkey.pk).exists()
     assert not RecoveryCode.objects.filter(user=user).exists()  # no factor left: the codes go too
@@ -275,7 +283,7 @@ def test_admin_cannot_remove_the_last_factor_of_someone_who_must_use_mfa(root, m
     user = make_user("must@example.com", mfa_required=True)
     passkey = stored_passkey(user)
     admin = sign_in_admin(root)
-    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", passkey_removal(user, passkey))
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, passkey))
     assert response.status_code == 200
     assert "their last second factor cannot be removed" in response.content.decode()
     assert type(passkey).objects.filter(pk=passkey.pk).exists()
@@ -318,3 +326,31 @@ def test_outbox_send_again_needs_change_permission_not_view(make_user, user, cli
     browser.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
     row.refresh_from_db()
     assert row.attempts == 0
+
+
+def test_admin_totp_removal_is_the_factor_removal_flow(root, user, deliver_outbox):
+    from tests.conftest import add_totp
+
+    device = add_totp(user, "Phone")
+    admin = sign_in_admin(root)
+    page = admin.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert "Phone" in page and device.key not in page  # listed, never with its secret
+    deliver_outbox().clear()
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, device, "totpdevice_set"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not type(device).objects.filter(pk=device.pk).exists()
+    [mail] = deliver_outbox()
+    assert "An administrator removed an authenticator app from your account." in mail.body
+    [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MFA_REMOVED)
+    assert (event.user, event.actor) == (user, root)
+
+
+def test_django_otps_device_admin_with_its_secrets_and_unmailed_edits_is_gone(root, user):
+    from tests.conftest import add_totp
+
+    device = add_totp(user)
+    admin = sign_in_admin(root)
+    assert admin.get("/admin/otp_totp/totpdevice/").status_code == 404
+    assert admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").status_code == 404
+    assert admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code == 404
+    assert admin.post("/admin/otp_totp/totpdevice/add/", {"user": user.pk, "name": "x", "key": "00" * 20}).status_code == 404

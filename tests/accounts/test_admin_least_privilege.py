@@ -12,11 +12,11 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.flows.lifecycle import signin_throttle_state
-from accounts.models import OutboxMail, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.sessions import user_session_ids
 from mfa.models import Passkey
-from tests.accounts.test_admin import NO_PASSKEY_CHANGES
-from tests.conftest import PASSWORD, add_totp, sign_in_admin
+from tests.accounts.test_admin import change_form, factor_removal, signed_in
+from tests.conftest import add_totp, sign_in_admin
 from tests.mfa.test_passkey_offer_and_admin import stored_passkey
 
 pytestmark = pytest.mark.django_db
@@ -55,43 +55,10 @@ def colleague(make_user) -> User:
     return staff
 
 
-def change_form(user: User, **overrides) -> dict:
-    """The change form as the admin page would post it, unchanged unless overridden."""
-    data = {
-        "email": user.email,
-        "display_name": user.display_name,
-        "date_joined_0": "2026-01-01",
-        "date_joined_1": "00:00:00",
-        **NO_PASSKEY_CHANGES,
-    }
-    for field in ("is_active", "email_verified", "is_staff", "is_superuser", "mfa_required"):
-        if getattr(user, field):
-            data[field] = "on"
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
-
-
-def with_passkey_deleted(data: dict, passkey: Passkey) -> dict:
-    return {
-        **data,
-        "passkeys-TOTAL_FORMS": "1",
-        "passkeys-INITIAL_FORMS": "1",
-        "passkeys-0-id": str(passkey.pk),
-        "passkeys-0-user": str(passkey.user_id),
-        "passkeys-0-DELETE": "on",
-    }
-
-
 def run_action(browser: Client, action: str, users: list[User]) -> str:
     response = browser.post("/admin/accounts/user/", {"action": action, "_selected_action": [u.pk for u in users]})
     assert response.status_code == 302, response.content.decode()[:2000]
     return browser.get(response["Location"]).content.decode()
-
-
-def signed_in(user: User) -> Client:
-    browser = Client(raise_request_exception=False)
-    browser.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
-    return browser
 
 
 # --- the change page ------------------------------------------------------------------------------
@@ -136,7 +103,7 @@ def test_helpdesk_cannot_set_a_superusers_password(helpdesk, root):
 
 def test_helpdesk_cannot_remove_a_superusers_passkey(helpdesk, root):
     passkey = stored_passkey(root)
-    response = helpdesk.post(f"/admin/accounts/user/{root.pk}/change/", with_passkey_deleted(change_form(root), passkey))
+    response = helpdesk.post(f"/admin/accounts/user/{root.pk}/change/", factor_removal(root, passkey))
     assert response.status_code == 403
     assert Passkey.objects.filter(pk=passkey.pk).exists()
     assert not SecurityEvent.objects.filter(kind=Event.MFA_REMOVED).exists()
