@@ -50,12 +50,14 @@ def revoke_user(user, keep_refs=()) -> int:
 
     Every family goes, whether or not its session is still alive (one that idled out is in no session
     index any more, so ending sessions alone would miss it), except those of the sessions in `keep_refs`.
+    Then apps are told of each ended session (by `sid`) instead, so the kept session stays signed in
+    to them too.
     """
     families = TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
     kept = [ref for ref in keep_refs if ref]
     if kept:
         families = families.exclude(session_ref__in=kept)
-    ended = _revoke(families, by_session=False)
+    ended = _revoke(families, by_session=bool(kept))
     access_tokens = get_access_token_model().objects.filter(user=user)
     if kept:
         kept_families = TokenFamily.objects.filter(user=user, session_ref__in=kept).values("family")

@@ -13,8 +13,9 @@ from django.test import Client as Browser
 
 from accounts.sessions import SessionStore, user_session_ids
 from identity.oidc.models import TokenFamily
-from tests.conftest import PASSWORD, sign_in_admin
+from tests.conftest import PASSWORD, sign_in_admin, wait_until_broker_idle
 from tests.oidc.conftest import RelyingParty, register, sign_in_with_password
+from tests.oidc.test_backchannel import broker, receiver, worker  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +109,27 @@ def test_admin_email_change_ends_every_token_family_of_the_person(public_rp, use
     assert response.status_code == 302, response.content.decode()[:2000]
     assert_invalid_grant(public_rp, idled["refresh_token"])
     assert_invalid_grant(public_rp, live["refresh_token"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_apps_hear_of_each_ended_session_never_of_the_kept_one(receiver, broker, worker, user):
+    """After one's own password change, a back-channel app is told by `sid` of the other sessions
+    (also one that idled out), not by `sub`, which would sign the changing session out of it too."""
+    from tests.oidc.test_backchannel import app_with_backchannel, logout_claims
+
+    app = app_with_backchannel(receiver)
+    idled_browser = signed_in(user.email)
+    idled = app.sign_in_and_redeem(idled_browser)
+    idle_out(idled_browser)
+    here = signed_in(user.email)
+    kept = app.sign_in_and_redeem(here)
+
+    assert change_own_password(here).status_code == 302
+
+    [post] = receiver.wait_for(1)
+    _, claims = logout_claims(post["form"]["logout_token"][0], app)
+    assert claims["sid"] == idled["claims"]["sid"] != kept["claims"]["sid"]
+    assert_invalid_grant(app, idled["refresh_token"])
+    assert app.refresh(kept["refresh_token"]).status_code == 200
+    wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
+    assert len(receiver.received) == 1
