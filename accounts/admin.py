@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
@@ -198,7 +199,15 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")}),
     )
-    actions = ("deactivate", "reactivate", "send_password_reset", "end_sessions", "clear_throttling", "reset_mfa")
+    actions = (
+        "deactivate",
+        "reactivate",
+        "send_password_reset",
+        "end_sessions",
+        "clear_throttling",
+        "reset_mfa",
+        "delete_selected",
+    )
 
     @admin.display(description=_("Two-step verification"))
     def mfa_status(self, obj):
@@ -292,6 +301,12 @@ class UserAdmin(DjangoUserAdmin):
         self._report(
             request, ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)), len(users)
         )
+
+    @admin.action(description=_("Delete selected %(verbose_name_plural)s"), permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's deletion (with its confirmation page), on the accounts this admin may manage only."""
+        allowed = self._manageable(request, queryset)
+        return delete_selected(self, request, allowed) if allowed.exists() else None
 
     def _manageable(self, request, queryset):
         """The selected accounts this admin may act on; the others are left alone, and the admin told."""

@@ -187,8 +187,12 @@ def test_helpdesk_with_delete_permission_cannot_delete_a_superuser(helpdesk, roo
     TOTPDevice.objects.filter(user=root).delete()  # nothing else the helpdesk would need permission for
     refused = helpdesk.post(f"/admin/accounts/user/{root.pk}/delete/", {"post": "yes"})
     assert refused.status_code == 403 and READ_ONLY in refused.content.decode()
-    helpdesk.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [root.pk], "post": "yes"})
-    assert User.objects.filter(pk=root.pk).exists()
+    confirm = helpdesk.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [root.pk, user.pk]})
+    assert confirm.status_code == 200 and "1 staff or superuser account was skipped" in confirm.content.decode()
+    helpdesk.post(
+        "/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [root.pk, user.pk], "post": "yes"}
+    )
+    assert User.objects.filter(pk=root.pk).exists() and not User.objects.filter(pk=user.pk).exists()
 
 
 @pytest.mark.parametrize(
@@ -200,3 +204,11 @@ def test_superusers_can_act_on_staff_accounts(root, colleague, action):
     assert "skipped" not in page
     assert "1 user" in page or action == "reactivate"  # the colleague is active: nothing to reactivate
 
+
+
+def test_a_superuser_can_delete_a_staff_account(root, colleague):
+    admin = sign_in_admin(root)
+    confirm = admin.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [colleague.pk]})
+    assert confirm.status_code == 200 and "skipped" not in confirm.content.decode()
+    admin.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"})
+    assert not User.objects.filter(pk=colleague.pk).exists()
