@@ -1,30 +1,43 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import PermissionDenied
+from django.forms.models import BaseInlineFormSet
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.views import wait_phrase
-from mfa.flows import reset_mfa
+from mfa.flows import LastFactorRequired, remove_second_factor, reset_mfa
 from mfa.models import Passkey
-from mfa.policy import must_have_mfa, recovery_codes_left, totp_devices
+from mfa.policy import must_have_mfa, passkeys, recovery_codes_left, second_factor_count, totp_devices
 
 from .flows.lifecycle import (
+    account_edited_by_admin,
     clear_signin_throttling,
     deactivate_user,
     end_sessions_for,
+    manageable,
+    may_manage,
     reactivate_user,
     send_password_reset,
     signin_throttle_state,
 )
-from .audit import record_event
+from .flows.password import change_password
 from .forms import NormalizedPasswords
-from .sessions import end_user_sessions
 from .models import OutboxMail, SecurityEvent, User, normalize_email
+
+PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
+LAST_FACTOR = _(
+    "This person must use two-step verification, so their last second factor cannot be removed. "
+    "Use “Reset two-step verification” instead, or let them add another factor first."
+)
 
 
 class UserCreationAdminForm(NormalizedPasswords, AdminUserCreationForm):
@@ -55,18 +68,23 @@ class UserChangeAdminForm(UserChangeForm):
         return email
 
 
-class PasskeyInline(admin.TabularInline):
-    """A user's passkeys, shown read-only; an admin can remove one (audited, see save_formset)."""
+class FactorRemovalFormSet(BaseInlineFormSet):
+    """Refuses, with a message on the page, to remove the last factor of someone who must use MFA.
+    The removal flow enforces the same rule under a lock; this only says so before saving."""
 
-    model = Passkey
+    def clean(self):
+        super().clean()
+        removing = sum(1 for form in self.forms if form.instance.pk and self._should_delete_form(form))
+        if removing and must_have_mfa(self.instance) and removing >= second_factor_count(self.instance):
+            raise forms.ValidationError(LAST_FACTOR)
+
+
+class FactorInline(admin.TabularInline):
+    """A user's second factors of one kind, shown read-only and never with a secret. An admin who may
+    manage the person can remove one, through the person's own removal flow (UserAdmin.save_formset)."""
+
+    formset = FactorRemovalFormSet
     extra = 0
-    fields = ("name", "created_at", "last_used_at", "synced", "sign_count")
-    readonly_fields = fields
-    verbose_name_plural = _("passkeys")
-
-    @admin.display(boolean=True, description=_("synced"))
-    def synced(self, obj):
-        return obj.synced
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -75,14 +93,42 @@ class PasskeyInline(admin.TabularInline):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return True
+        return obj is None or may_manage(request.user, obj)
+
+
+class PasskeyInline(FactorInline):
+    model = Passkey
+    fields = ("name", "created_at", "last_used_at", "synced", "sign_count")
+    readonly_fields = fields
+    verbose_name_plural = _("passkeys")
+
+    @admin.display(boolean=True, description=_("synced"))
+    def synced(self, obj):
+        return obj.synced
+
+
+class TOTPDeviceInline(FactorInline):
+    """Replaces django-otp's device admin (see mfa/admin.py), which shows the secret."""
+
+    model = TOTPDevice
+    fields = ("name", "created_at", "last_used_at")
+    readonly_fields = fields
+    verbose_name_plural = _("authenticator apps")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(confirmed=True)
+
+
+# What an admin's removal of each kind of factor is called in the owner's mail, and the person's own
+# factors of that kind (the removal flow only ever removes one of these).
+FACTOR_REMOVAL = {Passkey: ("admin_passkey_removed", passkeys), TOTPDevice: ("admin_totp_removed", totp_devices)}
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
-    inlines = [PasskeyInline]
+    inlines = [PasskeyInline, TOTPDeviceInline]
     change_password_form = PasswordChangeAdminForm
     # Only superusers may grant privileges or set someone's password: a staff member allowed to edit
     # users must not be able to make themselves (or anyone) a superuser or take over an account.
@@ -94,15 +140,50 @@ class UserAdmin(DjangoUserAdmin):
             fields = (*fields, *self.PRIVILEGE_FIELDS)
         return fields
 
+    def has_change_permission(self, request, obj=None):
+        """A staff or superuser account is read-only to everyone but superusers (see may_manage)."""
+        return super().has_change_permission(request, obj) and (obj is None or may_manage(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or may_manage(request.user, obj))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is not None and not may_manage(request.user, user):
+            if request.method == "POST":
+                return self._refuse(request, PROTECTED_ACCOUNT)
+            self.message_user(request, PROTECTED_ACCOUNT, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is not None and not may_manage(request.user, user):
+            return self._refuse(request, PROTECTED_ACCOUNT)
+        return super().delete_view(request, object_id, extra_context)
+
+    def _refuse(self, request, message) -> TemplateResponse:
+        """A 403 that says why, inside the admin, instead of a bare "Forbidden"."""
+        context = {**self.admin_site.each_context(request), "title": _("Not allowed"), "message": message, "opts": self.opts}
+        return TemplateResponse(request, "admin/accounts/user/refused.html", context, status=403)
+
     def user_change_password(self, request, id, form_url=""):
+        """Setting a password goes through the person's own password flow: every session ends, every
+        app's tokens are revoked, the owner is mailed; audited with the admin. Superusers only."""
         if not request.user.is_superuser:
-            raise PermissionDenied
-        response = super().user_change_password(request, id, form_url)
-        if request.method == "POST" and response.status_code == 302:
-            user = User.objects.get(pk=id)
-            record_event(request, SecurityEvent.Kind.PASSWORD_CHANGED, user, actor=request.user, reason="admin")
-            end_user_sessions(user.pk, keep_session_key=request.session.session_key if user == request.user else None)
-        return response
+            return self._refuse(request, _("Only a superuser can set or turn off a password in the admin."))
+        user = self.get_object(request, unquote(id))
+        if user is not None and request.method == "POST":
+            form = self.change_password_form(user, request.POST)
+            usable = form.is_valid() and form.cleaned_data["set_usable_password"]
+            if form.is_valid() and (usable or "unset-password" in request.POST):
+                change_password(request, user, form.cleaned_data["password1"] if usable else None, actor=request.user)
+                self.log_change(request, user, self.construct_change_message(request, form, None))
+                if usable:
+                    self.message_user(request, gettext("Password changed successfully."), messages.SUCCESS)
+                else:
+                    self.message_user(request, gettext("Password-based authentication was disabled."), messages.SUCCESS)
+                return redirect("admin:accounts_user_change", user.pk)
+        return super().user_change_password(request, id, form_url)
     ordering = ("email",)
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
@@ -118,21 +199,30 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")}),
     )
-    actions = ("deactivate", "reactivate", "send_password_reset", "end_sessions", "clear_throttling", "reset_mfa")
+    actions = (
+        "deactivate",
+        "reactivate",
+        "send_password_reset",
+        "end_sessions",
+        "clear_throttling",
+        "reset_mfa",
+        "delete_selected",
+    )
 
     @admin.display(description=_("Two-step verification"))
     def mfa_status(self, obj):
-        devices = [device.name for device in totp_devices(obj)]
-        if not devices:
+        apps = [device.name for device in totp_devices(obj)]
+        keys = [passkey.name for passkey in passkeys(obj)]
+        if not apps and not keys:
             return _("Not set up") + (" · " + _("required") if must_have_mfa(obj) else "")
-        return _("Authenticator apps: %(names)s · recovery codes left: %(n)d") % {
-            "names": ", ".join(devices),
-            "n": recovery_codes_left(obj),
-        }
+        parts = [_("Authenticator apps: %(names)s") % {"names": ", ".join(apps)}] if apps else []
+        parts += [_("Passkeys: %(names)s") % {"names": ", ".join(keys)}] if keys else []
+        parts.append(_("recovery codes left: %(n)d") % {"n": recovery_codes_left(obj)})
+        return " · ".join(str(part) for part in parts)
 
     @admin.action(description=_("Reset two-step verification"), permissions=["change"])
     def reset_mfa(self, request, queryset):
-        users = list(queryset)
+        users = list(self._manageable(request, queryset))
         for user in users:
             reset_mfa(user, request, actor=request.user)
         self._report(
@@ -175,21 +265,21 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description=_("Deactivate and sign out selected users"), permissions=["change"])
     def deactivate(self, request, queryset):
-        users = list(queryset.filter(is_active=True))
+        users = list(self._manageable(request, queryset).filter(is_active=True))
         for user in users:
             deactivate_user(user, request, actor=request.user)
         self._report(request, ngettext("%d user deactivated.", "%d users deactivated.", len(users)), len(users))
 
     @admin.action(description=_("Reactivate selected users"), permissions=["change"])
     def reactivate(self, request, queryset):
-        users = list(queryset.filter(is_active=False))
+        users = list(self._manageable(request, queryset).filter(is_active=False))
         for user in users:
             reactivate_user(user, request, actor=request.user)
         self._report(request, ngettext("%d user reactivated.", "%d users reactivated.", len(users)), len(users))
 
     @admin.action(description=_("Send a password-reset mail"), permissions=["change"])
     def send_password_reset(self, request, queryset):
-        users = list(queryset.filter(is_active=True))
+        users = list(self._manageable(request, queryset).filter(is_active=True))
         for user in users:
             send_password_reset(user, request, actor=request.user)
         self._report(
@@ -198,19 +288,42 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description=_("End all sessions of selected users"), permissions=["change"])
     def end_sessions(self, request, queryset):
-        users = list(queryset)
+        users = list(self._manageable(request, queryset))
         for user in users:
             end_sessions_for(user, request, actor=request.user)
         self._report(request, ngettext("Sessions ended for %d user.", "Sessions ended for %d users.", len(users)), len(users))
 
     @admin.action(description=_("Clear sign-in throttling"), permissions=["change"])
     def clear_throttling(self, request, queryset):
-        users = list(queryset)
+        users = list(self._manageable(request, queryset))
         for user in users:
             clear_signin_throttling(user, request, actor=request.user)
         self._report(
             request, ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)), len(users)
         )
+
+    @admin.action(description=_("Delete selected %(verbose_name_plural)s"), permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's deletion (with its confirmation page), on the accounts this admin may manage only."""
+        allowed = self._manageable(request, queryset)
+        return delete_selected(self, request, allowed) if allowed.exists() else None
+
+    def _manageable(self, request, queryset):
+        """The selected accounts this admin may act on; the others are left alone, and the admin told."""
+        allowed = manageable(request.user, queryset)
+        skipped = queryset.count() - allowed.count()
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%d staff or superuser account was skipped: only a superuser can act on it.",
+                    "%d staff or superuser accounts were skipped: only a superuser can act on them.",
+                    skipped,
+                )
+                % skipped,
+                messages.WARNING,
+            )
+        return allowed
 
     def _report(self, request, template: str, count: int) -> None:
         self.message_user(request, template % count, messages.SUCCESS)
@@ -219,17 +332,24 @@ class UserAdmin(DjangoUserAdmin):
         return self.inlines if obj is not None else []
 
     def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        for removed in getattr(formset, "deleted_objects", []):
-            if isinstance(removed, Passkey):
-                record_event(request, SecurityEvent.Kind.MFA_REMOVED, removed.user, actor=request.user, reason="passkey")
+        """A factor ticked for removal goes through the person's own removal flow (the last-factor
+        rule, recovery codes, the owner's mail, the audit), with the admin as the actor."""
+        if formset.model not in FACTOR_REMOVAL:
+            return super().save_formset(request, form, formset, change)
+        mail_change, own = FACTOR_REMOVAL[formset.model]
+        formset.save(commit=False)  # collects the ticked rows without deleting them
+        user = formset.instance
+        for factor in formset.deleted_objects:
+            try:
+                remove_second_factor(request, own(user), factor.pk, mail_change, user=user, actor=request.user)
+            except LastFactorRequired:
+                self.message_user(request, LAST_FACTOR, messages.ERROR)
 
     def save_model(self, request, obj, form, change):
-        # Deactivating from the change form must end sessions just like the list action does.
-        was_active = change and User.objects.filter(pk=obj.pk, is_active=True).exists()
+        before = User.objects.get(pk=obj.pk) if change else None
         super().save_model(request, obj, form, change)
-        if was_active and not obj.is_active:
-            deactivate_user(obj, request, actor=request.user)
+        if before is not None:
+            account_edited_by_admin(request, before, obj, actor=request.user)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -249,7 +369,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class OutboxMailAdmin(ReadOnlyAdmin):
     actions = ("retry",)
 
-    @admin.action(description=_("Send again (after the mail server is back)"), permissions=["view"])
+    @admin.action(description=_("Send again (after the mail server is back)"), permissions=["resend"])
     def retry(self, request, queryset):
         """Give mail that gave up (or is waiting) a fresh set of attempts and enqueue it now."""
         from .outbox import enqueue
@@ -259,6 +379,10 @@ class OutboxMailAdmin(ReadOnlyAdmin):
         for mail_id in ids:
             enqueue(mail_id)
         self.message_user(request, ngettext("%d mail enqueued.", "%d mails enqueued.", len(ids)) % len(ids))
+
+    def has_resend_permission(self, request) -> bool:
+        """Sending mail again is a change (a reset link goes out once more), not a look."""
+        return request.user.has_perm("accounts.change_outboxmail")
 
     list_display = ("created_at", "kind", "to", "state", "attempts", "sent_at")
     list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))

@@ -53,11 +53,12 @@ def enrol_totp(request, name: str, secret_hex: str, last_t: int) -> list[str] | 
         return factor_added(request, "otp", "totp_added", first, device)
 
 
-def remove_second_factor(request, own, factor_id: int, change: str) -> bool:
+def remove_second_factor(request, own, factor_id: int, change: str, *, user=None, actor=None) -> bool:
     """Remove one of the user's second factors (`own`: their TOTP devices or their passkeys); False if
     it is not theirs. The last second factor of someone who must have MFA cannot be removed; without
-    any factor left, the recovery codes go too."""
-    user = request.user
+    any factor left, the recovery codes go too. `user` and `actor`: an admin removing someone's factor
+    (the same rules, audited with the admin); otherwise the person removes their own."""
+    user = user or request.user
     with transaction.atomic():
         # Lock every factor of the user: two parallel removals must not both see "one left after me".
         remaining = len(list(totp_devices(user).select_for_update())) + len(list(passkeys(user).select_for_update()))
@@ -69,7 +70,7 @@ def remove_second_factor(request, own, factor_id: int, change: str) -> bool:
         factor.delete()
         if not has_second_factor(user):
             recovery.discard(user)
-        _tell(request, user, Event.MFA_REMOVED, change)
+        _tell(request, user, Event.MFA_REMOVED, change, actor=actor)
     return True
 
 

@@ -9,7 +9,7 @@ from identity import ratelimit
 from ..audit import record_credential_event, record_event
 from ..models import CredentialEvent, OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
-from .signin import lift_password_throttling
+from .signin import end_all_access, lift_password_throttling
 
 Event = SecurityEvent.Kind
 
@@ -50,3 +50,15 @@ def complete_email_change(request, user: User, new_email: str) -> bool:
         return False
     lift_password_throttling(new_email)  # failures against the address from before it was this account's
     return True
+
+
+def email_changed_by_admin(request, user: User, old_email: str, *, actor: User) -> None:
+    """An admin saved a new address for the person. Whoever reads the new mailbox can now reset the
+    password, so this is treated like a credential change: the old address is told (naming the
+    admin's hand in it), every session ends and every app's tokens are revoked, and it is audited
+    with the acting admin."""
+    with transaction.atomic():
+        record_event(request, Event.EMAIL_CHANGED, user, actor=actor, reason="admin")
+        queue_mail(OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=user.email, by_admin=True)
+    end_all_access(user, keep_request=request)
+    lift_password_throttling(user.email)

@@ -1,8 +1,12 @@
-"""Admin actions on whole accounts. Each is audited with the admin who did it."""
+"""Admin actions on whole accounts. Each is audited with the admin who did it.
+
+Who may act on whom is decided here too (`may_manage`), for the admin's pages and actions alike.
+"""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from identity import ratelimit
 
@@ -10,9 +14,37 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_user_sessions
+from .email import email_changed_by_admin
 from .signin import end_all_access, lift_password_throttling
 
 Event = SecurityEvent.Kind
+
+
+def may_manage(actor: User, user: User) -> bool:
+    """Only a superuser may act on a staff or superuser account. Otherwise anyone allowed to edit users
+    (a helpdesk account with `change_user`) could take over an administrator: set their address to
+    one it reads, mail a reset link there, reset their second factor, and sign in as them."""
+    return actor.is_superuser or not (user.is_staff or user.is_superuser)
+
+
+def manageable(actor: User, users: QuerySet[User]) -> QuerySet[User]:
+    """The accounts among `users` that `actor` may act on (see may_manage)."""
+    return users if actor.is_superuser else users.filter(is_staff=False, is_superuser=False)
+
+
+def account_edited_by_admin(request, before: User, after: User, actor: User) -> None:
+    """What an admin's save of someone's account sets off beyond the saved fields: a new address is
+    a credential change (see email_changed_by_admin), marking the address verified or not is audited,
+    and deactivating ends every session and app token just like the list action."""
+    if before.email != after.email:
+        email_changed_by_admin(request, after, before.email, actor=actor)
+    if before.email_verified != after.email_verified:
+        kind = Event.EMAIL_VERIFIED if after.email_verified else Event.ADMIN_EMAIL_UNVERIFIED
+        record_event(request, kind, after, actor=actor, reason="admin")
+    if before.is_active and not after.is_active:
+        deactivate_user(after, request, actor=actor)
+    elif not before.is_active and after.is_active:
+        record_event(request, Event.ADMIN_REACTIVATED, after, actor=actor)
 
 
 def deactivate_user(user: User, request=None, actor: User | None = None) -> None:

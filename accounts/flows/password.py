@@ -1,4 +1,5 @@
-"""Changing and resetting passwords. Both end the user's other sessions and mail the owner."""
+"""Changing and resetting passwords. Each ends the person's other sessions, revokes what apps were
+granted outside the session that made the change, and mails the owner."""
 
 from __future__ import annotations
 
@@ -12,21 +13,27 @@ from ..audit import record_event
 from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
-from ..sessions import end_user_sessions
 from .signin import end_all_access, lift_password_throttling
 
 Event = SecurityEvent.Kind
 
 
-def change_password(request, user: User, new_password: str) -> None:
-    """Set a new password; this session stays signed in (under a new key), every other one ends."""
+def change_password(request, user: User, new_password: str | None, *, actor: User | None = None) -> None:
+    """Set a new password (None: password sign-in off), by the person or by an admin (`actor`).
+
+    The person's own session stays signed in (under a new key) with its apps' tokens; every other
+    session ends and every other token family is revoked, including those of sessions that already
+    idled out: whoever knew the old password may have signed in to an app with it (RFC 9700 4.14).
+    """
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        record_event(request, Event.PASSWORD_CHANGED, user)
-        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request)
-    update_session_auth_hash(request, user)
-    end_user_sessions(user.pk, keep_session_key=request.session.session_key)
+        record_event(request, Event.PASSWORD_CHANGED, user, actor=actor, reason="admin" if actor else "")
+        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request, **({"by_admin": True} if actor else {}))
+    own = request.user.pk == user.pk
+    if own:
+        update_session_auth_hash(request, user)
+    end_all_access(user, keep_request=request if own else None)
 
 
 def request_password_reset(request, email: str) -> None:

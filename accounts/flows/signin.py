@@ -281,11 +281,16 @@ def sign_out(request) -> None:
         sessions_ended.send(sender=__name__, user_id=user_id, refs=[ref])
 
 
-def end_all_access(user: User) -> None:
+def end_all_access(user: User, *, keep_request=None) -> None:
     """End every session of the person and revoke what apps were granted on their behalf. Apps are
-    told first, so they hear "this person" (sub) once rather than of each session (sid)."""
-    access_revoked.send(sender=__name__, user=user)
-    end_user_sessions(user.pk)
+    told first, so they hear "this person" (sub) once rather than of each session (sid).
+
+    `keep_request`: the person's own request whose session (and its apps' tokens) stays, as after
+    changing one's own password."""
+    session = keep_request.session if keep_request is not None and keep_request.user.pk == user.pk else None
+    keep_refs = [session[SESSION_REF]] if session is not None and session.get(SESSION_REF) else []
+    access_revoked.send(sender=__name__, user=user, keep_refs=keep_refs)
+    end_user_sessions(user.pk, keep_session_key=session.session_key if session is not None else None)
 
 
 def safe_next_url(url: str | None) -> str | None:

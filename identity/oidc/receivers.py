@@ -13,5 +13,5 @@ def on_sessions_ended(sender, user_id, refs, **kwargs):
 
 
 @receiver(access_revoked, dispatch_uid="oidc-access-revoked")
-def on_access_revoked(sender, user, **kwargs):
-    revocation.revoke_user(user)
+def on_access_revoked(sender, user, keep_refs=(), **kwargs):
+    revocation.revoke_user(user, keep_refs=keep_refs)

@@ -45,10 +45,24 @@ def revoke_sessions(user_id, refs: list[str]) -> int:
     return _revoke(TokenFamily.objects.filter(user_id=user_id, session_ref__in=refs, revoked_at__isnull=True))
 
 
-def revoke_user(user) -> int:
-    """Nothing granted on this person's behalf may keep working; every app is told (by `sub`)."""
-    ended = _revoke(TokenFamily.objects.filter(user=user, revoked_at__isnull=True), by_session=False)
-    _revoke_untracked(get_access_token_model().objects.filter(user=user))
+def revoke_user(user, keep_refs=()) -> int:
+    """Nothing granted on this person's behalf may keep working; every app is told (by `sub`).
+
+    Every family goes, whether or not its session is still alive (one that idled out is in no session
+    index any more, so ending sessions alone would miss it), except those of the sessions in `keep_refs`.
+    Then apps are told of each ended session (by `sid`) instead, so the kept session stays signed in
+    to them too.
+    """
+    families = TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
+    kept = [ref for ref in keep_refs if ref]
+    if kept:
+        families = families.exclude(session_ref__in=kept)
+    ended = _revoke(families, by_session=bool(kept))
+    access_tokens = get_access_token_model().objects.filter(user=user)
+    if kept:
+        kept_families = TokenFamily.objects.filter(user=user, session_ref__in=kept).values("family")
+        access_tokens = access_tokens.exclude(refresh_token__token_family__in=kept_families)
+    _revoke_untracked(access_tokens)
     return ended
 
 

@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from accounts.models import OutboxMail, User
+from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.sessions import user_session_ids
 from tests.conftest import PASSWORD, pass_mfa, sign_in_admin
 
@@ -13,12 +13,17 @@ def admin_client(make_admin) -> Client:
     return sign_in_admin(make_admin())
 
 
-# The management form of the (empty) passkeys inline on the user change page.
+# The management forms of the (empty) second-factor inlines (passkeys, authenticator apps) on the user
+# change page.
 NO_PASSKEY_CHANGES = {
     "passkeys-TOTAL_FORMS": "0",
     "passkeys-INITIAL_FORMS": "0",
     "passkeys-MIN_NUM_FORMS": "0",
     "passkeys-MAX_NUM_FORMS": "1000",
+    "totpdevice_set-TOTAL_FORMS": "0",
+    "totpdevice_set-INITIAL_FORMS": "0",
+    "totpdevice_set-MIN_NUM_FORMS": "0",
+    "totpdevice_set-MAX_NUM_FORMS": "1000",
 }
 
 
@@ -145,3 +150,207 @@ def test_outbox_admin_can_send_failed_mail_again(admin_client, user, client, set
     assert row.attempts == 0 and row.state == "pending"
     send_outbox_mail(row.pk)  # what the worker does with the enqueued task
     assert [m.to for m in mailoutbox] == [[user.email]]
+
+
+# --- credential changes by an admin go through the person's own flows (issue 13, section 1) -------
+
+
+def change_form(user, **overrides) -> dict:
+    """The change form of an account as the page posts it, unchanged unless overridden (None: unticked)."""
+    data = {"email": user.email, "display_name": user.display_name, "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    flags = ("is_active", "email_verified", "mfa_required", "is_staff", "is_superuser")
+    data.update({field: "on" for field in flags if getattr(user, field)})
+    data.update(NO_PASSKEY_CHANGES)
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@pytest.fixture
+def root(make_admin):
+    return make_admin()
+
+
+def test_admin_email_change_tells_the_old_address_signs_the_person_out_and_is_audited(root, user, deliver_outbox):
+    person = signed_in(user)
+    admin = sign_in_admin(root)
+    deliver_outbox().clear()
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email="ada@new.example"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    user.refresh_from_db()
+    assert user.email == "ada@new.example"
+    [mail] = deliver_outbox()
+    assert mail.to == ["ada@example.com"]
+    assert "An administrator changed the email address of your account to ada@new.example" in mail.body
+    assert "ada@new.example" in mail.alternatives[0][0]
+    assert user_session_ids(user.pk) == [] and person.get("/accounts/").status_code == 302
+    [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.EMAIL_CHANGED)
+    assert (event.user, event.actor, event.reason) == (user, root, "admin")
+    assert admin.get("/admin/").status_code == 200  # the admin's own session is not the person's
+
+
+def test_marking_an_address_verified_or_not_is_audited_with_the_admin(root, make_user):
+    user = make_user("new@example.com", email_verified=False)
+    admin = sign_in_admin(root)
+    Kind = SecurityEvent.Kind
+    assert admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email_verified="on")).status_code == 302
+    user.refresh_from_db()
+    assert user.email_verified
+    [verified] = SecurityEvent.objects.filter(kind=Kind.EMAIL_VERIFIED)
+    assert (verified.user, verified.actor) == (user, root)
+    assert admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email_verified=None)).status_code == 302
+    [unverified] = SecurityEvent.objects.filter(kind=Kind.ADMIN_EMAIL_UNVERIFIED)
+    assert (unverified.user, unverified.actor) == (user, root)
+    assert not SecurityEvent.objects.filter(kind=Kind.EMAIL_CHANGED).exists()
+
+
+def test_admin_password_set_is_the_password_flow(root, user, deliver_outbox):
+    person = signed_in(user)
+    admin = sign_in_admin(root)
+    deliver_outbox().clear()
+    new = "an admin-set passphrase 9"
+    response = admin.post(
+        f"/admin/accounts/user/{user.pk}/password/", {"password1": new, "password2": new, "usable_password": "true"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"/admin/accounts/user/{user.pk}/change/"
+    assert "Password changed successfully." in admin.get(response["Location"]).content.decode()
+    user.refresh_from_db()
+    assert user.check_password(new)
+    assert person.get("/accounts/").status_code == 302 and user_session_ids(user.pk) == []
+    [mail] = deliver_outbox()
+    assert mail.to == [user.email] and "An administrator just set a new password" in mail.body
+    [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.PASSWORD_CHANGED)
+    assert (event.user, event.actor, event.reason) == (user, root, "admin")
+
+
+def test_a_refused_admin_password_form_changes_nothing_and_says_why(root, user):
+    admin = sign_in_admin(root)
+    before = User.objects.get(pk=user.pk).password
+    response = admin.post(
+        f"/admin/accounts/user/{user.pk}/password/", {"password1": "short", "password2": "other", "usable_password": "true"}
+    )
+    assert response.status_code == 200 and "didn’t match" in response.content.decode()
+    assert User.objects.get(pk=user.pk).password == before
+    assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.PASSWORD_CHANGED).exists()
+
+
+def test_admin_can_turn_password_sign_in_off_through_the_same_flow(root, user, deliver_outbox):
+    admin = sign_in_admin(root)
+    deliver_outbox().clear()
+    response = admin.post(f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false", "unset-password": "1"})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+    assert [m.to for m in deliver_outbox()] == [[user.email]]
+
+
+def factor_removal(user, factor, prefix: str = "passkeys", **fields) -> dict:
+    """The change form with one factor of the inline `prefix` ticked for removal."""
+    return change_form(
+        user,
+        **{
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-INITIAL_FORMS": "1",
+            f"{prefix}-0-id": str(factor.pk),
+            f"{prefix}-0-user": str(user.pk),
+            f"{prefix}-0-DELETE": "on",
+        },
+        **fields,
+    )
+
+
+def test_admin_passkey_removal_is_the_factor_removal_flow(root, user, deliver_outbox):
+    from mfa import recovery
+    from mfa.models import RecoveryCode
+    from tests.mfa.test_passkey_offer_and_admin import stored_passkey
+
+    passkey = stored_passkey(user)
+    recovery.generate(user)
+    admin = sign_in_admin(root)
+    deliver_outbox().clear()
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, passkey))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not type(passkey).objects.filter(pk=passkey.pk).exists()
+    assert not RecoveryCode.objects.filter(user=user).exists()  # no factor left: the codes go too
+    [mail] = deliver_outbox()
+    assert mail.to == [user.email] and "An administrator removed a passkey from your account." in mail.body
+    [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MFA_REMOVED)
+    assert (event.user, event.actor) == (user, root)
+
+
+def test_admin_cannot_remove_the_last_factor_of_someone_who_must_use_mfa(root, make_user):
+    from tests.mfa.test_passkey_offer_and_admin import stored_passkey
+
+    user = make_user("must@example.com", mfa_required=True)
+    passkey = stored_passkey(user)
+    admin = sign_in_admin(root)
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, passkey))
+    assert response.status_code == 200
+    assert "their last second factor cannot be removed" in response.content.decode()
+    assert type(passkey).objects.filter(pk=passkey.pk).exists()
+    assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MFA_REMOVED).exists()
+
+
+def test_two_step_status_lists_passkeys_as_well_as_authenticator_apps(root, user):
+    from tests.conftest import add_totp
+    from tests.mfa.test_passkey_offer_and_admin import stored_passkey
+
+    admin = sign_in_admin(root)
+    stored_passkey(user, "YubiKey")
+    page = admin.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert "Passkeys: YubiKey · recovery codes left: 0" in page and "Not set up" not in page
+    add_totp(user, "Phone")
+    page = admin.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert "Authenticator apps: Phone · Passkeys: YubiKey · recovery codes left: 0" in page
+
+
+def test_outbox_send_again_needs_change_permission_not_view(make_user, user, client, settings):
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import add_totp
+
+    client.post("/accounts/password/reset/", {"email": user.email})
+    row = OutboxMail.objects.get(user=user)
+    OutboxMail.objects.filter(pk=row.pk).update(attempts=settings.MAIL_MAX_ATTEMPTS, last_error="SMTP down")
+    viewer = make_user("viewer@example.com", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxmail"))
+    add_totp(viewer)
+    browser = sign_in_admin(viewer)
+    assert browser.get("/admin/accounts/outboxmail/").status_code == 200
+    assert 'value="retry"' not in browser.get("/admin/accounts/outboxmail/").content.decode()
+    browser.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.attempts == settings.MAIL_MAX_ATTEMPTS
+
+    viewer.user_permissions.add(Permission.objects.get(codename="change_outboxmail"))
+    assert 'value="retry"' in browser.get("/admin/accounts/outboxmail/").content.decode()
+    browser.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.attempts == 0
+
+
+def test_admin_totp_removal_is_the_factor_removal_flow(root, user, deliver_outbox):
+    from tests.conftest import add_totp
+
+    device = add_totp(user, "Phone")
+    admin = sign_in_admin(root)
+    page = admin.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert "Phone" in page and device.key not in page  # listed, never with its secret
+    deliver_outbox().clear()
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, device, "totpdevice_set"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not type(device).objects.filter(pk=device.pk).exists()
+    [mail] = deliver_outbox()
+    assert "An administrator removed an authenticator app from your account." in mail.body
+    [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MFA_REMOVED)
+    assert (event.user, event.actor) == (user, root)
+
+
+def test_django_otps_device_admin_with_its_secrets_and_unmailed_edits_is_gone(root, user):
+    from tests.conftest import add_totp
+
+    device = add_totp(user)
+    admin = sign_in_admin(root)
+    assert admin.get("/admin/otp_totp/totpdevice/").status_code == 404
+    assert admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").status_code == 404
+    assert admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code == 404
+    assert admin.post("/admin/otp_totp/totpdevice/add/", {"user": user.pk, "name": "x", "key": "00" * 20}).status_code == 404

@@ -2,7 +2,7 @@ import pytest
 
 from accounts.models import SecurityEvent
 from mfa.models import Passkey
-from tests.accounts.test_admin import NO_PASSKEY_CHANGES
+from tests.accounts.test_admin import factor_removal
 from tests.conftest import sign_in_admin
 
 pytestmark = pytest.mark.django_db
@@ -36,20 +36,7 @@ def test_admin_sees_a_users_passkeys_and_removal_is_audited(make_admin, user):
     browser = sign_in_admin(admin)
     page = browser.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
     assert "Laptop" in page
-    data = {
-        "email": user.email,
-        "is_active": "on",
-        "email_verified": "on",
-        "date_joined_0": "2026-01-01",
-        "date_joined_1": "00:00:00",
-        **NO_PASSKEY_CHANGES,
-        "passkeys-TOTAL_FORMS": "1",
-        "passkeys-INITIAL_FORMS": "1",
-        "passkeys-0-id": str(passkey.pk),
-        "passkeys-0-user": str(user.pk),
-        "passkeys-0-DELETE": "on",
-    }
-    response = browser.post(f"/admin/accounts/user/{user.pk}/change/", data)
+    response = browser.post(f"/admin/accounts/user/{user.pk}/change/", factor_removal(user, passkey))
     assert response.status_code == 302, response.content.decode()[:3000]
     assert not Passkey.objects.filter(user=user).exists()
     assert SecurityEvent.objects.filter(user=user, kind="mfa_removed", actor=admin).exists()

@@ -1,0 +1,135 @@
+"""A password change (the person's own or set by an admin) ends every token family of the person but
+those of the session that made the change, including families whose session already idled out.
+
+The review's attack: a public app's refresh token, obtained in a session that has since expired
+(nothing in Redis names it any more), kept working after the owner changed the password elsewhere.
+Every request goes through Django's test client against real PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client as Browser
+
+from accounts.sessions import SessionStore, user_session_ids
+from identity.oidc.models import TokenFamily
+from tests.conftest import PASSWORD, sign_in_admin, wait_until_broker_idle
+from tests.oidc.conftest import RelyingParty, register, sign_in_with_password
+from tests.oidc.test_backchannel import broker, receiver, worker  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a completely new passphrase 42"
+
+
+def signed_in(email: str) -> Browser:
+    browser = Browser(raise_request_exception=False)
+    assert sign_in_with_password(browser, email).status_code == 302
+    return browser
+
+
+def idle_out(browser: Browser) -> None:
+    """What SESSION_IDLE_TIMEOUT does: Redis lets the session expire; nothing else is told."""
+    SessionStore(browser.session.session_key).delete()
+
+
+def change_own_password(browser: Browser):
+    return browser.post(
+        "/accounts/password/change/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+
+
+def assert_invalid_grant(rp: RelyingParty, refresh_token: str) -> None:
+    refused = rp.refresh(refresh_token)
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"] == "invalid_grant"
+
+
+def test_own_password_change_ends_a_refresh_token_whose_session_idled_out(public_rp, user):
+    old = signed_in(user.email)
+    tokens = public_rp.sign_in_and_redeem(old)
+    idle_out(old)
+    assert old.get("/accounts/").status_code == 302  # that session is really gone
+
+    elsewhere = signed_in(user.email)
+    assert change_own_password(elsewhere).status_code == 302
+    assert_invalid_grant(public_rp, tokens["refresh_token"])
+    assert public_rp.userinfo(tokens["access_token"]).status_code == 401
+
+
+def test_own_password_change_keeps_the_changing_sessions_apps_and_ends_the_others(public_rp, rp, user):
+    here = signed_in(user.email)
+    kept = rp.sign_in_and_redeem(here)
+    other = signed_in(user.email)
+    ended = public_rp.sign_in_and_redeem(other)
+
+    assert change_own_password(here).status_code == 302
+    assert_invalid_grant(public_rp, ended["refresh_token"])  # a live session elsewhere: ended too
+    refreshed = rp.refresh(kept["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.content  # the app of the session that changed it
+    assert rp.userinfo(refreshed.json()["access_token"]).status_code == 200
+    assert here.get("/accounts/").status_code == 200
+    assert not TokenFamily.objects.filter(user=user, revoked_at__isnull=True).exclude(
+        session_ref=here.session["accounts.session_ref"]
+    ).exists()
+
+
+def test_admin_password_set_ends_every_token_family_and_session_of_the_person(public_rp, user, make_admin):
+    old = signed_in(user.email)
+    idled = public_rp.sign_in_and_redeem(old)
+    idle_out(old)
+    live_browser = signed_in(user.email)
+    other_app, secret = register("Other app")
+    other_rp = RelyingParty(other_app, secret)
+    live = other_rp.sign_in_and_redeem(live_browser)
+
+    admin = sign_in_admin(make_admin())
+    response = admin.post(
+        f"/admin/accounts/user/{user.pk}/password/",
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert_invalid_grant(public_rp, idled["refresh_token"])
+    assert_invalid_grant(other_rp, live["refresh_token"])
+    assert user_session_ids(user.pk) == []
+    assert live_browser.get("/accounts/").status_code == 302
+
+
+def test_admin_email_change_ends_every_token_family_of_the_person(public_rp, user, make_admin):
+    old = signed_in(user.email)
+    idled = public_rp.sign_in_and_redeem(old)
+    idle_out(old)
+    live = public_rp.sign_in_and_redeem(signed_in(user.email))
+
+    from tests.accounts.test_admin import change_form
+
+    admin = sign_in_admin(make_admin())
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email="ada@new.example"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert_invalid_grant(public_rp, idled["refresh_token"])
+    assert_invalid_grant(public_rp, live["refresh_token"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_apps_hear_of_each_ended_session_never_of_the_kept_one(receiver, broker, worker, user):
+    """After one's own password change, a back-channel app is told by `sid` of the other sessions
+    (also one that idled out), not by `sub`, which would sign the changing session out of it too."""
+    from tests.oidc.test_backchannel import app_with_backchannel, logout_claims
+
+    app = app_with_backchannel(receiver)
+    idled_browser = signed_in(user.email)
+    idled = app.sign_in_and_redeem(idled_browser)
+    idle_out(idled_browser)
+    here = signed_in(user.email)
+    kept = app.sign_in_and_redeem(here)
+
+    assert change_own_password(here).status_code == 302
+
+    [post] = receiver.wait_for(1)
+    _, claims = logout_claims(post["form"]["logout_token"][0], app)
+    assert claims["sid"] == idled["claims"]["sid"] != kept["claims"]["sid"]
+    assert_invalid_grant(app, idled["refresh_token"])
+    assert app.refresh(kept["refresh_token"]).status_code == 200
+    wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
+    assert len(receiver.received) == 1
