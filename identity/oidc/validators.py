@@ -4,6 +4,7 @@
   from the session when the code was issued and kept with the token family for refreshes;
 - `sub` is the person's opaque subject, never the database id;
 - a replayed code revokes every token made from it (RFC 6749 §4.1.2, RFC 9700 §4.5);
+- a code is redeemed only with the `redirect_uri` its authorization request named (RFC 6749 §4.1.3);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
 - ID tokens and logout hints are checked against every published key, found by `kid`.
 """
@@ -58,6 +59,22 @@ class IdentityValidator(OAuth2Validator):
             return False
         request.auth_context = grant.auth_context()
         request.code_hash = code_hash(code)
+        return True
+
+    def get_default_redirect_uri(self, client_id, request, *args, **kwargs):
+        # There is no default: the authorize view refuses a request without redirect_uri, so every
+        # code is bound to one, and the token request must repeat it (RFC 6749 §4.1.3, OpenID Connect
+        # Core 3.1.3.1). oauthlib would otherwise fill in the app's only registered URI.
+        raise errors.InvalidGrantError(
+            description="redirect_uri is required: send the one the authorization request used.", request=request
+        )
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+            # RFC 6749 §5.2 names this invalid_grant (oauthlib's default error says invalid_request).
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the authorization request.", request=request
+            )
         return True
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
