@@ -68,6 +68,22 @@ class Client(AbstractApplication):
         help_text=_("Receives a signed logout token when a person signs out (OpenID Connect Back-Channel Logout)."),
     )
 
+    # RFC 7662: only a resource server may introspect, and only tokens carrying a scope it serves.
+    is_resource_server = models.BooleanField(
+        _("resource server"),
+        default=False,
+        help_text=_("An API that checks access tokens at the introspection endpoint."),
+    )
+    served_scopes = models.CharField(
+        _("served scopes"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "Space-separated scopes this resource server serves: introspection tells it about a token only "
+            "when the token carries one of them."
+        ),
+    )
+
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = _("relying app")
@@ -92,14 +108,30 @@ class Client(AbstractApplication):
             )
         if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and self.client_type != self.CLIENT_CONFIDENTIAL:
             errors.setdefault("client_type", []).append(_("Client credentials need a confidential client."))
-        unknown = set(self.allowed_scopes.split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
-        if unknown:
-            errors.setdefault("allowed_scopes", []).append(
-                _("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))}
-            )
+        for field in ("allowed_scopes", "served_scopes"):
+            unknown = set(getattr(self, field).split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
+            if unknown:
+                errors.setdefault(field, []).append(_("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))})
+        self._check_resource_server(errors)
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in identity.oidc.keys
         if errors:
             raise ValidationError(errors)
+
+    def _check_resource_server(self, errors: dict[str, list[str]]) -> None:
+        if not self.is_resource_server:
+            if self.served_scopes.strip():
+                errors.setdefault("served_scopes", []).append(_("Only a resource server serves scopes."))
+            return
+        if self.client_type != self.CLIENT_CONFIDENTIAL:
+            errors.setdefault("is_resource_server", []).append(
+                _("A resource server authenticates with a secret: it must be a confidential client.")
+            )
+        if not self.served_scopes.split():
+            errors.setdefault("served_scopes", []).append(_("Name the scopes this resource server serves."))
+
+    def serves(self, scopes: str) -> bool:
+        """May this resource server learn about a token with these scopes (RFC 7662 §2.2)?"""
+        return self.is_resource_server and bool(set(scopes.split()) & set(self.served_scopes.split()))
 
     @property
     def jwk_key(self):

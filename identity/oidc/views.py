@@ -25,6 +25,7 @@ from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.common import Request as OauthlibRequest
 from oauthlib.common import add_params_to_uri
 
 from accounts.flows.signin import sign_out
@@ -175,18 +176,53 @@ class UserInfoView(dot.UserInfoView):
 
 
 class IntrospectView(dot.IntrospectTokenView):
-    """RFC 7662 for confidential clients (DOT authenticates them). The token comes in the body only,
-    and the person is named by the opaque `sub`, never by the email address DOT reports as `username`."""
+    """RFC 7662, for resource servers only. The caller authenticates as a confidential client (no bearer
+    token instead, unlike DOT); a client that is not a resource server gets 403, and a token carrying
+    none of the scopes the resource server serves is reported inactive, as RFC 7662 §2.2 requires for
+    a token it "is not allowed to introspect": an app cannot learn about another app's tokens. The
+    token comes in the body only, and the person is named by the opaque `sub`, never by the email
+    address DOT reports as `username`."""
 
     http_method_names = ["post", "options"]
 
+    def dispatch(self, request, *args, **kwargs):
+        if request.method.upper() == "OPTIONS":
+            return View.dispatch(self, request, *args, **kwargs)
+        client = self._authenticated_client(request)
+        if client is None:
+            response = JsonResponse(
+                {"error": "invalid_client", "error_description": "Authenticate as a resource server."}, status=401
+            )
+            response["WWW-Authenticate"] = 'Basic realm="introspection"'
+            return response
+        if not client.is_resource_server:
+            return JsonResponse(
+                {"error": "unauthorized_client", "error_description": "This client is not a resource server."},
+                status=403,
+            )
+        request.resource_server = client
+        return View.dispatch(self, request, *args, **kwargs)
+
+    def _authenticated_client(self, request) -> Client | None:
+        """The client the credentials prove, as oauthlib found it: DOT tries HTTP Basic, then the body,
+        so the client is taken from the authenticated request, never re-read from either."""
+        core = self.get_oauthlib_core()
+        uri, http_method, body, headers = core._extract_params(request)
+        oauthlib_request = OauthlibRequest(uri, http_method, body, headers)
+        if not core.server.request_validator.authenticate_client(oauthlib_request):
+            return None
+        return oauthlib_request.client
+
+    def post(self, request, *args, **kwargs):
+        return self.introspect(request.resource_server, request.POST.get("token"))
+
     @staticmethod
-    def get_token_response(token_value=None):
+    def introspect(resource_server: Client, token_value: str | None) -> JsonResponse:
         if not token_value:
             return JsonResponse({"error": "invalid_request", "error_description": "token is missing."}, status=400)
         checksum = hashlib.sha256(token_value.encode()).hexdigest()
         token = get_access_token_model().objects.select_related("user", "application").filter(token_checksum=checksum).first()
-        if token is None or not token.is_valid():
+        if token is None or not token.is_valid() or not resource_server.serves(token.scope):
             return JsonResponse({"active": False})
         data = {
             "active": True,

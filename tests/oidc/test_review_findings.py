@@ -12,10 +12,18 @@ readiness endpoints, on PostgreSQL and Redis:
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 
 from identity.oidc.models import AuthorizationCode, Client
+from tests.conftest import sign_in_admin
 from tests.oidc.conftest import REDIRECT_URI, RelyingParty, approve, register, register_client
+from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
 
 
 def authorize(rp: RelyingParty, browser, **overrides) -> tuple[str, dict]:
@@ -62,3 +70,130 @@ def test_code_with_another_or_no_redirect_uri_is_invalid_grant(signed_in_client,
     refused = two_uris.token(data)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"  # RFC 6749 §5.2
     assert two_uris.redeem(code, request["verifier"]).status_code == 200
+
+
+# --- introspection: resource servers only, and only for the scopes they serve --------------------
+
+
+def resource_server(name: str = "Mail API", served_scopes: str = "email") -> RelyingParty:
+    client, secret = register(
+        name, grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes=served_scopes
+    )
+    return RelyingParty(client, secret)
+
+
+def introspect(caller: RelyingParty, token: str, **headers):
+    return caller.http.post("/oauth/introspect/", {"token": token}, **{**caller.auth(), **headers})
+
+
+@pytest.fixture
+def someones_token(rp, signed_in_client) -> str:
+    """An access token the person gave `rp`, for `openid email`."""
+    return rp.sign_in_and_redeem(signed_in_client, scope="openid email")["access_token"]
+
+
+@pytest.mark.parametrize("grant", [Client.GRANT_AUTHORIZATION_CODE, Client.GRANT_CLIENT_CREDENTIALS])
+def test_a_plain_confidential_client_cannot_introspect_someones_token(someones_token, user, grant):
+    """Any app with a secret used to learn whose token it held and what it allowed (token scanning,
+    RFC 7662 §4). A client that is not a resource server is refused outright."""
+    client, secret = register("Curious app", grant=grant)
+    curious = RelyingParty(client, secret)
+    refused = introspect(curious, someones_token)
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["error"] == "unauthorized_client"
+    assert "active" not in refused.json() and str(user.subject) not in refused.content.decode()
+
+
+def test_the_app_that_holds_the_token_cannot_introspect_it_either(rp, someones_token):
+    refused = introspect(rp, someones_token)
+    assert refused.status_code == 403 and "active" not in refused.json()
+
+
+def test_a_resource_server_is_not_told_about_a_token_outside_its_scopes(someones_token, user):
+    """RFC 7662 §2.2: a token the caller "is not allowed to introspect" is reported inactive, exactly
+    like a token that does not exist, so the answer tells nothing about it."""
+    profile_api = resource_server("Profile API", served_scopes="profile")
+    answer = introspect(profile_api, someones_token)
+    assert answer.status_code == 200 and answer.json() == {"active": False}
+    assert introspect(profile_api, "no-such-token").json() == {"active": False}
+
+    mail_api = resource_server("Mail API", served_scopes="email")
+    answer = introspect(mail_api, someones_token).json()
+    assert answer["active"] is True and answer["sub"] == str(user.subject)
+
+
+def test_introspection_takes_the_client_that_authenticated_not_the_one_named_first(someones_token):
+    """HTTP Basic naming a resource server with a wrong secret, and a plain client's own valid credentials
+    in the body: DOT falls back to the body, so the body's client is the caller, and it is refused."""
+    api = resource_server()
+    client, secret = register("Curious app")
+    forged = base64.b64encode(f"{api.client.client_id}:wrong".encode()).decode()
+    response = api.http.post(
+        "/oauth/introspect/",
+        {"token": someones_token, "client_id": client.client_id, "client_secret": secret},
+        HTTP_AUTHORIZATION=f"Basic {forged}",
+    )
+    assert response.status_code == 403 and "active" not in response.json()
+
+
+def test_a_bearer_token_is_no_way_into_introspection(someones_token):
+    """DOT would also let a bearer token with the `introspection` scope in; Identity wants a resource
+    server's own credentials."""
+    response = RelyingParty(resource_server().client, None).http.post(
+        "/oauth/introspect/", {"token": someones_token}, HTTP_AUTHORIZATION=f"Bearer {someones_token}"
+    )
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"client_type": Client.CLIENT_PUBLIC, "is_resource_server": True, "served_scopes": "email"}, "is_resource_server", "confidential"),
+        ({"is_resource_server": True, "served_scopes": ""}, "served_scopes", "Name the scopes"),
+        ({"is_resource_server": True, "served_scopes": "email payroll"}, "served_scopes", "Unknown scopes: payroll"),
+        ({"served_scopes": "email"}, "served_scopes", "Only a resource server"),
+    ],
+)
+def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, fields, field, message):
+    with pytest.raises(ValidationError) as refused:
+        register("Bad API", **fields)
+    assert any(message in text for text in refused.value.message_dict[field])
+
+
+def test_register_client_introspect_makes_a_resource_server_that_can_introspect(someones_token, user):
+    out = io.StringIO()
+    call_command("register_client", "--name", "Mail API", "--machine", "--introspect", "--serves", "email", "--json", stdout=out)
+    printed = json.loads(out.getvalue())
+    client = Client.objects.get(client_id=printed["client_id"])
+    assert client.is_resource_server and client.served_scopes == "email"
+    answer = introspect(RelyingParty(client, printed["client_secret"]), someones_token)
+    assert answer.status_code == 200 and answer.json()["sub"] == str(user.subject)
+    with pytest.raises(CommandError, match="served_scopes: Name the scopes"):
+        call_command("register_client", "--name", "No scopes", "--machine", "--introspect", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="is_resource_server"):
+        call_command(
+            "register_client", "--name", "SPA", "--public", "--redirect-uri", REDIRECT_URI, "--introspect",
+            "--serves", "email", stdout=io.StringIO(),
+        )
+
+
+def test_admin_marks_a_resource_server(make_admin, someones_token):
+    admin_browser = sign_in_admin(make_admin())
+    response = admin_browser.post(
+        ADD,
+        form_data(
+            name="Mail API", authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="",
+            is_resource_server="on", served_scopes="email",
+        ),
+    )
+    [(client_id, secret)] = shown_credentials(response.content.decode())
+    client = Client.objects.get(client_id=client_id)
+    assert client.is_resource_server and client.served_scopes == "email"
+    assert introspect(RelyingParty(client, secret), someones_token).json()["active"] is True
+    page = admin_browser.get(f"/admin/oidc/client/{client.pk}/change/").content.decode()
+    assert 'name="is_resource_server"' in page and 'name="served_scopes"' in page
+    refused = admin_browser.post(
+        ADD,
+        form_data(name="SPA", client_type=Client.CLIENT_PUBLIC, is_resource_server="on", served_scopes="email"),
+    )
+    assert refused.status_code == 200 and "must be a confidential client" in refused.content.decode()
