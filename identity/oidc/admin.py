@@ -35,6 +35,7 @@ class ClientForm(forms.ModelForm):
             "skip_authorization",
             "is_resource_server",
             "served_scopes",
+            "refresh_without_offline_access",
         ]
         labels = {
             "skip_authorization": _("First-party app: skip the consent page"),
@@ -53,7 +54,7 @@ class ClientAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "client_id", "client_type", "authorization_grant_type", "allowed_scopes"]}),
         (_("Addresses"), {"fields": ["redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri"]}),
-        (_("Consent"), {"fields": ["skip_authorization"]}),
+        (_("Consent and refresh tokens"), {"fields": ["skip_authorization", "refresh_without_offline_access"]}),
         (_("Introspection (RFC 7662)"), {"fields": ["is_resource_server", "served_scopes"]}),
         (_("History"), {"fields": ["created", "updated"]}),
     ]

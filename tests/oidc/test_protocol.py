@@ -469,7 +469,7 @@ def test_consent_is_asked_once_then_remembered(rp, signed_in_client, user):
     assert not Consent.objects.filter(user=user, client=rp.client).exists()
     code_from(rp, signed_in_client.post(request["url"], {"decision": "allow"}), request)
     consent = Consent.objects.get(user=user, client=rp.client)
-    assert set(consent.scopes.split()) == {"openid", "email", "profile"}
+    assert set(consent.scopes.split()) == {"openid", "email", "profile", "offline_access"}
 
     request = rp.authorization()
     code_from(rp, signed_in_client.get(request["url"]), request)  # no page this time
@@ -683,7 +683,7 @@ def test_revoking_a_refresh_token_ends_it(public_rp, signed_in_client):
 def test_introspection_for_a_resource_server(rp, signed_in_client, user):
     """Issue 13 §6: only a confidential client registered as a resource server introspects, here one
     serving `email` (before, any confidential client could; test_review_findings.py has the refusals)."""
-    body = rp.sign_in_and_redeem(signed_in_client)
+    body = rp.sign_in_and_redeem(signed_in_client, scope="openid email profile")
     api_client, api_secret = register("API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="email")
     api = RelyingParty(api_client, api_secret)
 

@@ -13,14 +13,16 @@ readiness endpoints, on PostgreSQL and Redis:
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from oauth2_provider.models import RefreshToken
 
-from identity.oidc.models import AuthorizationCode, Client
+from identity.oidc.models import AuthorizationCode, Client, TokenFamily
 from tests.conftest import sign_in_admin
 from tests.oidc.conftest import REDIRECT_URI, RelyingParty, approve, register, register_client
 from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
@@ -152,6 +154,7 @@ def test_a_bearer_token_is_no_way_into_introspection(someones_token):
         ({"is_resource_server": True, "served_scopes": ""}, "served_scopes", "Name the scopes"),
         ({"is_resource_server": True, "served_scopes": "email payroll"}, "served_scopes", "Unknown scopes: payroll"),
         ({"served_scopes": "email"}, "served_scopes", "Only a resource server"),
+        ({"is_resource_server": True, "served_scopes": "offline_access"}, "served_scopes", "no resource server serves it"),
     ],
 )
 def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, fields, field, message):
@@ -197,3 +200,110 @@ def test_admin_marks_a_resource_server(make_admin, someones_token):
         form_data(name="SPA", client_type=Client.CLIENT_PUBLIC, is_resource_server="on", served_scopes="email"),
     )
     assert refused.status_code == 200 and "must be a confidential client" in refused.content.decode()
+
+
+# --- offline_access: a refresh token only when asked for and consented to -------------------------
+
+WITHOUT_OFFLINE = "openid email profile"
+WITH_OFFLINE = "openid email profile offline_access"
+KEEP_ACCESS = b"Keep access while you are away"
+
+
+def test_discovery_advertises_offline_access(client):
+    assert "offline_access" in client.get("/.well-known/openid-configuration").json()["scopes_supported"]
+
+
+def test_offline_access_with_consent_brings_a_refresh_token(rp, signed_in_client, user):
+    """The libraries that ask for offline_access used to get invalid_scope; now the person is asked
+    (the consent page says so) and the app gets a refresh token that works."""
+    request = rp.authorization(scope=WITH_OFFLINE)
+    page = signed_in_client.get(request["url"])
+    assert page.status_code == 200 and KEEP_ACCESS in page.content
+    returned = rp.callback(signed_in_client.post(request["url"], {"decision": "allow"}))
+    tokens = rp.redeem(returned["code"], request["verifier"]).json()
+    assert "offline_access" in tokens["scope"].split()
+    refreshed = rp.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 200 and "refresh_token" in refreshed.json()
+    assert rp.id_claims(refreshed.json()["id_token"])["sub"] == str(user.subject)
+
+
+def test_without_offline_access_there_is_no_refresh_token(rp, signed_in_client):
+    body = rp.sign_in_and_redeem(signed_in_client, scope=WITHOUT_OFFLINE)
+    assert "refresh_token" not in body and body["access_token"] and body["id_token"]
+    assert rp.userinfo(body["access_token"]).status_code == 200
+    assert RefreshToken.objects.count() == 0  # not issued, not even stored
+
+
+def test_offline_access_cannot_be_added_at_the_token_endpoint(rp, signed_in_client):
+    code, request = authorize(rp, signed_in_client, scope=WITHOUT_OFFLINE)
+    tokens = rp.redeem(code, request["verifier"], scope=WITH_OFFLINE)
+    assert tokens.status_code == 200 and "refresh_token" not in tokens.json()
+    assert "offline_access" not in tokens.json()["scope"].split()
+
+
+def test_an_earlier_consent_without_offline_access_does_not_cover_it(rp, signed_in_client):
+    rp.sign_in_and_redeem(signed_in_client, scope=WITHOUT_OFFLINE)
+    request = rp.authorization(scope=WITH_OFFLINE)
+    page = signed_in_client.get(request["url"])
+    assert page.status_code == 200 and KEEP_ACCESS in page.content  # asked again, for offline access
+    silent = rp.callback(signed_in_client.get(rp.authorization(scope=WITH_OFFLINE, prompt="none")["url"]))
+    assert silent["error"] == "consent_required" and "code" not in silent
+    declined = rp.callback(signed_in_client.post(request["url"], {"decision": "deny"}))
+    assert declined["error"] == "access_denied" and "code" not in declined
+
+
+@pytest.mark.parametrize(("scope", "refresh"), [(WITH_OFFLINE, True), (WITHOUT_OFFLINE, False)])
+def test_a_first_party_app_gets_a_refresh_token_when_it_asks(signed_in_client, scope, refresh):
+    client, secret = register("Own app", skip_authorization=True)
+    own = RelyingParty(client, secret)
+    response = signed_in_client.get(own.authorization(scope=scope)["url"])
+    assert response.status_code == 302  # no consent page for a first-party app
+    assert ("refresh_token" in own.sign_in_and_redeem(signed_in_client, scope=scope)) is refresh
+
+
+def test_apps_registered_before_keep_their_refresh_tokens(signed_in_client):
+    client, secret = register("Old app", refresh_without_offline_access=True)
+    old = RelyingParty(client, secret)
+    body = old.sign_in_and_redeem(signed_in_client, scope=WITHOUT_OFFLINE)
+    assert old.refresh(body["refresh_token"]).status_code == 200
+
+
+def test_the_migration_keeps_what_existing_apps_had(db):
+    """Migration 0004: apps registered before get refresh tokens as before and may ask for offline_access."""
+    from django.apps import apps
+
+    migration = importlib.import_module("identity.oidc.migrations.0004_offline_access")
+    web, _ = register("Web app", allowed_scopes="openid email")
+    machine, _ = register("Batch", grant=Client.GRANT_CLIENT_CREDENTIALS, allowed_scopes="openid")
+    migration.keep_what_existing_apps_had(apps, None)
+    web.refresh_from_db()
+    machine.refresh_from_db()
+    assert web.refresh_without_offline_access and web.allowed_scopes == "openid email offline_access"
+    assert machine.refresh_without_offline_access and machine.allowed_scopes == "openid"
+    migration.forget_offline_access(apps, None)
+    web.refresh_from_db()
+    assert web.allowed_scopes == "openid email"
+    new, _ = register("New app")
+    assert not new.refresh_without_offline_access and "offline_access" in new.allowed_scopes.split()
+
+
+def test_a_machine_cannot_ask_for_offline_access(db):
+    client, secret = register("Batch", grant=Client.GRANT_CLIENT_CREDENTIALS)
+    refused = RelyingParty(client, secret).token({"grant_type": "client_credentials", "scope": "offline_access"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+
+
+def test_a_token_without_a_refresh_token_is_still_revoked_with_its_session(rp, signed_in_client):
+    """No refresh token, but the code exchange still has its family: sign-out, "remove access" and a
+    replayed code revoke the access token as they revoke a refresh-token family."""
+    code, request = authorize(rp, signed_in_client, scope=WITHOUT_OFFLINE)
+    tokens = rp.redeem(code, request["verifier"]).json()
+    family = TokenFamily.objects.get(client=rp.client)
+    assert family.access_token is not None and family.session_ref
+    assert rp.redeem(code, request["verifier"]).json()["error"] == "invalid_grant"  # replayed
+    assert rp.userinfo(tokens["access_token"]).status_code == 401
+
+    tokens = rp.sign_in_and_redeem(signed_in_client, scope=WITHOUT_OFFLINE)
+    assert rp.userinfo(tokens["access_token"]).status_code == 200
+    signed_in_client.post("/accounts/logout/")
+    assert rp.userinfo(tokens["access_token"]).status_code == 401

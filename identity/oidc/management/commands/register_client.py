@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
         parser.add_argument("--post-logout-uri", action="append", default=[], dest="post_logout_uris")
         parser.add_argument("--backchannel-logout-uri", default="")
-        parser.add_argument("--scopes", default="openid email profile", help="Space-separated allowed scopes.")
+        parser.add_argument(
+            "--scopes", default="openid email profile offline_access", help="Space-separated allowed scopes."
+        )
         kind = parser.add_mutually_exclusive_group()
         kind.add_argument("--public", action="store_true", help="A public client (no secret; PKCE only).")
         kind.add_argument(
