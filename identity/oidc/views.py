@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 from urllib.parse import unquote_plus
 
 from django.contrib import messages
@@ -38,6 +39,7 @@ from .flows import Decision, InvalidParameter, decide
 from .models import Client
 from .revocation import revoke_app
 
+log = logging.getLogger(__name__)
 
 @method_decorator(never_cache, name="dispatch")
 @method_decorator(csrf_exempt, name="dispatch")  # an app's own form may POST the request; consent is protected
@@ -127,6 +129,17 @@ def _client_id(request) -> str:
     return request.POST.get("client_id", "")
 
 
+def keyset_unavailable(problem: keys.KeysetUnavailable) -> JsonResponse:
+    """A missing or broken keyset (which /readyz and the startup check report): 503, never a 500."""
+    log.error("OpenID Connect keyset unavailable: %s", problem)
+    response = JsonResponse(
+        {"error": "temporarily_unavailable", "error_description": "Tokens cannot be signed right now; try again later."},
+        status=503,
+    )
+    response["Retry-After"] = "60"
+    return response
+
+
 class TokenView(dot.TokenView):
     """The token endpoint, rate limited with the shared limiter: per client for the tokens it gets, per
     address for refused requests. Client ids are public, so a refusal is charged to whoever sent it,
@@ -157,7 +170,12 @@ class TokenView(dot.TokenView):
         """oauthlib's answer as it is. DOT's own post() would then look up the token it just issued (one
         more query per request) only to send `app_authorized`, which nothing here listens to; and the
         device grant it would dispatch to is not offered."""
-        _url, headers, body, status = self.create_token_response(request)
+        try:
+            _url, headers, body, status = self.create_token_response(request)
+        except keys.KeysetUnavailable as problem:
+            # Nothing was stored yet (the ID token is signed before any token is saved): the code or
+            # refresh token stays usable for when the keyset is back.
+            return keyset_unavailable(problem)
         response = HttpResponse(content=body, status=status)
         for name, value in headers.items():
             response[name] = value
@@ -240,7 +258,11 @@ class JwksView(dot.JwksInfoView):
     """Every published key: the active one and retired ones whose tokens may still be checked."""
 
     def get(self, request, *args, **kwargs):
-        response = JsonResponse({"keys": [key.public_jwk() for key in keys.published_keys()]})
+        try:
+            published = keys.published_keys()
+        except keys.KeysetUnavailable as problem:
+            return keyset_unavailable(problem)
+        response = JsonResponse({"keys": [key.public_jwk() for key in published]})
         response["Access-Control-Allow-Origin"] = "*"
         response["Cache-Control"] = "public, max-age=300"
         return response

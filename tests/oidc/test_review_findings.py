@@ -16,16 +16,29 @@ import base64
 import importlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.conf import settings as django_settings
 from oauth2_provider.models import RefreshToken
 
+from identity import health
+from identity.oidc import keys
 from identity.oidc.models import AuthorizationCode, Client, TokenFamily
 from tests.conftest import sign_in_admin
+from tests.identity.test_operations import production_env
 from tests.oidc.conftest import REDIRECT_URI, RelyingParty, approve, register, register_client
 from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
+from tests.processes import free_port
+
+ORIGINAL_KEYS_FILE = django_settings.OIDC_KEYS_FILE
 
 
 def authorize(rp: RelyingParty, browser, **overrides) -> tuple[str, dict]:
@@ -307,3 +320,105 @@ def test_a_token_without_a_refresh_token_is_still_revoked_with_its_session(rp, s
     assert rp.userinfo(tokens["access_token"]).status_code == 200
     signed_in_client.post("/accounts/logout/")
     assert rp.userinfo(tokens["access_token"]).status_code == 401
+
+
+# --- a missing or unreadable signing keyset: a startup error and a readiness failure, never a 500 ---
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_KEY = "No OpenID Connect signing key"
+
+
+@pytest.fixture(params=["missing", "a directory", "not JSON", "no active key"])
+def broken_keyset(request, tmp_path) -> tuple[Path, str]:
+    """A keys file that cannot be used, and the words the error must say."""
+    path = tmp_path / "keys" / "oidc-keys.json"
+    if request.param == "missing":
+        return path, NO_KEY
+    path.parent.mkdir()
+    if request.param == "a directory":  # root reads any file: a directory is what cannot be read here
+        path.mkdir()
+        return path, "cannot be read: Is a directory"
+    if request.param == "not JSON":
+        path.write_text('{"keys": [{"pem": "-----BEGIN PRIVATE KEY-----\\nMIIE')
+        return path, "is not a valid keyset"
+    path.write_text(json.dumps({"keys": [{**keys.new_key_entry(), "retired": int(time.time())}]}))
+    return path, "no active (unretired) key"
+
+
+@pytest.fixture
+def without_keyset(settings, broken_keyset) -> str:
+    path, words = broken_keyset
+    settings.DEBUG = False
+    settings.OIDC_SIGNING_KEYS = ""
+    settings.OIDC_KEYS_FILE = str(path)
+    return words
+
+
+def test_check_deploy_fails_without_a_usable_keyset(broken_keyset):
+    path, words = broken_keyset
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT, env=production_env(OIDC_KEYS_FILE=str(path)), capture_output=True, text=True, timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "oidc.E001" in output and words in output and "rotate_signing_key" in output, output
+    assert "BEGIN PRIVATE KEY" not in output and "MIIE" not in output
+
+
+def test_gunicorn_does_not_start_without_a_keyset(tmp_path):
+    """The review's production start: no key, yet gunicorn served and the first token request was a 500."""
+    port = free_port()
+    env = production_env(
+        OIDC_KEYS_FILE=str(tmp_path / "missing.json"), BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1",
+        SECURE_SSL_REDIRECT="0",
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [str(gunicorn), "identity.wsgi", "-c", "gunicorn.conf.py"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            returncode = server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)  # it served: the old behaviour
+                server.wait()
+    text = log.read_text(errors="replace")
+    assert returncode != 0
+    assert "oidc.E001" in text and NO_KEY in text, text[-3000:]
+
+
+def test_the_startup_check_passes_with_a_keyset_and_in_development(settings, tmp_path):
+    health.refuse_to_start_misconfigured()  # the test keyset
+    settings.DEBUG = True
+    settings.OIDC_SIGNING_KEYS = ""
+    settings.OIDC_KEYS_FILE = str(tmp_path / "dev-keys.json")
+    health.refuse_to_start_misconfigured()  # development: generated on first use, as before
+    assert not (tmp_path / "dev-keys.json").exists()
+
+
+def test_readyz_names_the_keyset_problem(db, client, without_keyset, settings):
+    response = client.get("/readyz", HTTP_HOST="10.1.2.3:8000")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and body["checks"]["database"] == "ok"
+    assert body["checks"]["signing_keys"].startswith("error: ") and without_keyset in body["checks"]["signing_keys"]
+    assert settings.OIDC_KEYS_FILE not in response.content.decode()  # the public probe shows no path
+
+
+def test_a_token_request_without_a_keyset_is_503_and_the_code_survives(rp, signed_in_client, without_keyset, settings):
+    code, request = authorize(rp, signed_in_client)
+    working_keyset = settings.OIDC_KEYS_FILE
+    refused = rp.redeem(code, request["verifier"])
+    assert refused.status_code == 503, refused.content
+    assert refused.json()["error"] == "temporarily_unavailable" and "Retry-After" in refused
+    # The JWKS still publishes a retired key (its tokens may still be checked); with no keys at all, 503.
+    jwks = rp.http.get("/oauth/jwks/")
+    assert jwks.status_code == (200 if "no active" in without_keyset else 503)
+    settings.OIDC_KEYS_FILE = ORIGINAL_KEYS_FILE  # the operator fixes it
+    assert working_keyset != ORIGINAL_KEYS_FILE
+    assert rp.redeem(code, request["verifier"]).status_code == 200
