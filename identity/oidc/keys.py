@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from jwcrypto import jwk
 
+
 class KeysetUnavailable(ImproperlyConfigured):
     """The keyset cannot be used. `reason` names the setting, never the keys nor the file's path (the
     readiness probe shows it); the full message adds how to fix it."""
@@ -72,7 +73,7 @@ def read_keyset() -> dict:
     if not path.exists():
         if not settings.DEBUG:
             raise KeysetUnavailable(
-                "No OpenID Connect signing key: OIDC_SIGNING_KEYS is empty and the OIDC_KEYS_FILE does not exist."
+                "No OpenID Connect signing key: OIDC_SIGNING_KEYS is empty and OIDC_KEYS_FILE does not exist."
             )
         _create_once({"keys": [new_key_entry()]}, path)
     return json.loads(path.read_text())

@@ -41,6 +41,7 @@ from .revocation import revoke_app
 
 log = logging.getLogger(__name__)
 
+
 @method_decorator(never_cache, name="dispatch")
 @method_decorator(csrf_exempt, name="dispatch")  # an app's own form may POST the request; consent is protected
 class AuthorizeView(OAuthLibMixin, View):
@@ -193,6 +194,7 @@ class UserInfoView(dot.UserInfoView):
         return super().dispatch(request, *args, **kwargs)
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # DOT's exemption is on the dispatch this class replaces
 class IntrospectView(dot.IntrospectTokenView):
     """RFC 7662, for resource servers only. The caller authenticates as a confidential client (no bearer
     token instead, unlike DOT); a client that is not a resource server gets 403, and a token carrying
@@ -284,6 +286,7 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
             backchannel_logout_session_supported=True,
             revocation_endpoint=self._get_endpoint_url(request, "revoke-token"),
             introspection_endpoint=self._get_endpoint_url(request, "introspect"),
+            introspection_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
             token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
         )
         out = JsonResponse(data)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.test import Client as Browser
 from django.conf import settings as django_settings
 from oauth2_provider.models import RefreshToken
 
@@ -98,7 +99,9 @@ def resource_server(name: str = "Mail API", served_scopes: str = "email") -> Rel
 
 
 def introspect(caller: RelyingParty, token: str, **headers):
-    return caller.http.post("/oauth/introspect/", {"token": token}, **{**caller.auth(), **headers})
+    # As a resource server posts: no cookies, no CSRF token (the endpoint must not ask for one).
+    http = Browser(enforce_csrf_checks=True)
+    return http.post("/oauth/introspect/", {"token": token}, **{**caller.auth(), **headers})
 
 
 @pytest.fixture
@@ -222,8 +225,10 @@ WITH_OFFLINE = "openid email profile offline_access"
 KEEP_ACCESS = b"Keep access while you are away"
 
 
-def test_discovery_advertises_offline_access(client):
-    assert "offline_access" in client.get("/.well-known/openid-configuration").json()["scopes_supported"]
+def test_discovery_advertises_offline_access_and_how_resource_servers_introspect(client):
+    discovery = client.get("/.well-known/openid-configuration").json()
+    assert "offline_access" in discovery["scopes_supported"]
+    assert discovery["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
 
 
 def test_offline_access_with_consent_brings_a_refresh_token(rp, signed_in_client, user):
