@@ -427,3 +427,22 @@ def test_a_token_request_without_a_keyset_is_503_and_the_code_survives(rp, signe
     settings.OIDC_KEYS_FILE = ORIGINAL_KEYS_FILE  # the operator fixes it
     assert working_keyset != ORIGINAL_KEYS_FILE
     assert rp.redeem(code, request["verifier"]).status_code == 200
+
+
+def test_an_id_token_hint_that_cannot_be_checked_names_no_one(settings, signed_in_client, tmp_path):
+    """Logout and prompt=none read an ID token hint with the keyset: without one, the hint names no one
+    (the logout link is refused as for any hint we cannot check; the app gets login_required), never a 500."""
+    client, secret = register("Notes", post_logout_redirect_uris="https://rp.example/bye")
+    rp = RelyingParty(client, secret)
+    hint = rp.sign_in_and_redeem(signed_in_client)["id_token"]
+    settings.DEBUG = False
+    settings.OIDC_SIGNING_KEYS = ""
+    settings.OIDC_KEYS_FILE = str(tmp_path / "gone.json")
+    silent = rp.callback(signed_in_client.get(rp.authorization(prompt="none", id_token_hint=hint)["url"]))
+    assert silent["error"] == "login_required" and "code" not in silent
+    logout = signed_in_client.get(
+        "/oauth/logout/",
+        {"id_token_hint": hint, "client_id": client.client_id, "post_logout_redirect_uri": "https://rp.example/bye"},
+    )
+    assert logout.status_code == 400 and b"This sign-out link is not valid" in logout.content
+    assert signed_in_client.get("/accounts/security/").status_code == 200
