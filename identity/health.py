@@ -75,7 +75,8 @@ def refuse_to_start_misconfigured() -> None:
         if message.is_serious()
     ]
     if serious:
-        raise ImproperlyConfigured("\n".join(f"{message.id}: {message.msg} {message.hint or ''}" for message in serious))
+        lines = [f"{message.id}: {message.msg} {message.hint or ''}".strip() for message in serious]
+        raise ImproperlyConfigured("\n".join(lines))
 
 
 class HealthCheckMiddleware:

@@ -46,7 +46,13 @@ class ClientForm(forms.ModelForm):
 class ClientAdmin(admin.ModelAdmin):
     form = ClientForm
     list_display = [
-        "name", "client_id", "client_type", "authorization_grant_type", "skip_authorization", "is_resource_server", "created"
+        "name",
+        "client_id",
+        "client_type",
+        "authorization_grant_type",
+        "skip_authorization",
+        "is_resource_server",
+        "created",
     ]
     list_filter = ["client_type", "authorization_grant_type", "skip_authorization", "is_resource_server"]
     search_fields = ["name", "client_id"]
