@@ -107,7 +107,7 @@ class User:
         web, redirect_uri = self.seed["web"], self.seed["redirect_uri"]
         query = urlencode({
             "response_type": "code", "client_id": web["client_id"], "redirect_uri": redirect_uri,
-            "scope": "openid email", "state": secrets.token_urlsafe(12), "nonce": secrets.token_urlsafe(12),
+            "scope": "openid email offline_access", "state": secrets.token_urlsafe(12), "nonce": secrets.token_urlsafe(12),
             "code_challenge": challenge, "code_challenge_method": "S256",
         })
         to_signin = location(expect(await self.http.get(f"/oauth/authorize/?{query}"), 302))

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import json
 
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection as db_connection
 from django.http import HttpResponse
 
 from identity.redis import new_client
 
 PROBE_PATHS = ("/healthz", "/readyz")
+
+# The tag of the system checks a web process must pass before it serves: identity/wsgi.py runs them
+# at start (feature apps register them, like the OpenID Connect provider's signing keys).
+STARTUP = "startup"
+
+
+class NotReady(Exception):
+    """A readiness failure whose message is fit for the probe's public answer (no secret, no path)."""
 
 
 def _check_postgres() -> None:
@@ -38,15 +48,35 @@ def _check_broker() -> None:
 CHECKS = {"database": _check_postgres, "redis": _check_redis, "broker": _check_broker}
 
 
+def add_check(name: str, check) -> None:
+    """A feature app adds what it cannot serve without (a callable that raises when not ready)."""
+    CHECKS[name] = check
+
+
 def readiness() -> tuple[bool, dict[str, str]]:
     results = {}
     for name, check in CHECKS.items():
         try:
             check()
             results[name] = "ok"
+        except NotReady as problem:
+            results[name] = f"error: {problem}"
         except Exception as error:  # any failure means "not ready"; the name says what failed
             results[name] = f"error: {type(error).__name__}"
     return all(value == "ok" for value in results.values()), results
+
+
+def refuse_to_start_misconfigured() -> None:
+    """Stop a web process at its start, not at its first request, when a startup check fails (a
+    gunicorn worker that cannot load the application stops the whole server, with this message)."""
+    serious = [
+        message
+        for message in checks.run_checks(tags=[STARTUP], include_deployment_checks=True)
+        if message.is_serious()
+    ]
+    if serious:
+        lines = [f"{message.id}: {message.msg} {message.hint or ''}".strip() for message in serious]
+        raise ImproperlyConfigured("\n".join(lines))
 
 
 class HealthCheckMiddleware:

@@ -249,6 +249,7 @@ for _name, _spec in RATE_LIMITS.items():  # a bad limit must stop the start, not
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "oidc.AuthorizationCode"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # DOT's own; named so oidc.TokenFamily can point at it
 # Signing keys: the keyset as JSON in OIDC_SIGNING_KEYS, or a file (generated in development).
 OIDC_SIGNING_KEYS = env("OIDC_SIGNING_KEYS")
 OIDC_KEYS_FILE = env("OIDC_KEYS_FILE", str(VAR_DIR / "oidc-keys.json"))
@@ -269,6 +270,8 @@ OAUTH2_PROVIDER = {
         "openid": "Sign you in and know who you are",
         "email": "See your email address",
         "profile": "See your name",
+        # OpenID Connect Core 11: a refresh token, so the app keeps access while the person is away.
+        "offline_access": "Keep access while you are away",
     },
     "DEFAULT_SCOPES": ["openid"],
     "CLIENT_SECRET_HASHER": "client-secret-hmac",

@@ -36,7 +36,7 @@ CLIENT_SECRET = os.environ.get("CLIENT_SECRET") or None  # none for a public cli
 PORT = int(os.environ.get("PORT", "8001"))
 APP_URL = f"http://127.0.0.1:{PORT}"
 REDIRECT_URI = f"{APP_URL}/callback"  # registered exactly like this (and APP_URL + "/" for logout)
-SCOPE = "openid email profile"
+SCOPE = "openid email profile offline_access"  # offline_access: a refresh token
 COOKIE = "example_app"
 
 SESSIONS: dict[str, dict] = {}  # cookie value -> this browser's pending sign-in, tokens and claims

@@ -33,20 +33,35 @@ class ClientForm(forms.ModelForm):
             "backchannel_logout_uri",
             "allowed_scopes",
             "skip_authorization",
+            "is_resource_server",
+            "served_scopes",
+            "refresh_without_offline_access",
         ]
-        labels = {"skip_authorization": _("First-party app: skip the consent page")}
+        labels = {
+            "skip_authorization": _("First-party app: skip the consent page"),
+            "is_resource_server": _("Resource server: may introspect access tokens"),
+        }
 
 
 class ClientAdmin(admin.ModelAdmin):
     form = ClientForm
-    list_display = ["name", "client_id", "client_type", "authorization_grant_type", "skip_authorization", "created"]
-    list_filter = ["client_type", "authorization_grant_type", "skip_authorization"]
+    list_display = [
+        "name",
+        "client_id",
+        "client_type",
+        "authorization_grant_type",
+        "skip_authorization",
+        "is_resource_server",
+        "created",
+    ]
+    list_filter = ["client_type", "authorization_grant_type", "skip_authorization", "is_resource_server"]
     search_fields = ["name", "client_id"]
     readonly_fields = ["client_id", "created", "updated"]
     fieldsets = [
         (None, {"fields": ["name", "client_id", "client_type", "authorization_grant_type", "allowed_scopes"]}),
         (_("Addresses"), {"fields": ["redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri"]}),
-        (_("Consent"), {"fields": ["skip_authorization"]}),
+        (_("Consent and refresh tokens"), {"fields": ["skip_authorization", "refresh_without_offline_access"]}),
+        (_("Introspection (RFC 7662)"), {"fields": ["is_resource_server", "served_scopes"]}),
         (_("History"), {"fields": ["created", "updated"]}),
     ]
     actions = ["new_secret"]

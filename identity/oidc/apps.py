@@ -10,4 +10,9 @@ class OidcConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from identity import health
+
         from . import receivers  # noqa: F401  (connects to the accounts signals)
+        from .checks import signing_keys_ready  # registers the system check too
+
+        health.add_check("signing_keys", signing_keys_ready)

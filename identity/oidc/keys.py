@@ -5,11 +5,16 @@ environment) or from the file OIDC_KEYS_FILE; in development the file is generat
 A keyset is `{"keys": [{"pem": ..., "created": t, "retired": t|null}]}`: the newest unretired key
 signs, retired keys stay published in the JWKS until every token they signed has expired. The file
 is re-read when it changes, so `manage.py rotate_signing_key` takes effect without a restart.
+
+A keyset that is missing (outside development), unreadable or without an active key raises
+`KeysetUnavailable`: a system check and the readiness probe report it (`keyset_problem`), and the
+endpoints that sign answer 503 instead of failing with a 500.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -20,6 +25,22 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from jwcrypto import jwk
 
+
+class KeysetUnavailable(ImproperlyConfigured):
+    """The keyset cannot be used. `reason` names the setting, never the keys nor the file's path (the
+    readiness probe shows it); the full message adds how to fix it."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        self.fix = (
+            "Set OIDC_SIGNING_KEYS to a keyset `manage.py rotate_signing_key` prints."
+            if settings.OIDC_SIGNING_KEYS
+            else f"Set OIDC_SIGNING_KEYS, or run `manage.py rotate_signing_key` to create {_keys_file()}."
+        )
+        super().__init__(f"{reason} {self.fix}")
+
+
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: dict = {"stamp": None, "keys": []}
 
@@ -51,9 +72,8 @@ def read_keyset() -> dict:
     path = _keys_file()
     if not path.exists():
         if not settings.DEBUG:
-            raise ImproperlyConfigured(
-                f"No OpenID Connect signing key: set OIDC_SIGNING_KEYS or run `manage.py rotate_signing_key` "
-                f"to create {path}."
+            raise KeysetUnavailable(
+                "No OpenID Connect signing key: OIDC_SIGNING_KEYS is empty and OIDC_KEYS_FILE does not exist."
             )
         _create_once({"keys": [new_key_entry()]}, path)
     return json.loads(path.read_text())
@@ -96,15 +116,28 @@ def _stamp():
     return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
+def _load() -> list[SigningKey]:
+    source = "OIDC_SIGNING_KEYS" if settings.OIDC_SIGNING_KEYS else "OIDC_KEYS_FILE"
+    try:
+        loaded = []
+        for entry in read_keyset()["keys"]:
+            key = jwk.JWK.from_pem(entry["pem"].encode())
+            loaded.append(SigningKey(key, key.thumbprint(), int(entry["created"]), entry.get("retired")))
+        return loaded
+    except OSError as error:
+        raise KeysetUnavailable(f"The OpenID Connect keyset ({source}) cannot be read: {error.strerror}.") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        # The type only: a parser's message could quote the key material it choked on.
+        raise KeysetUnavailable(
+            f"The OpenID Connect keyset ({source}) is not a valid keyset ({type(error).__name__})."
+        ) from None
+
+
 def all_keys() -> list[SigningKey]:
     stamp = _stamp()
     if stamp is None or stamp != _cache["stamp"]:
         with _lock:
-            entries = read_keyset()["keys"]
-            loaded = []
-            for entry in entries:
-                key = jwk.JWK.from_pem(entry["pem"].encode())
-                loaded.append(SigningKey(key, key.thumbprint(), int(entry["created"]), entry.get("retired")))
+            loaded = _load()
             _cache.update(stamp=_stamp(), keys=loaded)
     return _cache["keys"]
 
@@ -117,7 +150,7 @@ def retention() -> int:
 def active_key() -> SigningKey:
     current = [key for key in all_keys() if key.retired is None]
     if not current:
-        raise ImproperlyConfigured("The OpenID Connect keyset has no active (unretired) key.")
+        raise KeysetUnavailable("The OpenID Connect keyset has no active (unretired) key.")
     return max(current, key=lambda key: key.created)
 
 
@@ -131,9 +164,28 @@ def published_keys() -> list[SigningKey]:
 
 
 def key_for(kid: str | None) -> jwk.JWK | None:
-    for key in published_keys():
+    """The published key with this `kid`; None when there is none, or no keyset to look in (then no
+    token can be verified, and an ID token hint counts as naming no one)."""
+    try:
+        published = published_keys()
+    except KeysetUnavailable as problem:
+        log.error("cannot verify an ID token: %s", problem)
+        return None
+    for key in published:
         if key.kid == kid:
             return key.key
+    return None
+
+
+def keyset_problem() -> KeysetUnavailable | None:
+    """Why nothing can be signed, or None. In development a missing file is no problem: it is made on
+    first use."""
+    if settings.DEBUG and not settings.OIDC_SIGNING_KEYS and not _keys_file().exists():
+        return None
+    try:
+        active_key()
+    except KeysetUnavailable as problem:
+        return problem
     return None
 
 

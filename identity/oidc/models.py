@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from . import keys
+from .scopes import OFFLINE_ACCESS
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -59,13 +60,39 @@ class Client(AbstractApplication):
     allowed_scopes = models.CharField(
         _("allowed scopes"),
         max_length=255,
-        default="openid email profile",
+        default="openid email profile offline_access",
         help_text=_("Space-separated scopes this app may ask for."),
+    )
+    # Before offline_access was supported every code exchange came with a refresh token; apps
+    # registered then keep that (migration 0004) until an admin switches it off.
+    refresh_without_offline_access = models.BooleanField(
+        _("refresh tokens without offline_access"),
+        default=False,
+        help_text=_(
+            "For apps registered before offline_access was supported: a refresh token with every sign-in, "
+            "asked for or not. Other apps get one only when they ask for offline_access and the person agrees."
+        ),
     )
     backchannel_logout_uri = models.URLField(
         _("back-channel logout URI"),
         blank=True,
         help_text=_("Receives a signed logout token when a person signs out (OpenID Connect Back-Channel Logout)."),
+    )
+
+    # RFC 7662: only a resource server may introspect, and only tokens carrying a scope it serves.
+    is_resource_server = models.BooleanField(
+        _("resource server"),
+        default=False,
+        help_text=_("An API that checks access tokens at the introspection endpoint."),
+    )
+    served_scopes = models.CharField(
+        _("served scopes"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "Space-separated scopes this resource server serves: introspection tells it about a token only "
+            "when the token carries one of them."
+        ),
     )
 
     class Meta(AbstractApplication.Meta):
@@ -92,14 +119,40 @@ class Client(AbstractApplication):
             )
         if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and self.client_type != self.CLIENT_CONFIDENTIAL:
             errors.setdefault("client_type", []).append(_("Client credentials need a confidential client."))
-        unknown = set(self.allowed_scopes.split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
-        if unknown:
-            errors.setdefault("allowed_scopes", []).append(
-                _("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))}
-            )
+        for field in ("allowed_scopes", "served_scopes"):
+            unknown = set(getattr(self, field).split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
+            if unknown:
+                errors.setdefault(field, []).append(_("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))})
+        self._check_resource_server(errors)
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in identity.oidc.keys
         if errors:
             raise ValidationError(errors)
+
+    def _check_resource_server(self, errors: dict[str, list[str]]) -> None:
+        if not self.is_resource_server:
+            if self.served_scopes.strip():
+                errors.setdefault("served_scopes", []).append(_("Only a resource server serves scopes."))
+            return
+        if self.client_type != self.CLIENT_CONFIDENTIAL:
+            errors.setdefault("is_resource_server", []).append(
+                _("A resource server authenticates with a secret: it must be a confidential client.")
+            )
+        if not self.served_scopes.split():
+            errors.setdefault("served_scopes", []).append(_("Name the scopes this resource server serves."))
+        if OFFLINE_ACCESS in self.served_scopes.split():
+            errors.setdefault("served_scopes", []).append(
+                _("offline_access asks for a refresh token; no resource server serves it.")
+            )
+
+    def serves(self, scopes: str) -> bool:
+        """May this resource server learn about a token with these scopes (RFC 7662 §2.2)?"""
+        return self.is_resource_server and bool(set(scopes.split()) & set(self.served_scopes.split()))
+
+    def gets_refresh_token(self, scopes: list[str]) -> bool:
+        """Does a code exchange for these scopes bring a refresh token? Only with offline_access (OpenID
+        Connect Core 11), which reached the code only through consent or a first-party app; apps
+        registered before offline_access was supported keep getting one with every exchange."""
+        return OFFLINE_ACCESS in scopes or self.refresh_without_offline_access
 
     @property
     def jwk_key(self):
@@ -146,7 +199,8 @@ class AuthorizationCode(AbstractGrant, AuthContext):
 
 
 class TokenFamily(AuthContext):
-    """One code exchange and every refresh token rotated from it (DOT's `token_family`)."""
+    """One code exchange and every refresh token rotated from it (DOT's `token_family`); without
+    offline_access the exchange has no refresh token, and the family is its one access token."""
 
     family = models.UUIDField(unique=True)
     client = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -155,6 +209,9 @@ class TokenFamily(AuthContext):
     session_ref = models.CharField(max_length=64, blank=True, db_index=True)  # sessions end by it
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    access_token = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["user", "client"], name="oidc_family_user_client_idx")]

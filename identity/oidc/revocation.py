@@ -1,7 +1,7 @@
 """Ending what was granted to relying apps: one family of tokens, a session's, an app's, or everything.
 
 Every path ends in `_revoke`: refresh tokens of the family are revoked and its access tokens deleted
-(DOT's `revoke_family`), the family is marked, and apps with a back-channel logout URI are told.
+(DOT's `revoke_family`, or the family's one access token when it has no refresh token), the family is marked, and apps with a back-channel logout URI are told.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def _revoke(families, *, notify: bool = True, by_session: bool = True) -> int:
     with transaction.atomic():
         for family in families:
             RefreshToken.revoke_family(family.family)
+        # A family without refresh tokens (no offline_access) is its one access token.
+        single = [family.access_token_id for family in families if family.access_token_id]
+        get_access_token_model().objects.filter(pk__in=single).delete()
         TokenFamily.objects.filter(pk__in=[family.pk for family in families]).update(revoked_at=timezone.now())
     if notify:
         told = set()

@@ -4,8 +4,11 @@ from django.utils.translation import gettext_noop
 from oauth2_provider.scopes import SettingsScopes
 
 
+# OpenID Connect Core 11: asked for (and consented to) when the app wants a refresh token.
+OFFLINE_ACCESS = "offline_access"
+
 # Scopes about a person: meaningless for a machine client (client credentials), which acts as itself.
-PERSON_SCOPES = {"openid", "email", "profile"}
+PERSON_SCOPES = {"openid", "email", "profile", OFFLINE_ACCESS}
 
 
 class ClientScopes(SettingsScopes):
@@ -31,3 +34,4 @@ class ClientScopes(SettingsScopes):
 gettext_noop("Sign you in and know who you are")
 gettext_noop("See your email address")
 gettext_noop("See your name")
+gettext_noop("Keep access while you are away")

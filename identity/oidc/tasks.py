@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from .keys import KeysetUnavailable
 from .logout import enqueue_logout, logout_token
 from .models import Client, PendingLogout
 
@@ -20,7 +21,7 @@ class LogoutNotDelivered(Exception):
 
 
 @shared_task(
-    autoretry_for=(requests.RequestException, LogoutNotDelivered),
+    autoretry_for=(requests.RequestException, LogoutNotDelivered, KeysetUnavailable),  # a keyset fixed later
     retry_backoff=5,
     retry_backoff_max=600,
     retry_jitter=True,

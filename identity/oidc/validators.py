@@ -4,6 +4,8 @@
   from the session when the code was issued and kept with the token family for refreshes;
 - `sub` is the person's opaque subject, never the database id;
 - a replayed code revokes every token made from it (RFC 6749 §4.1.2, RFC 9700 §4.5);
+- a code is redeemed only with the `redirect_uri` its authorization request named (RFC 6749 §4.1.3);
+- a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
 - ID tokens and logout hints are checked against every published key, found by `kid`.
 """
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -60,6 +63,22 @@ class IdentityValidator(OAuth2Validator):
         request.code_hash = code_hash(code)
         return True
 
+    def get_default_redirect_uri(self, client_id, request, *args, **kwargs):
+        # There is no default: the authorize view refuses a request without redirect_uri, so every
+        # code is bound to one, and the token request must repeat it (RFC 6749 §4.1.3, OpenID Connect
+        # Core 3.1.3.1). oauthlib would otherwise fill in the app's only registered URI.
+        raise errors.InvalidGrantError(
+            description="redirect_uri is required: send the one the authorization request used.", request=request
+        )
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+            # RFC 6749 §5.2 names this invalid_grant (oauthlib's default error says invalid_request).
+            raise errors.InvalidGrantError(
+                description="redirect_uri does not match the authorization request.", request=request
+            )
+        return True
+
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         # Two exchanges of one code racing each other: the loser's deletion finds nothing. Both
         # already minted tokens, so the code counts as replayed and everything from it is revoked.
@@ -68,18 +87,37 @@ class IdentityValidator(OAuth2Validator):
             revoke_code(code)
             raise errors.InvalidGrantError(request=request)
 
-    # --- refresh tokens -------------------------------------------------------------------------
+    # --- tokens ---------------------------------------------------------------------------------
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        # oauthlib mints a refresh token with every code exchange; what leaves the token endpoint is this
+        # dict, so a refresh token dropped here is never stored nor sent. Refreshes keep rotating.
+        if request.grant_type == "authorization_code" and not request.client.gets_refresh_token(request.scopes):
+            token.pop("refresh_token", None)
+        return super().save_bearer_token(token, request, *args, **kwargs)
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        if "refresh_token" not in token and getattr(request, "code_hash", None):
+            # A code exchange without offline access: a family of one access token, so replay detection,
+            # ended sessions and "remove access" still find and revoke it.
+            self._start_family(request, uuid.uuid4(), access_token=access_token)
+        return access_token
+
+    def _start_family(self, request, family, access_token=None) -> None:
+        TokenFamily.objects.create(
+            family=family,
+            client=request.client,
+            user=request.user,
+            code_hash=request.code_hash,
+            access_token=access_token,
+            **AuthContext.fields_from(request.auth_context),
+        )
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
         refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
         if previous_refresh_token is None and getattr(request, "code_hash", None):
-            TokenFamily.objects.create(
-                family=refresh_token.token_family,
-                client=request.client,
-                user=request.user,
-                code_hash=request.code_hash,
-                **AuthContext.fields_from(request.auth_context),
-            )
+            self._start_family(request, refresh_token.token_family)
         return refresh_token
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):

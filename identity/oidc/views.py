@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 from urllib.parse import unquote_plus
 
 from django.contrib import messages
@@ -25,6 +26,7 @@ from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.common import Request as OauthlibRequest
 from oauthlib.common import add_params_to_uri
 
 from accounts.flows.signin import sign_out
@@ -36,6 +38,8 @@ from . import assurance, issuer, keys
 from .flows import Decision, InvalidParameter, decide
 from .models import Client
 from .revocation import revoke_app
+
+log = logging.getLogger(__name__)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -126,6 +130,17 @@ def _client_id(request) -> str:
     return request.POST.get("client_id", "")
 
 
+def keyset_unavailable(problem: keys.KeysetUnavailable) -> JsonResponse:
+    """A missing or broken keyset (which /readyz and the startup check report): 503, never a 500."""
+    log.error("OpenID Connect keyset unavailable: %s", problem)
+    response = JsonResponse(
+        {"error": "temporarily_unavailable", "error_description": "Tokens cannot be signed right now; try again later."},
+        status=503,
+    )
+    response["Retry-After"] = "60"
+    return response
+
+
 class TokenView(dot.TokenView):
     """The token endpoint, rate limited with the shared limiter: per client for the tokens it gets, per
     address for refused requests. Client ids are public, so a refusal is charged to whoever sent it,
@@ -156,7 +171,12 @@ class TokenView(dot.TokenView):
         """oauthlib's answer as it is. DOT's own post() would then look up the token it just issued (one
         more query per request) only to send `app_authorized`, which nothing here listens to; and the
         device grant it would dispatch to is not offered."""
-        _url, headers, body, status = self.create_token_response(request)
+        try:
+            _url, headers, body, status = self.create_token_response(request)
+        except keys.KeysetUnavailable as problem:
+            # Nothing was stored yet (the ID token is signed before any token is saved): the code or
+            # refresh token stays usable for when the keyset is back.
+            return keyset_unavailable(problem)
         response = HttpResponse(content=body, status=status)
         for name, value in headers.items():
             response[name] = value
@@ -174,19 +194,55 @@ class UserInfoView(dot.UserInfoView):
         return super().dispatch(request, *args, **kwargs)
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # DOT's exemption is on the dispatch this class replaces
 class IntrospectView(dot.IntrospectTokenView):
-    """RFC 7662 for confidential clients (DOT authenticates them). The token comes in the body only,
-    and the person is named by the opaque `sub`, never by the email address DOT reports as `username`."""
+    """RFC 7662, for resource servers only. The caller authenticates as a confidential client (no bearer
+    token instead, unlike DOT); a client that is not a resource server gets 403, and a token carrying
+    none of the scopes the resource server serves is reported inactive, as RFC 7662 §2.2 requires for
+    a token it "is not allowed to introspect": an app cannot learn about another app's tokens. The
+    token comes in the body only, and the person is named by the opaque `sub`, never by the email
+    address DOT reports as `username`."""
 
     http_method_names = ["post", "options"]
 
+    def dispatch(self, request, *args, **kwargs):
+        if request.method.upper() == "OPTIONS":
+            return View.dispatch(self, request, *args, **kwargs)
+        client = self._authenticated_client(request)
+        if client is None:
+            response = JsonResponse(
+                {"error": "invalid_client", "error_description": "Authenticate as a resource server."}, status=401
+            )
+            response["WWW-Authenticate"] = 'Basic realm="introspection"'
+            return response
+        if not client.is_resource_server:
+            return JsonResponse(
+                {"error": "unauthorized_client", "error_description": "This client is not a resource server."},
+                status=403,
+            )
+        request.resource_server = client
+        return View.dispatch(self, request, *args, **kwargs)
+
+    def _authenticated_client(self, request) -> Client | None:
+        """The client the credentials prove, as oauthlib found it: DOT tries HTTP Basic, then the body,
+        so the client is taken from the authenticated request, never re-read from either."""
+        core = self.get_oauthlib_core()
+        uri, http_method, body, headers = core._extract_params(request)
+        oauthlib_request = OauthlibRequest(uri, http_method, body, headers)
+        if not core.server.request_validator.authenticate_client(oauthlib_request):
+            return None
+        return oauthlib_request.client
+
+    def post(self, request, *args, **kwargs):
+        return self.introspect(request.resource_server, request.POST.get("token"))
+
     @staticmethod
-    def get_token_response(token_value=None):
+    def introspect(resource_server: Client, token_value: str | None) -> JsonResponse:
         if not token_value:
             return JsonResponse({"error": "invalid_request", "error_description": "token is missing."}, status=400)
         checksum = hashlib.sha256(token_value.encode()).hexdigest()
         token = get_access_token_model().objects.select_related("user", "application").filter(token_checksum=checksum).first()
-        if token is None or not token.is_valid():
+        if token is None or not token.is_valid() or not resource_server.serves(token.scope):
             return JsonResponse({"active": False})
         data = {
             "active": True,
@@ -204,7 +260,11 @@ class JwksView(dot.JwksInfoView):
     """Every published key: the active one and retired ones whose tokens may still be checked."""
 
     def get(self, request, *args, **kwargs):
-        response = JsonResponse({"keys": [key.public_jwk() for key in keys.published_keys()]})
+        try:
+            published = keys.published_keys()
+        except keys.KeysetUnavailable as problem:
+            return keyset_unavailable(problem)
+        response = JsonResponse({"keys": [key.public_jwk() for key in published]})
         response["Access-Control-Allow-Origin"] = "*"
         response["Cache-Control"] = "public, max-age=300"
         return response
@@ -226,6 +286,7 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
             backchannel_logout_session_supported=True,
             revocation_endpoint=self._get_endpoint_url(request, "revoke-token"),
             introspection_endpoint=self._get_endpoint_url(request, "introspect"),
+            introspection_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
             token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
         )
         out = JsonResponse(data)

@@ -119,7 +119,7 @@ def start_app(site, settings, transactional_db, tmp_path):
             redirect_uris=f"{url}/callback",
             post_logout_redirect_uris=f"{url}/",
             client_secret=secret,  # hashed on save
-            allowed_scopes="openid email profile",
+            allowed_scopes="openid email profile offline_access",
         )
         client.full_clean()
         client.save()
@@ -251,7 +251,9 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
         main = page.locator("main").inner_text()
         assert EMAIL in main
         scopes = page.locator("ul.scopes li").all_inner_texts()
-        assert scopes == ["Sign you in and know who you are", "See your email address", "See your name"], scopes
+        assert scopes == [
+            "Sign you in and know who you are", "See your email address", "See your name", "Keep access while you are away"
+        ], scopes
         snap(page, "consent")
         page.get_by_role("button", name="Allow", exact=True).click()
 
@@ -309,7 +311,7 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
     assert watch.errors == []
     # Only now, with Playwright's loop gone, may this thread use the ORM.
     client = Client.objects.get(client_id=app.client_id)
-    assert Consent.objects.get(user=user, client=client).scopes == "email openid profile"
+    assert Consent.objects.get(user=user, client=client).scopes == "email offline_access openid profile"
     families = list(TokenFamily.objects.filter(user=user, client=client).order_by("created_at"))
     assert len(families) == 2
     assert families[0].revoked_at is not None  # ended with the Identity session it belonged to
@@ -499,7 +501,7 @@ def test_form_posts_reach_the_app_under_the_sites_own_csp(
     app = start_app(Client.CLIENT_CONFIDENTIAL)
     if path == "remembered-consent":
         client = Client.objects.get(client_id=app.client_id)
-        Consent.objects.create(user=user, client=client, scopes="email openid profile")
+        Consent.objects.create(user=user, client=client, scopes="email offline_access openid profile")
     watch = Watch(site)
 
     with sync_playwright() as p, app_browser(p, app, site, watch) as (_context, rp):

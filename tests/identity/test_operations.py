@@ -121,7 +121,7 @@ def test_readyz_reports_every_dependency_ok(client):
     assert response["Content-Type"].startswith("application/json")
     assert json.loads(response.content) == {
         "ready": True,
-        "checks": {"database": "ok", "redis": "ok", "broker": "ok"},
+        "checks": {"database": "ok", "redis": "ok", "broker": "ok", "signing_keys": "ok"},
     }
 
 

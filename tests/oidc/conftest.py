@@ -38,7 +38,7 @@ class RelyingParty:
             "response_type": "code",
             "client_id": self.client.client_id,
             "redirect_uri": REDIRECT_URI,
-            "scope": "openid email profile",
+            "scope": "openid email profile offline_access",  # as common client libraries ask
             "state": secrets.token_urlsafe(8),
             "nonce": secrets.token_urlsafe(8),
             "code_challenge": challenge,

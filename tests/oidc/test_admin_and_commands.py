@@ -38,7 +38,7 @@ def form_data(**overrides) -> dict:
         "redirect_uris": REDIRECT_URI,
         "post_logout_redirect_uris": "",
         "backchannel_logout_uri": "",
-        "allowed_scopes": "openid email profile",
+        "allowed_scopes": "openid email profile offline_access",
         "_save": "Save",
     }
     data.update(overrides)

@@ -469,7 +469,7 @@ def test_consent_is_asked_once_then_remembered(rp, signed_in_client, user):
     assert not Consent.objects.filter(user=user, client=rp.client).exists()
     code_from(rp, signed_in_client.post(request["url"], {"decision": "allow"}), request)
     consent = Consent.objects.get(user=user, client=rp.client)
-    assert set(consent.scopes.split()) == {"openid", "email", "profile"}
+    assert set(consent.scopes.split()) == {"openid", "email", "profile", "offline_access"}
 
     request = rp.authorization()
     code_from(rp, signed_in_client.get(request["url"]), request)  # no page this time
@@ -680,11 +680,15 @@ def test_revoking_a_refresh_token_ends_it(public_rp, signed_in_client):
     assert public_rp.refresh(body["refresh_token"]).status_code == 400
 
 
-def test_introspection_for_a_confidential_client(rp, signed_in_client, user):
-    body = rp.sign_in_and_redeem(signed_in_client)
+def test_introspection_for_a_resource_server(rp, signed_in_client, user):
+    """Issue 13 §6: only a confidential client registered as a resource server introspects, here one
+    serving `email` (before, any confidential client could; test_review_findings.py has the refusals)."""
+    body = rp.sign_in_and_redeem(signed_in_client, scope="openid email profile")
+    api_client, api_secret = register("API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="email")
+    api = RelyingParty(api_client, api_secret)
 
     def introspect(token):
-        response = rp.http.post("/oauth/introspect/", {"token": token}, **rp.auth())
+        response = api.http.post("/oauth/introspect/", {"token": token}, **api.auth())
         assert response.status_code == 200
         return response.json()
 
@@ -696,10 +700,10 @@ def test_introspection_for_a_confidential_client(rp, signed_in_client, user):
     assert active["sub"] == str(user.subject) and "username" not in active  # opaque, never the email
     assert user.email not in json.dumps(active)
     # The token goes in the body only, never in a URL.
-    in_url = rp.http.get(f"/oauth/introspect/?token={body['access_token']}", **rp.auth())
+    in_url = api.http.get(f"/oauth/introspect/?token={body['access_token']}", **api.auth())
     assert in_url.status_code == 405
     assert introspect("not-a-token") == {"active": False}
     rp.http.post("/oauth/revoke/", {"token": body["access_token"]}, **rp.auth())
     assert introspect(body["access_token"]) == {"active": False}
     # Without the client's credentials there is no answer.
-    assert rp.http.post("/oauth/introspect/", {"token": body["access_token"]}).status_code in (401, 403)
+    assert api.http.post("/oauth/introspect/", {"token": body["access_token"]}).status_code in (401, 403)

@@ -19,13 +19,23 @@ class Command(BaseCommand):
         parser.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
         parser.add_argument("--post-logout-uri", action="append", default=[], dest="post_logout_uris")
         parser.add_argument("--backchannel-logout-uri", default="")
-        parser.add_argument("--scopes", default="openid email profile", help="Space-separated allowed scopes.")
+        parser.add_argument(
+            "--scopes", default="openid email profile offline_access", help="Space-separated allowed scopes."
+        )
         kind = parser.add_mutually_exclusive_group()
         kind.add_argument("--public", action="store_true", help="A public client (no secret; PKCE only).")
         kind.add_argument(
             "--machine", action="store_true", help="A confidential machine client using client credentials."
         )
         parser.add_argument("--skip-consent", action="store_true", help="A first-party app: no consent page.")
+        parser.add_argument(
+            "--introspect", action="store_true", help="A resource server: may introspect access tokens (RFC 7662)."
+        )
+        parser.add_argument(
+            "--serves",
+            default="",
+            help="With --introspect: the space-separated scopes it serves; it learns only about tokens carrying one.",
+        )
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
     def handle(self, *args, **options):
@@ -41,6 +51,8 @@ class Command(BaseCommand):
             backchannel_logout_uri=options["backchannel_logout_uri"],
             allowed_scopes=options["scopes"],
             skip_authorization=options["skip_consent"],
+            is_resource_server=options["introspect"],
+            served_scopes=options["serves"],
             client_secret=secret or "",
         )
         try:
