@@ -202,6 +202,8 @@ WEBAUTHN_RP_NAME = env("WEBAUTHN_RP_NAME", SITE_NAME)
 WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or [SITE_URL]
 WEBAUTHN_CHALLENGE_TIMEOUT = env_int("WEBAUTHN_CHALLENGE_TIMEOUT", 120)
 OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's own backoff per device, under the Redis limits below
+# django-otp doubles that pause after each failure; capped, so an attacker cannot pause the owner's app for days.
+MFA_TOTP_MAX_BACKOFF = env_int("MFA_TOTP_MAX_BACKOFF", 15 * 60)
 
 # Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
 REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT", 600)

@@ -6,3 +6,8 @@ class MfaConfig(AppConfig):
 
     name = "mfa"
     verbose_name = "MFA"
+
+    def ready(self) -> None:
+        from .totp import cap_backoff
+
+        cap_backoff()
