@@ -182,8 +182,14 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "accounts.validators.MaximumLengthValidator",
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},  # the offline floor
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},
 ]
+# New passwords are checked against Have I Been Pwned's range API (k-anonymity: a 5-character hash
+# prefix is sent). If it does not answer in time, the common-password list above decides (fail-open).
+PASSWORD_BREACH_CHECK = env_bool("PASSWORD_BREACH_CHECK", True)
+PASSWORD_BREACH_CHECK_URL = env("PASSWORD_BREACH_CHECK_URL", "https://api.pwnedpasswords.com/range/")
+PASSWORD_BREACH_CHECK_TIMEOUT = float(env("PASSWORD_BREACH_CHECK_TIMEOUT", "1.5"))
 
 EMAIL_VERIFICATION_TIMEOUT = env_int("EMAIL_VERIFICATION_TIMEOUT", 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
