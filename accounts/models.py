@@ -128,6 +128,7 @@ class OutboxMail(models.Model):
         NEW_DEVICE = "new_device", _("Sign-in from a new device")
         EMAIL_CHANGE = "email_change", _("Confirm a new email address")
         EMAIL_CHANGED = "email_changed", _("Email address changed")
+        SIGNIN_CODE = "signin_code", _("Sign-in code")
 
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     user = models.ForeignKey(

@@ -23,7 +23,7 @@ from django.utils.http import urlsafe_base64_encode
 from identity.net import client_ip, describe_device
 
 from .models import OutboxMail, User
-from .tokens import make_email_change_token, make_verification_token
+from .tokens import make_email_change_token, make_verification_token, mint_signin_code
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,14 @@ def _email_change_links(row: OutboxMail) -> dict:
     return {"confirm_url": absolute_url(reverse("accounts:email_change_link", args=[token]))}
 
 
+def _signin_code(row: OutboxMail) -> dict:
+    return {
+        "code": mint_signin_code(row.context["pending"], row.user),
+        "minutes": settings.SIGNIN_CODE_TIMEOUT // 60,
+        "reset_url": absolute_url(reverse("accounts:password_reset")),
+    }
+
+
 # What each kind of mail links to, minted at send time from the row and the user's current state.
 LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.VERIFY_EMAIL: _verify_email_links,
@@ -70,6 +78,7 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.MFA_CHANGED: _account_links,
     OutboxMail.Kind.EMAIL_CHANGE: _email_change_links,
     OutboxMail.Kind.EMAIL_CHANGED: _account_links,
+    OutboxMail.Kind.SIGNIN_CODE: _signin_code,
 }
 
 

@@ -211,6 +211,9 @@ OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's own backoff per device, under the R
 # django-otp doubles that pause after each failure; capped, so an attacker cannot pause the owner's app for days.
 MFA_TOTP_MAX_BACKOFF = env_int("MFA_TOTP_MAX_BACKOFF", 15 * 60)
 
+# Past the password cap, a code mailed to the verified address (with the password) signs in; it lives this long.
+SIGNIN_CODE_TIMEOUT = env_int("SIGNIN_CODE_TIMEOUT", 15 * 60)
+
 # Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
 REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT", 600)
 
@@ -230,6 +233,7 @@ RATE_LIMITS = {
     "email-change-account": "5/h",
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
+    "signin-code-mail": "3/h",  # sign-in codes mailed to one account past its password cap
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
     "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)
