@@ -93,8 +93,9 @@ def verify_password(
     so parallel guesses cannot slip past a limit; a right password gives the attempt back.
 
     At sign-in, an account past its cap raises CapReached instead of a wait of years. `past_cap` is
-    the check signin_code.py makes then: counted by every limit but the full cap, and a right password
-    forgives nothing (the cap lasts until a code from the mailbox completes the sign-in).
+    the check signin_code.py makes then: counted by every limit but the full cap, a right password
+    forgives nothing (the cap lasts until a code from the mailbox completes the sign-in), and the
+    caller audits the outcome either way.
     """
     counters = password_counters(request, email)
     if past_cap:
@@ -108,6 +109,8 @@ def verify_password(
         throttled.audited = True
         raise
     user = authenticate(request, email=email, password=password)
+    if user is None and past_cap:
+        return None  # audited by the capped path, which does the same work for a right password
     if user is None:
         known = _known_user(email)
         reason = "inactive" if known is not None and not known.is_active else "bad_credentials"

@@ -32,7 +32,7 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..tokens import SIGNIN_CODE_DIGITS, take_signin_code
-from .signin import begin_signin, forgive_password_failures, verify_password
+from .signin import _known_user, begin_signin, forgive_password_failures, verify_password
 
 PENDING_CODE_SIGNIN = "accounts.pending_code_signin"
 
@@ -41,25 +41,40 @@ Event = SecurityEvent.Kind
 
 def begin_code_signin(request, email: str, password: str, next_url: str | None) -> None:
     """A password attempt on an account past its cap: check it, and leave the session waiting for a
-    mailed code whatever the outcome. Raises RateLimited if another password limit refuses it."""
+    mailed code whatever the outcome. Raises RateLimited if another password limit refuses it.
+
+    A right and a wrong password do the same work (one lookup, one audit row, one outbox row, one
+    mail-budget check), so neither the page nor its timing tells a guesser which it was: a wrong one
+    gets a decoy row that the worker discards unsent, as password-reset requests do."""
     user = verify_password(request, email, password, past_cap=True)
+    known = _known_user(email)
     live = waiting_code_signin(request)
     if user is not None and live is not None and live[1].pk == user.pk:
         return  # the owner again, in the same browser: the code already mailed still works
     pending = {"id": secrets.token_urlsafe(16), "user": None, "started": int(time.time()), "next": next_url or ""}
-    if user is not None:
+    if user is None:
+        reason = "inactive" if known is not None and not known.is_active else "bad_credentials"
+        record_event(request, Event.SIGNIN_FAILED, known, method="pwd", reason=reason)
+    else:
         record_event(request, Event.SIGNIN_THROTTLED, user, method="pwd", reason="capped_right_password")
         pending.update(user=user.pk, password=user.get_session_auth_hash())
-        if user.email_verified and _may_mail(user):
-            queue_mail(OutboxMail.Kind.SIGNIN_CODE, user, request=request, pending=pending["id"])
+    recipient = user if user is not None and user.email_verified else None
+    if not _mail_allowed(recipient, pending["id"]):
+        recipient = None
+    queue_mail(OutboxMail.Kind.SIGNIN_CODE, recipient, request=request, pending=pending["id"])
     request.session[PENDING_CODE_SIGNIN] = pending
 
 
-def _may_mail(user: User) -> bool:
+def _mail_allowed(user: User | None, pending_id: str) -> bool:
+    """Spend one of the account's `signin-code-mail`; with no one to mail, only look at a counter of
+    the same kind (one round trip either way, nothing written)."""
     try:
+        if user is None:
+            ratelimit.check(("signin-code-mail", pending_id))
+            return False
         ratelimit.hit(("signin-code-mail", str(user.pk)))
     except ratelimit.RateLimited:
-        return False  # the owner has recent codes; the page says the same either way
+        return False  # the owner has had their codes this hour; the page says the same either way
     return True
 
 

@@ -97,7 +97,7 @@ def test_the_owner_with_the_right_password_continues_with_a_mailed_code(capped_b
     assert ratelimit.used(CAP) == 0, "a successful sign-in starts the count over"
 
 
-def test_the_attacker_with_a_wrong_password_gets_nothing_new(capped_account, deliver_outbox):
+def test_the_attacker_with_a_wrong_password_gets_nothing_new(capped_account, deliver_outbox, mailoutbox):
     attacker, owner = Client(), Client()
     failures_before = SecurityEvent.objects.filter(kind=Event.SIGNIN_FAILED).count()
     account_counter = ("signin-account", "ada@example.com")
@@ -108,10 +108,11 @@ def test_the_attacker_with_a_wrong_password_gets_nothing_new(capped_account, del
     assert wrong.status_code == right.status_code == 302 and wrong["Location"] == right["Location"] == CODE_PAGE
     assert page_text(attacker.get(CODE_PAGE)) == page_text(owner.get(CODE_PAGE)), "no password oracle past the cap"
 
-    assert OutboxMail.objects.filter(kind=OutboxMail.Kind.SIGNIN_CODE).count() == 1, "mail only for the right password"
+    assert OutboxMail.objects.filter(kind=OutboxMail.Kind.SIGNIN_CODE, user__isnull=False).count() == 1
+    assert len(deliver_outbox()) == 1, "mail only for the right password (a wrong one gets a decoy row, never sent)"
     assert SecurityEvent.objects.filter(kind=Event.SIGNIN_FAILED).count() == failures_before + 1, "it still counts"
     assert ratelimit.used(account_counter) == used_before + 2
-    for guess in ("00000000", "12345678", mailed_code(deliver_outbox)):
+    for guess in ("00000000", "12345678", mailed_code(lambda: mailoutbox)):
         response = attacker.post(CODE_PAGE, {"code": guess})
         assert response.status_code == 400 and WRONG_CODE_MESSAGE in response.content.decode()
     assert not is_signed_in(attacker)
@@ -224,3 +225,16 @@ def test_the_code_page_and_mail_speak_german(capped_account, deliver_outbox):
 def test_without_a_pending_code_sign_in_the_code_page_sends_you_to_sign_in(client):
     response = client.post(CODE_PAGE, {"code": "12345678"})
     assert response.status_code == 302 and response["Location"] == SIGNIN
+
+
+def test_a_right_and_a_wrong_password_past_the_cap_do_the_same_database_work(capped_account):
+    """No timing oracle either: the same statements for the owner's password and a guess."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(password: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert password_step(Client(), capped_account.email, password)["Location"] == CODE_PAGE
+        return [re.sub(r"'[^']*'|\b\d+\b|NULL", "?", query["sql"]) for query in queries.captured_queries]
+
+    assert statements(PASSWORD) == statements(WRONG)
