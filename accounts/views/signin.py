@@ -26,16 +26,10 @@ from ..tokens import user_for_verification_token
 from .links import stash_link_token
 
 VERIFY_TOKEN_SESSION_KEY = "accounts.verify_token"
-# Past this wait, password sign-in is paused for the account until a reset (the 100-failure cap).
-CAPPED_AFTER = 7 * 24 * 3600
 
 
 def _throttled_message(retry_after: int) -> str:
-    if retry_after > CAPPED_AFTER:
-        return _(
-            "There have been too many failed attempts to sign in to this account. To protect it, "
-            "password sign-in is paused until the password is reset."
-        )
+    # Past the 100-failure cap a password leads to the mailed code instead (flows/signin_code.py).
     return _("Too many attempts. To protect your account, please wait %(wait)s before trying again.") % {
         "wait": wait_phrase(retry_after)
     }

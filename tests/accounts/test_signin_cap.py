@@ -238,3 +238,10 @@ def test_a_right_and_a_wrong_password_past_the_cap_do_the_same_database_work(cap
         return [re.sub(r"'[^']*'|\b\d+\b|NULL", "?", query["sql"]) for query in queries.captured_queries]
 
     assert statements(PASSWORD) == statements(WRONG)
+
+
+def test_the_code_sign_in_goes_where_the_sign_in_was_going(capped_account, deliver_outbox):
+    owner = Client()
+    password_step(owner, capped_account.email, PASSWORD, next="/accounts/security/")
+    done = owner.post(CODE_PAGE, {"code": mailed_code(deliver_outbox)})
+    assert done["Location"] == "/accounts/security/"
