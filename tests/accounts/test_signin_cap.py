@@ -245,3 +245,21 @@ def test_the_code_sign_in_goes_where_the_sign_in_was_going(capped_account, deliv
     password_step(owner, capped_account.email, PASSWORD, next="/accounts/security/")
     done = owner.post(CODE_PAGE, {"code": mailed_code(deliver_outbox)})
     assert done["Location"] == "/accounts/security/"
+
+
+def test_a_code_mail_delayed_past_its_lifetime_is_never_sent(capped_account, mailoutbox, settings):
+    """After a broker or SMTP outage the sweep may send old rows: a dead sign-in's code is dropped."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tasks import send_outbox_mail
+
+    password_step(Client(), capped_account.email, PASSWORD)
+    row = OutboxMail.objects.get(kind=OutboxMail.Kind.SIGNIN_CODE, user=capped_account)
+    OutboxMail.objects.filter(pk=row.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.SIGNIN_CODE_TIMEOUT + 1)
+    )
+    send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    assert row.sent_at is not None and mailoutbox == []
