@@ -91,6 +91,18 @@ class SignInForm(NormalizedPasswords, forms.Form):
         return cleaned
 
 
+class SignInCodeForm(forms.Form):
+    """The code mailed to an account past its password cap (flows/signin_code.py)."""
+
+    code = forms.CharField(
+        label=_("Sign-in code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True, "spellcheck": "false"}
+        ),
+    )
+
+
 class SignUpForm(NormalizedPasswords, forms.Form):
     email = EmailField()
     password = NewPasswordField()

@@ -130,6 +130,7 @@ class OutboxMail(models.Model):
         EMAIL_CHANGED = "email_changed", _("Email address changed")
         MFA_FAILURES = "mfa_failures", _("Password known, second step failed")
         PASSKEY_CLONED = "passkey_cloned", _("A copy of a passkey may exist")
+        SIGNIN_CODE = "signin_code", _("Sign-in code")
 
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     user = models.ForeignKey(

@@ -23,7 +23,7 @@ from django.utils.http import urlsafe_base64_encode
 from identity.net import client_ip, describe_device
 
 from .models import OutboxMail, User
-from .tokens import make_email_change_token, make_not_me_token, make_verification_token
+from .tokens import make_email_change_token, make_not_me_token, make_verification_token, mint_signin_code
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,14 @@ def _email_change_links(row: OutboxMail) -> dict:
     return {"confirm_url": absolute_url(reverse("accounts:email_change_link", args=[token]))}
 
 
+def _signin_code(row: OutboxMail) -> dict:
+    return {
+        "code": mint_signin_code(row.context["pending"], row.user),
+        "minutes": settings.SIGNIN_CODE_TIMEOUT // 60,
+        "reset_url": absolute_url(reverse("accounts:password_reset")),
+    }
+
+
 # What each kind of mail links to, minted at send time from the row and the user's current state.
 LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.VERIFY_EMAIL: _verify_email_links,
@@ -84,6 +92,7 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.EMAIL_CHANGED: _credential_event_links,
     OutboxMail.Kind.MFA_FAILURES: _account_links,
     OutboxMail.Kind.PASSKEY_CLONED: _account_links,
+    OutboxMail.Kind.SIGNIN_CODE: _signin_code,
 }
 
 

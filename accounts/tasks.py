@@ -36,7 +36,7 @@ def send_outbox_mail(mail_id: int) -> None:
         )
         if row is None:  # already sent, being sent by another worker, or gone
             return
-        if row.user_id is None or not _still_addressed(row):  # a decoy, or a link for an old address
+        if row.user_id is None or not _still_addressed(row) or _expired(row):  # a decoy, or stale
             row.sent_at = timezone.now()
             row.save(update_fields=["sent_at"])
             return
@@ -63,6 +63,12 @@ ADDRESS_BOUND = {OutboxMail.Kind.VERIFY_EMAIL, OutboxMail.Kind.PASSWORD_RESET}
 
 def _still_addressed(row: OutboxMail) -> bool:
     return row.kind not in ADDRESS_BOUND or row.to.lower() == row.user.email.lower()
+
+
+def _expired(row: OutboxMail) -> bool:
+    """A sign-in code is useless once its sign-in has timed out: never mail it late (after an outage)."""
+    age = (timezone.now() - row.created_at).total_seconds()
+    return row.kind == OutboxMail.Kind.SIGNIN_CODE and age > settings.SIGNIN_CODE_TIMEOUT
 
 
 @shared_task

@@ -1,4 +1,5 @@
-"""Email verification and email-change tokens: signed, expiring, and single-use.
+"""Email verification and email-change tokens: signed, expiring, and single-use; and the one-time
+codes mailed to an account past its password cap (flows/signin_code.py).
 
 A token signs the user id and a fingerprint of (email, verified). Verifying flips the flag and changing
 the address changes the email, either of which changes the fingerprint: a used link no longer matches,
@@ -7,8 +8,11 @@ and neither does one minted before the address changed.
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 SALT = "accounts.email-verification"
@@ -77,3 +81,33 @@ def read_not_me_token(token: str):
         )
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
+
+
+SIGNIN_CODE_DIGITS = 8
+
+
+def _signin_code_key(pending_id: str) -> str:
+    return "signin-code:" + salted_hmac("accounts.signin-code-key", pending_id, algorithm="sha256").hexdigest()[:32]
+
+
+def _signin_code_hash(pending_id: str, user_id: int, code: str) -> str:
+    return salted_hmac("accounts.signin-code", f"{pending_id}\x00{user_id}\x00{code}", algorithm="sha256").hexdigest()
+
+
+def mint_signin_code(pending_id: str, user) -> str:
+    """A new code for one waiting sign-in (a session that gave the right password), minted when the
+    mail is rendered so the outbox row holds no secret. Only a keyed hash is kept, in Redis, for
+    SIGNIN_CODE_TIMEOUT; a new code for the same sign-in replaces the old one."""
+    code = "".join(secrets.choice("0123456789") for _ in range(SIGNIN_CODE_DIGITS))
+    cache.set(_signin_code_key(pending_id), _signin_code_hash(pending_id, user.pk, code), settings.SIGNIN_CODE_TIMEOUT)
+    return code
+
+
+def take_signin_code(pending_id: str, user_id: int, code: str) -> bool:
+    """Spend the code of this waiting sign-in. Deleting the key decides, so two requests with the same
+    code cannot both succeed."""
+    key = _signin_code_key(pending_id)
+    stored = cache.get(key)
+    if not stored or not constant_time_compare(stored, _signin_code_hash(pending_id, user_id, code)):
+        return False
+    return bool(cache.delete(key))

@@ -8,6 +8,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.signin, name="signin"),
+    path("login/code/", views.signin_code, name="signin_code"),
     path("logout/", views.signout, name="signout"),
     path("signup/", views.signup, name="signup"),
     path("signup/check-inbox/", views.check_inbox, name="check_inbox"),

@@ -17,3 +17,7 @@ class IdentityAdminSite(admin.AdminSite):
 
 class IdentityAdminConfig(AdminConfig):
     default_site = "identity.admin_site.IdentityAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from identity import checks  # noqa: F401  registers identity's own system checks

@@ -13,6 +13,8 @@ from django.utils.crypto import constant_time_compare
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from identity.net import from_trusted_proxy
+
 REQUESTS = Counter("identity_http_requests_total", "HTTP requests by view and status", ["view", "method", "status"])
 LATENCY = Histogram("identity_http_request_duration_seconds", "Request latency by view", ["view"])
 SIGNINS = Counter("identity_signins_total", "Sign-in attempts by method and outcome", ["method", "outcome"])
@@ -62,10 +64,15 @@ class MetricsMiddleware:
 
 
 def _allowed(request) -> bool:
+    """The bearer token when one is set; otherwise the connecting address, unless that address is a
+    trusted proxy: with nginx on the same host every outside request arrives from 127.0.0.1, so a
+    request through a proxy never counts as local (set METRICS_TOKEN for that setup)."""
     token = settings.METRICS_TOKEN
     if token:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         return header.startswith("Bearer ") and constant_time_compare(header[7:], token)
+    if from_trusted_proxy(request):
+        return False
     try:
         remote = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
@@ -76,6 +83,9 @@ def _allowed(request) -> bool:
 def metrics_view(request):
     """Prometheus text format; only for METRICS_ALLOWED_IPS, or with the METRICS_TOKEN bearer token."""
     if not _allowed(request):
+        if not settings.METRICS_TOKEN and from_trusted_proxy(request):
+            body = "forbidden: this request came through a trusted proxy; scrape with METRICS_TOKEN\n"
+            return HttpResponseForbidden(body, content_type="text/plain")
         return HttpResponseForbidden("forbidden\n", content_type="text/plain")
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

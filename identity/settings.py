@@ -182,8 +182,14 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "accounts.validators.MaximumLengthValidator",
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},  # the offline floor
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},
 ]
+# New passwords are checked against Have I Been Pwned's range API (k-anonymity: a 5-character hash
+# prefix is sent). If it does not answer in time, the common-password list above decides (fail-open).
+PASSWORD_BREACH_CHECK = env_bool("PASSWORD_BREACH_CHECK", True)
+PASSWORD_BREACH_CHECK_URL = env("PASSWORD_BREACH_CHECK_URL", "https://api.pwnedpasswords.com/range/")
+PASSWORD_BREACH_CHECK_TIMEOUT = float(env("PASSWORD_BREACH_CHECK_TIMEOUT", "1.5"))
 
 EMAIL_VERIFICATION_TIMEOUT = env_int("EMAIL_VERIFICATION_TIMEOUT", 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
@@ -208,6 +214,11 @@ WEBAUTHN_RP_NAME = env("WEBAUTHN_RP_NAME", SITE_NAME)
 WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS") or [SITE_URL]
 WEBAUTHN_CHALLENGE_TIMEOUT = env_int("WEBAUTHN_CHALLENGE_TIMEOUT", 120)
 OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's own backoff per device, under the Redis limits below
+# django-otp doubles that pause after each failure; capped, so an attacker cannot pause the owner's app for days.
+MFA_TOTP_MAX_BACKOFF = env_int("MFA_TOTP_MAX_BACKOFF", 15 * 60)
+
+# Past the password cap, a code mailed to the verified address (with the password) signs in; it lives this long.
+SIGNIN_CODE_TIMEOUT = env_int("SIGNIN_CODE_TIMEOUT", 15 * 60)
 
 # Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
 REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT", 600)
@@ -228,6 +239,7 @@ RATE_LIMITS = {
     "email-change-account": "5/h",
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
+    "signin-code-mail": "3/h",  # sign-in codes mailed to one account past its password cap
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
     "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)

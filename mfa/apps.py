@@ -7,5 +7,8 @@ class MfaConfig(AppConfig):
     name = "mfa"
     verbose_name = "MFA"
 
-    def ready(self):
+    def ready(self) -> None:
         from . import receivers  # noqa: F401  (connects to the accounts signals)
+        from .totp import cap_backoff
+
+        cap_backoff()

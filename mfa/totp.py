@@ -11,9 +11,10 @@ from base64 import b32encode
 from binascii import unhexlify
 
 import segno
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_otp.models import MAX_THROTTLE_DELAY_SECONDS
+from django_otp import models as otp_models
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -98,4 +99,22 @@ def _throttle_wait(device: TOTPDevice) -> int:
         return 0
     required = device.get_throttle_factor() * 2 ** (device.throttling_failure_count - 1)
     elapsed = (timezone.now() - device.throttling_failure_timestamp).total_seconds()
-    return max(1, math.ceil(min(required, MAX_THROTTLE_DELAY_SECONDS) - elapsed))
+    return max(1, math.ceil(min(required, otp_models.MAX_THROTTLE_DELAY_SECONDS) - elapsed))
+
+
+def cap_backoff() -> None:
+    """django-otp doubles a device's pause after every failure, up to 100 years: an attacker who knows
+    the password could lock the owner's authenticator app for good. Its one knob is this module
+    constant, read on every check; set it to MFA_TOTP_MAX_BACKOFF (the Redis limits still count every
+    code). Fails loudly if an upgrade of django-otp renames it."""
+    if not hasattr(otp_models, "MAX_THROTTLE_DELAY_SECONDS"):
+        raise RuntimeError("django_otp.models.MAX_THROTTLE_DELAY_SECONDS is gone: cap django-otp's back-off anew")
+    otp_models.MAX_THROTTLE_DELAY_SECONDS = settings.MFA_TOTP_MAX_BACKOFF
+
+
+def clear_backoff(user) -> None:
+    """Another factor was proved (a passkey, a recovery code): the person is back, so their
+    authenticator apps need not wait out a back-off an attacker may have run up."""
+    totp_devices(user).filter(throttling_failure_count__gt=0).update(
+        throttling_failure_count=0, throttling_failure_timestamp=None
+    )

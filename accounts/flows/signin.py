@@ -46,6 +46,11 @@ FRESH_SIGNIN_FOR = "accounts.fresh_signin_for"
 Event = SecurityEvent.Kind
 
 
+class CapReached(Exception):
+    """The account has had 100 consecutive password failures (NIST SP 800-63B): the password alone no
+    longer signs in; signin_code.py lets the owner continue with a code mailed to the address."""
+
+
 class SignInRefused(Exception):
     def __init__(self, reason: str, user: User | None = None):
         super().__init__(reason)
@@ -80,17 +85,31 @@ def lift_password_throttling(email: str) -> None:
     ratelimit.clear_all("signin-account", "signin-ip-account", "signin-account-cap", subject=account)
 
 
-def verify_password(request, email: str, password: str, *, purpose: str = "signin") -> User | None:
+def verify_password(
+    request, email: str, password: str, *, purpose: str = "signin", past_cap: bool = False
+) -> User | None:
     """Check a password under the rate limits. The attempt is counted before the hash is checked,
-    so parallel guesses cannot slip past a limit; a right password gives the attempt back."""
+    so parallel guesses cannot slip past a limit; a right password gives the attempt back.
+
+    At sign-in, an account past its cap raises CapReached instead of a wait of years. `past_cap` is
+    the check signin_code.py makes then: counted by every limit but the full cap, a right password
+    forgives nothing (the cap lasts until a code from the mailbox completes the sign-in), and the
+    caller audits the outcome either way.
+    """
     counters = password_counters(request, email)
+    if past_cap:
+        counters = tuple(counter for counter in counters if counter[0] != "signin-account-cap")
     try:
         ratelimit.hit(*counters)
     except ratelimit.RateLimited as throttled:
+        if purpose == "signin" and not past_cap and throttled.limits[0] == "signin-account-cap":
+            raise CapReached from None  # audited by the capped path, which checks the attempt itself
         record_throttled(request, Event.SIGNIN_THROTTLED, _known_user(email), method="pwd", reason=purpose)
         throttled.audited = True
         raise
     user = authenticate(request, email=email, password=password)
+    if user is None and past_cap:
+        return None  # audited by the capped path, which does the same work for a right password
     if user is None:
         known = _known_user(email)
         reason = "inactive" if known is not None and not known.is_active else "bad_credentials"
@@ -98,7 +117,8 @@ def verify_password(request, email: str, password: str, *, purpose: str = "signi
             reason = purpose
         record_event(request, Event.SIGNIN_FAILED, known, method="pwd", reason=reason)
         return None
-    forgive_password_failures(request, email)
+    if not past_cap:
+        forgive_password_failures(request, email)
     return user
 
 

@@ -10,7 +10,16 @@ from .security import (
     reauthenticate,
     security_page,
 )
-from .signin import check_inbox, signin, signout, signup, verify_email_confirm, verify_email_link, verify_email_resend
+from .signin import (
+    check_inbox,
+    signin,
+    signin_code,
+    signout,
+    signup,
+    verify_email_confirm,
+    verify_email_link,
+    verify_email_resend,
+)
 
 __all__ = [
     "PasswordChangeView",
@@ -28,6 +37,7 @@ __all__ = [
     "reauthenticate",
     "security_page",
     "signin",
+    "signin_code",
     "signout",
     "signup",
     "verify_email_confirm",

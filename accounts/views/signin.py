@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,25 +16,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.views import render_throttled, wait_phrase
 
-from ..flows.signin import begin_signin, safe_next_url, sign_out
+from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
+from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
 from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
-from ..forms import EmailOnlyForm, SignInForm, SignUpForm
+from ..forms import EmailOnlyForm, SignInCodeForm, SignInForm, SignUpForm
 from .. import tokens
 from ..tokens import user_for_verification_token
 from .links import stash_link_token
 
 VERIFY_TOKEN_SESSION_KEY = "accounts.verify_token"
-# Past this wait, password sign-in is paused for the account until a reset (the 100-failure cap).
-CAPPED_AFTER = 7 * 24 * 3600
 
 
 def _throttled_message(retry_after: int) -> str:
-    if retry_after > CAPPED_AFTER:
-        return _(
-            "There have been too many failed attempts to sign in to this account. To protect it, "
-            "password sign-in is paused until the password is reset."
-        )
+    # Past the 100-failure cap a password leads to the mailed code instead (flows/signin_code.py).
     return _("Too many attempts. To protect your account, please wait %(wait)s before trying again.") % {
         "wait": wait_phrase(retry_after)
     }
@@ -52,12 +48,40 @@ def signin(request):
     form = SignInForm(request, data=request.POST or None, initial={"email": email})
     context = {"form": form, "next": next_url or "", "again": again}
     try:
-        if request.method == "POST" and form.is_valid():
-            return redirect(begin_signin(request, form.user, "pwd", next_url))
+        try:
+            if request.method == "POST" and form.is_valid():
+                return redirect(begin_signin(request, form.user, "pwd", next_url))
+        except CapReached:
+            begin_code_signin(request, form.cleaned_data["email"], form.cleaned_data["password"], next_url)
+            return redirect("accounts:signin_code")
     except RateLimited as throttled:
         message = _throttled_message(throttled.retry_after)
         return render_throttled(request, "accounts/signin.html", context, throttled.retry_after, message)
     return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signin_code(request):
+    """Past the password cap: the code mailed after the right password (flows/signin_code.py)."""
+    if not has_code_signin(request):
+        messages.info(request, _("Your sign-in took too long or has ended. Please sign in again."))
+        return redirect("accounts:signin")
+    form = SignInCodeForm(data=request.POST or None)
+    context = {"form": form, "minutes": settings.SIGNIN_CODE_TIMEOUT // 60}
+    if request.method == "POST" and form.is_valid():
+        try:
+            next_page = complete_code_signin(request, form.cleaned_data["code"])
+        except RateLimited as throttled:
+            message = _("Too many attempts. Please wait %(wait)s before trying again.") % {
+                "wait": wait_phrase(throttled.retry_after)
+            }
+            return render_throttled(request, "accounts/signin_code.html", context, throttled.retry_after, message)
+        if next_page:
+            return redirect(next_page)
+        form.add_error("code", _("That code is not right, or it has expired. Check the latest email from us and try again."))
+    return render(request, "accounts/signin_code.html", context, status=400 if form.is_bound else 200)
 
 
 @require_POST

@@ -63,3 +63,27 @@ def test_mail_that_gave_up_is_failed_in_admin_state_and_metrics(client, settings
     OutboxMail.objects.update(attempts=settings.MAIL_MAX_ATTEMPTS)
     assert OutboxMail.objects.get().state == "failed"
     assert sample(scrape()[1], "identity_mail_outbox_failed") == 1
+
+
+def test_a_scrape_through_a_trusted_proxy_on_the_same_host_is_not_local(settings):
+    """nginx on the same host connects from 127.0.0.1 for everyone on the internet: an attacker's
+    request through it must not count as a local scraper's."""
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    status, body = scrape(HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert status == 403 and "METRICS_TOKEN" in body
+    assert scrape()[0] == 403, "without the header too: the proxy's own address is not a local scraper"
+    settings.METRICS_TOKEN = "scrape-token-0123456789"
+    assert scrape(HTTP_AUTHORIZATION="Bearer scrape-token-0123456789", HTTP_X_FORWARDED_FOR="203.0.113.9")[0] == 200
+    settings.METRICS_TOKEN = ""
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    assert scrape()[0] == 200, "a local scraper that is not a proxy still needs no token"
+
+
+def test_the_deploy_check_requires_a_metrics_token_behind_a_proxy(settings):
+    from django.core.checks import run_checks
+
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.METRICS_TOKEN = ""
+    assert "identity.E001" in {error.id for error in run_checks(include_deployment_checks=True)}
+    settings.METRICS_TOKEN = "scrape-token-0123456789"
+    assert "identity.E001" not in {error.id for error in run_checks(include_deployment_checks=True)}

@@ -1,0 +1,122 @@
+"""Past the password cap, the owner continues with a code mailed to the verified address.
+
+NIST SP 800-63B limits consecutive failed password attempts on an account to 100 (`signin-account-cap`).
+Anyone can spend those 100 on any address, so stopping password sign-in there would let a stranger lock
+the owner out. Instead, past the cap the password alone no longer signs in: it also takes a one-time
+code mailed to the account's verified address (a passkey works as before). The code adds the mailbox as
+a factor; it replaces nothing:
+
+- The password is still checked, under every other limit, and a wrong one still counts and is audited.
+- Mail goes out only after the right password, to a verified address, at most `signin-code-mail` times:
+  a guesser cannot mail-bomb the owner.
+- The page says the same after a right and a wrong password, so the cap is no password oracle either.
+- The code belongs to the session that gave the right password (its waiting sign-in): the mailbox alone,
+  in another browser, gets nowhere. It is single-use, lives SIGNIN_CODE_TIMEOUT, is kept only as a keyed
+  hash (accounts/tokens.py), and tries at it are limited like second-factor codes.
+- A right code is a successful sign-in: the cap starts over, and the person goes on to their second
+  factor if they have one. It is not recorded as a factor (it raises no assurance).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare
+
+from identity import ratelimit
+
+from ..audit import record_event
+from ..models import OutboxMail, SecurityEvent, User
+from ..outbox import queue_mail
+from ..tokens import SIGNIN_CODE_DIGITS, take_signin_code
+from .signin import _known_user, begin_signin, forgive_password_failures, verify_password
+
+PENDING_CODE_SIGNIN = "accounts.pending_code_signin"
+
+Event = SecurityEvent.Kind
+
+
+def begin_code_signin(request, email: str, password: str, next_url: str | None) -> None:
+    """A password attempt on an account past its cap: check it, and leave the session waiting for a
+    mailed code whatever the outcome. Raises RateLimited if another password limit refuses it.
+
+    A right and a wrong password do the same work (one lookup, one audit row, one outbox row, one
+    mail-budget check), so neither the page nor its timing tells a guesser which it was: a wrong one
+    gets a decoy row that the worker discards unsent, as password-reset requests do."""
+    user = verify_password(request, email, password, past_cap=True)
+    known = _known_user(email)
+    live = waiting_code_signin(request)
+    if user is not None and live is not None and live[1].pk == user.pk:
+        return  # the owner again, in the same browser: the code already mailed still works
+    pending = {"id": secrets.token_urlsafe(16), "user": None, "started": int(time.time()), "next": next_url or ""}
+    if user is None:
+        reason = "inactive" if known is not None and not known.is_active else "bad_credentials"
+        record_event(request, Event.SIGNIN_FAILED, known, method="pwd", reason=reason)
+    else:
+        record_event(request, Event.SIGNIN_THROTTLED, user, method="pwd", reason="capped_right_password")
+        pending.update(user=user.pk, password=user.get_session_auth_hash())
+    recipient = user if user is not None and user.email_verified else None
+    if not _mail_allowed(recipient, pending["id"]):
+        recipient = None
+    queue_mail(OutboxMail.Kind.SIGNIN_CODE, recipient, request=request, pending=pending["id"])
+    request.session[PENDING_CODE_SIGNIN] = pending
+
+
+def _mail_allowed(user: User | None, pending_id: str) -> bool:
+    """Spend one of the account's `signin-code-mail`; with no one to mail, only look at a counter of
+    the same kind (one round trip either way, nothing written)."""
+    try:
+        if user is None:
+            ratelimit.check(("signin-code-mail", pending_id))
+            return False
+        ratelimit.hit(("signin-code-mail", str(user.pk)))
+    except ratelimit.RateLimited:
+        return False  # the owner has had their codes this hour; the page says the same either way
+    return True
+
+
+def has_code_signin(request) -> bool:
+    """Whether this session is waiting for a mailed code (and it has not expired)."""
+    pending = request.session.get(PENDING_CODE_SIGNIN)
+    return bool(pending) and time.time() - pending["started"] <= settings.SIGNIN_CODE_TIMEOUT
+
+
+def waiting_code_signin(request) -> tuple[dict, User] | None:
+    """The waiting sign-in, if this session gave the right password, it is not stale, and the password
+    has not changed since (a reset ends it)."""
+    if not has_code_signin(request):
+        return None
+    pending = request.session[PENDING_CODE_SIGNIN]
+    user = User.objects.filter(pk=pending["user"], is_active=True).first() if pending["user"] else None
+    if user is None or not constant_time_compare(pending.get("password", ""), user.get_session_auth_hash()):
+        return None
+    return pending, user
+
+
+def normalize_signin_code(code: str) -> str | None:
+    digits = re.sub(r"[\s-]", "", code or "")
+    return digits if re.fullmatch(rf"\d{{{SIGNIN_CODE_DIGITS}}}", digits) else None
+
+
+def complete_code_signin(request, code: str) -> str | None:
+    """Check a mailed code for this session's waiting sign-in. Returns where to send the person, or
+    None for a wrong code. Raises RateLimited after too many tries (counted per waiting sign-in,
+    whether or not a code exists for it, and per account)."""
+    pending = request.session[PENDING_CODE_SIGNIN]
+    counters = [("mfa-pending", pending["id"])]
+    if pending["user"]:
+        counters.append(("mfa-account", str(pending["user"])))
+    ratelimit.hit(*counters)
+    found = waiting_code_signin(request)
+    digits = normalize_signin_code(code)
+    if found is None or digits is None or not take_signin_code(pending["id"], found[1].pk, digits):
+        record_event(request, Event.SIGNIN_FAILED, found[1] if found else None, method="pwd", reason="signin_code")
+        return None
+    user = found[1]
+    del request.session[PENDING_CODE_SIGNIN]
+    ratelimit.clear(*counters)
+    forgive_password_failures(request, user.email)  # a successful sign-in: the cap starts over
+    return begin_signin(request, user, "pwd", pending["next"] or None)
