@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -20,12 +21,28 @@ from identity.net import client_ip, rate_limit_subject
 from ..flows import LastFactorRequired
 from ..views import NEW_RECOVERY_CODES
 from . import flows
-from .auth import PasskeyError
+from .auth import Options, PasskeyError, challenge_cookie
 
 
+def _json_options(options: Options) -> HttpResponse:
+    """The options, with their signed challenge in a cookie only our own pages' scripts send back. It
+    outlives the challenge, so a late answer is told it was late rather than that nothing was asked."""
+    response = HttpResponse(options.json, content_type="application/json")
+    response.set_cookie(
+        challenge_cookie(),
+        options.challenge,
+        max_age=2 * settings.WEBAUTHN_CHALLENGE_TIMEOUT,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
 
-def _json_options(options: str) -> HttpResponse:
-    return HttpResponse(options, content_type="application/json")
+
+def _answered(response: HttpResponse) -> HttpResponse:
+    """Any answer, taken or refused, ends the ceremony in this browser: a retry starts with new options."""
+    response.delete_cookie(challenge_cookie(), samesite="Strict")
+    return response
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:
@@ -61,6 +78,10 @@ def register_options(request):
 @require_POST
 @reauthentication_required(return_to="accounts:security")
 def register(request):
+    return _answered(_register(request))
+
+
+def _register(request):
     body = _body(request)
     if not isinstance(body.get("credential"), dict):
         return _error(_("No passkey was received. Please try again."))
@@ -88,6 +109,10 @@ def signin_options(request):
 @never_cache
 @require_POST
 def signin(request):
+    return _answered(_signin(request))
+
+
+def _signin(request):
     body = _body(request)
     if not isinstance(body.get("credential"), dict):
         return _error(_("No passkey was received. Please try again."))
