@@ -31,6 +31,23 @@ def _authorization(app: RelyingParty, **extra) -> str:
     return app.authorization(**extra)["url"]
 
 
+def _valid_links(user) -> dict[str, str]:
+    """Links the attacker really received (their own sign-up, reset and email-change mail), opened
+    again and again: each one carries a valid signature."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from accounts.tokens import make_email_change_token, make_verification_token
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return {
+        "verify": f"/accounts/verify/{make_verification_token(user)}/",
+        "email-change": f"/accounts/email/confirm/{make_email_change_token(user, 'new@example.com')}/",
+        "reset": f"/accounts/password/reset/{uid}/{default_token_generator.make_token(user)}/",
+    }
+
+
 def _stranger_passkey(browser: Client):
     """Passkey sign-in with a passkey this site never registered: options, then a signed answer."""
     options = browser.post(PASSKEY_OPTIONS, "{}", content_type="application/json").json()
@@ -62,6 +79,9 @@ PUBLIC = {
     "verify-link-junk": lambda b, app: b.get("/accounts/verify/junk-token/"),
     "email-link-junk": lambda b, app: b.get("/accounts/email/confirm/junk-token/"),
     "reset-link-junk": lambda b, app: b.get("/accounts/password/reset/MQ/junk-token/"),
+    "verify-link-valid": lambda b, app: b.get(_valid_links(app.user)["verify"], follow=True),
+    "email-link-valid": lambda b, app: b.get(_valid_links(app.user)["email-change"], follow=True),
+    "reset-link-valid": lambda b, app: b.get(_valid_links(app.user)["reset"], follow=True),
     "mfa-page": lambda b, app: b.get("/accounts/mfa/"),
     "signout": lambda b, app: b.post("/accounts/logout/"),
     "app-logout": lambda b, app: b.get("/oauth/logout/"),
@@ -69,9 +89,11 @@ PUBLIC = {
 
 
 @pytest.fixture
-def app(db) -> RelyingParty:
+def app(db, make_user) -> RelyingParty:
     client, secret = register()
-    return RelyingParty(client, secret)
+    app = RelyingParty(client, secret)
+    app.user = make_user("mallory@example.com", email_verified=False)  # the attacker's own account
+    return app
 
 
 @pytest.mark.parametrize("request_once", PUBLIC.values(), ids=PUBLIC.keys())
