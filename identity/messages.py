@@ -6,11 +6,12 @@ to fill Redis. The cookie is signed (so a sibling site cannot plant a message) a
 cookies, HttpOnly and __Host- prefixed outside development.
 """
 
-from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
+
+from .cookies import cookie_name
 
 
 class MessageCookieStorage(CookieStorage):
     @property
     def cookie_name(self) -> str:
-        return "__Host-messages" if settings.SESSION_COOKIE_SECURE else "messages"
+        return cookie_name("messages")

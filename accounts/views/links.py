@@ -9,40 +9,28 @@ invalid page and no cookie.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core import signing
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
+
 LINK_COOKIE_AGE = 30 * 60  # time to read the confirmation page (and sign in first, for an email change)
 
 
-def _cookie_name(name: str) -> str:
-    return f"__Host-{name}" if settings.SESSION_COOKIE_SECURE else name
-
-
 def keep_link_token(response: HttpResponse, cookie: str, token: str) -> HttpResponse:
-    response.set_cookie(
-        _cookie_name(cookie),
-        token,
-        max_age=LINK_COOKIE_AGE,
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-    )
-    return response
+    return set_private_cookie(response, cookie, token, max_age=LINK_COOKIE_AGE)
 
 
 def kept_link_token(request, cookie: str) -> str:
     """The token a link left in this browser ("" if none): still to be checked by its reader."""
-    return request.COOKIES.get(_cookie_name(cookie), "")
+    return private_cookie(request, cookie)
 
 
 def forget_link_token(response: HttpResponse, cookie: str) -> HttpResponse:
-    response.delete_cookie(_cookie_name(cookie), samesite="Lax")
-    return response
+    return delete_private_cookie(response, cookie)
 
 
 def stash_link_token(cookie: str, confirm_url_name: str, salt: str, invalid_template: str):

@@ -18,17 +18,18 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
 from accounts.flows.signin import SIGNED_IN_AT, begin_step_up
+from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
 from mfa.policy import has_second_factor, passkeys
 
 from . import assurance
 from .models import Client, Consent, TokenFamily
 
 STEP_UP = "oidc.step_up_for"
+FRESH_SIGNIN_COOKIE = "fresh-signin"
 FRESH_SIGNIN_SALT = "identity.oidc.fresh-signin"
 # How long a sign-in may take and still count as the fresh one an app asked for (then it asks again).
 FRESH_SIGNIN_WINDOW = 30 * 60
@@ -46,20 +47,15 @@ class Decision:
     fresh_signin: str = ""  # for `redirect`: a signed note of the request a fresh sign-in is asked for
 
 
-def fresh_signin_cookie() -> str:
-    return "__Host-fresh-signin" if settings.SESSION_COOKIE_SECURE else "fresh-signin"
-
-
 def keep_fresh_signin(response, note: str) -> None:
     """The browser keeps the note (signed: it cannot be made up or moved to another request)."""
-    response.set_cookie(
-        fresh_signin_cookie(),
-        note,
-        max_age=FRESH_SIGNIN_WINDOW,
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-    )
+    set_private_cookie(response, FRESH_SIGNIN_COOKIE, note, max_age=FRESH_SIGNIN_WINDOW)
+
+
+def forget_fresh_signin(request, response) -> None:
+    """Its request is answered: the note is done with."""
+    if private_cookie(request, FRESH_SIGNIN_COOKIE):
+        delete_private_cookie(response, FRESH_SIGNIN_COOKIE)
 
 
 class InvalidParameter(ValueError):
@@ -90,7 +86,7 @@ def _max_age(request) -> int | None:
 
 def _asked_for_fresh_signin(request) -> dict:
     """The note `_ask_for_fresh_signin` left in this browser, if it is ours and recent; else {}."""
-    note = request.COOKIES.get(fresh_signin_cookie(), "")
+    note = private_cookie(request, FRESH_SIGNIN_COOKIE)
     try:
         asked = signing.loads(note, salt=FRESH_SIGNIN_SALT, max_age=FRESH_SIGNIN_WINDOW) if note else {}
     except signing.BadSignature:

@@ -33,7 +33,7 @@ from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
 
 from . import assurance, issuer, keys
-from .flows import Decision, InvalidParameter, decide, fresh_signin_cookie, keep_fresh_signin
+from .flows import Decision, InvalidParameter, decide, forget_fresh_signin, keep_fresh_signin
 from .models import Client
 from .revocation import revoke_app
 
@@ -98,8 +98,7 @@ class AuthorizeView(OAuthLibMixin, View):
         except OAuthToolkitError as error:
             return self._oauth_error(error)
         response = OAuth2ResponseRedirect(uri, client.get_allowed_schemes())
-        if fresh_signin_cookie() in request.COOKIES:  # its request is answered: the note is done with
-            response.delete_cookie(fresh_signin_cookie(), samesite="Lax")
+        forget_fresh_signin(request, response)
         return response
 
     def _consent_page(self, request, client, scopes):

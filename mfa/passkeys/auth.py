@@ -3,7 +3,7 @@
 The relying party id, name and origins come from settings, never from the request's Host or
 forwarded headers. Challenges are random and stateless until they are answered: the browser keeps the
 challenge, signed, with its purpose (and, for a registration, its person) and time, in an HttpOnly
-cookie (`challenge_cookie`), valid for WEBAUTHN_CHALLENGE_TIMEOUT. Options therefore write nothing to
+cookie (CHALLENGE_COOKIE), valid for WEBAUTHN_CHALLENGE_TIMEOUT. Options therefore write nothing to
 Redis, so anyone may ask for them at any rate without creating a session. Each challenge is used
 once: its first answer from someone we know (a registered credential, or the signed-in person
 registering) is recorded in Redis until it would have expired anyway, and a second is refused, so a
@@ -38,6 +38,9 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from identity.cookies import private_cookie
+
+CHALLENGE_COOKIE = "passkey-challenge"  # identity.cookies: HttpOnly, __Host- outside development
 CHALLENGE_SALT = "mfa.passkeys.challenge"
 USED_CHALLENGE_PREFIX = "passkey-challenge-used:"
 KNOWN_TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
@@ -50,11 +53,9 @@ class PasskeyError(Exception):
 @dataclass(frozen=True)
 class Options:
     json: str  # for the browser's navigator.credentials call
-    challenge: str  # the signed challenge, for the browser to keep in `challenge_cookie()` until it answers
+    challenge: str  # the signed challenge, for the browser to keep in CHALLENGE_COOKIE until it answers
 
 
-def challenge_cookie() -> str:
-    return "__Host-passkey-challenge" if settings.SESSION_COOKIE_SECURE else "passkey-challenge"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def read_challenge(request, purpose: str, user_id=None) -> bytes:
     """The challenge this browser was given for this purpose (and person); an error if none, or too
     old. It only reads: nothing is written, whoever sends the answer."""
     try:
-        stored = signing.loads(request.COOKIES.get(challenge_cookie(), ""), salt=CHALLENGE_SALT)
+        stored = signing.loads(private_cookie(request, CHALLENGE_COOKIE), salt=CHALLENGE_SALT)
     except signing.BadSignature:
         stored = None
     if not isinstance(stored, dict) or stored.get("purpose") != purpose or stored.get("user") != user_id:

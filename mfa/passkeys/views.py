@@ -16,33 +16,26 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import reauthentication_required
 from accounts.flows.signin import safe_next_url
 from identity import ratelimit
+from identity.cookies import delete_private_cookie, set_private_cookie
 from identity.net import client_ip, rate_limit_subject
 
 from ..flows import LastFactorRequired
 from ..views import NEW_RECOVERY_CODES
 from . import flows
-from .auth import Options, PasskeyError, challenge_cookie
+from .auth import CHALLENGE_COOKIE, Options, PasskeyError
 
 
 def _json_options(options: Options) -> HttpResponse:
     """The options, with their signed challenge in a cookie only our own pages' scripts send back. It
     outlives the challenge, so a late answer is told it was late rather than that nothing was asked."""
     response = HttpResponse(options.json, content_type="application/json")
-    response.set_cookie(
-        challenge_cookie(),
-        options.challenge,
-        max_age=2 * settings.WEBAUTHN_CHALLENGE_TIMEOUT,
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Strict",
-    )
-    return response
+    max_age = 2 * settings.WEBAUTHN_CHALLENGE_TIMEOUT
+    return set_private_cookie(response, CHALLENGE_COOKIE, options.challenge, max_age=max_age, samesite="Strict")
 
 
 def _answered(response: HttpResponse) -> HttpResponse:
     """Any answer, taken or refused, ends the ceremony in this browser: a retry starts with new options."""
-    response.delete_cookie(challenge_cookie(), samesite="Strict")
-    return response
+    return delete_private_cookie(response, CHALLENGE_COOKIE, samesite="Strict")
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:

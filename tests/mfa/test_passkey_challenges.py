@@ -14,7 +14,8 @@ from django.test import Client
 from webauthn.helpers import bytes_to_base64url
 
 from identity.redis import connection
-from mfa.passkeys.auth import CHALLENGE_SALT, challenge_cookie
+from identity.cookies import cookie_name
+from mfa.passkeys.auth import CHALLENGE_COOKIE, CHALLENGE_SALT
 
 from .conftest import is_signed_in
 from .softauthn import SoftAuthenticator
@@ -45,13 +46,13 @@ def ada_key(user, authenticator):
 
 
 def _cookie(c: Client) -> str:
-    return c.cookies[challenge_cookie()].value
+    return c.cookies[cookie_name(CHALLENGE_COOKIE)].value
 
 
 def _browser_with(cookie: str) -> Client:
     """Another browser, given the challenge cookie an attacker kept (or made)."""
     other = Client(raise_request_exception=False)
-    other.cookies[challenge_cookie()] = cookie
+    other.cookies[cookie_name(CHALLENGE_COOKIE)] = cookie
     return other
 
 
@@ -59,7 +60,7 @@ def test_options_store_nothing_in_redis_and_give_the_challenge_in_an_httponly_co
     for _ in range(50):
         options_from(Client(), SIGNIN_OPTIONS)
     response = client.post(SIGNIN_OPTIONS, "{}", content_type="application/json")
-    cookie = response.cookies[challenge_cookie()]
+    cookie = response.cookies[cookie_name(CHALLENGE_COOKIE)]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
     assert signing.loads(cookie.value, salt=CHALLENGE_SALT)["challenge"] == response.json()["challenge"]
     assert [key.split(b":")[1] for key in connection().keys("*")] == [b"passkey-ip"], "only the address's counter"
@@ -73,7 +74,7 @@ def test_an_answer_cannot_be_replayed_by_keeping_the_cookie(authenticator, ada_k
     body = {"credential": authenticator.get(options_from(first, SIGNIN_OPTIONS))}
     kept = _cookie(first)
     assert post_json(first, SIGNIN, body).status_code == 200
-    assert first.cookies[challenge_cookie()].value == "", "the answered challenge is dropped"
+    assert first.cookies[cookie_name(CHALLENGE_COOKIE)].value == "", "the answered challenge is dropped"
 
     replay = _browser_with(kept)
     assert refused(post_json(replay, SIGNIN, body), NO_REQUEST)
@@ -134,7 +135,7 @@ def test_a_registration_challenge_belongs_to_the_person_it_was_made_for(signed_i
     theirs = Client(raise_request_exception=False)
     assert theirs.post("/accounts/login/", {"email": mallory.email, "password": PASSWORD}).status_code == 302
     options = options_from(theirs, REGISTER_OPTIONS)
-    signed_in_client.cookies[challenge_cookie()] = _cookie(theirs)
+    signed_in_client.cookies[cookie_name(CHALLENGE_COOKIE)] = _cookie(theirs)
     credential = SoftAuthenticator().create(options)
     assert refused(post_json(signed_in_client, REGISTER, {"credential": credential}), NO_REQUEST)
     assert not Passkey.objects.exists()

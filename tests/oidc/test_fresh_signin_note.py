@@ -15,7 +15,8 @@ import time
 import pytest
 from django.core import signing
 
-from identity.oidc.flows import FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW, fresh_signin_cookie
+from identity.cookies import cookie_name
+from identity.oidc.flows import FRESH_SIGNIN_COOKIE, FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW
 from identity.redis import connection
 from tests.oidc.conftest import approve, backdate_signin, sign_in_with_password
 
@@ -29,7 +30,7 @@ def _request_id(url: str) -> str:
 
 
 def _plant(browser, note: dict, salt: str = FRESH_SIGNIN_SALT) -> None:
-    browser.cookies[fresh_signin_cookie()] = signing.dumps(note, salt=salt)
+    browser.cookies[cookie_name(FRESH_SIGNIN_COOKIE)] = signing.dumps(note, salt=salt)
 
 
 @pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}])
@@ -38,13 +39,13 @@ def test_the_anonymous_detour_stores_nothing_and_the_sign_in_still_counts_as_fre
     first = client.get(request["url"])
     assert is_signin_page(first)
     assert connection().keys("session:*") == [], "the detour to the sign-in page stored a session"
-    note = first.cookies[fresh_signin_cookie()]
+    note = first.cookies[cookie_name(FRESH_SIGNIN_COOKIE)]
     assert note["httponly"] and note["samesite"] == "Lax" and int(note["max-age"]) == FRESH_SIGNIN_WINDOW
 
     back = sign_in_with_password(client, user.email, request["url"])
     response = approve(client, back["Location"])
     code_from(rp, response, request)
-    assert response.cookies[fresh_signin_cookie()].value == "", "the note is dropped once its request is answered"
+    assert response.cookies[cookie_name(FRESH_SIGNIN_COOKIE)].value == "", "the note is dropped once its request is answered"
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_a_made_up_cookie_is_ignored(rp, signed_in_client):
     rp.sign_in_and_redeem(signed_in_client)
     backdate_signin(signed_in_client, 60)
     request = rp.authorization(prompt="login")
-    signed_in_client.cookies[fresh_signin_cookie()] = '{"request": "x", "at": 0}'
+    signed_in_client.cookies[cookie_name(FRESH_SIGNIN_COOKIE)] = '{"request": "x", "at": 0}'
     assert is_signin_page(signed_in_client.get(request["url"]))
 
 
@@ -78,7 +79,7 @@ def test_a_note_does_not_stand_for_a_sign_in_made_before_it(rp, signed_in_client
     backdate_signin(signed_in_client, 60)
     request = rp.authorization(prompt="login")
     assert is_signin_page(signed_in_client.get(request["url"]))
-    assert fresh_signin_cookie() in signed_in_client.cookies
+    assert cookie_name(FRESH_SIGNIN_COOKIE) in signed_in_client.cookies
     assert is_signin_page(signed_in_client.get(request["url"]))
 
 
