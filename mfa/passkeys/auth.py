@@ -56,8 +56,6 @@ class Options:
     challenge: str  # the signed challenge, for the browser to keep in CHALLENGE_COOKIE until it answers
 
 
-
-
 @dataclass(frozen=True)
 class NewCredential:
     credential_id: bytes
@@ -120,7 +118,7 @@ def take_challenge(request, purpose: str, user_id=None) -> bytes:
     return challenge
 
 
-def registration_options(request, user, user_handle: bytes, existing) -> Options:
+def registration_options(user, user_handle: bytes, existing) -> Options:
     options = generate_registration_options(
         rp_id=settings.WEBAUTHN_RP_ID,
         rp_name=settings.WEBAUTHN_RP_NAME,
@@ -163,7 +161,7 @@ def verify_registration(request, credential: dict) -> NewCredential:
     )
 
 
-def authentication_options(request, allowed=()) -> Options:
+def authentication_options(allowed=()) -> Options:
     """Options for a passkey sign-in: any discoverable passkey (usernameless), or the given ones."""
     options = generate_authentication_options(
         rp_id=settings.WEBAUTHN_RP_ID,

@@ -60,7 +60,7 @@ def user_handle(user) -> bytes:
 
 def begin_registration(request) -> auth.Options:
     user = request.user
-    return auth.registration_options(request, user, user_handle(user), list(passkeys(user)))
+    return auth.registration_options(user, user_handle(user), list(passkeys(user)))
 
 
 def complete_registration(request, credential: dict, name: str = "") -> tuple[Passkey, list[str] | None]:
@@ -95,7 +95,7 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
 def begin_authentication(request) -> auth.Options:
     """Usernameless options for sign-in; the pending user's passkeys for the second step."""
     found = pending_signin(request)
-    return auth.authentication_options(request, passkeys(found[1]) if found else ())
+    return auth.authentication_options(passkeys(found[1]) if found else ())
 
 
 def complete_authentication(request, credential: dict, next_url: str | None) -> str:
