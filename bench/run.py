@@ -40,7 +40,8 @@ BIN = Path(sys.executable).parent
 PEOPLE = 64
 # Limits that a load from one address would trip are raised; every check still runs.
 RATE_LIMITS = ",".join(
-    f"{name}=100000000/m" for name in ("passkey-ip", "token-client", "token-ip", "signup-ip", "signin-ip")
+    f"{name}=100000000/m"
+    for name in ("passkey-ip", "token-client", "token-ip", "signup-ip", "signin-ip", "authorize-ip")
 )
 # The targets of issue 8, judged on the server's CPU per operation (the driver shares these cores, so
 # raw throughput understates what the server alone does):

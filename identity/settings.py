@@ -243,6 +243,7 @@ RATE_LIMITS = {
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
     "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)
+    "authorize-ip": "120/m",  # authorization requests from one address (IPv6: one /64)
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
     "warning-mail": "1/h",  # warnings mailed per account and kind (password known, cloned passkey): no mail-bombing
 }
@@ -462,7 +463,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+MESSAGE_STORAGE = "identity.messages.MessageCookieStorage"  # never the session: see identity/messages.py
 
 # /metrics: Prometheus scrapes from these networks, or anywhere with the bearer token.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")

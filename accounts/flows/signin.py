@@ -39,9 +39,6 @@ PREVIOUS_SIGNIN = "accounts.previous_signin"  # {"at", "device"} of the sign-in 
 # A stable, random reference to this signed-in session: kept across key rotations, never the key itself.
 # The OIDC provider puts it in ID tokens as `sid` and names it in back-channel logout tokens.
 SESSION_REF = "accounts.session_ref"
-# An app asked for a fresh sign-in (prompt=login, max_age) for one request: {"request", "at"}. Kept across
-# the sign-in itself, even when it switches accounts and so starts a new session.
-FRESH_SIGNIN_FOR = "accounts.fresh_signin_for"
 
 Event = SecurityEvent.Kind
 
@@ -227,10 +224,7 @@ def session_factors(request) -> set[str]:
 
 
 def complete_signin(request, user: User, factors: list[dict]) -> None:
-    fresh_signin_for = request.session.get(FRESH_SIGNIN_FOR)
     login(request, user, backend="accounts.backends.EmailBackend")
-    if fresh_signin_for:
-        request.session[FRESH_SIGNIN_FOR] = fresh_signin_for
     now = int(time.time())
     facts = request_facts(request)
     request.session[SIGNED_IN_AT] = now

@@ -11,12 +11,12 @@ from django.views.decorators.http import require_http_methods
 from .. import tokens
 from ..flows.not_me import undo_credential_event
 from ..tokens import read_not_me_token
-from .links import stash_link_token
+from .links import forget_link_token, kept_link_token, stash_link_token
 
-NOT_ME_TOKEN_SESSION_KEY = "accounts.not_me_token"
+NOT_ME_TOKEN_COOKIE = "not-me-token"
 
 not_me_link = stash_link_token(
-    NOT_ME_TOKEN_SESSION_KEY, "accounts:not_me_confirm", tokens.NOT_ME_SALT, "accounts/not_me_invalid.html"
+    NOT_ME_TOKEN_COOKIE, "accounts:not_me_confirm", tokens.NOT_ME_SALT, "accounts/not_me_invalid.html"
 )
 
 
@@ -24,15 +24,14 @@ not_me_link = stash_link_token(
 @require_http_methods(["GET", "POST"])
 def not_me_confirm(request):
     """The GET only shows what will happen; the POST undoes the event and evicts whoever made it."""
-    event = read_not_me_token(request.session.get(NOT_ME_TOKEN_SESSION_KEY, ""))
+    event = read_not_me_token(kept_link_token(request, NOT_ME_TOKEN_COOKIE))
     if event is None:
         return render(request, "accounts/not_me_invalid.html", status=400)
     if request.method == "GET":
         return render(request, "accounts/not_me_confirm.html", {"event": event})
-    request.session.pop(NOT_ME_TOKEN_SESSION_KEY, None)
     reachable = undo_credential_event(request, event)
     if reachable is None:
-        return render(request, "accounts/not_me_invalid.html", status=400)
+        return forget_link_token(render(request, "accounts/not_me_invalid.html", status=400), NOT_ME_TOKEN_COOKIE)
     if reachable:
         messages.success(
             request,
@@ -49,4 +48,4 @@ def not_me_confirm(request):
                 "to another account. Please contact the site's administrators to get your account back."
             ),
         )
-    return redirect("accounts:signin")
+    return forget_link_token(redirect("accounts:signin"), NOT_ME_TOKEN_COOKIE)

@@ -5,15 +5,21 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.generic import FormView
 
 from ..flows.password import change_password, complete_password_reset, request_password_reset
 from ..forms import EmailOnlyForm, PasswordChangeForm, SetPasswordForm
+from .links import forget_link_token, keep_link_token, kept_link_token
+
+RESET_TOKEN_COOKIE = "reset-token"
 
 
 @method_decorator(login_required, name="dispatch")
@@ -51,17 +57,33 @@ def password_reset_sent(request):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    """Django's view swaps the token in the URL for a session value before showing the form."""
+    """Django's view, swapping the token in the URL for a token-free form page as Django does, but with
+    the token kept in a short-lived cookie (links.py) instead of the session: a reset link opened
+    again and again from fresh browsers must not create a Redis session each time."""
 
     template_name = "accounts/password_reset_confirm.html"
     form_class = SetPasswordForm
     success_url = reverse_lazy("accounts:signin")
 
+    @method_decorator(sensitive_post_parameters())
+    @method_decorator(never_cache)
+    def dispatch(self, request, *args, **kwargs):
+        self.validlink = False
+        self.user = self.get_user(kwargs["uidb64"])
+        token = kwargs["token"]
+        if self.user is not None and token != self.reset_url_token:
+            if self.token_generator.check_token(self.user, token):
+                form_page = HttpResponseRedirect(request.path.replace(token, self.reset_url_token))
+                return keep_link_token(form_page, RESET_TOKEN_COOKIE, token)
+        elif self.user is not None and self.token_generator.check_token(self.user, kept_link_token(request, RESET_TOKEN_COOKIE)):
+            self.validlink = True
+            return FormView.dispatch(self, request, *args, **kwargs)  # past Django's session-based dispatch
+        return self.render_to_response(self.get_context_data())
+
     def form_valid(self, form):
         complete_password_reset(self.request, form.user, form.cleaned_data["new_password1"])
-        self.request.session.pop(auth_views.INTERNAL_RESET_SESSION_TOKEN, None)
         messages.success(self.request, _("Your password has been reset. Sign in with your new password."))
-        return redirect(self.success_url)
+        return forget_link_token(redirect(self.success_url), RESET_TOKEN_COOKIE)
 
     def form_invalid(self, form):
         return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -31,9 +31,9 @@ from ..flows.signin import begin_reauthentication, confirm_identity, safe_next_u
 from ..forms import EmailChangeForm, ReauthenticateForm
 from .. import tokens
 from ..tokens import read_email_change_token
-from .links import stash_link_token
+from .links import forget_link_token, kept_link_token, stash_link_token
 
-EMAIL_CHANGE_TOKEN_SESSION_KEY = "accounts.email_change_token"
+EMAIL_CHANGE_TOKEN_COOKIE = "email-change-token"
 
 
 @require_GET
@@ -128,7 +128,7 @@ def email_change(request):
 
 
 email_change_link = stash_link_token(
-    EMAIL_CHANGE_TOKEN_SESSION_KEY,
+    EMAIL_CHANGE_TOKEN_COOKIE,
     "accounts:email_change_confirm",
     tokens.EMAIL_CHANGE_SALT,
     "accounts/email_change_invalid.html",
@@ -141,14 +141,14 @@ email_change_link = stash_link_token(
 def email_change_confirm(request):
     """Only the signed-in owner can confirm: whoever receives mail at a mistyped new address must not
     be able to take the account over with the link."""
-    loaded = read_email_change_token(request.session.get(EMAIL_CHANGE_TOKEN_SESSION_KEY, ""))
+    loaded = read_email_change_token(kept_link_token(request, EMAIL_CHANGE_TOKEN_COOKIE))
     if loaded is None or loaded[0].pk != request.user.pk:
         return render(request, "accounts/email_change_invalid.html", status=400)
     user, new_email = loaded
     if request.method == "POST":
-        request.session.pop(EMAIL_CHANGE_TOKEN_SESSION_KEY, None)
         if not complete_email_change(request, user, new_email):
-            return render(request, "accounts/email_change_taken.html", {"email": new_email}, status=409)
+            response = render(request, "accounts/email_change_taken.html", {"email": new_email}, status=409)
+            return forget_link_token(response, EMAIL_CHANGE_TOKEN_COOKIE)
         messages.success(request, _("Your email address is now %(email)s.") % {"email": new_email})
-        return redirect("accounts:home")
+        return forget_link_token(redirect("accounts:home"), EMAIL_CHANGE_TOKEN_COOKIE)
     return render(request, "accounts/email_change_confirm.html", {"email": new_email, "old_email": user.email})

@@ -23,9 +23,9 @@ from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInCodeForm, SignInForm, SignUpForm
 from .. import tokens
 from ..tokens import user_for_verification_token
-from .links import stash_link_token
+from .links import forget_link_token, kept_link_token, stash_link_token
 
-VERIFY_TOKEN_SESSION_KEY = "accounts.verify_token"
+VERIFY_TOKEN_COOKIE = "verify-token"
 
 
 def _throttled_message(retry_after: int) -> str:
@@ -110,7 +110,7 @@ def check_inbox(request):
 
 
 verify_email_link = stash_link_token(
-    VERIFY_TOKEN_SESSION_KEY, "accounts:verify_email_confirm", tokens.SALT, "accounts/verify_invalid.html"
+    VERIFY_TOKEN_COOKIE, "accounts:verify_email_confirm", tokens.SALT, "accounts/verify_invalid.html"
 )
 
 
@@ -118,14 +118,14 @@ verify_email_link = stash_link_token(
 @require_http_methods(["GET", "POST"])
 def verify_email_confirm(request):
     # A confirmation click, not the GET, verifies: mail scanners that fetch links do not.
-    user = user_for_verification_token(request.session.get(VERIFY_TOKEN_SESSION_KEY, ""))
+    user = user_for_verification_token(kept_link_token(request, VERIFY_TOKEN_COOKIE))
     if user is None:
         return render(request, "accounts/verify_invalid.html", {"form": EmailOnlyForm()}, status=400)
     if request.method == "POST":
         verify_email(request, user)
-        request.session.pop(VERIFY_TOKEN_SESSION_KEY, None)
         messages.success(request, _("Your email address is verified. You can sign in now."))
-        return redirect(f"{reverse('accounts:signin')}?{urlencode({'email': user.email})}")
+        response = redirect(f"{reverse('accounts:signin')}?{urlencode({'email': user.email})}")
+        return forget_link_token(response, VERIFY_TOKEN_COOKIE)
     return render(request, "accounts/verify_confirm.html", {"email": user.email})
 
 

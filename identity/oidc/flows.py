@@ -5,6 +5,10 @@ sign-in for `prompt=login` and `max_age`; the assurance level `acr_values` asks 
 or `insufficient_user_authentication` when it cannot be reached); and consent to the scopes (skipped
 for first-party apps, remembered per person and app). Each interactive detour remembers the request
 it was made for, so coming back from it counts only for that request.
+
+Nothing is stored for someone who is not signed in: the request a fresh sign-in was asked for rides in
+a signed, expiring cookie (`FRESH_SIGNIN_COOKIE`), so anonymous authorization requests, however many,
+never create a Redis session; the session begins when the person signs in.
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from django.core import signing
 from django.urls import reverse
 
-from accounts.flows.signin import FRESH_SIGNIN_FOR, SIGNED_IN_AT, begin_step_up
+from accounts.flows.signin import SIGNED_IN_AT, begin_step_up
+from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
 from mfa.policy import has_second_factor, passkeys
 
 from . import assurance
 from .models import Client, Consent, TokenFamily
 
 STEP_UP = "oidc.step_up_for"
+FRESH_SIGNIN_COOKIE = "fresh-signin"
+FRESH_SIGNIN_SALT = "identity.oidc.fresh-signin"
+# How long a sign-in may take and still count as the fresh one an app asked for (then it asks again).
+FRESH_SIGNIN_WINDOW = 30 * 60
 
 
 @dataclass
@@ -34,6 +44,18 @@ class Decision:
     error: str = ""
     description: str = ""
     context: dict = field(default_factory=dict)
+    fresh_signin: str = ""  # for `redirect`: a signed note of the request a fresh sign-in is asked for
+
+
+def keep_fresh_signin(response, note: str) -> None:
+    """The browser keeps the note (signed: it cannot be made up or moved to another request)."""
+    set_private_cookie(response, FRESH_SIGNIN_COOKIE, note, max_age=FRESH_SIGNIN_WINDOW)
+
+
+def forget_fresh_signin(request, response) -> None:
+    """Its request is answered: the note is done with."""
+    if private_cookie(request, FRESH_SIGNIN_COOKIE):
+        delete_private_cookie(response, FRESH_SIGNIN_COOKIE)
 
 
 class InvalidParameter(ValueError):
@@ -62,14 +84,31 @@ def _max_age(request) -> int | None:
     return int(raw)
 
 
+def _asked_for_fresh_signin(request) -> dict:
+    """The note `_ask_for_fresh_signin` left in this browser, if it is ours and recent; else {}."""
+    note = private_cookie(request, FRESH_SIGNIN_COOKIE)
+    try:
+        asked = signing.loads(note, salt=FRESH_SIGNIN_SALT, max_age=FRESH_SIGNIN_WINDOW) if note else {}
+    except signing.BadSignature:
+        return {}
+    return asked if isinstance(asked, dict) else {}
+
+
+def _ask_for_fresh_signin(request, *, again: bool) -> Decision:
+    """To the sign-in page, remembering (in the browser, not in Redis) which request asked and when:
+    any sign-in from then on is the fresh one this request needs, even one into another account."""
+    note = signing.dumps({"request": _request_id(request), "at": int(time.time())}, salt=FRESH_SIGNIN_SALT)
+    return Decision("redirect", url=_signin_url(request, again=again), fresh_signin=note)
+
+
 def _needs_fresh_signin(request, prompt: set[str]) -> bool:
     max_age = _max_age(request)
     auth_time = request.session.get(SIGNED_IN_AT, 0)
     stale = "login" in prompt or (max_age is not None and time.time() - auth_time > max_age)
     if not stale:
         return False
-    asked = request.session.get(FRESH_SIGNIN_FOR)
-    if asked and asked["request"] == _request_id(request) and auth_time >= asked["at"]:
+    asked = _asked_for_fresh_signin(request)
+    if asked.get("request") == _request_id(request) and auth_time >= asked.get("at", float("inf")):
         return False  # signed in again after we asked, for this very request
     return True
 
@@ -80,9 +119,8 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
     if not request.user.is_authenticated:
         if silent:
             return Decision("error", error="login_required")
-        # This sign-in is the fresh one prompt=login or max_age ask for: remember it was asked for here.
-        request.session[FRESH_SIGNIN_FOR] = {"request": _request_id(request), "at": int(time.time())}
-        return Decision("redirect", url=_signin_url(request, again=False))
+        # This sign-in is the fresh one prompt=login or max_age ask for (nothing is stored: see above).
+        return _ask_for_fresh_signin(request, again=False)
 
     if silent and not _hint_matches(request):
         return Decision("error", error="login_required", description="Someone else is signed in.")
@@ -90,8 +128,7 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
     if _needs_fresh_signin(request, prompt):
         if silent:
             return Decision("error", error="login_required", description="A fresh sign-in is needed (max_age).")
-        request.session[FRESH_SIGNIN_FOR] = {"request": _request_id(request), "at": int(time.time())}
-        return Decision("redirect", url=_signin_url(request, again=True))
+        return _ask_for_fresh_signin(request, again=True)
 
     acr_values = request.GET.get("acr_values")
     required = assurance.required_level(acr_values)

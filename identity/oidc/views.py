@@ -35,7 +35,7 @@ from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
 
 from . import assurance, issuer, keys
-from .flows import Decision, InvalidParameter, decide
+from .flows import Decision, InvalidParameter, decide, forget_fresh_signin, keep_fresh_signin
 from .models import Client
 from .revocation import revoke_app
 
@@ -46,7 +46,15 @@ log = logging.getLogger(__name__)
 @method_decorator(csrf_exempt, name="dispatch")  # an app's own form may POST the request; consent is protected
 class AuthorizeView(OAuthLibMixin, View):
     """The authorization endpoint. oauthlib validates the request (client, exact redirect URI, PKCE,
-    response type); `flows.decide` says what must happen before a code is issued."""
+    response type); `flows.decide` says what must happen before a code is issued.
+
+    Limited per address (`authorize-ip`): it is the one page anyone can send people (or a script) to
+    at any rate, and each request costs a database look-up. Past the limit, the 429 page with
+    Retry-After (identity.middleware.RateLimitMiddleware)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        ratelimit.hit(("authorize-ip", rate_limit_subject(client_ip(request))))
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request):
         return self.authorize(request, None)
@@ -77,7 +85,10 @@ class AuthorizeView(OAuthLibMixin, View):
         except InvalidParameter as problem:
             decision = Decision("error", error="invalid_request", description=str(problem))
         if decision.action == "redirect":
-            return redirect(decision.url)
+            response = redirect(decision.url)
+            if decision.fresh_signin:
+                keep_fresh_signin(response, decision.fresh_signin)
+            return response
         if decision.action == "error":
             return self._redirect_error(client, credentials, decision)
         if decision.action == "consent":
@@ -90,7 +101,9 @@ class AuthorizeView(OAuthLibMixin, View):
             )
         except OAuthToolkitError as error:
             return self._oauth_error(error)
-        return OAuth2ResponseRedirect(uri, client.get_allowed_schemes())
+        response = OAuth2ResponseRedirect(uri, client.get_allowed_schemes())
+        forget_fresh_signin(request, response)
+        return response
 
     def _consent_page(self, request, client, scopes):
         descriptions = get_scopes_backend().get_all_scopes()

@@ -1,16 +1,24 @@
 """WebAuthn protocol calls (py_webauthn) and nothing else: options, challenges, verification.
 
 The relying party id, name and origins come from settings, never from the request's Host or
-forwarded headers. Challenges are random, live in the session for WEBAUTHN_CHALLENGE_TIMEOUT and are
-removed on first use, so a replayed or late response fails.
+forwarded headers. Challenges are random and stateless until they are answered: the browser keeps the
+challenge, signed, with its purpose (and, for a registration, its person) and time, in an HttpOnly
+cookie (CHALLENGE_COOKIE), valid for WEBAUTHN_CHALLENGE_TIMEOUT. Options therefore write nothing to
+Redis, so anyone may ask for them at any rate without creating a session. Each challenge is used
+once: its first answer from someone we know (a registered credential, or the signed-in person
+registering) is recorded in Redis until it would have expired anyway, and a second is refused, so a
+replayed or late response fails. An answer from a credential nobody registered writes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 from webauthn import (
     generate_authentication_options,
@@ -30,12 +38,22 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-CHALLENGE_KEY = "mfa.webauthn_challenge"
+from identity.cookies import private_cookie
+
+CHALLENGE_COOKIE = "passkey-challenge"  # identity.cookies: HttpOnly, __Host- outside development
+CHALLENGE_SALT = "mfa.passkeys.challenge"
+USED_CHALLENGE_PREFIX = "passkey-challenge-used:"
 KNOWN_TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
 
 
 class PasskeyError(Exception):
     """Anything wrong with a passkey response; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class Options:
+    json: str  # for the browser's navigator.credentials call
+    challenge: str  # the signed challenge, for the browser to keep in CHALLENGE_COOKIE until it answers
 
 
 @dataclass(frozen=True)
@@ -66,21 +84,41 @@ def _descriptor(passkey) -> PublicKeyCredentialDescriptor:
     return PublicKeyCredentialDescriptor(id=bytes(passkey.credential_id), transports=transports or None)
 
 
-def _keep_challenge(request, purpose: str, challenge: bytes) -> None:
-    request.session[CHALLENGE_KEY] = {"purpose": purpose, "challenge": bytes_to_base64url(challenge), "at": time.time()}
+def _signed_challenge(purpose: str, challenge: bytes, user_id=None) -> str:
+    stored = {"purpose": purpose, "challenge": bytes_to_base64url(challenge), "user": user_id, "at": time.time()}
+    return signing.dumps(stored, salt=CHALLENGE_SALT)
 
 
-def take_challenge(request, purpose: str) -> bytes:
-    """The challenge issued for this purpose, removed as it is read; an error if none, or too old."""
-    stored = request.session.pop(CHALLENGE_KEY, None)
-    if not stored or stored.get("purpose") != purpose:
+def read_challenge(request, purpose: str, user_id=None) -> bytes:
+    """The challenge this browser was given for this purpose (and person); an error if none, or too
+    old. It only reads: nothing is written, whoever sends the answer."""
+    try:
+        stored = signing.loads(private_cookie(request, CHALLENGE_COOKIE), salt=CHALLENGE_SALT)
+    except signing.BadSignature:
+        stored = None
+    if not isinstance(stored, dict) or stored.get("purpose") != purpose or stored.get("user") != user_id:
         raise PasskeyError(_("There is no passkey request in progress. Please try again."))
     if time.time() - stored["at"] > settings.WEBAUTHN_CHALLENGE_TIMEOUT:
         raise PasskeyError(_("The passkey request took too long. Please try again."))
     return base64url_to_bytes(stored["challenge"])
 
 
-def registration_options(request, user, user_handle: bytes, existing) -> str:
+def use_up_challenge(challenge: bytes) -> None:
+    """Record the first use of a challenge (atomically: SET NX) until it would expire; refuse a second.
+    Called only for an answer from someone we know, so strangers cannot make it write."""
+    used = USED_CHALLENGE_PREFIX + hashlib.sha256(challenge).hexdigest()
+    if not cache.add(used, 1, timeout=settings.WEBAUTHN_CHALLENGE_TIMEOUT + 1):
+        raise PasskeyError(_("There is no passkey request in progress. Please try again."))
+
+
+def take_challenge(request, purpose: str, user_id=None) -> bytes:
+    """The challenge, used up as it is taken."""
+    challenge = read_challenge(request, purpose, user_id)
+    use_up_challenge(challenge)
+    return challenge
+
+
+def registration_options(user, user_handle: bytes, existing) -> Options:
     options = generate_registration_options(
         rp_id=settings.WEBAUTHN_RP_ID,
         rp_name=settings.WEBAUTHN_RP_NAME,
@@ -95,12 +133,11 @@ def registration_options(request, user, user_handle: bytes, existing) -> str:
         exclude_credentials=[_descriptor(passkey) for passkey in existing],
         timeout=settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
     )
-    _keep_challenge(request, "register", options.challenge)
-    return options_to_json(options)
+    return Options(options_to_json(options), _signed_challenge("register", options.challenge, user.pk))
 
 
 def verify_registration(request, credential: dict) -> NewCredential:
-    challenge = take_challenge(request, "register")
+    challenge = take_challenge(request, "register", request.user.pk)
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -124,7 +161,7 @@ def verify_registration(request, credential: dict) -> NewCredential:
     )
 
 
-def authentication_options(request, allowed=()) -> str:
+def authentication_options(allowed=()) -> Options:
     """Options for a passkey sign-in: any discoverable passkey (usernameless), or the given ones."""
     options = generate_authentication_options(
         rp_id=settings.WEBAUTHN_RP_ID,
@@ -132,8 +169,7 @@ def authentication_options(request, allowed=()) -> str:
         user_verification=UserVerificationRequirement.REQUIRED,
         timeout=settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
     )
-    _keep_challenge(request, "authenticate", options.challenge)
-    return options_to_json(options)
+    return Options(options_to_json(options), _signed_challenge("authenticate", options.challenge))
 
 
 def parse_assertion(credential: dict) -> Assertion:

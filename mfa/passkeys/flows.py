@@ -60,9 +60,9 @@ def user_handle(user) -> bytes:
     return bytes(owner.handle)
 
 
-def begin_registration(request) -> str:
+def begin_registration(request) -> auth.Options:
     user = request.user
-    return auth.registration_options(request, user, user_handle(user), list(passkeys(user)))
+    return auth.registration_options(user, user_handle(user), list(passkeys(user)))
 
 
 def complete_registration(request, credential: dict, name: str = "") -> tuple[Passkey, list[str] | None]:
@@ -94,10 +94,10 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
     return passkey, codes
 
 
-def begin_authentication(request) -> str:
+def begin_authentication(request) -> auth.Options:
     """Usernameless options for sign-in; the pending user's passkeys for the second step."""
     found = pending_signin(request)
-    return auth.authentication_options(request, passkeys(found[1]) if found else ())
+    return auth.authentication_options(passkeys(found[1]) if found else ())
 
 
 def complete_authentication(request, credential: dict, next_url: str | None) -> str:
@@ -119,7 +119,9 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
     elif not passkey.user.is_active:
         problem = "inactive"
     if problem:
-        auth.take_challenge(request, "authenticate")  # a failed attempt uses the challenge up
+        challenge = auth.read_challenge(request, "authenticate")
+        if passkey is not None:  # a registered credential uses its challenge up; a stranger's writes nothing
+            auth.use_up_challenge(challenge)
         record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
         if found:  # the second step of a sign-in whose password was right
             refuse_factor(request, found[0], found[1], "passkey")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -15,17 +16,26 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import reauthentication_required
 from accounts.flows.signin import safe_next_url
 from identity import ratelimit
+from identity.cookies import delete_private_cookie, set_private_cookie
 from identity.net import client_ip, rate_limit_subject
 
 from ..flows import LastFactorRequired
 from ..views import NEW_RECOVERY_CODES
 from . import flows
-from .auth import PasskeyError
+from .auth import CHALLENGE_COOKIE, Options, PasskeyError
 
 
+def _json_options(options: Options) -> HttpResponse:
+    """The options, with their signed challenge in a cookie only our own pages' scripts send back. It
+    outlives the challenge, so a late answer is told it was late rather than that nothing was asked."""
+    response = HttpResponse(options.json, content_type="application/json")
+    max_age = 2 * settings.WEBAUTHN_CHALLENGE_TIMEOUT
+    return set_private_cookie(response, CHALLENGE_COOKIE, options.challenge, max_age=max_age, samesite="Strict")
 
-def _json_options(options: str) -> HttpResponse:
-    return HttpResponse(options, content_type="application/json")
+
+def _answered(response: HttpResponse) -> HttpResponse:
+    """Any answer, taken or refused, ends the ceremony in this browser: a retry starts with new options."""
+    return delete_private_cookie(response, CHALLENGE_COOKIE, samesite="Strict")
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:
@@ -61,6 +71,10 @@ def register_options(request):
 @require_POST
 @reauthentication_required(return_to="accounts:security")
 def register(request):
+    return _answered(_register(request))
+
+
+def _register(request):
     body = _body(request)
     if not isinstance(body.get("credential"), dict):
         return _error(_("No passkey was received. Please try again."))
@@ -88,6 +102,10 @@ def signin_options(request):
 @never_cache
 @require_POST
 def signin(request):
+    return _answered(_signin(request))
+
+
+def _signin(request):
     body = _body(request)
     if not isinstance(body.get("credential"), dict):
         return _error(_("No passkey was received. Please try again."))
