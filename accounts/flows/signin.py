@@ -102,7 +102,7 @@ def verify_password(
     try:
         ratelimit.hit(*counters)
     except ratelimit.RateLimited as throttled:
-        if purpose == "signin" and not past_cap and throttled.limits[0] == "signin-account-cap":
+        if purpose == "signin" and not past_cap and password_capped(throttled):
             raise CapReached from None  # audited by the capped path, which checks the attempt itself
         record_throttled(request, Event.SIGNIN_THROTTLED, known_user(email), method="pwd", reason=purpose)
         throttled.audited = True
@@ -120,6 +120,12 @@ def verify_password(
     if not past_cap:
         forgive_password_failures(request, email)
     return user
+
+
+def password_capped(throttled: ratelimit.RateLimited) -> bool:
+    """Whether the 100-failure cap refused the password rather than a 15-minute limit: waiting will not
+    help (the cap lasts until a success or a reset), so a page must not say to wait."""
+    return throttled.limits[:1] == ("signin-account-cap",)
 
 
 def known_user(email: str) -> User | None:
