@@ -1,7 +1,8 @@
 """The load driver: a separate process of asyncio virtual users speaking HTTP to the site, one scenario
-per run. It prints READY once every user is set up, starts the load when bench/run.py answers GO on
-stdin, prints END the moment the load stops (the runner reads the server's counters around exactly that
-window), then one JSON line of results.
+per run. It prints READY once every user is set up and warmed up (another warm-up round each time
+bench/run.py answers WARM), starts the load when bench/run.py answers GO on stdin, prints END the moment
+the load stops (the runner reads the server's counters around exactly that window), then one JSON line
+of results.
 
     python -m bench.driver --base http://127.0.0.1:8000 --scenario signin --users 8 --seconds 20 \
         --seed var/bench/seed.json
@@ -242,14 +243,19 @@ async def main(args) -> dict:
                 if setup and args.scenario != "refresh":
                     await setup(user)
 
-    # Warm-up, not measured: every worker imports what it imports lazily and fills its caches first.
-    await asyncio.gather(*(run(user) for user in users))
-    if errors:
-        raise SystemExit(f"the {args.scenario} warm-up failed: {errors}")
+    # Warm-up, not measured: every worker imports what it imports lazily and fills its caches first. The
+    # runner answers WARM for another round while some web worker has not opened its Redis connection yet
+    # (a cold worker's first request would charge that to the few operations of a short window), GO to start.
+    while True:
+        await asyncio.gather(*(run(user) for user in users))
+        if errors:
+            raise SystemExit(f"the {args.scenario} warm-up failed: {errors}")
+        print("READY", flush=True)
+        if (await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)).strip() != "WARM":
+            break
+        deadline = time.monotonic() + args.warmup
     latencies.clear()
     requests = 0
-    print("READY", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
     deadline = time.monotonic() + args.seconds
     began = time.monotonic()

@@ -99,16 +99,16 @@ def verify_password(
     try:
         ratelimit.hit(*counters)
     except ratelimit.RateLimited as throttled:
-        if purpose == "signin" and not past_cap and throttled.limits[0] == "signin-account-cap":
+        if purpose == "signin" and not past_cap and password_capped(throttled):
             raise CapReached from None  # audited by the capped path, which checks the attempt itself
-        record_throttled(request, Event.SIGNIN_THROTTLED, _known_user(email), method="pwd", reason=purpose)
+        record_throttled(request, Event.SIGNIN_THROTTLED, known_user(email), method="pwd", reason=purpose)
         throttled.audited = True
         raise
     user = authenticate(request, email=email, password=password)
     if user is None and past_cap:
         return None  # audited by the capped path, which does the same work for a right password
     if user is None:
-        known = _known_user(email)
+        known = known_user(email)
         reason = "inactive" if known is not None and not known.is_active else "bad_credentials"
         if purpose != "signin":
             reason = purpose
@@ -119,8 +119,17 @@ def verify_password(
     return user
 
 
-def _known_user(email: str) -> User | None:
-    return User.objects.filter(email__lower=normalize_email(email).lower()).first()
+def password_capped(throttled: ratelimit.RateLimited) -> bool:
+    """Whether the 100-failure cap refused the password rather than a 15-minute limit: waiting will not
+    help (the cap lasts until a success or a reset), so a page must not say to wait."""
+    return throttled.limits[:1] == ("signin-account-cap",)
+
+
+def known_user(email: str) -> User | None:
+    """The account at this address, for the audit row of an attempt on it. Only the columns that row
+    needs: the lookup runs whether or not the address has an account, and decoding a whole row only
+    for real ones would be work a timing attacker could measure."""
+    return User.objects.filter(email__lower=normalize_email(email).lower()).only("pk", "is_active").first()
 
 
 def check_password_signin(request, email: str, password: str) -> User:

@@ -32,7 +32,7 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..tokens import SIGNIN_CODE_DIGITS, take_signin_code
-from .signin import _known_user, begin_signin, forgive_password_failures, verify_password
+from .signin import begin_signin, forgive_password_failures, known_user, verify_password
 
 PENDING_CODE_SIGNIN = "accounts.pending_code_signin"
 
@@ -47,7 +47,7 @@ def begin_code_signin(request, email: str, password: str, next_url: str | None) 
     mail-budget check), so neither the page nor its timing tells a guesser which it was: a wrong one
     gets a decoy row that the worker discards unsent, as password-reset requests do."""
     user = verify_password(request, email, password, past_cap=True)
-    known = _known_user(email)
+    known = known_user(email)
     live = waiting_code_signin(request)
     if user is not None and live is not None and live[1].pk == user.pk:
         return  # the owner again, in the same browser: the code already mailed still works

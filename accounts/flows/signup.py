@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
@@ -15,21 +14,20 @@ from ..outbox import queue_mail
 def sign_up(request, email: str, password: str) -> None:
     """Create an unverified account and mail a verification link.
 
-    If the address already has an account, mail its owner a notice instead. Both paths hash the
-    password, write one outbox row and end on the same page, so neither the response nor its timing
-    tells the two apart.
+    If the address already has an account, mail its owner a notice instead. Both paths run the same
+    statements (one insert that the unique address constraint lets do nothing when the address is
+    taken, one lookup, one outbox row, in one transaction), hash the password once and end on the
+    same page, so neither the response nor its timing tells the two apart. A concurrent sign-up for
+    the same address waits on that insert and then finds the winner's account.
     """
     email = normalize_email(email)
     ratelimit.hit(("signup-ip", rate_limit_subject(client_ip(request))), ("signup-address", email.lower()))
-    try:
-        with transaction.atomic():
-            existing = User.objects.filter(email__lower=email.lower()).first()
-            if existing is None:
-                user = User.objects.create_user(email, password)
-                queue_mail(OutboxMail.Kind.VERIFY_EMAIL, user)
-                return
-    except IntegrityError:  # a concurrent sign-up for the same address won the race
-        existing = User.objects.get_by_email(email)
-    make_password(password)
+    candidate = User(email=email)
+    candidate.set_password(password)
     with transaction.atomic():
-        queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, existing if existing.is_active else None)
+        User.objects.bulk_create([candidate], ignore_conflicts=True)  # INSERT ... ON CONFLICT DO NOTHING
+        account = User.objects.only("pk", "email", "is_active", "subject").get(email__lower=email.lower())
+        if account.subject == candidate.subject:  # the row just inserted: its random subject is ours
+            queue_mail(OutboxMail.Kind.VERIFY_EMAIL, account)
+        else:
+            queue_mail(OutboxMail.Kind.ACCOUNT_EXISTS, account if account.is_active else None)

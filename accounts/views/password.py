@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -15,7 +15,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.generic import FormView
 
+from identity.ratelimit import RateLimited
+
 from ..flows.password import change_password, complete_password_reset, request_password_reset
+from ..flows.signin import password_capped
 from ..forms import EmailOnlyForm, PasswordChangeForm, SetPasswordForm
 from .links import forget_link_token, keep_link_token, kept_link_token
 
@@ -32,6 +35,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
 
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except RateLimited as throttled:
+            if not password_capped(throttled):
+                raise  # a 15-minute limit: the error page says how long to wait
+            form = self.form_class(request.user, request=request)
+            return render_password_capped(request, self.template_name, self.get_context_data(form=form))
+
     def form_valid(self, form):
         change_password(self.request, form.user, form.cleaned_data["new_password1"])
         messages.success(self.request, _("Your password has been changed. Your other sessions were signed out."))
@@ -39,6 +51,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_invalid(self, form):
         return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+def render_password_capped(request, template: str, context: dict) -> HttpResponse:
+    """A signed-in person's password page past the 100-failure cap: it says to reset the password, which
+    lifts the cap, rather than to wait the cap's 100 years (so no Retry-After either)."""
+    return render(request, template, {**context, "password_capped": True}, status=429)
 
 
 @never_cache

@@ -27,11 +27,12 @@ from ..flows.security import (
     report_not_me,
     signin_history,
 )
-from ..flows.signin import begin_reauthentication, confirm_identity, safe_next_url
+from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url
 from ..forms import EmailChangeForm, ReauthenticateForm
 from .. import tokens
 from ..tokens import read_email_change_token
 from .links import forget_link_token, kept_link_token, stash_link_token
+from .password import render_password_capped
 
 EMAIL_CHANGE_TOKEN_COOKIE = "email-change-token"
 
@@ -110,6 +111,8 @@ def reauthenticate(request):
             if confirm_identity(request, form.cleaned_data["password"]):
                 return redirect(next_url)
         except RateLimited as throttled:
+            if password_capped(throttled):
+                return render_password_capped(request, "accounts/reauthenticate.html", context)
             message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
             return render_throttled(request, "accounts/reauthenticate.html", context, throttled.retry_after, message)
         form.add_error("password", _("That password is not right."))

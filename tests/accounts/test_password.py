@@ -6,6 +6,7 @@ from django.test import Client
 from accounts.sessions import SESSION_PREFIX, session_id, user_session_ids
 from identity.redis import connection
 from tests.conftest import PASSWORD
+from tests.timing import interleaved_medians, statements
 
 pytestmark = pytest.mark.django_db
 
@@ -181,39 +182,15 @@ def test_ended_sessions_are_gone_from_redis(user):
     assert not connection().exists(key)
 
 
-def _interleaved_medians(client, emails: tuple[str, str], pairs: int = 40) -> tuple[float, float]:
-    """Median request time for each address, sampled in alternating order (ABBA...), so a burst of
-    load on a shared machine lands on both addresses alike instead of on whichever ran second."""
-    import statistics
-    import time
-
-    samples: dict[str, list[float]] = {email: [] for email in emails}
-    for pair in range(pairs):
-        for email in emails if pair % 2 else reversed(emails):
-            start = time.perf_counter()
-            client.post("/accounts/password/reset/", {"email": email})
-            samples[email].append(time.perf_counter() - start)
-    return tuple(statistics.median(samples[email]) for email in emails)
-
-
-def _statements(client, email: str) -> list[str]:
-    """The SQL a reset request runs, without its values."""
-    import re
-
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        client.post("/accounts/password/reset/", {"email": email})
-    return [re.sub(r"'[^']*'|\b\d+\b|NULL|\"s\d+_x\d+\"", "?", query["sql"]) for query in queries.captured_queries]
-
-
 @pytest.mark.django_db(transaction=True)  # commits, so the deferred foreign-key checks and the publish run too
 def test_reset_timing_does_not_tell_a_known_address_from_an_unknown_one(client, user, generous_limits):
+    def request(email, i=0):
+        return client.post("/accounts/password/reset/", {"email": email})
+
     emails = (user.email, "nobody@example.com")
-    assert _statements(client, emails[0]) == _statements(client, emails[1]), "the same statements either way"
-    _interleaved_medians(client, emails, pairs=5)  # warm up both paths
-    known, unknown = _interleaved_medians(client, emails)
+    known_sql, unknown_sql = (statements(lambda: request(email)) for email in emails)
+    assert known_sql == unknown_sql, "the same statements either way"
+    known, unknown = interleaved_medians(request, emails)
     # Before decoy rows, the known path did an audit insert, an outbox insert and a publish more: ~3x slower.
     assert abs(known - unknown) < 0.35 * max(known, unknown), (known, unknown)
 

@@ -263,3 +263,54 @@ def test_a_code_mail_delayed_past_its_lifetime_is_never_sent(capped_account, mai
     send_outbox_mail(row.pk)
     row.refresh_from_db()
     assert row.sent_at is not None and mailoutbox == []
+
+
+CAPPED_SIGNED_IN = "You are still signed in."
+
+
+def capped_and_signed_in(account, **extra) -> Client:
+    """The owner, signed in (before the attack) to an account that is now past its cap."""
+    c = Client(**extra)
+    assert password_step(c, account.email, PASSWORD).status_code == 302
+    for _ in range(100):
+        ratelimit.hit(("signin-account-cap", account.email))
+    return c
+
+
+def test_past_the_cap_re_authentication_says_to_reset_not_to_wait_years(user, other_limits_high):
+    response = capped_and_signed_in(user).post(
+        "/accounts/reauthenticate/", {"password": PASSWORD, "next": "/accounts/security/"}
+    )
+    assert response.status_code == 429 and "Retry-After" not in response
+    body = response.content.decode()
+    assert CAPPED_SIGNED_IN in body and 'href="/accounts/password/reset/"' in body
+    assert "hours" not in body and "wait" not in body.lower()
+
+
+def test_past_the_cap_password_change_says_to_reset_not_to_wait_years(user, other_limits_high):
+    new = "a brand new long passphrase"
+    response = capped_and_signed_in(user).post(
+        "/accounts/password/change/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
+    assert response.status_code == 429 and "Retry-After" not in response
+    body = response.content.decode()
+    assert CAPPED_SIGNED_IN in body and 'href="/accounts/password/reset/"' in body
+    assert "hours" not in body and "wait" not in body.lower()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD), "nothing changed"
+
+
+def test_the_capped_re_authentication_page_speaks_german(user, other_limits_high):
+    owner = capped_and_signed_in(user, HTTP_ACCEPT_LANGUAGE="de")
+    body = owner.post("/accounts/reauthenticate/", {"password": PASSWORD}).content.decode()
+    assert "Sie sind weiterhin angemeldet." in body and CAPPED_SIGNED_IN not in body
+
+
+def test_a_fifteen_minute_limit_at_re_authentication_still_says_how_long_to_wait(user, settings):
+    """Guard: only the cap changes its words; the short limits still name their wait."""
+    c = Client()
+    assert password_step(c, user.email, PASSWORD).status_code == 302
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signin-account": "1/15m"}
+    assert c.post("/accounts/reauthenticate/", {"password": WRONG}).status_code == 400
+    response = c.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    assert response.status_code == 429 and "Please wait about 15 minutes" in response.content.decode()
