@@ -40,6 +40,21 @@ LAST_FACTOR = _(
 )
 
 
+def tell_skipped(model_admin: admin.ModelAdmin, request, skipped: int) -> None:
+    """Say that an action left `skipped` accounts alone because this admin may not manage them."""
+    if skipped:
+        model_admin.message_user(
+            request,
+            ngettext(
+                "%d staff or superuser account was skipped: only a superuser can act on it.",
+                "%d staff or superuser accounts were skipped: only a superuser can act on them.",
+                skipped,
+            )
+            % skipped,
+            messages.WARNING,
+        )
+
+
 class UserCreationAdminForm(NormalizedPasswords, AdminUserCreationForm):
     class Meta:
         model = User
@@ -311,18 +326,7 @@ class UserAdmin(DjangoUserAdmin):
     def _manageable(self, request, queryset):
         """The selected accounts this admin may act on; the others are left alone, and the admin told."""
         allowed = manageable(request.user, queryset)
-        skipped = queryset.count() - allowed.count()
-        if skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%d staff or superuser account was skipped: only a superuser can act on it.",
-                    "%d staff or superuser accounts were skipped: only a superuser can act on them.",
-                    skipped,
-                )
-                % skipped,
-                messages.WARNING,
-            )
+        tell_skipped(self, request, queryset.count() - allowed.count())
         return allowed
 
     def _report(self, request, template: str, count: int) -> None:
