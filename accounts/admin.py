@@ -31,7 +31,7 @@ from .flows.lifecycle import (
 )
 from .flows.password import change_password
 from .forms import NormalizedPasswords
-from .models import OutboxMail, SecurityEvent, User, normalize_email
+from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
 LAST_FACTOR = _(
@@ -357,7 +357,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records that nobody edits by hand: the outbox and the audit trail."""
+    """Records that nobody edits by hand: the outbox, the audit trail and the credential events."""
 
     def has_add_permission(self, request):
         return False
@@ -407,3 +407,18 @@ class SecurityEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
     list_select_related = ("user", "actor")
     readonly_fields = [f.name for f in SecurityEvent._meta.fields]
+
+
+@admin.register(CredentialEvent)
+class CredentialEventAdmin(ReadOnlyAdmin):
+    """The credential changes a "This wasn't me" link can undo: who, what, when, whether it was undone,
+    and the session that made it. Never the link (it undoes the event with no sign-in), and no edits:
+    marking one used would silently void the owner's link."""
+
+    list_display = ("created_at", "kind", "user", "used_at", "session_ref")
+    fields = list_display
+    readonly_fields = list_display
+    list_filter = ("kind", ("used_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__email", "session_ref")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
