@@ -20,7 +20,7 @@ from accounts.admin import tell_skipped
 from accounts.flows.lifecycle import may_manage
 
 from .models import Client, Consent
-from .revocation import revoke_by_admin
+from .revocation import revoke_by_admin, withdraw_consent_by_admin
 
 GRANTS = [
     (Client.GRANT_AUTHORIZATION_CODE, _("Authorization code (people sign in)")),
@@ -106,6 +106,9 @@ class ClientAdmin(admin.ModelAdmin):
 
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
+    """What each person agreed to. Withdrawing one (deleting it) is the person's own "remove this app",
+    and only for accounts this admin may manage (may_manage)."""
+
     list_display = ["user", "client", "scopes", "granted_at"]
     search_fields = ["user__email", "client__name", "client__client_id"]
     list_select_related = ["user", "client"]
@@ -115,6 +118,17 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        """Only of accounts this admin may manage; Django's bulk deletion asks this of every row too."""
+        return super().has_delete_permission(request, obj) and (obj is None or may_manage(request.user, obj.user))
+
+    def delete_model(self, request, obj):
+        withdraw_consent_by_admin(request, obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for consent in queryset.select_related("user", "client"):
+            withdraw_consent_by_admin(request, consent, actor=request.user)
 
 
 # --- app tokens (django-oauth-toolkit's admins, replaced through OAUTH2_PROVIDER's *_ADMIN_CLASS) ---

@@ -81,6 +81,16 @@ def revoke_app(user, client) -> int:
     return ended
 
 
+def withdraw_consent_by_admin(request, consent, *, actor) -> int:
+    """An admin withdrew a person's consent to an app: what the person's own "remove this app" does
+    (revoke_app: consent forgotten, the app's tokens revoked, the app told), audited with the admin.
+    Deleting only the consent row would leave the tokens it led to working."""
+    with transaction.atomic():
+        ended = revoke_app(consent.user, consent.client)
+        record_event(request, SecurityEvent.Kind.ADMIN_TOKENS_REVOKED, consent.user, actor=actor, reason="consent")
+    return ended
+
+
 def revoke_code(code: str) -> int:
     """An authorization code came back a second time: it leaked, so every token made from it goes."""
     ended = _revoke(TokenFamily.objects.filter(code_hash=code_hash(code), revoked_at__isnull=True), notify=False)

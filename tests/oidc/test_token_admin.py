@@ -17,7 +17,7 @@ from django.test import Client as Browser
 from oauth2_provider.models import AccessToken, IDToken, RefreshToken
 
 from accounts.models import SecurityEvent, User
-from identity.oidc.models import AuthorizationCode, TokenFamily
+from identity.oidc.models import AuthorizationCode, Consent, TokenFamily
 from tests.conftest import add_totp, sign_in_admin
 from tests.oidc.conftest import RelyingParty
 from tests.oidc.test_credential_revocation import assert_invalid_grant, signed_in
@@ -87,7 +87,12 @@ def test_helpdesk_sees_no_token_code_or_checksum(helpdesk, rp, user):
 
     secrets = [tokens["access_token"], tokens["refresh_token"], tokens["id_token"], code]
     secrets += [access.token_checksum, refresh.token_checksum, hashlib.sha256(code.encode()).hexdigest()]
-    rows = {"accesstoken": access.pk, "refreshtoken": refresh.pk, "idtoken": access.id_token_id, "authorizationcode": grant.pk}
+    rows = {
+        "accesstoken": access.pk,
+        "refreshtoken": refresh.pk,
+        "idtoken": access.id_token_id,
+        "authorizationcode": grant.pk,
+    }
     for model, pk in rows.items():
         html = pages(helpdesk, model, pk)
         assert user.email in html and rp.client.name in html  # the person and the app are shown
@@ -172,7 +177,8 @@ def test_helpdesk_cannot_delete_a_superusers_unused_code(helpdesk, rp, root):
     code = rp.callback(response)["code"]
     grant = AuthorizationCode.objects.get(code=code)
     assert helpdesk.post(url("authorizationcode", f"{grant.pk}/delete/"), {"post": "yes"}).status_code == 403
-    helpdesk.post(url("authorizationcode"), {"action": "delete_selected", "_selected_action": [grant.pk], "post": "yes"})
+    bulk = {"action": "delete_selected", "_selected_action": [grant.pk], "post": "yes"}
+    helpdesk.post(url("authorizationcode"), bulk)
     helpdesk.post(url("authorizationcode"), {"action": "revoke_tokens", "_selected_action": [grant.pk]})
     assert rp.redeem(code, request["verifier"]).status_code == 200
 
@@ -240,3 +246,39 @@ def test_a_superuser_revokes_a_staff_accounts_tokens(make_admin, make_user, rp):
     response = root_browser.post(url("refreshtoken"), {"action": "revoke_tokens", "_selected_action": [refresh.pk]})
     assert response.status_code == 302
     assert_invalid_grant(rp, tokens["refresh_token"])
+
+
+# --- consents (identity/oidc's own admin) ------------------------------------------------------------
+
+
+@pytest.fixture
+def consent_helpdesk(make_user) -> Browser:
+    staff = make_user("consents@example.com", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_consent", "delete_consent"]))
+    add_totp(staff)
+    browser = sign_in_admin(User.objects.get(pk=staff.pk))
+    browser.account = staff
+    return browser
+
+
+def test_helpdesk_cannot_withdraw_a_superusers_consent(consent_helpdesk, rp, root):
+    tokens_of(root, rp)
+    consent = Consent.objects.get(user=root)
+    assert consent_helpdesk.post(f"/admin/oidc/consent/{consent.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [consent.pk], "post": "yes"}
+    consent_helpdesk.post("/admin/oidc/consent/", bulk)
+    assert Consent.objects.filter(pk=consent.pk).exists()
+
+
+def test_withdrawing_a_consent_in_the_admin_revokes_the_apps_tokens_and_is_audited(consent_helpdesk, rp, user):
+    """Deleting only the consent row left the app's tokens working; it is the person's own "remove
+    this app" instead (consent forgotten, tokens revoked, the app told), audited with the admin."""
+    tokens = tokens_of(user, rp)
+    consent = Consent.objects.get(user=user)
+    response = consent_helpdesk.post(f"/admin/oidc/consent/{consent.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Consent.objects.filter(user=user).exists()
+    assert_invalid_grant(rp, tokens["refresh_token"])
+    assert rp.userinfo(tokens["access_token"]).status_code == 401
+    [event] = SecurityEvent.objects.filter(kind=Event.ADMIN_TOKENS_REVOKED)
+    assert event.user_id == user.pk and event.actor_id == consent_helpdesk.account.pk
