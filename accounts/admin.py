@@ -31,13 +31,28 @@ from .flows.lifecycle import (
 )
 from .flows.password import change_password
 from .forms import NormalizedPasswords
-from .models import OutboxMail, SecurityEvent, User, normalize_email
+from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
 LAST_FACTOR = _(
     "This person must use two-step verification, so their last second factor cannot be removed. "
     "Use “Reset two-step verification” instead, or let them add another factor first."
 )
+
+
+def tell_skipped(model_admin: admin.ModelAdmin, request, skipped: int) -> None:
+    """Say that an action left `skipped` accounts alone because this admin may not manage them."""
+    if skipped:
+        model_admin.message_user(
+            request,
+            ngettext(
+                "%d staff or superuser account was skipped: only a superuser can act on it.",
+                "%d staff or superuser accounts were skipped: only a superuser can act on them.",
+                skipped,
+            )
+            % skipped,
+            messages.WARNING,
+        )
 
 
 class UserCreationAdminForm(NormalizedPasswords, AdminUserCreationForm):
@@ -311,18 +326,7 @@ class UserAdmin(DjangoUserAdmin):
     def _manageable(self, request, queryset):
         """The selected accounts this admin may act on; the others are left alone, and the admin told."""
         allowed = manageable(request.user, queryset)
-        skipped = queryset.count() - allowed.count()
-        if skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%d staff or superuser account was skipped: only a superuser can act on it.",
-                    "%d staff or superuser accounts were skipped: only a superuser can act on them.",
-                    skipped,
-                )
-                % skipped,
-                messages.WARNING,
-            )
+        tell_skipped(self, request, queryset.count() - allowed.count())
         return allowed
 
     def _report(self, request, template: str, count: int) -> None:
@@ -353,7 +357,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records that nobody edits by hand: the outbox and the audit trail."""
+    """Records that nobody edits by hand: the outbox, the audit trail and the credential events."""
 
     def has_add_permission(self, request):
         return False
@@ -403,3 +407,18 @@ class SecurityEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
     list_select_related = ("user", "actor")
     readonly_fields = [f.name for f in SecurityEvent._meta.fields]
+
+
+@admin.register(CredentialEvent)
+class CredentialEventAdmin(ReadOnlyAdmin):
+    """The credential changes a "This wasn't me" link can undo: who, what, when, whether it was undone,
+    and the session that made it. Never the link (it undoes the event with no sign-in), and no edits:
+    marking one used would silently void the owner's link."""
+
+    list_display = ("created_at", "kind", "user", "used_at", "session_ref")
+    fields = list_display
+    readonly_fields = list_display
+    list_filter = ("kind", ("used_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__email", "session_ref")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)

@@ -201,6 +201,7 @@ class SecurityEvent(models.Model):
         ADMIN_THROTTLE_CLEARED = "admin_throttle_cleared", _("Throttling cleared by an admin")
         ADMIN_SESSIONS_ENDED = "admin_sessions_ended", _("Sessions ended by an admin")
         ADMIN_EMAIL_UNVERIFIED = "admin_email_unverified", _("Email marked unverified by an admin")
+        ADMIN_TOKENS_REVOKED = "admin_tokens_revoked", _("App access revoked by an admin")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     # Kept when the account is deleted: the trail must outlive what it describes.

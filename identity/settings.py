@@ -279,6 +279,11 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "identity.oidc.validators.IdentityValidator",
     "SCOPES_BACKEND_CLASS": "identity.oidc.scopes.ClientScopes",
     "APPLICATION_ADMIN_CLASS": "identity.oidc.admin.ClientAdmin",
+    # Token records read-only and without their values; revoked only through identity.oidc.revocation.
+    "ACCESS_TOKEN_ADMIN_CLASS": "identity.oidc.admin.AccessTokenAdmin",
+    "REFRESH_TOKEN_ADMIN_CLASS": "identity.oidc.admin.RefreshTokenAdmin",
+    "ID_TOKEN_ADMIN_CLASS": "identity.oidc.admin.IDTokenAdmin",
+    "GRANT_ADMIN_CLASS": "identity.oidc.admin.AuthorizationCodeAdmin",
     "SCOPES": {
         "openid": "Sign you in and know who you are",
         "email": "See your email address",

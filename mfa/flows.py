@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import record_credential_event, record_event
-from accounts.flows.signin import MFA_ENROLMENT_REQUIRED
+from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, end_all_access
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
-from accounts.sessions import end_user_sessions
 
 from . import recovery, totp
 from .policy import has_second_factor, must_have_mfa, passkeys, totp_devices
@@ -102,10 +101,14 @@ def remove_disowned_factors(request, user, added: dict) -> None:
 
 
 def reset_mfa(user, request=None, actor=None) -> None:
-    """Admin: remove every second factor and recovery code, end every session, tell the owner."""
+    """Admin: remove every second factor and recovery code, end all access, tell the owner.
+
+    A reset is what an admin does when a factor was lost or stolen, so whoever holds it may also
+    hold sessions and app tokens (also of sessions that idled out): every one ends, as on
+    deactivation (`end_all_access`), not only the live sessions."""
     with transaction.atomic():
         totp_devices(user).delete()
         passkeys(user).delete()
         recovery.discard(user)
         _tell(request, user, Event.ADMIN_MFA_RESET, "admin_reset", actor=actor)
-    end_user_sessions(user.pk)
+    end_all_access(user)

@@ -1,16 +1,26 @@
-"""Relying apps in the admin. A secret is shown once, on the page right after it is made, and
-stored only as a keyed hash; it never passes through messages, logs or the admin history."""
+"""Relying apps and app tokens in the admin. A secret is shown once, on the page right after it is
+made, and stored only as a keyed hash; it never passes through messages, logs or the admin history.
+Tokens are records to look at and revoke, never credentials to read or edit (TokenRecordAdmin)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections import defaultdict
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from oauth2_provider.models import get_access_token_model
+
+from accounts.admin import tell_skipped
+from accounts.flows.lifecycle import may_manage
 
 from .models import Client, Consent
+from .revocation import revoke_by_admin, withdraw_consent_by_admin
 
 GRANTS = [
     (Client.GRANT_AUTHORIZATION_CODE, _("Authorization code (people sign in)")),
@@ -96,6 +106,9 @@ class ClientAdmin(admin.ModelAdmin):
 
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
+    """What each person agreed to. Withdrawing one (deleting it) is the person's own "remove this app",
+    and only for accounts this admin may manage (may_manage)."""
+
     list_display = ["user", "client", "scopes", "granted_at"]
     search_fields = ["user__email", "client__name", "client__client_id"]
     list_select_related = ["user", "client"]
@@ -105,3 +118,119 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        """Only of accounts this admin may manage; Django's bulk deletion asks this of every row too."""
+        return super().has_delete_permission(request, obj) and (obj is None or may_manage(request.user, obj.user))
+
+    def delete_model(self, request, obj):
+        withdraw_consent_by_admin(request, obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for consent in queryset.select_related("user", "client"):
+            withdraw_consent_by_admin(request, consent, actor=request.user)
+
+
+# --- app tokens (django-oauth-toolkit's admins, replaced through OAUTH2_PROVIDER's *_ADMIN_CLASS) ---
+
+
+def fingerprint(value: str) -> str:
+    """Ten hex digits of a value's SHA-256: enough to match a row to a token someone holds, never
+    enough to use or guess it."""
+    return hashlib.sha256(value.encode()).hexdigest()[:10] if value else ""
+
+
+class TokenRecordAdmin(admin.ModelAdmin):
+    """Who holds a token for which app, since when, until when: read-only, and never its value.
+
+    django-oauth-toolkit's own admins let anyone allowed to change a token set its person, so a
+    helpdesk account could point its own token at a superuser and act as them at every app (or set
+    its checksum to one of a token it made up). Nothing is editable here; a token goes only by the
+    "Revoke" action, which ends its whole family through the revocation flow (the apps told, audited
+    with the admin), needs the delete permission, and skips accounts the admin may not manage.
+    """
+
+    list_display = ("fingerprint", "user", "application", "created", "expires")
+    list_select_related = ("user", "application")
+    list_filter = ("application",)
+    search_fields = ("user__email", "application__name", "application__client_id")  # never by value
+    actions = ["revoke_tokens"]
+
+    def get_fields(self, request, obj=None):
+        return self.list_display
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a raw delete would leave the rest of the family working
+
+    def has_revoke_permission(self, request) -> bool:
+        """Revoking is a deletion, not a look: it needs the delete permission."""
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('delete', self.opts)}")
+
+    @admin.display(description=_("fingerprint"))
+    def fingerprint(self, obj) -> str:
+        return obj.token_checksum[:10]  # the stored checksum is already the token's SHA-256
+
+    def revocation(self, rows) -> dict:
+        """The keyword arguments of revoke_by_admin for these rows of one person."""
+        raise NotImplementedError
+
+    @admin.action(permissions=["revoke"], description=_("Revoke: end each token's whole family (the app is told)"))
+    def revoke_tokens(self, request, queryset):
+        by_person = defaultdict(list)
+        for row in queryset.select_related("user"):
+            by_person[row.user].append(row)
+        allowed = {
+            person: rows for person, rows in by_person.items() if person is None or may_manage(request.user, person)
+        }
+        tell_skipped(self, request, len(by_person) - len(allowed))
+        for person, rows in allowed.items():
+            revoke_by_admin(request, person, actor=request.user, **self.revocation(rows))
+        count = sum(len(rows) for rows in allowed.values())
+        self.message_user(request, ngettext("%d token revoked.", "%d tokens revoked.", count) % count)
+
+
+class AccessTokenAdmin(TokenRecordAdmin):
+    list_display = ("fingerprint", "user", "application", "scope", "created", "expires")
+
+    def revocation(self, rows) -> dict:
+        return {"access_tokens": [row.pk for row in rows]}
+
+
+class RefreshTokenAdmin(TokenRecordAdmin):
+    list_display = ("fingerprint", "user", "application", "created", "revoked")
+    list_filter = ("application", ("revoked", admin.EmptyFieldListFilter))
+
+    def revocation(self, rows) -> dict:
+        return {"refresh_tokens": [row.pk for row in rows]}
+
+
+class IDTokenAdmin(TokenRecordAdmin):
+    """The signed ID token itself is not stored; its JWT ID names it and is no credential."""
+
+    list_display = ("jti", "user", "application", "scope", "created", "expires")
+
+    def revocation(self, rows) -> dict:
+        ids = [row.pk for row in rows]
+        return {"access_tokens": get_access_token_model().objects.filter(id_token__in=ids).values_list("pk", flat=True)}
+
+
+class AuthorizationCodeAdmin(TokenRecordAdmin):
+    """Codes not exchanged yet (an exchanged code is deleted); a revoked one can no longer be."""
+
+    list_display = ("fingerprint", "user", "application", "scope", "created", "expires")
+
+    @admin.display(description=_("fingerprint"))
+    def fingerprint(self, obj) -> str:
+        return fingerprint(obj.code)
+
+    def revocation(self, rows) -> dict:
+        return {"codes": [row.pk for row in rows]}

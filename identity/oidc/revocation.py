@@ -10,8 +10,12 @@ import hashlib
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+from accounts.audit import record_event
+from accounts.models import SecurityEvent
 
 from .logout import notify_logout
 from .models import Consent, TokenFamily
@@ -77,11 +81,42 @@ def revoke_app(user, client) -> int:
     return ended
 
 
+def withdraw_consent_by_admin(request, consent, *, actor) -> int:
+    """An admin withdrew a person's consent to an app: what the person's own "remove this app" does
+    (revoke_app: consent forgotten, the app's tokens revoked, the app told), audited with the admin.
+    Deleting only the consent row would leave the tokens it led to working."""
+    with transaction.atomic():
+        ended = revoke_app(consent.user, consent.client)
+        record_event(request, SecurityEvent.Kind.ADMIN_TOKENS_REVOKED, consent.user, actor=actor, reason="consent")
+    return ended
+
+
 def revoke_code(code: str) -> int:
     """An authorization code came back a second time: it leaked, so every token made from it goes."""
     ended = _revoke(TokenFamily.objects.filter(code_hash=code_hash(code), revoked_at__isnull=True), notify=False)
     if ended:
         log.warning("authorization code replayed; revoked %d token family(ies) issued from it", ended)
+    return ended
+
+
+def revoke_by_admin(request, user, *, access_tokens=(), refresh_tokens=(), codes=(), actor) -> int:
+    """An admin revoked some of a person's app tokens (ids of rows): the whole family of each ends, as
+    when the person withdraws an app, since a refresh token lives on through its rotations; the apps
+    are told; unused codes are deleted; audited with the admin. Tokens outside any family go too.
+    Who may revoke whose tokens is the admin's decision (accounts.flows.lifecycle.may_manage)."""
+    access = get_access_token_model().objects.filter(pk__in=list(access_tokens))
+    refresh = get_refresh_token_model().objects.filter(
+        Q(pk__in=list(refresh_tokens)) | Q(access_token__in=access) | Q(refreshed_access_token__in=access)
+    )
+    uuids = [uuid for uuid in refresh.values_list("token_family", flat=True) if uuid]
+    families = TokenFamily.objects.filter(Q(family__in=uuids) | Q(access_token__in=access), revoked_at__isnull=True)
+    ended = _revoke(families)
+    with transaction.atomic():
+        for token in refresh.filter(revoked__isnull=True):
+            token.revoke()
+        _revoke_untracked(access)
+        get_grant_model().objects.filter(pk__in=list(codes)).delete()
+        record_event(request, SecurityEvent.Kind.ADMIN_TOKENS_REVOKED, user, actor=actor)
     return ended
 
 

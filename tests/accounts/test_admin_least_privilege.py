@@ -212,3 +212,37 @@ def test_a_superuser_can_delete_a_staff_account(root, colleague):
     assert confirm.status_code == 200 and "skipped" not in confirm.content.decode()
     admin.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"})
     assert not User.objects.filter(pk=colleague.pk).exists()
+
+
+# --- "This wasn't me" records (CredentialEvent) -------------------------------------------------------
+
+
+def test_helpdesk_reads_credential_events_but_never_their_link_and_cannot_edit_them(make_user, user, deliver_outbox):
+    """A credential event's mailed link undoes it, with no sign-in: the admin shows who, what, when,
+    whether it was undone and the session, never the link's token, and nobody edits or deletes one."""
+    from accounts.models import CredentialEvent
+    from tests.accounts.test_not_me import NOT_ME_LINK, browser, link_in, mail_with, sign_in
+
+    sign_in(browser("Owner laptop", "198.51.100.7"))  # the account's first browser, silently
+    sign_in(browser())  # a new one: mailed, with a "This wasn't me" link
+    token = link_in(mail_with(deliver_outbox(), "New sign-in to your account"), NOT_ME_LINK).split("/")[-2]
+    [event] = CredentialEvent.objects.filter(user=user)
+
+    every_permission = [f"{verb}_credentialevent" for verb in ("view", "change", "delete", "add")]
+    staff = grant(make_user("helpdesk@example.com", is_staff=True), *every_permission)
+    add_totp(staff)
+    admin_browser = sign_in_admin(staff)
+    listed = admin_browser.get("/admin/accounts/credentialevent/")
+    shown = admin_browser.get(f"/admin/accounts/credentialevent/{event.pk}/change/")
+    assert listed.status_code == 200 and shown.status_code == 200
+    for page in (listed.content.decode(), shown.content.decode()):
+        assert user.email in page and "Sign-in from a new device" in page and event.session_ref in page
+        assert token not in page and "/accounts/not-me/" not in page
+    assert 'name="_save"' not in shown.content.decode()
+
+    edited = admin_browser.post(f"/admin/accounts/credentialevent/{event.pk}/change/", {"used_at_0": "2026-01-01"})
+    assert edited.status_code == 403
+    assert admin_browser.post(f"/admin/accounts/credentialevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_browser.get("/admin/accounts/credentialevent/add/").status_code == 403
+    event.refresh_from_db()
+    assert event.used_at is None

@@ -133,3 +133,38 @@ def test_apps_hear_of_each_ended_session_never_of_the_kept_one(receiver, broker,
     assert app.refresh(kept["refresh_token"]).status_code == 200
     wait_until_broker_idle(broker, timeout=30.0, quiet=0.7)
     assert len(receiver.received) == 1
+
+
+def test_an_mfa_reset_ends_every_token_family_of_the_person(public_rp, rp, make_user):
+    """A reset is what an admin does when a factor was lost or stolen: whoever holds it may already
+    hold app tokens too (also from a session that idled out), and none of them may keep working."""
+    from tests.accounts.test_admin_least_privilege import grant
+    from tests.conftest import add_totp, totp_code
+
+    person = make_user("lost-phone@example.com")
+    device = add_totp(person)
+
+    def signed_in_with_factor(steps_ago: int) -> Browser:
+        browser = Browser(raise_request_exception=False)
+        assert sign_in_with_password(browser, person.email).status_code == 302
+        assert browser.post("/accounts/mfa/", {"code": totp_code(device, steps_ago)}).status_code == 302
+        return browser
+
+    old = signed_in_with_factor(0)
+    idled = public_rp.sign_in_and_redeem(old)
+    idle_out(old)
+    live_browser = signed_in_with_factor(-1)  # each code works once: the next one (one step of drift)
+    live = rp.sign_in_and_redeem(live_browser)
+
+    staff = grant(make_user("helpdesk@example.com", is_staff=True), "view_user", "change_user")
+    add_totp(staff)
+    helpdesk = sign_in_admin(staff)
+    response = helpdesk.post("/admin/accounts/user/", {"action": "reset_mfa", "_selected_action": [person.pk]})
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    assert_invalid_grant(public_rp, idled["refresh_token"])
+    assert public_rp.userinfo(idled["access_token"]).status_code == 401
+    assert_invalid_grant(rp, live["refresh_token"])
+    assert not TokenFamily.objects.filter(user=person, revoked_at__isnull=True).exists()
+    assert user_session_ids(person.pk) == []
+    assert live_browser.get("/accounts/").status_code == 302
