@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -12,13 +11,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from ..flows.password import change_password, complete_password_reset, request_password_reset
+from ..decorators import reauthentication_required
+from ..flows.password import change_password, complete_password_reset, may_change_password, request_password_reset
 from ..forms import EmailOnlyForm, PasswordChangeForm, SetPasswordForm
 
 
-@method_decorator(login_required, name="dispatch")
+@method_decorator(
+    reauthentication_required(return_to="accounts:password_change", enough=may_change_password), name="dispatch"
+)
 class PasswordChangeView(auth_views.PasswordChangeView):
-    """Asking for the current password is the re-authentication here; it is rate limited like sign-in."""
+    """The current password, rate limited like sign-in, is asked for here; an account with a second
+    factor confirms that first (see `may_change_password`)."""
 
     template_name = "accounts/password_change.html"
     form_class = PasswordChangeForm
