@@ -13,9 +13,20 @@ from ..audit import record_event
 from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
-from .signin import end_all_access, lift_password_throttling
+from .signin import end_all_access, lift_password_throttling, recent_factors
 
 Event = SecurityEvent.Kind
+
+
+def may_change_password(request) -> bool:
+    """Whether the password change form may be used now. Its current-password field is the proof for
+    an account whose highest level is the password (a re-authentication page first would ask for it
+    twice in a row). An account with a second factor must also have proved one within
+    REAUTHENTICATION_TIMEOUT: else a stolen session plus the password replaces the password, which signs
+    the owner out everywhere and leaves the thief's session and its apps' tokens."""
+    from mfa.policy import SECOND_FACTORS, has_second_factor
+
+    return not has_second_factor(request.user) or bool(recent_factors(request) & SECOND_FACTORS)
 
 
 def change_password(request, user: User, new_password: str | None, *, actor: User | None = None) -> None:

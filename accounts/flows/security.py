@@ -16,7 +16,7 @@ from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
 from .not_me import other_session_refs, undo_sessions_events
-from .signin import PREVIOUS_SIGNIN, SESSION_INFO, SIGNED_IN_AT, end_all_access, sign_out
+from .signin import PREVIOUS_SIGNIN, SESSION_INFO, SIGNED_IN_AT, end_all_access, recently_authenticated, sign_out
 
 Event = SecurityEvent.Kind
 
@@ -62,9 +62,20 @@ def signin_history(user: User, limit: int = 20):
     return SecurityEvent.objects.filter(user=user, kind__in=SIGNIN_HISTORY)[:limit]
 
 
+def is_this_session(request, sid: str) -> bool:
+    return bool(request.session.session_key) and sid == session_id(request.session.session_key)
+
+
+def may_end_session(request) -> bool:
+    """Signing out this session is one click. Ending another needs the account's highest level proved
+    recently, as "sign out all other sessions" does: else a stolen cookie signs the owner out of each
+    of their browsers in turn and keeps the account to itself."""
+    return is_this_session(request, request.POST.get("session", "")) or recently_authenticated(request)
+
+
 def end_one_session(request, sid: str) -> bool:
     """End one of the user's sessions by id. Naming the current one simply signs out."""
-    if request.session.session_key and sid == session_id(request.session.session_key):
+    if is_this_session(request, sid):
         sign_out(request)
         return True
     if not end_session(request.user.pk, sid):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -17,7 +16,8 @@ from django.views.generic import FormView
 
 from identity.ratelimit import RateLimited
 
-from ..flows.password import change_password, complete_password_reset, request_password_reset
+from ..decorators import reauthentication_required
+from ..flows.password import change_password, complete_password_reset, may_change_password, request_password_reset
 from ..flows.signin import password_capped
 from ..forms import EmailOnlyForm, PasswordChangeForm, SetPasswordForm
 from .links import forget_link_token, keep_link_token, kept_link_token
@@ -25,9 +25,12 @@ from .links import forget_link_token, keep_link_token, kept_link_token
 RESET_TOKEN_COOKIE = "reset-token"
 
 
-@method_decorator(login_required, name="dispatch")
+@method_decorator(
+    reauthentication_required(return_to="accounts:password_change", enough=may_change_password), name="dispatch"
+)
 class PasswordChangeView(auth_views.PasswordChangeView):
-    """Asking for the current password is the re-authentication here; it is rate limited like sign-in."""
+    """The current password, rate limited like sign-in, is asked for here; an account with a second
+    factor confirms that first (see `may_change_password`)."""
 
     template_name = "accounts/password_change.html"
     form_class = PasswordChangeForm

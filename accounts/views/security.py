@@ -23,6 +23,7 @@ from ..flows.security import (
     active_sessions,
     end_one_session,
     end_other_sessions,
+    may_end_session,
     previous_signin,
     report_not_me,
     signin_history,
@@ -62,7 +63,7 @@ def security_page(request):
 
 
 @require_POST
-@login_required
+@reauthentication_required(return_to="accounts:security", enough=may_end_session)
 def end_session(request):
     if end_one_session(request, request.POST.get("session", "")):
         messages.success(request, _("That session has been signed out."))

@@ -403,6 +403,38 @@ def test_ending_this_very_session_by_id_signs_out_gracefully(user, device):
     assert response.status_code == 302, response.content.decode()[:500]
 
 
+def test_ending_another_session_when_stale_goes_through_reauthentication(user, device, settings, clock):
+    """A stolen cookie alone must not sign the owner out of their other browsers one by one (review R7):
+    as for "sign out all other sessions", the account's highest level (here the password) comes first."""
+    laptop = sign_in(device(), user.email)
+    phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
+    [phone_id] = listed_session_ids(laptop.get("/accounts/security/").content.decode())
+    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+
+    stale = laptop.post("/accounts/security/sessions/end/", {"session": phone_id})
+    assert stale.status_code == 302
+    assert stale["Location"] == "/accounts/reauthenticate/?next=%2Faccounts%2Fsecurity%2F"
+    assert is_signed_in(phone), "nothing ends before re-authentication"
+    assert not events(Event.SESSION_ENDED)
+    page = laptop.get(stale["Location"]).content.decode()
+    assert "Nothing has been changed yet. Confirm it&#x27;s you, then try again." in page
+
+    back = laptop.post("/accounts/reauthenticate/", {"password": PASSWORD, "next": "/accounts/security/"})
+    assert back["Location"] == "/accounts/security/"
+    assert laptop.post("/accounts/security/sessions/end/", {"session": phone_id})["Location"] == "/accounts/security/"
+    assert "That session has been signed out." in laptop.get("/accounts/security/").content.decode()
+    assert not is_signed_in(phone) and is_signed_in(laptop)
+    assert len(events(Event.SESSION_ENDED)) == 1
+
+
+def test_signing_out_this_session_by_id_when_stale_needs_no_reauthentication(user, device, settings, clock):
+    ada = sign_in(device(), user.email)
+    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    response = ada.post("/accounts/security/sessions/end/", {"session": sid(ada)})
+    assert response.status_code == 302 and not response["Location"].startswith("/accounts/reauthenticate/")
+    assert not is_signed_in(ada) and user_session_ids(user.pk) == []
+
+
 # --- security page: sign out all others and re-authentication ----------------------------------
 
 

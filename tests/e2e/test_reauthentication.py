@@ -83,6 +83,19 @@ class Browsing:
         self.page.get_by_role("button", name="Sign in", exact=True).click()
         self.page.wait_for_url(f"{self.site}/accounts/")
 
+    def add_authenticator_app(self) -> tuple[bytes, float]:
+        """Set up an app ("Phone") and save the recovery codes; returns its key and when its code was used."""
+        self.page.goto(f"{self.site}/accounts/security/")
+        self.page.get_by_role("link", name="Set up an authenticator app").click()
+        self.page.wait_for_url(f"{self.site}/accounts/security/totp/add/")
+        key = key_from_page(self.page.locator(".secret code").inner_text())
+        enrolled_at = time.time()
+        self.page.get_by_label("Name this authenticator").fill("Phone")
+        self.page.get_by_label("Code from the app").fill(code_at(key, enrolled_at))
+        self.page.get_by_role("button", name="Turn on two-step verification").click()
+        self.save_recovery_codes()
+        return key, enrolled_at
+
     def add_passkey(self) -> None:
         self.page.goto(f"{self.site}/accounts/security/")
         add = self.page.get_by_role("button", name="Add a passkey")
@@ -120,15 +133,7 @@ def test_confirm_with_an_authenticator_app_enrolled_in_this_session(sync_playwri
         b.sign_in_with_password()
 
         # No second factor yet: the password sign-in just now is the account's highest level.
-        page.goto(f"{site}/accounts/security/")
-        page.get_by_role("link", name="Set up an authenticator app").click()
-        page.wait_for_url(f"{site}/accounts/security/totp/add/")
-        key = key_from_page(page.locator(".secret code").inner_text())
-        enrolled_at = time.time()
-        page.get_by_label("Name this authenticator").fill("Phone")
-        page.get_by_label("Code from the app").fill(code_at(key, enrolled_at))
-        page.get_by_role("button", name="Turn on two-step verification").click()
-        b.save_recovery_codes()
+        key, enrolled_at = b.add_authenticator_app()
 
         # The app was only enrolled in this session, which proves nothing: adding a passkey asks for it.
         before = b.session_cookie()
@@ -182,3 +187,38 @@ def test_confirm_with_a_passkey(sync_playwright, site, make_user, snap):
     events = list(SecurityEvent.objects.filter(user=user).values_list("kind", "method"))
     assert [method for kind, method in events if kind == Kind.REAUTHENTICATED] == ["passkey"]
     assert Passkey.objects.get(user=user).last_used_at is not None
+
+
+def test_change_the_password_after_confirming_with_the_authenticator_app(sync_playwright, site, make_user, snap):
+    """The password page of an account with a second factor asks for it first (a stolen session plus the
+    password must not replace the password), then the form asks for the current password: once."""
+    user = make_user(EMAIL)
+    new_password = "a new passphrase for hedy 9"
+    watch = Watch(site)
+    with browsing(sync_playwright, site, watch) as b:
+        page = b.page
+        b.sign_in_with_password()
+        key, enrolled_at = b.add_authenticator_app()
+
+        page.goto(f"{site}/accounts/")
+        page.get_by_role("link", name="Change your password").click()
+        b.at_confirmation()
+        snap(page, "password-change-confirm-with-app")
+        page.get_by_label("6-digit code").fill(code_at(key, enrolled_at + STEP))
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_url(f"{site}/accounts/password/change/")
+        assert b.heading() == "Change your password"
+        page.get_by_label("Old password").fill(PASSWORD)
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_label("New password confirmation").fill(new_password)
+        snap(page, "password-change-form-after-confirming")
+        page.get_by_role("button", name="Change password").click()
+        page.wait_for_url(f"{site}/accounts/")
+        assert "Your password has been changed." in b.main_text()
+
+    assert watch.errors == []
+    user.refresh_from_db()
+    assert user.check_password(new_password)
+    events = list(SecurityEvent.objects.filter(user=user).values_list("kind", "method"))
+    assert [method for kind, method in events if kind == Kind.REAUTHENTICATED] == ["otp"]
+    assert [kind for kind, _ in events].count(Kind.PASSWORD_CHANGED) == 1

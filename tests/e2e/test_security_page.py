@@ -1,5 +1,9 @@
 """Two browsers signed in to one account; the first ends the second's session, then reports "this wasn't me".
 
+The laptop signed in longer ago than REAUTHENTICATION_TIMEOUT (the clock is moved on), so ending the
+other session asks it to confirm it's you with the password first (a stolen cookie alone must not sign
+the owner out of their other browsers); then the button does it.
+
 Two Playwright contexts are two separate "devices" (own cookies, own user agent) in one real Chromium.
 The site runs in pytest-django's live server; mail goes through the outbox, Redis and a Celery worker to
 an SMTP server on loopback. Screenshots of each step land in test-artifacts/security-page/.
@@ -13,9 +17,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent, User
 from accounts.sessions import user_session_ids
@@ -41,7 +47,7 @@ def artifacts() -> Path:
 
 
 def test_end_another_session_then_report_this_was_not_me(
-    sync_playwright, site, make_user, empty_broker, smtp_sink, celery_worker, artifacts
+    sync_playwright, site, make_user, empty_broker, smtp_sink, celery_worker, artifacts, monkeypatch
 ):
     user = make_user(EMAIL)  # verified; created before the browser opens
     shots = iter(range(1, 100))
@@ -90,7 +96,21 @@ def test_end_another_session_then_report_this_was_not_me(
             assert "Sign-in failed" in history and history.count("Signed in") == 2
             snap(laptop, "security-two-sessions")
 
-            # End the other session with its own button.
+            # Long after the sign-in, ending the other session asks the laptop to confirm it's you first.
+            real_time = time.time
+            monkeypatch.setattr(time, "time", lambda: real_time() + settings.REAUTHENTICATION_TIMEOUT + 60)
+            other_row.get_by_role("button", name="Sign out").click()
+            laptop.wait_for_url(re.compile(re.escape(f"{site}/accounts/reauthenticate/?next=")))
+            assert laptop.locator("h1").inner_text() == "Confirm it's you"
+            assert "Nothing has been changed yet" in laptop.locator("main").inner_text()
+            snap(laptop, "confirm-before-ending-a-session")
+            laptop.get_by_label("Password").fill(PASSWORD)
+            laptop.get_by_role("button", name="Continue").click()
+            laptop.wait_for_url(f"{site}/accounts/security/")
+            assert laptop.locator("li.row").count() == 2, "nothing ended before confirming"
+
+            # Then the other session's own button ends it.
+            other_row = laptop.locator("li.row").filter(has_text="Chrome on Mac OS X")
             other_row.get_by_role("button", name="Sign out").click()
             laptop.wait_for_url(f"{site}/accounts/security/")
             assert "That session has been signed out." in laptop.locator("main").inner_text()
@@ -124,6 +144,7 @@ def test_end_another_session_then_report_this_was_not_me(
         SecurityEvent.Kind.SIGNIN_SUCCEEDED,
         SecurityEvent.Kind.SIGNIN_FAILED,
         SecurityEvent.Kind.SIGNIN_SUCCEEDED,
+        SecurityEvent.Kind.REAUTHENTICATED,
         SecurityEvent.Kind.SESSION_ENDED,
         SecurityEvent.Kind.NOT_ME,
         SecurityEvent.Kind.SIGNED_OUT,

@@ -2,8 +2,9 @@
 
 The attacker here holds a copy of the owner's session cookie (malware, a shared computer, a leaked
 log) and knows the password, nothing more. Against an account with a second factor, re-entering the
-password must not open adding, renaming or removing a factor, new recovery codes or an email change:
-only a second factor does (passkey, authenticator app or recovery code). Against an account without
+password must not open adding, renaming or removing a factor, new recovery codes, an email change, a
+password change or signing out another session: only a second factor does (passkey, authenticator app
+or recovery code). Against an account without
 one, the attacker can enrol a factor after the password, but that enrolment proves nothing: the new
 factor does not count for the session (amr, acr, admin) until it is used at a sign-in, a step-up or a
 re-authentication. Every re-authentication rotates the session key, so a copied cookie dies with it.
@@ -11,12 +12,15 @@ re-authentication. Every re-authentication rotates the session key, so a copied 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SecurityEvent
+from accounts.sessions import session_id
 from identity.oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
@@ -34,6 +38,7 @@ from .conftest import (
     password_step,
     secret_on_page,
     sign_in_with_mfa,
+    start_pending,
     submit_code,
     wrong_code,
 )
@@ -55,6 +60,8 @@ pytestmark = pytest.mark.django_db
 
 Event = SecurityEvent.Kind
 SECURITY = "/accounts/security/"
+PASSWORD_PAGE = "/accounts/password/change/"
+NEW = "a passphrase only the thief knows 7"
 REGENERATE = "/accounts/security/recovery-codes/regenerate/"
 CHANGES = (
     Event.MFA_ADDED,
@@ -62,6 +69,7 @@ CHANGES = (
     Event.PASSKEY_RENAMED,
     Event.RECOVERY_CODES_GENERATED,
     Event.EMAIL_CHANGE_REQUESTED,
+    Event.PASSWORD_CHANGED,
 )
 
 
@@ -76,6 +84,7 @@ def account_state(user) -> dict:
     user.refresh_from_db()
     return {
         "email": user.email,
+        "password": user.password,
         "passkeys": sorted(Passkey.objects.filter(user=user).values_list("name", flat=True)),
         "apps": sorted(TOTPDevice.objects.filter(user=user).values_list("name", flat=True)),
         "codes": set(RecoveryCode.objects.filter(user=user).values_list("code_hash", flat=True)),
@@ -157,6 +166,10 @@ def change_the_email(c: Client, user):
     return c.post("/accounts/email/", {"email": "mallory@example.com"})
 
 
+def change_the_password(c: Client, user):
+    return c.post(PASSWORD_PAGE, {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+
+
 ATTEMPTS = [
     add_a_passkey,
     add_an_authenticator_app,
@@ -165,6 +178,7 @@ ATTEMPTS = [
     remove_the_authenticator_app,
     regenerate_the_recovery_codes,
     change_the_email,
+    change_the_password,
 ]
 
 
@@ -318,6 +332,121 @@ def test_reauthentication_rotates_the_session_key(user, browser, authenticator, 
     assert is_signed_in(c)
     assert c.session["accounts.session_ref"] == session_ref, "the same signed-in session, under a new key"
     assert not is_signed_in(copied), "the copy of the old cookie is dead"
+
+
+# --- the password change and one other session's sign-out need it too (review R6, R7) -----------------
+
+SESSION_IDS = re.compile(r'name="session" value="([^"]+)"')
+
+
+def test_a_session_thief_with_the_password_cannot_change_it_without_the_accounts_second_factor(user, clock):
+    """Session thief who also knows the password, against an account with an authenticator app. The
+    password change asks only for the current password (not the highest level, as factor and email
+    changes now do), so the thief sets a new one: every other session of the owner ends, the copied
+    session lives on under a new key, and the owner's own browser is signed out."""
+    add_totp(user)
+    owner = sign_in_with_mfa(Client(raise_request_exception=False), user)
+    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)  # her sign-in is no recent proof any more
+    thief = Client(raise_request_exception=False)
+    thief.cookies[settings.SESSION_COOKIE_NAME] = owner.cookies[settings.SESSION_COOKIE_NAME].value
+
+    thief.post("/accounts/password/change/", {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not user.check_password(NEW), (
+        "a stolen session plus the password replaced the password of an account with a second factor"
+    )
+    assert is_signed_in(owner)
+
+
+def test_the_owner_confirms_with_her_app_then_types_her_password_once(owners_session, owner, browser, clock):
+    """The password page itself sends her to confirm with her second factor, then back to the form,
+    whose current-password field is the only place the password is asked for."""
+    elsewhere = sign_in_with_mfa(browser(), owner)
+    clock.advance(30)  # that sign-in used this step's code
+    to_confirm = owners_session.get(PASSWORD_PAGE)
+    assert to_confirm["Location"] == REAUTH_PAGE + "?next=%2Faccounts%2Fpassword%2Fchange%2F"
+    assert owners_session.get(to_confirm["Location"])["Location"] == MFA_PAGE
+    assert 'type="password"' not in owners_session.get(MFA_PAGE).content.decode()
+    assert submit_code(owners_session, totp_code(device_of(owner)))["Location"] == PASSWORD_PAGE
+    form = owners_session.get(PASSWORD_PAGE)
+    assert form.status_code == 200 and form.content.decode().count('name="old_password"') == 1
+
+    assert change_the_password(owners_session, owner)["Location"] == "/accounts/"
+    owner.refresh_from_db()
+    assert owner.check_password(NEW)
+    assert is_signed_in(owners_session) and not is_signed_in(elsewhere)
+
+
+def test_without_a_second_factor_the_forms_current_password_is_the_proof(user, browser, clock):
+    """Her highest level is the password, which the form asks for: no re-authentication page first,
+    even long after sign-in (that would ask for the password twice in a row)."""
+    c = browser()
+    assert password_step(c, user.email)["Location"] == "/accounts/"
+    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    assert c.get(PASSWORD_PAGE).status_code == 200
+    wrong = c.post(PASSWORD_PAGE, {"old_password": "not her password 1", "new_password1": NEW, "new_password2": NEW})
+    assert wrong.status_code == 400
+    assert change_the_password(c, user)["Location"] == "/accounts/"
+    user.refresh_from_db()
+    assert user.check_password(NEW)
+    assert not SecurityEvent.objects.filter(kind=Event.REAUTHENTICATED).exists()
+
+
+def test_a_session_thief_cannot_sign_the_owner_out_one_session_at_a_time(user, clock):
+    """Session thief (a copied cookie of the owner's phone session; no password, no factor). The
+    "sign out all other sessions" button asks for the authenticator app, which the thief lacks; the
+    per-session "Sign out" buttons ask for nothing, so the thief ends the owner's laptop session (and
+    every other) one by one and keeps the account to itself until the owner signs in again."""
+    device = add_totp(user)
+    laptop = sign_in_with_mfa(Client(raise_request_exception=False, HTTP_USER_AGENT="laptop"), user)
+    phone = Client(raise_request_exception=False, HTTP_USER_AGENT="phone")
+    start_pending(phone, user)
+    device.refresh_from_db()
+    assert submit_code(phone, totp_code(device, steps_ago=-1)).status_code == 302
+    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 60)  # an ordinary session, not a fresh sign-in
+    assert is_signed_in(laptop)
+    thief = Client(raise_request_exception=False)
+    stolen = phone.cookies[settings.SESSION_COOKIE_NAME].value
+    thief.cookies[settings.SESSION_COOKIE_NAME] = stolen
+
+    refused = thief.post("/accounts/security/sessions/end-others/")
+    assert refused["Location"].startswith("/accounts/reauthenticate/"), refused["Location"]
+    page = thief.get("/accounts/security/").content.decode()
+    for sid in SESSION_IDS.findall(page):
+        thief.post("/accounts/security/sessions/end/", {"session": sid})
+        if not is_signed_in(thief):  # that one was the stolen session itself: take another copy
+            thief = Client(raise_request_exception=False)
+            thief.cookies[settings.SESSION_COOKIE_NAME] = stolen
+
+    assert is_signed_in(laptop), "a stolen cookie alone signed the owner out of their laptop"
+
+
+def test_the_owner_signs_out_another_session_after_confirming_it_is_her(owners_session, owner, browser, clock):
+    phone = sign_in_with_mfa(browser(), owner)
+    clock.advance(30)  # that sign-in used this step's code
+    [phone_id] = SESSION_IDS.findall(owners_session.get(SECURITY).content.decode())
+
+    asked = owners_session.post("/accounts/security/sessions/end/", {"session": phone_id})
+    assert asked["Location"] == REAUTH_PAGE + "?next=%2Faccounts%2Fsecurity%2F"
+    assert is_signed_in(phone), "nothing ends before she confirms"
+    assert owners_session.get(asked["Location"])["Location"] == MFA_PAGE
+    challenge = owners_session.get(MFA_PAGE).content.decode()
+    assert "Nothing has been changed yet. Confirm it&#x27;s you, then try again." in challenge
+    assert submit_code(owners_session, totp_code(device_of(owner)))["Location"] == SECURITY
+
+    ended = owners_session.post("/accounts/security/sessions/end/", {"session": phone_id})
+    assert ended["Location"] == SECURITY
+    assert not is_signed_in(phone) and is_signed_in(owners_session)
+    assert SecurityEvent.objects.filter(kind=Event.SESSION_ENDED).count() == 1
+
+
+def test_signing_out_this_session_by_its_id_needs_no_confirmation(owners_session):
+    """The sign-out of the session in use stays one click, however long ago it signed in."""
+    own_id = session_id(owners_session.cookies[settings.SESSION_COOKIE_NAME].value)
+    response = owners_session.post("/accounts/security/sessions/end/", {"session": own_id})
+    assert response.status_code == 302 and not response["Location"].startswith(REAUTH_PAGE)
+    assert not is_signed_in(owners_session)
 
 
 # --- a factor enrolled in this session does not count for it ----------------------------------------
