@@ -27,7 +27,7 @@ from ..devices import forget_devices
 from ..models import CredentialEvent, OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..signals import credentials_disowned
-from .signin import SESSION_REF, end_all_access
+from .signin import SESSION_REF, end_all_access, proved_factors
 
 Event = SecurityEvent.Kind
 
@@ -55,12 +55,15 @@ def link_reach(event: CredentialEvent) -> QuerySet[CredentialEvent]:
     so an intruder who added a passkey and then moved the account is undone by the passkey mail; but the
     mailbox is all the link proves, so it never reaches what another address was told of (a factor the
     owner set up after moving the account away from a stolen mailbox), nor anything earlier (the
-    owner's own additions before a cookie thief took the session over). A link mailed to an address the
-    account was moving away from (EMAIL_CHANGED) reaches nothing: it only puts that address back."""
+    owner's own additions before a cookie thief took the session over). The session's sign-in from a new
+    browser is closed with it at any time: it added nothing, and its link would only evict again. A link
+    mailed to an address the account was moving away from (EMAIL_CHANGED) reaches nothing: it only puts
+    that address back."""
     if event.kind == CredentialEvent.Kind.EMAIL_CHANGED or not event.session_ref or not event.told:
         return CredentialEvent.objects.none()
+    later = Q(created_at__gt=event.created_at) | Q(created_at=event.created_at, pk__gt=event.pk)
     return CredentialEvent.objects.filter(
-        Q(created_at__gt=event.created_at) | Q(created_at=event.created_at, pk__gt=event.pk),
+        later | Q(kind=CredentialEvent.Kind.NEW_DEVICE),
         user_id=event.user_id,
         session_ref=event.session_ref,
         told__iexact=event.told,
@@ -72,26 +75,30 @@ def undo_other_sessions_events(request, user: User) -> bool:
     """The security page's "This wasn't me": undo every unused event within the links' lifetime that this
     session did not make, whether the session that made it is still signed in or not (an intruder who
     added a passkey and signed out must lose it too), then evict (the caller ends every session).
-    Returns whether the address is one the owner can read (see above)."""
+    A factor this session proved (its sign-in, or the re-authentication the button asked for) stays:
+    whoever presses holds it. Returns whether the address is one the owner can read (see above)."""
     since = timezone.now() - timedelta(seconds=settings.NOT_ME_LINK_TIMEOUT)
     current = request.session.get(SESSION_REF, "")
     with transaction.atomic():
-        others = CredentialEvent.objects.select_for_update().filter(user=user, used_at__isnull=True, created_at__gte=since)
+        others = CredentialEvent.objects.select_for_update().filter(
+            user=user, used_at__isnull=True, created_at__gte=since
+        )
         if current:
             others = others.exclude(session_ref=current)
-        return _evict(request, user, list(others))
+        return _evict(request, user, list(others), keep=proved_factors(request))
 
 
-def _evict(request, user: User, events: list[CredentialEvent]) -> bool:
+def _evict(request, user: User, events: list[CredentialEvent], keep: dict[str, set[int]] | None = None) -> bool:
     """Inside the caller's transaction: undo the events newest first (so a chain of address changes ends
-    at the first one's old address), make the password unusable, forget known browsers, and mail a
-    reset link to the restored address."""
+    at the first one's old address), except the factors in `keep` (by method, row ids); make the
+    password unusable, forget known browsers, and mail a reset link to the restored address."""
     user = User.objects.select_for_update().get(pk=user.pk)
     reachable = True
     for event in sorted(events, key=lambda e: (e.created_at, e.pk), reverse=True):
         if "previous_email" in event.added:
             reachable = _restore_address(request, user, event.added["previous_email"])
-        credentials_disowned.send(sender=__name__, request=request, user=user, added=event.added)
+        added = _except(event.added, keep or {})
+        credentials_disowned.send(sender=__name__, request=request, user=user, added=added)
     CredentialEvent.objects.filter(Q(pk__in=[event.pk for event in events]) | _superseded(events)).update(
         used_at=timezone.now()
     )
@@ -102,6 +109,15 @@ def _evict(request, user: User, events: list[CredentialEvent]) -> bool:
     if reachable:
         queue_mail(OutboxMail.Kind.PASSWORD_RESET, user, request=request, reason="not_me")
     return reachable
+
+
+def _except(added: dict, keep: dict[str, set[int]]) -> dict:
+    """What an event added, less the factors to keep, and less its recovery codes if one of them is kept
+    (they came with that factor)."""
+    trimmed = {method: [pk for pk in added[method] if pk not in keep[method]] for method in keep.keys() & added.keys()}
+    if any(trimmed[method] != added[method] for method in trimmed):
+        trimmed["recovery"] = []
+    return {**added, **trimmed}
 
 
 def _superseded(events: list[CredentialEvent]) -> Q:

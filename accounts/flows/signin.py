@@ -272,6 +272,16 @@ def signin_methods(request) -> set[str]:
     return {entry["method"] for entry in request.session.get(AUTH_METHODS, []) if not entry.get("later")}
 
 
+def proved_factors(request) -> dict[str, set[int]]:
+    """Which second factors (by row id, per method) this session proved, at its sign-in or later: they
+    are demonstrably in the hands of whoever holds it."""
+    proved: dict[str, set[int]] = {}
+    for entry in request.session.get(AUTH_METHODS, []):
+        if "id" in entry:
+            proved.setdefault(entry["method"], set()).add(entry["id"])
+    return proved
+
+
 def reproves_signin(request, password: str) -> bool:
     """Whether the person at this session proves again, now, what the session signed in with: its
     password (checked here, under the password limits), or, for a session that signed in without one, a

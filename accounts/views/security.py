@@ -99,10 +99,12 @@ def not_me(request):
     except RateLimited as throttled:
         message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
         messages.error(request, message)
-        return render_throttled(request, "accounts/security.html", _security_context(request), throttled.retry_after, message)
+        context = _security_context(request)
+        return render_throttled(request, "accounts/security.html", context, throttled.retry_after, message)
     if not done:
         if "pwd" not in signin_methods(request):
-            return redirect(f"{reverse('accounts:reauthenticate')}?{urlencode({'next': reverse('accounts:security')})}")
+            confirm_first = urlencode({"next": reverse("accounts:security")})
+            return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
         messages.error(request, _("That password is not right. Nothing was changed."))
         return render(request, "accounts/security.html", _security_context(request), status=400)
     messages.success(

@@ -198,3 +198,56 @@ def test_a_link_reaches_later_events_its_mailbox_was_told_of_never_earlier_ones(
     assert app_event.used_at is None
     follow_not_me(link_in(app_mail))
     assert not totp_devices(owner).exists()
+
+
+# --- R2: the button needs what this session signed in with, proved again --------------------------
+
+
+def test_a_session_thief_with_a_wrong_password_changes_nothing_with_the_button(make_user, deliver_outbox):
+    """Session thief (copied cookie, a guessed password): a clear 400, and nothing happens: no factor
+    goes, nobody is signed out, the password still works."""
+    from accounts.models import SecurityEvent
+
+    owner = make_user("ada@example.com")
+    phone = browser(OWNER_UA, "198.51.100.8")
+    assert sign_in(phone).status_code == 302
+    laptop = browser(OWNER_UA, "198.51.100.7")
+    assert sign_in(laptop).status_code == 302
+    enrolled, _secret = enrol_through_pages(laptop, name="Owner's phone app")
+    assert enrolled.status_code == 302
+    deliver_outbox()
+
+    thief = copy_of(phone)
+    refused = thief.post("/accounts/security/not-me/", {"password": "a guess"})
+    assert refused.status_code == 400 and "That password is not right. Nothing was changed." in refused.content.decode()
+    assert [d.name for d in totp_devices(owner)] == ["Owner's phone app"]
+    assert signed_in(laptop) and signed_in(phone)
+    owner.refresh_from_db()
+    assert owner.has_usable_password() and not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.NOT_ME).exists()
+    assert not OutboxMail.objects.filter(kind=OutboxMail.Kind.PASSWORD_RESET).exists()
+
+
+def test_a_session_that_signed_in_with_a_passkey_confirms_with_a_passkey_first(make_user, deliver_outbox):
+    """No password was proved at this sign-in, so none is asked: the owner confirms with a passkey
+    (re-authentication) and then the button works; the copied cookie alone is only sent to confirm."""
+    from tests.mfa.softauthn import SoftAuthenticator
+    from tests.mfa.test_passkeys import passkey_signin, register
+
+    owner = make_user("ada@example.com")
+    laptop = browser(OWNER_UA, "198.51.100.7")
+    assert sign_in(laptop).status_code == 302
+    owners_key = SoftAuthenticator()
+    assert register(laptop, owners_key, name="Ada's key").status_code == 200
+    phone = browser(OWNER_UA, "198.51.100.8")
+    assert passkey_signin(phone, owners_key).status_code == 200
+    deliver_outbox()
+
+    sent = copy_of(phone).post("/accounts/security/not-me/")
+    assert sent.status_code == 302 and sent["Location"].startswith("/accounts/reauthenticate/")
+    assert [p.name for p in passkeys(owner)] == ["Ada's key"] and signed_in(laptop)
+
+    assert phone.get("/accounts/reauthenticate/", {"next": "/accounts/security/"})["Location"] == "/accounts/mfa/"
+    assert passkey_signin(phone, owners_key).json() == {"redirect": "/accounts/security/"}
+    assert phone.post("/accounts/security/not-me/")["Location"] == "/accounts/login/"
+    assert not signed_in(laptop)
+    assert [p.name for p in passkeys(owner)] == ["Ada's key"], "the passkey this session proved stays"
