@@ -69,11 +69,14 @@ def record_throttled(request, kind: str, user: User | None = None, **fields) -> 
     record_event(request, kind, user, **fields)
 
 
-def record_credential_event(request, user: User, kind: str, **added) -> CredentialEvent:
+def record_credential_event(request, user: User, kind: str, *, told: str | None = None, **added) -> CredentialEvent:
     """Note a credential change (in the transaction that makes it) for the "This wasn't me" link of the
-    mail that tells its owner: what it added, and the session that made it."""
+    mail that tells its owner: what it added, the session that made it, and the address the mail goes
+    to (`told`, the account's address unless said otherwise)."""
     from .flows.signin import SESSION_REF
 
     session = getattr(request, "session", None)
     ref = session.get(SESSION_REF, "") if session is not None else ""
-    return CredentialEvent.objects.create(user=user, kind=kind, added=added, session_ref=ref)
+    return CredentialEvent.objects.create(
+        user=user, kind=kind, added=added, session_ref=ref, told=user.email if told is None else told
+    )

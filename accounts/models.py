@@ -265,7 +265,8 @@ class CredentialEvent(models.Model):
     "This wasn't me" link names one of these rows, and `used_at` makes it work once.
 
     `added` says what the change added: {"otp": [device ids], "passkey": [ids], "recovery": [code ids]},
-    or {"previous_email": address}. `session_ref` is the stable reference of the session that made it.
+    or {"previous_email": address}. `session_ref` is the stable reference of the session that made it;
+    `told` is the address its mail went to, which is all its link proves (see accounts/flows/not_me.py).
     """
 
     class Kind(models.TextChoices):
@@ -278,6 +279,7 @@ class CredentialEvent(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     added = models.JSONField(_("added"), default=dict, blank=True)
     session_ref = models.CharField(_("session"), max_length=32, blank=True, db_index=True)
+    told = models.EmailField(_("mailed to"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     used_at = models.DateTimeField(_("undone"), null=True, blank=True)
 

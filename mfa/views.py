@@ -66,7 +66,8 @@ def challenge(request):
         if accepted:
             if use_recovery:
                 _warn_if_few_codes_left(request, user)
-            return redirect(complete_factor(request, pending, user, method))
+            proved = {} if use_recovery else {"id": accepted.pk}  # which app (see accounts' proved_factors)
+            return redirect(complete_factor(request, pending, user, method, **proved))
         refuse_factor(request, pending, user, method)
         form.add_error("code", _("That code is not right. Check it and try again."))
     return render(request, "mfa/challenge.html", context, status=400 if form.is_bound else 200)

@@ -41,7 +41,9 @@ def complete_email_change(request, user: User, new_email: str) -> bool:
             user.save(update_fields=["email", "email_verified"])
             record_event(request, Event.EMAIL_CHANGED, user)
             # The old address's owner can put it back with this mail's "This wasn't me" link.
-            undo = record_credential_event(request, user, CredentialEvent.Kind.EMAIL_CHANGED, previous_email=old_email)
+            undo = record_credential_event(
+                request, user, CredentialEvent.Kind.EMAIL_CHANGED, told=old_email, previous_email=old_email
+            )
             queue_mail(
                 OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=new_email, event=undo.pk
             )

@@ -15,8 +15,16 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
-from .not_me import other_session_refs, undo_sessions_events
-from .signin import PREVIOUS_SIGNIN, SESSION_INFO, SIGNED_IN_AT, end_all_access, recently_authenticated, sign_out
+from .not_me import undo_other_sessions_events
+from .signin import (
+    PREVIOUS_SIGNIN,
+    SESSION_INFO,
+    SIGNED_IN_AT,
+    end_all_access,
+    recently_authenticated,
+    reproves_signin,
+    sign_out,
+)
 
 Event = SecurityEvent.Kind
 
@@ -99,14 +107,20 @@ def end_other_sessions(request) -> int:
     return ended
 
 
-def report_not_me(request) -> None:
-    """Undo what the other sessions added (factors, recovery codes, an address change), make the
-    password unusable, forget every known browser, end every session, this one too, and mail a reset
-    link: the safe path back for the owner (see accounts/flows/not_me.py)."""
+def report_not_me(request, password: str) -> bool:
+    """Undo what the other sessions added within the links' lifetime, live or ended (factors, recovery
+    codes, an address change), make the password unusable, forget every known browser, end every
+    session, this one too, and mail a reset link: the safe path back for the owner (see
+    accounts/flows/not_me.py). Only once this session proves again what it signed in with
+    (`reproves_signin`): a copied cookie alone must not strip the factors the owner added elsewhere.
+    Returns False, doing nothing, when it does not. May raise RateLimited (the password's limits)."""
+    if not reproves_signin(request, password):
+        return False
     user = request.user
-    undo_sessions_events(request, user, other_session_refs(request, user_sessions(user.pk)))
+    undo_other_sessions_events(request, user)
     end_all_access(user)
     sign_out(request)
+    return True
 
 
 def warn_if_password_known(request, user: User) -> None:

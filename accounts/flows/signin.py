@@ -270,6 +270,39 @@ def confirm_identity(request, password: str) -> bool:
     return True
 
 
+def signin_methods(request) -> set[str]:
+    """What this session proved when it signed in (not a later step-up or re-authentication)."""
+    return {entry["method"] for entry in request.session.get(AUTH_METHODS, []) if not entry.get("later")}
+
+
+def proved_factors(request) -> dict[str, set[int]]:
+    """Which second factors (by row id, per method) this session proved, at its sign-in or later: they
+    are demonstrably in the hands of whoever holds it."""
+    proved: dict[str, set[int]] = {}
+    for entry in request.session.get(AUTH_METHODS, []):
+        if "id" in entry:
+            proved.setdefault(entry["method"], set()).add(entry["id"])
+    return proved
+
+
+def reproves_signin(request, password: str) -> bool:
+    """Whether the person at this session proves again, now, what the session signed in with: its
+    password (checked here, under the password limits), or, for a session that signed in without one, a
+    later re-authentication within REAUTHENTICATION_TIMEOUT with a factor of that kind. Deliberately not
+    the account's highest level: that may be an intruder's passkey the owner does not hold."""
+    methods = signin_methods(request)
+    if "pwd" in methods:
+        if not password:
+            return False
+        user = verify_password(request, request.user.email, password, purpose="reauth")
+        return user is not None and user.pk == request.user.pk
+    now = time.time()
+    return any(
+        entry.get("later") and entry["method"] in methods and now - entry["at"] <= settings.REAUTHENTICATION_TIMEOUT
+        for entry in request.session.get(AUTH_METHODS, [])
+    )
+
+
 def recent_factors(request) -> set[str]:
     """The factors this session proved within REAUTHENTICATION_TIMEOUT: at its sign-in, a step-up or a
     re-authentication (enrolling a factor is none of these)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -28,7 +31,7 @@ from ..flows.security import (
     report_not_me,
     signin_history,
 )
-from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url
+from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url, signin_methods
 from ..forms import EmailChangeForm, ReauthenticateForm
 from .. import tokens
 from ..tokens import read_email_change_token
@@ -49,8 +52,12 @@ def home(request):
 @require_GET
 @login_required
 def security_page(request):
+    return render(request, "accounts/security.html", _security_context(request))
+
+
+def _security_context(request) -> dict:
     user = request.user
-    context = {
+    return {
         "sessions": active_sessions(request),
         "history": signin_history(user),
         "totp_devices": totp_devices(user),
@@ -58,8 +65,8 @@ def security_page(request):
         "recovery_left": recovery_codes_left(user),
         "must_have_mfa": must_have_mfa(user),
         "apps": authorised_apps(user),
+        "not_me_asks_password": "pwd" in signin_methods(request),
     }
-    return render(request, "accounts/security.html", context)
 
 
 @require_POST
@@ -83,10 +90,25 @@ def end_other_sessions_view(request):
     return redirect("accounts:security")
 
 
+@sensitive_post_parameters("password")
 @require_POST
 @login_required
 def not_me(request):
-    report_not_me(request)
+    """Needs what this session signed in with, proved again (see report_not_me): its password in the
+    form, or, for a session that signed in without one, a re-authentication first."""
+    try:
+        done = report_not_me(request, request.POST.get("password", ""))
+    except RateLimited as throttled:
+        message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
+        messages.error(request, message)
+        context = _security_context(request)
+        return render_throttled(request, "accounts/security.html", context, throttled.retry_after, message)
+    if not done:
+        if "pwd" not in signin_methods(request):
+            confirm_first = urlencode({"next": reverse("accounts:security")})
+            return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
+        messages.error(request, _("That password is not right. Nothing was changed."))
+        return render(request, "accounts/security.html", _security_context(request), status=400)
     messages.success(
         request,
         _("We have signed you out everywhere and mailed you a link to choose a new password. Please do so now."),

@@ -146,9 +146,9 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         raise
     key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
     if found:
-        return complete_factor(request, found[0], user, "passkey", key=key)
+        return complete_factor(request, found[0], user, "passkey", key=key, id=passkey.pk)
     clear_backoff(user)  # a passkey sign-in proves the person, as the second step would
-    return begin_signin(request, user, "passkey", next_url, key=key)
+    return begin_signin(request, user, "passkey", next_url, key=key, id=passkey.pk)
 
 
 def rename_passkey(request, passkey_id: int, name: str) -> bool:

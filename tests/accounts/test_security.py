@@ -574,7 +574,7 @@ def test_not_me_signs_out_everywhere_and_mails_a_reset_link(user, device, delive
     ref = sid(laptop)[:16]
     deliver_outbox().clear()  # the phone's new-device mail
 
-    response = laptop.post("/accounts/security/not-me/")
+    response = laptop.post("/accounts/security/not-me/", {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/accounts/login/"
     assert not is_signed_in(laptop) and not is_signed_in(phone)
     assert user_session_ids(user.pk) == []

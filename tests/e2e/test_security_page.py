@@ -126,7 +126,8 @@ def test_end_another_session_then_report_this_was_not_me(
             other.wait_for_url(re.compile(re.escape(f"{site}/accounts/login/?next=")))
             snap(other, "other-signed-out")
 
-            # "This wasn't me" signs the laptop out too.
+            # "This wasn't me" (confirmed with this session's password) signs the laptop out too.
+            laptop.get_by_label("Your current password, to confirm it's you").fill(PASSWORD)
             laptop.get_by_role("button", name="This wasn't me").click()
             laptop.wait_for_url(signin_url)
             assert laptop.locator("h1").inner_text() == "Sign in"
