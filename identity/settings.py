@@ -6,7 +6,9 @@ Every variable read here is documented in README.md with its default.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -273,6 +275,35 @@ OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME = env_int("OIDC_REFRESH_TOKEN_ABSOLUTE_LIFE
 OIDC_LOGOUT_TOKEN_LIFETIME = 120
 OIDC_BACKCHANNEL_LOGOUT_TIMEOUT = env_int("OIDC_BACKCHANNEL_LOGOUT_TIMEOUT", 5)
 OIDC_BACKCHANNEL_LOGOUT_RETRIES = env_int("OIDC_BACKCHANNEL_LOGOUT_RETRIES", 8)
+OIDC_SCOPES = {
+    "openid": "Sign you in and know who you are",
+    "email": "See your email address",
+    "profile": "See your name",
+    # OpenID Connect Core 11: a refresh token, so the app keeps access while the person is away.
+    "offline_access": "Keep access while you are away",
+}
+
+
+def _api_scopes() -> dict[str, str]:
+    """Scopes the APIs (resource servers) define, with what the consent page says of each: only these
+    may be served, since every app's token carries OpenID Connect's own (review R8)."""
+    raw = env("OIDC_API_SCOPES")
+    if not raw:
+        return {}
+    try:
+        scopes = json.loads(raw)
+    except ValueError:
+        scopes = None
+    if not isinstance(scopes, dict) or not all(isinstance(text, str) and text.strip() for text in scopes.values()):
+        raise ImproperlyConfigured('OIDC_API_SCOPES must be a JSON object: {"scope": "what the consent page says"}.')
+    for name in scopes:
+        if name in OIDC_SCOPES:
+            raise ImproperlyConfigured(f"OIDC_API_SCOPES: {name!r} is an OpenID Connect scope, not an API's.")
+        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", name):  # RFC 6749 §3.3 scope-token
+            raise ImproperlyConfigured(f"OIDC_API_SCOPES: {name!r} is not a valid scope name.")
+    return scopes
+
+
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": SITE_URL,
@@ -284,13 +315,7 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_ADMIN_CLASS": "identity.oidc.admin.RefreshTokenAdmin",
     "ID_TOKEN_ADMIN_CLASS": "identity.oidc.admin.IDTokenAdmin",
     "GRANT_ADMIN_CLASS": "identity.oidc.admin.AuthorizationCodeAdmin",
-    "SCOPES": {
-        "openid": "Sign you in and know who you are",
-        "email": "See your email address",
-        "profile": "See your name",
-        # OpenID Connect Core 11: a refresh token, so the app keeps access while the person is away.
-        "offline_access": "Keep access while you are away",
-    },
+    "SCOPES": {**OIDC_SCOPES, **_api_scopes()},
     "DEFAULT_SCOPES": ["openid"],
     "CLIENT_SECRET_HASHER": "client-secret-hmac",
     "PKCE_REQUIRED": True,

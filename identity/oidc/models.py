@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from . import keys
-from .scopes import OFFLINE_ACCESS
+from .scopes import OFFLINE_ACCESS, OIDC_SCOPES
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -139,14 +139,21 @@ class Client(AbstractApplication):
             )
         if not self.served_scopes.split():
             errors.setdefault("served_scopes", []).append(_("Name the scopes this resource server serves."))
-        if OFFLINE_ACCESS in self.served_scopes.split():
+        for scope in sorted(OIDC_SCOPES.intersection(self.served_scopes.split())):
             errors.setdefault("served_scopes", []).append(
-                _("offline_access asks for a refresh token; no resource server serves it.")
+                _(
+                    "%(scope)s is an OpenID Connect scope that every app's tokens may carry; no resource server "
+                    "serves it. Serve the scopes your API defines (OIDC_API_SCOPES)."
+                )
+                % {"scope": scope}
             )
 
     def serves(self, scopes: str) -> bool:
-        """May this resource server learn about a token with these scopes (RFC 7662 §2.2)?"""
-        return self.is_resource_server and bool(set(scopes.split()) & set(self.served_scopes.split()))
+        """May this resource server learn about a token with these scopes (RFC 7662 §2.2)? Only through a
+        scope an API defines: OpenID Connect's own would open every app's tokens, even on a row saved
+        before they were refused."""
+        served = set(self.served_scopes.split()) - OIDC_SCOPES
+        return self.is_resource_server and bool(served.intersection(scopes.split()))
 
     def gets_refresh_token(self, scopes: list[str]) -> bool:
         """Does a code exchange for these scopes bring a refresh token? Only with offline_access (OpenID

@@ -2,6 +2,10 @@
 
 Every path ends in `_revoke`: refresh tokens of the family are revoked and its access tokens deleted
 (DOT's `revoke_family`, or the family's one access token when it has no refresh token), the family is marked, and apps with a back-channel logout URI are told.
+
+Authorization codes not yet exchanged are deleted with the access they would bring. An ended session
+is also remembered in Redis for as long as a code can live, so a code written by a request that read
+the session just before it ended (after the deletion) is still refused at the token endpoint.
 """
 
 from __future__ import annotations
@@ -13,18 +17,41 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.settings import oauth2_settings
 
 from accounts.audit import record_event
 from accounts.models import SecurityEvent
+from identity.redis import connection
 
 from .logout import notify_logout
-from .models import Consent, TokenFamily
+from .models import AuthorizationCode, Consent, TokenFamily
 
 log = logging.getLogger(__name__)
 
 
+ENDED_SESSION_PREFIX = "oidc-ended-session:"
+# A request that read the session before it ended may write its code a little later: the longest a
+# request runs (gunicorn's timeout) fits in this margin, on top of the code's own lifetime.
+ENDED_SESSION_MARGIN = 300
+
+
 def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+def session_ended(session_ref: str) -> bool:
+    """Did this session end recently enough that one of its codes may still be outstanding? One round
+    trip, only for a code exchange."""
+    return bool(session_ref) and bool(connection().exists(ENDED_SESSION_PREFIX + session_ref))
+
+
+def _void_codes_of_ended_sessions(user_id, refs: list[str]) -> None:
+    ttl = oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS + ENDED_SESSION_MARGIN
+    pipe = connection().pipeline(transaction=False)
+    for ref in refs:
+        pipe.set(ENDED_SESSION_PREFIX + ref, 1, ex=ttl)
+    pipe.execute()  # first the mark, then the deletion: a code written in between is refused by the mark
+    AuthorizationCode.objects.filter(user_id=user_id, session_ref__in=refs).delete()
 
 
 def _revoke(families, *, notify: bool = True, by_session: bool = True) -> int:
@@ -48,22 +75,29 @@ def _revoke(families, *, notify: bool = True, by_session: bool = True) -> int:
 
 
 def revoke_sessions(user_id, refs: list[str]) -> int:
-    """These sessions ended: their apps' tokens stop working and the apps are told (by `sid`)."""
+    """These sessions ended: their codes and their apps' tokens stop working and the apps are told (by `sid`)."""
+    refs = [ref for ref in refs if ref]
+    if not refs:
+        return 0
+    _void_codes_of_ended_sessions(user_id, refs)
     return _revoke(TokenFamily.objects.filter(user_id=user_id, session_ref__in=refs, revoked_at__isnull=True))
 
 
 def revoke_user(user, keep_refs=()) -> int:
     """Nothing granted on this person's behalf may keep working; every app is told (by `sub`).
 
-    Every family goes, whether or not its session is still alive (one that idled out is in no session
+    Every family and every outstanding code goes, whether or not its session is still alive (one that idled out is in no session
     index any more, so ending sessions alone would miss it), except those of the sessions in `keep_refs`.
     Then apps are told of each ended session (by `sid`) instead, so the kept session stays signed in
     to them too.
     """
     families = TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
+    codes = AuthorizationCode.objects.filter(user=user)
     kept = [ref for ref in keep_refs if ref]
     if kept:
         families = families.exclude(session_ref__in=kept)
+        codes = codes.exclude(session_ref__in=kept)
+    codes.delete()
     ended = _revoke(families, by_session=bool(kept))
     access_tokens = get_access_token_model().objects.filter(user=user)
     if kept:

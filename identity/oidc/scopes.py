@@ -1,5 +1,6 @@
 """Scopes: the settings list, narrowed to what each relying app was registered for."""
 
+from django.conf import settings
 from django.utils.translation import gettext_noop
 from oauth2_provider.scopes import SettingsScopes
 
@@ -7,8 +8,10 @@ from oauth2_provider.scopes import SettingsScopes
 # OpenID Connect Core 11: asked for (and consented to) when the app wants a refresh token.
 OFFLINE_ACCESS = "offline_access"
 
-# Scopes about a person: meaningless for a machine client (client credentials), which acts as itself.
-PERSON_SCOPES = {"openid", "email", "profile", OFFLINE_ACCESS}
+# OpenID Connect's own scopes, about the person: meaningless for a machine client (client credentials),
+# which acts as itself, and served by no API, since every app's token carries them (review R8). The
+# scopes an API may serve are the others, those of OIDC_API_SCOPES.
+OIDC_SCOPES = frozenset(settings.OIDC_SCOPES)
 
 
 class ClientScopes(SettingsScopes):
@@ -18,7 +21,7 @@ class ClientScopes(SettingsScopes):
             return everything
         allowed = set(application.scope_list)
         if application.authorization_grant_type == application.GRANT_CLIENT_CREDENTIALS:
-            allowed -= PERSON_SCOPES
+            allowed -= OIDC_SCOPES
         return [scope for scope in everything if scope in allowed]
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs):
@@ -29,7 +32,7 @@ class ClientScopes(SettingsScopes):
         return [scope for scope in defaults if scope in available]
 
 
-# The descriptions in settings.OAUTH2_PROVIDER["SCOPES"], marked here for translation (the consent page
+# The descriptions in settings.OIDC_SCOPES, marked here for translation (the consent page
 # translates them when it shows them).
 gettext_noop("Sign you in and know who you are")
 gettext_noop("See your email address")

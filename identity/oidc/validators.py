@@ -4,6 +4,7 @@
   from the session when the code was issued and kept with the token family for refreshes;
 - `sub` is the person's opaque subject, never the database id;
 - a replayed code revokes every token made from it (RFC 6749 §4.1.2, RFC 9700 §4.5);
+- a code whose session has ended (signed out, evicted, its password changed) brings nothing;
 - a code is redeemed only with the `redirect_uri` its authorization request named (RFC 6749 §4.1.3);
 - a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
@@ -24,7 +25,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from . import keys
 from .models import AuthContext, AuthorizationCode, TokenFamily
-from .revocation import code_hash, revoke_code
+from .revocation import code_hash, revoke_code, session_ended
 
 
 class IdentityValidator(OAuth2Validator):
@@ -57,7 +58,9 @@ class IdentityValidator(OAuth2Validator):
         if grant is None:
             revoke_code(code)  # a spent (or forged) code: whatever it already bought is revoked
             return False
-        if not grant.user.is_active or not super().validate_code(client_id, code, client, request, *args, **kwargs):
+        if not grant.user.is_active or session_ended(grant.session_ref):
+            return False
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
         request.auth_context = grant.auth_context()
         request.code_hash = code_hash(code)

@@ -3,6 +3,8 @@ those of the session that made the change, including families whose session alre
 
 The review's attack: a public app's refresh token, obtained in a session that has since expired
 (nothing in Redis names it any more), kept working after the owner changed the password elsewhere.
+Review R4: an authorization code outstanding when access ends (password change, "This wasn't me",
+sign-out) brings no tokens afterwards, even one written just after the codes were deleted.
 Every request goes through Django's test client against real PostgreSQL and Redis.
 """
 
@@ -12,7 +14,7 @@ import pytest
 from django.test import Client as Browser
 
 from accounts.sessions import SessionStore, user_session_ids
-from identity.oidc.models import TokenFamily
+from identity.oidc.models import AuthorizationCode, TokenFamily
 from tests.conftest import PASSWORD, sign_in_admin, wait_until_broker_idle
 from tests.oidc.conftest import RelyingParty, register, sign_in_with_password
 from tests.oidc.test_backchannel import broker, receiver, worker  # noqa: F401  (fixtures)
@@ -168,3 +170,103 @@ def test_an_mfa_reset_ends_every_token_family_of_the_person(public_rp, rp, make_
     assert not TokenFamily.objects.filter(user=person, revoked_at__isnull=True).exists()
     assert user_session_ids(person.pk) == []
     assert live_browser.get("/accounts/").status_code == 302
+
+
+# Review R4: an authorization code outstanding when the access ends brings nothing afterwards.
+
+
+def test_a_code_issued_before_the_owners_password_change_brings_no_tokens(rp, user):
+    """Password thief signed in to an app through Identity: the browser holds a fresh authorization
+    code (valid 60 s) when the owner changes the password elsewhere, which must revoke every token
+    family of every other session (section 4). The thief's app redeems the code afterwards and gets a
+    live access token and refresh token for the session that was just ended."""
+    thief = Browser(raise_request_exception=False)
+    assert thief.post("/accounts/login/", {"email": user.email, "password": PASSWORD}).status_code == 302
+    request = rp.authorization()
+    response = thief.get(request["url"])
+    if response.status_code == 200:
+        response = thief.post(request["url"], {"decision": "allow"})
+    code = rp.callback(response)["code"]
+
+    owner = Browser(raise_request_exception=False)
+    assert owner.post("/accounts/login/", {"email": user.email, "password": PASSWORD}).status_code == 302
+    changed = owner.post(
+        "/accounts/password/change/", {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    assert thief.get("/accounts/").status_code == 302, "the thief's session ended"
+
+    redeemed = rp.redeem(code, request["verifier"])
+    if redeemed.status_code == 200:
+        tokens = redeemed.json()
+        assert rp.refresh(tokens["refresh_token"]).status_code != 200, "the late code's refresh token works"
+        assert rp.userinfo(tokens["access_token"]).status_code != 200, "the late code's access token works"
+    assert redeemed.status_code == 400 and redeemed.json()["error"] == "invalid_grant", redeemed.content
+
+
+def test_a_code_issued_before_this_wasnt_me_brings_no_tokens(rp, user, deliver_outbox):
+    """The same with the eviction path of section 3: the thief's sign-in from a new browser is mailed
+    with a "This wasn't me" link; the owner follows it (every session ends, every token is revoked);
+    the code the thief's browser already holds still brings a refresh token that rotates for weeks."""
+    from tests.accounts.test_not_me import OWNER_UA, browser, follow_not_me, link_in, mail_with, sign_in
+
+    sign_in(browser(OWNER_UA, "198.51.100.7"))  # the owner's laptop: the account's first browser
+    thief = browser()
+    assert sign_in(thief).status_code == 302
+    request = rp.authorization()
+    response = thief.get(request["url"])
+    if response.status_code == 200:
+        response = thief.post(request["url"], {"decision": "allow"})
+    code = rp.callback(response)["code"]
+    new_browser = [m for m in deliver_outbox() if "This wasn't me" in m.body or "not-me" in m.body]
+    follow_not_me(link_in(new_browser[-1]))
+    assert thief.get("/accounts/").status_code == 302, "the thief's session ended"
+
+    redeemed = rp.redeem(code, request["verifier"])
+    if redeemed.status_code == 200:
+        assert rp.refresh(redeemed.json()["refresh_token"]).status_code != 200, "the late code's refresh token works"
+    assert redeemed.status_code == 400 and redeemed.json()["error"] == "invalid_grant", redeemed.content
+
+
+def code_in(browser: Browser, rp: RelyingParty) -> tuple[str, dict]:
+    request = rp.authorization()
+    response = browser.get(request["url"])
+    if response.status_code == 200:
+        response = browser.post(request["url"], {"decision": "allow"})
+    return rp.callback(response)["code"], request
+
+
+def test_a_code_written_just_after_the_eviction_still_brings_nothing(rp, user):
+    """The race past the deletion: the thief's authorization request read its session a moment before
+    the owner's password change ended it, and writes its code after the codes were deleted. The token
+    endpoint still refuses it, because the code's session has ended."""
+    thief = signed_in(user.email)
+    code, request = code_in(thief, rp)
+    in_flight = AuthorizationCode.objects.get(code=code)
+
+    assert change_own_password(signed_in(user.email)).status_code == 302
+    assert not AuthorizationCode.objects.filter(code=code).exists(), "the outstanding code was deleted"
+    in_flight.save(force_insert=True)  # written by the request that was still running
+
+    redeemed = rp.redeem(code, request["verifier"])
+    assert redeemed.status_code == 400 and redeemed.json()["error"] == "invalid_grant", redeemed.content
+    assert not TokenFamily.objects.filter(user=user).exists()
+
+
+def test_a_code_of_a_session_that_signed_out_brings_nothing(rp, user):
+    """Signing out at Identity ends the session's codes too (one session, not the person)."""
+    browser = signed_in(user.email)
+    code, request = code_in(browser, rp)
+    assert browser.post("/accounts/logout/").status_code == 302
+    redeemed = rp.redeem(code, request["verifier"])
+    assert redeemed.status_code == 400 and redeemed.json()["error"] == "invalid_grant", redeemed.content
+
+
+def test_the_code_of_the_session_that_changed_the_password_still_works(rp, user):
+    """(guard) The kept session stays signed in to its apps: its own outstanding code still redeems."""
+    owner = signed_in(user.email)
+    code, request = code_in(owner, rp)
+    assert change_own_password(owner).status_code == 302
+    redeemed = rp.redeem(code, request["verifier"])
+    assert redeemed.status_code == 200, redeemed.content
+    assert rp.refresh(redeemed.json()["refresh_token"]).status_code == 200

@@ -682,9 +682,12 @@ def test_revoking_a_refresh_token_ends_it(public_rp, signed_in_client):
 
 def test_introspection_for_a_resource_server(rp, signed_in_client, user):
     """Issue 13 §6: only a confidential client registered as a resource server introspects, here one
-    serving `email` (before, any confidential client could; test_review_findings.py has the refusals)."""
-    body = rp.sign_in_and_redeem(signed_in_client, scope="openid email profile")
-    api_client, api_secret = register("API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="email")
+    serving the API scope `mail.read` (before, any confidential client could; test_review_findings.py
+    has the refusals, and test_introspection_scopes.py why OpenID Connect's own scopes are served by none)."""
+    rp.client.allowed_scopes += " mail.read"
+    rp.client.save()
+    body = rp.sign_in_and_redeem(signed_in_client, scope="openid email profile mail.read")
+    api_client, api_secret = register("API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="mail.read")
     api = RelyingParty(api_client, api_secret)
 
     def introspect(token):
@@ -695,7 +698,7 @@ def test_introspection_for_a_resource_server(rp, signed_in_client, user):
     active = introspect(body["access_token"])
     assert active["active"] is True
     assert active["client_id"] == rp.client.client_id
-    assert set(active["scope"].split()) == {"openid", "email", "profile"}
+    assert set(active["scope"].split()) == {"openid", "email", "profile", "mail.read"}
     assert active["exp"] > time.time()
     assert active["sub"] == str(user.subject) and "username" not in active  # opaque, never the email
     assert user.email not in json.dumps(active)

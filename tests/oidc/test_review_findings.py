@@ -91,7 +91,7 @@ def test_code_with_another_or_no_redirect_uri_is_invalid_grant(signed_in_client,
 # --- introspection: resource servers only, and only for the scopes they serve --------------------
 
 
-def resource_server(name: str = "Mail API", served_scopes: str = "email") -> RelyingParty:
+def resource_server(name: str = "Mail API", served_scopes: str = "mail.read") -> RelyingParty:
     client, secret = register(
         name, grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes=served_scopes
     )
@@ -106,8 +106,10 @@ def introspect(caller: RelyingParty, token: str, **headers):
 
 @pytest.fixture
 def someones_token(rp, signed_in_client) -> str:
-    """An access token the person gave `rp`, for `openid email`."""
-    return rp.sign_in_and_redeem(signed_in_client, scope="openid email")["access_token"]
+    """An access token the person gave `rp`, for `openid email` and the Mail API's `mail.read`."""
+    rp.client.allowed_scopes += " mail.read"
+    rp.client.save()
+    return rp.sign_in_and_redeem(signed_in_client, scope="openid email mail.read")["access_token"]
 
 
 @pytest.mark.parametrize("grant", [Client.GRANT_AUTHORIZATION_CODE, Client.GRANT_CLIENT_CREDENTIALS])
@@ -130,12 +132,12 @@ def test_the_app_that_holds_the_token_cannot_introspect_it_either(rp, someones_t
 def test_a_resource_server_is_not_told_about_a_token_outside_its_scopes(someones_token, user):
     """RFC 7662 §2.2: a token the caller "is not allowed to introspect" is reported inactive, exactly
     like a token that does not exist, so the answer tells nothing about it."""
-    profile_api = resource_server("Profile API", served_scopes="profile")
-    answer = introspect(profile_api, someones_token)
+    calendar_api = resource_server("Calendar API", served_scopes="calendar.read")
+    answer = introspect(calendar_api, someones_token)
     assert answer.status_code == 200 and answer.json() == {"active": False}
-    assert introspect(profile_api, "no-such-token").json() == {"active": False}
+    assert introspect(calendar_api, "no-such-token").json() == {"active": False}
 
-    mail_api = resource_server("Mail API", served_scopes="email")
+    mail_api = resource_server("Mail API", served_scopes="mail.read")
     answer = introspect(mail_api, someones_token).json()
     assert answer["active"] is True and answer["sub"] == str(user.subject)
 
@@ -166,10 +168,10 @@ def test_a_bearer_token_is_no_way_into_introspection(someones_token):
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"client_type": Client.CLIENT_PUBLIC, "is_resource_server": True, "served_scopes": "email"}, "is_resource_server", "confidential"),
+        ({"client_type": Client.CLIENT_PUBLIC, "is_resource_server": True, "served_scopes": "mail.read"}, "is_resource_server", "confidential"),
         ({"is_resource_server": True, "served_scopes": ""}, "served_scopes", "Name the scopes"),
-        ({"is_resource_server": True, "served_scopes": "email payroll"}, "served_scopes", "Unknown scopes: payroll"),
-        ({"served_scopes": "email"}, "served_scopes", "Only a resource server"),
+        ({"is_resource_server": True, "served_scopes": "mail.read payroll"}, "served_scopes", "Unknown scopes: payroll"),
+        ({"served_scopes": "mail.read"}, "served_scopes", "Only a resource server"),
         ({"is_resource_server": True, "served_scopes": "offline_access"}, "served_scopes", "no resource server serves it"),
     ],
 )
@@ -181,10 +183,10 @@ def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, fields
 
 def test_register_client_introspect_makes_a_resource_server_that_can_introspect(someones_token, user):
     out = io.StringIO()
-    call_command("register_client", "--name", "Mail API", "--machine", "--introspect", "--serves", "email", "--json", stdout=out)
+    call_command("register_client", "--name", "Mail API", "--machine", "--introspect", "--serves", "mail.read", "--json", stdout=out)
     printed = json.loads(out.getvalue())
     client = Client.objects.get(client_id=printed["client_id"])
-    assert client.is_resource_server and client.served_scopes == "email"
+    assert client.is_resource_server and client.served_scopes == "mail.read"
     answer = introspect(RelyingParty(client, printed["client_secret"]), someones_token)
     assert answer.status_code == 200 and answer.json()["sub"] == str(user.subject)
     with pytest.raises(CommandError, match="served_scopes: Name the scopes"):
@@ -192,28 +194,32 @@ def test_register_client_introspect_makes_a_resource_server_that_can_introspect(
     with pytest.raises(CommandError, match="is_resource_server"):
         call_command(
             "register_client", "--name", "SPA", "--public", "--redirect-uri", REDIRECT_URI, "--introspect",
-            "--serves", "email", stdout=io.StringIO(),
+            "--serves", "mail.read", stdout=io.StringIO(),
         )
+
+
+def add_resource_server_in_admin(admin_browser: Browser, name: str, served_scopes: str):
+    return admin_browser.post(
+        ADD,
+        form_data(
+            name=name, authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="",
+            is_resource_server="on", served_scopes=served_scopes,
+        ),
+    )
 
 
 def test_admin_marks_a_resource_server(make_admin, someones_token):
     admin_browser = sign_in_admin(make_admin())
-    response = admin_browser.post(
-        ADD,
-        form_data(
-            name="Mail API", authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="",
-            is_resource_server="on", served_scopes="email",
-        ),
-    )
+    response = add_resource_server_in_admin(admin_browser, "Mail API", "mail.read")
     [(client_id, secret)] = shown_credentials(response.content.decode())
     client = Client.objects.get(client_id=client_id)
-    assert client.is_resource_server and client.served_scopes == "email"
+    assert client.is_resource_server and client.served_scopes == "mail.read"
     assert introspect(RelyingParty(client, secret), someones_token).json()["active"] is True
     page = admin_browser.get(f"/admin/oidc/client/{client.pk}/change/").content.decode()
     assert 'name="is_resource_server"' in page and 'name="served_scopes"' in page
     refused = admin_browser.post(
         ADD,
-        form_data(name="SPA", client_type=Client.CLIENT_PUBLIC, is_resource_server="on", served_scopes="email"),
+        form_data(name="SPA", client_type=Client.CLIENT_PUBLIC, is_resource_server="on", served_scopes="mail.read"),
     )
     assert refused.status_code == 200 and "must be a confidential client" in refused.content.decode()
 
