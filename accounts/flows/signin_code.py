@@ -50,6 +50,8 @@ def begin_code_signin(request, email: str, password: str, next_url: str | None) 
     id, its spent code tries, its code): what decides is the address typed, never the password."""
     user = verify_password(request, email, password, past_cap=True)
     known = _known_user(email)
+    live = waiting_code_signin(request)
+    mailed_already = user is not None and live is not None and live[1].pk == user.pk  # its code still works
     pending = _waiting_for(request, email, next_url)
     if user is None:
         reason = "inactive" if known is not None and not known.is_active else "bad_credentials"
@@ -58,24 +60,19 @@ def begin_code_signin(request, email: str, password: str, next_url: str | None) 
     else:
         record_event(request, Event.SIGNIN_THROTTLED, user, method="pwd", reason="capped_right_password")
         pending.update(user=user.pk, password=user.get_session_auth_hash())
-    mailed_already = user is not None and pending["mailed"] == user.pk  # its code still works: no second mail
     recipient = user if user is not None and user.email_verified and not mailed_already else None
     if not _mail_allowed(recipient, pending["id"]):
         recipient = None
     queue_mail(OutboxMail.Kind.SIGNIN_CODE, recipient, request=request, pending=pending["id"])
-    if recipient is not None:
-        pending["mailed"] = recipient.pk
     request.session[PENDING_CODE_SIGNIN] = pending
 
 
 def _waiting_for(request, email: str, next_url: str | None) -> dict:
-    """This browser's live waiting sign-in for this address, or a fresh one. Read from the session
-    only (no query), so a waiting sign-in left by a right password costs no more than one left by a
-    wrong one."""
+    """This browser's live waiting sign-in for this address, or a fresh one (from the session only)."""
     account = normalize_email(email).lower()
     pending = request.session.get(PENDING_CODE_SIGNIN) if has_code_signin(request) else None
     if not pending or pending.get("account") != account:
-        pending = {"id": secrets.token_urlsafe(16), "account": account, "started": int(time.time()), "mailed": None}
+        pending = {"id": secrets.token_urlsafe(16), "account": account, "started": int(time.time())}
     return {**pending, "next": next_url or ""}
 
 
