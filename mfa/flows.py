@@ -11,6 +11,7 @@ from accounts.outbox import queue_mail
 from accounts.sessions import end_user_sessions
 
 from . import recovery, totp
+from .base import forget_factor_failures
 from .policy import has_second_factor, must_have_mfa, passkeys, totp_devices
 
 Event = SecurityEvent.Kind
@@ -102,10 +103,12 @@ def remove_disowned_factors(request, user, added: dict) -> None:
 
 
 def reset_mfa(user, request=None, actor=None) -> None:
-    """Admin: remove every second factor and recovery code, end every session, tell the owner."""
+    """Admin: remove every second factor and recovery code, end every session, tell the owner. The
+    code caps start over with the factors set up afresh."""
     with transaction.atomic():
         totp_devices(user).delete()
         passkeys(user).delete()
         recovery.discard(user)
         _tell(request, user, Event.ADMIN_MFA_RESET, "admin_reset", actor=actor)
     end_user_sessions(user.pk)
+    forget_factor_failures(user)
