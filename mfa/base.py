@@ -46,6 +46,10 @@ def code_caps(user) -> tuple[ratelimit.Counter, ...]:
     return tuple(code_cap(user, method) for method in CODE_METHODS)
 
 
+def codes_capped(user, method: str) -> bool:
+    return bool(ratelimit.blocked_for(code_cap(user, method)))
+
+
 def spend_code_attempt(pending: dict, user, method: str) -> None:
     """Count one code attempt before it is checked (parallel guesses cannot slip past). Raises
     CodesCapped past the cap, RateLimited under the time-based limits."""
@@ -81,7 +85,7 @@ def refuse_factor(request, pending: dict, user, method: str) -> None:
     record_event(request, SecurityEvent.Kind.MFA_FAILED, user, method=method, reason="reauth" if reauth else "")
     if not reauth:
         warn_if_password_known(request, user)
-    if method in CODE_METHODS and ratelimit.blocked_for(code_cap(user, method)):
+    if method in CODE_METHODS and codes_capped(user, method):
         warn_codes_capped(request, user, method)
 
 

@@ -18,7 +18,7 @@ from identity import ratelimit
 from identity.views import render_throttled, wait_phrase
 
 from . import recovery, totp
-from .base import CodesCapped, complete_factor, refuse_factor, spend_code_attempt, warn_codes_capped
+from .base import CodesCapped, codes_capped, complete_factor, refuse_factor, spend_code_attempt, warn_codes_capped
 from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
 from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
 from .policy import passkeys, recovery_codes_left, totp_devices
@@ -52,6 +52,8 @@ def challenge(request):
         "reauthenticating": bool(pending.get("reauth")),
     }
     method = "recovery" if use_recovery else "otp"
+    if request.method == "GET" and codes_capped(user, method):  # say so before anyone types a code
+        context["throttled"] = _capped_message(method, context)
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]
         try:

@@ -106,6 +106,8 @@ def test_wrong_recovery_codes_are_capped_apart_and_leave_the_app(ada, browser):
         assert submit_code(attacker, "aaaa-bbbb-cccc", recovery=True).status_code == 400
     refused = submit_code(attacker, codes[0], recovery=True)
     assert refused.status_code == 429 and "recovery codes are no longer accepted" in refused.content.decode()
+    assert "recovery codes are no longer accepted" in attacker.get("/accounts/mfa/?method=recovery").content.decode()
+    assert CAPPED not in attacker.get("/accounts/mfa/").content.decode(), "the app's codes are not capped"
     assert recovery.use(ada, codes[0]), "the right code was not spent"
     owner = start_pending(browser(), ada)
     assert submit_code(owner, totp_code(device_of(ada)))["Location"] == "/accounts/"
