@@ -241,6 +241,7 @@ RATE_LIMITS = {
     "email-change-account": "5/h",
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
+    "mfa-account-cap": "100/100y",  # NIST SP 800-63B: 100 consecutive wrong codes per account and kind, until a factor or reset
     "signin-code-mail": "3/h",  # sign-in codes mailed to one account past its password cap
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)

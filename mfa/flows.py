@@ -10,6 +10,7 @@ from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
 
 from . import recovery, totp
+from .base import forget_factor_failures
 from .policy import has_second_factor, must_have_mfa, passkeys, totp_devices
 
 Event = SecurityEvent.Kind
@@ -105,10 +106,12 @@ def reset_mfa(user, request=None, actor=None) -> None:
 
     A reset is what an admin does when a factor was lost or stolen, so whoever holds it may also
     hold sessions and app tokens (also of sessions that idled out): every one ends, as on
-    deactivation (`end_all_access`), not only the live sessions."""
+    deactivation (`end_all_access`), not only the live sessions. The code caps start over with the
+    factors set up afresh."""
     with transaction.atomic():
         totp_devices(user).delete()
         passkeys(user).delete()
         recovery.discard(user)
         _tell(request, user, Event.ADMIN_MFA_RESET, "admin_reset", actor=actor)
     end_all_access(user)
+    forget_factor_failures(user)

@@ -18,7 +18,7 @@ from identity import ratelimit
 from identity.views import render_throttled, wait_phrase
 
 from . import recovery, totp
-from .base import complete_factor, mfa_counters, refuse_factor
+from .base import CodesCapped, codes_capped, complete_factor, refuse_factor, spend_code_attempt, warn_codes_capped
 from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
 from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
 from .policy import passkeys, recovery_codes_left, totp_devices
@@ -52,11 +52,18 @@ def challenge(request):
         "reauthenticating": bool(pending.get("reauth")),
     }
     method = "recovery" if use_recovery else "otp"
+    if request.method == "GET" and codes_capped(user, method):  # say so before anyone types a code
+        context["throttled"] = _capped_message(method, context)
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]
         try:
-            ratelimit.hit(*mfa_counters(pending, user))
+            spend_code_attempt(pending, user, method)
             accepted = recovery.use(user, code) if use_recovery else totp.verify_code(user, code)
+        except CodesCapped:
+            record_throttled(request, SecurityEvent.Kind.THROTTLED, user, method=method, reason="mfa_capped")
+            warn_codes_capped(request, user, method)
+            context["throttled"] = _capped_message(method, context)  # no Retry-After: waiting does not help
+            return render(request, "mfa/challenge.html", context, status=429)
         except ratelimit.RateLimited as throttled:
             record_throttled(request, SecurityEvent.Kind.THROTTLED, user, method=method, reason="mfa")
             message = _("Too many attempts. Please wait %(wait)s before trying again.") % {
@@ -71,6 +78,21 @@ def challenge(request):
         refuse_factor(request, pending, user, method)
         form.add_error("code", _("That code is not right. Check it and try again."))
     return render(request, "mfa/challenge.html", context, status=400 if form.is_bound else 200)
+
+
+def _capped_message(method: str, context: dict) -> str:
+    """Past the code cap waiting helps nothing: say which other way in is left."""
+    if method == "otp":
+        refused = _("After too many wrong codes in a row, codes from an authenticator app are no longer accepted for this account.")
+        other = _("Use a passkey or a recovery code instead.") if context["has_passkeys"] else _("Use a recovery code instead.")
+    else:
+        refused = _("After too many wrong recovery codes in a row, recovery codes are no longer accepted for this account.")
+        other = _("Use a passkey or your authenticator app instead.")
+    return " ".join((
+        str(refused),
+        str(other),
+        _("If you have none of these, ask an administrator to reset your two-step verification. We have emailed you about this."),
+    ))
 
 
 def has_recent_factor(request) -> bool:

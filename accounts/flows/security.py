@@ -133,10 +133,11 @@ def warn_if_password_known(request, user: User) -> None:
         mail_warning(request, user, OutboxMail.Kind.MFA_FAILURES, failures=failures)
 
 
-def mail_warning(request, user: User, kind: str, **facts) -> None:
-    """A security warning mail, at most one per account and kind per warning-mail period."""
+def mail_warning(request, user: User, kind: str, *, topic: str = "", **facts) -> None:
+    """A security warning mail, at most one per account and kind (and topic, a warning of its own
+    within that kind) per warning-mail period."""
     try:
-        ratelimit.hit(("warning-mail", f"{kind}:{user.pk}"))
+        ratelimit.hit(("warning-mail", f"{kind}:{topic}:{user.pk}" if topic else f"{kind}:{user.pk}"))
     except ratelimit.RateLimited:
         return
     queue_mail(kind, user, request=request, **facts)

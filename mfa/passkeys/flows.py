@@ -14,8 +14,7 @@ from accounts.flows.signin import begin_signin, pending_signin
 from accounts.models import OutboxMail, SecurityEvent
 from identity.net import describe_device
 
-from ..base import complete_factor, refuse_factor
-from ..totp import clear_backoff
+from ..base import complete_factor, forget_factor_failures, refuse_factor
 from ..flows import factor_added, remove_second_factor
 from ..models import Passkey, PasskeyOwner
 from ..policy import has_second_factor, passkeys
@@ -147,7 +146,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
     key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
     if found:
         return complete_factor(request, found[0], user, "passkey", key=key, id=passkey.pk)
-    clear_backoff(user)  # a passkey sign-in proves the person, as the second step would
+    forget_factor_failures(user)  # a passkey sign-in proves the person, as the second step would
     return begin_signin(request, user, "passkey", next_url, key=key, id=passkey.pk)
 
 

@@ -314,3 +314,84 @@ def test_a_fifteen_minute_limit_at_re_authentication_still_says_how_long_to_wait
     assert c.post("/accounts/reauthenticate/", {"password": WRONG}).status_code == 400
     response = c.post("/accounts/reauthenticate/", {"password": PASSWORD})
     assert response.status_code == 429 and "Please wait about 15 minutes" in response.content.decode()
+
+
+# Review R5: past the cap, a right password must look like a wrong one, also when it is given again.
+WRONG_CODE = "00000000"
+
+
+def probe(candidate: str, ip: str) -> int:
+    """What a guesser sees for one candidate password, at the cost of two password attempts: give it,
+    spend the waiting sign-in's five code tries, give it again, try one more code."""
+    c = Client(raise_request_exception=False, REMOTE_ADDR=ip)
+    first = c.post(SIGNIN, {"email": "ada@example.com", "password": candidate})
+    assert first.status_code == 302 and first["Location"] == CODE_PAGE, first
+    for _ in range(5):
+        assert c.post(CODE_PAGE, {"code": WRONG_CODE}).status_code == 400
+    again = c.post(SIGNIN, {"email": "ada@example.com", "password": candidate})
+    assert again.status_code == 302 and again["Location"] == CODE_PAGE, again
+    return c.post(CODE_PAGE, {"code": WRONG_CODE}).status_code
+
+
+def test_past_the_cap_a_right_password_looks_like_a_wrong_one(user):
+    """Password guesser past the cap (default limits). A right password kept the waiting sign-in (and
+    its spent code tries) when given again in the same browser; a wrong one started a fresh one. So the
+    next code try was throttled (429) after the right password and merely wrong (400) after a wrong one:
+    a password oracle that keeps online guessing going past NIST's 100 at signin-account's pace."""
+    for _ in range(100):
+        ratelimit.hit(("signin-account-cap", "ada@example.com"))
+
+    after_wrong = probe("not the password 1", "203.0.113.10")
+    after_right = probe(PASSWORD, "203.0.113.11")
+
+    assert after_right == after_wrong, f"right password -> {after_right}, wrong password -> {after_wrong}"
+
+
+def observe_repeat(candidate: str, ip: str) -> dict:
+    """Everything a guesser without the mailbox sees when giving a candidate twice in one browser and
+    then trying codes: statuses, redirects, cookies set, pages, waits, and the database work."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c = Client(raise_request_exception=False, REMOTE_ADDR=ip)
+    seen: dict = {"first": password_step(c, "ada@example.com", candidate)["Location"]}
+    seen["tries"] = [c.post(CODE_PAGE, {"code": WRONG_CODE}).status_code for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        again = password_step(c, "ada@example.com", candidate)
+    seen["again"] = (again.status_code, again["Location"], sorted(again.cookies))
+    seen["statements"] = [re.sub(r"'[^']*'|\b\d+\b|NULL", "?", q["sql"]) for q in queries.captured_queries]
+    seen["page"] = page_text(c.get(CODE_PAGE))
+    with CaptureQueriesContext(connection) as queries:
+        seen["more_tries"] = [c.post(CODE_PAGE, {"code": WRONG_CODE}).status_code for _ in range(3)]
+    seen["code_statements"] = [re.sub(r"'[^']*'|\b\d+\b|NULL", "?", q["sql"]) for q in queries.captured_queries]
+    throttled = c.post(CODE_PAGE, {"code": WRONG_CODE})
+    seen["throttled"] = (throttled.status_code, page_text(throttled))
+    seen["retry_after"] = int(throttled.get("Retry-After", 0))
+    return seen
+
+
+def test_past_the_cap_a_repeated_right_password_does_what_a_wrong_one_does(capped_account, deliver_outbox):
+    """Password guesser past the cap: nothing after a repeat (cookies, page, later code tries and their
+    waits, statements run) tells the owner's password from a guess."""
+    wrong = observe_repeat(WRONG, "203.0.113.20")
+    right = observe_repeat(PASSWORD, "203.0.113.21")
+    assert abs(right.pop("retry_after") - wrong.pop("retry_after")) <= 1
+    assert right == wrong
+    assert right["more_tries"][-1] == 429, "the repeat kept the waiting sign-in and its spent tries"
+
+
+def test_the_owner_who_mistyped_first_still_gets_a_code_in_the_same_browser(capped_account, deliver_outbox):
+    owner = Client()
+    password_step(owner, capped_account.email, WRONG)
+    password_step(owner, capped_account.email, PASSWORD)
+    assert owner.post(CODE_PAGE, {"code": mailed_code(deliver_outbox)})["Location"] == "/accounts/"
+
+
+def test_a_wrong_password_after_the_right_one_does_not_keep_the_sign_in_waiting(capped_account, deliver_outbox):
+    """The latest password decides: someone at the owner's browser cannot ride on an earlier right one."""
+    c = Client()
+    password_step(c, capped_account.email, PASSWORD)
+    code = mailed_code(deliver_outbox)
+    password_step(c, capped_account.email, WRONG)
+    assert c.post(CODE_PAGE, {"code": code}).status_code == 400
+    assert not is_signed_in(c)
