@@ -6,7 +6,6 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
@@ -32,6 +31,7 @@ from .flows.lifecycle import (
 from .flows.password import change_password
 from .forms import NormalizedPasswords
 from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
+from .superuser_admin import refuse  # also registers the superuser-only group admin
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
 LAST_FACTOR = _(
@@ -166,26 +166,21 @@ class UserAdmin(DjangoUserAdmin):
         user = self.get_object(request, unquote(object_id))
         if user is not None and not may_manage(request.user, user):
             if request.method == "POST":
-                return self._refuse(request, PROTECTED_ACCOUNT)
+                return refuse(self, request, PROTECTED_ACCOUNT)
             self.message_user(request, PROTECTED_ACCOUNT, messages.WARNING)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
         user = self.get_object(request, unquote(object_id))
         if user is not None and not may_manage(request.user, user):
-            return self._refuse(request, PROTECTED_ACCOUNT)
+            return refuse(self, request, PROTECTED_ACCOUNT)
         return super().delete_view(request, object_id, extra_context)
-
-    def _refuse(self, request, message) -> TemplateResponse:
-        """A 403 that says why, inside the admin, instead of a bare "Forbidden"."""
-        context = {**self.admin_site.each_context(request), "title": _("Not allowed"), "message": message, "opts": self.opts}
-        return TemplateResponse(request, "admin/accounts/user/refused.html", context, status=403)
 
     def user_change_password(self, request, id, form_url=""):
         """Setting a password goes through the person's own password flow: every session ends, every
         app's tokens are revoked, the owner is mailed; audited with the admin. Superusers only."""
         if not request.user.is_superuser:
-            return self._refuse(request, _("Only a superuser can set or turn off a password in the admin."))
+            return refuse(self, request, _("Only a superuser can set or turn off a password in the admin."))
         user = self.get_object(request, unquote(id))
         if user is not None and request.method == "POST":
             form = self.change_password_form(user, request.POST)

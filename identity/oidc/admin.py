@@ -18,6 +18,7 @@ from oauth2_provider.models import get_access_token_model
 
 from accounts.admin import tell_skipped
 from accounts.flows.lifecycle import may_manage
+from accounts.superuser_admin import SuperuserChangesOnly
 
 from .models import Client, Consent
 from .revocation import revoke_by_admin, withdraw_consent_by_admin
@@ -53,8 +54,18 @@ class ClientForm(forms.ModelForm):
         }
 
 
-class ClientAdmin(admin.ModelAdmin):
+PROTECTED_CLIENTS = _(
+    "Only a superuser can change relying apps: their addresses, type and secret decide where sign-in codes "
+    "and tokens go."
+)
+
+
+class ClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
+    """Superusers only (SuperuserChangesOnly): whoever may add a redirect URI to a first-party app
+    collects the authorization codes of everyone who signs in to it, superusers included."""
+
     form = ClientForm
+    protected_message = PROTECTED_CLIENTS
     list_display = [
         "name",
         "client_id",
