@@ -152,6 +152,19 @@ class ReauthenticateForm(NormalizedPasswords, forms.Form):
     password = CurrentPasswordField(label=_("Password"))
 
 
+class NotMeForm(NormalizedPasswords, forms.Form):
+    """The security page's "This wasn't me": the password is checked by report_not_me, not here."""
+
+    password = CurrentPasswordField(
+        label=_("Your current password, to confirm it's you"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "not-me-%s")
+        super().__init__(*args, **kwargs)
+
+
 class EmailChangeForm(forms.Form):
     email = EmailField(label=_("New email address"))
 

@@ -589,6 +589,20 @@ def test_not_me_signs_out_everywhere_and_mails_a_reset_link(user, device, delive
     assert reset.status_code == 302 and reset["Location"].endswith("/set-password/"), "the mailed link works"
 
 
+def test_not_me_with_a_wrong_password_says_so_at_the_field_and_changes_nothing(user, device, deliver_outbox):
+    laptop = sign_in(device(), user.email)
+    deliver_outbox().clear()
+    response = laptop.post("/accounts/security/not-me/", {"password": "not my password"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    field = page[page.index('<div class="field field-invalid">') :]
+    field = field[: field.index("</div>")]
+    assert 'id="not-me-password"' in field and "That password is not right. Nothing was changed." in field
+    assert is_signed_in(laptop) and not events(Event.NOT_ME) and deliver_outbox() == []
+    user.refresh_from_db()
+    assert user.has_usable_password()
+
+
 def test_not_me_needs_a_signed_in_post(user, client, deliver_outbox):
     assert client.post("/accounts/security/not-me/").status_code == 302
     ada = sign_in(Client(raise_request_exception=False), user.email)
