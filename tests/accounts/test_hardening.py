@@ -90,6 +90,15 @@ def test_a_refused_password_change_attempt_is_audited_once(signed_in_client, use
     assert SecurityEvent.objects.filter(kind__in=["signin_throttled", "throttled"]).count() == 1
 
 
+def test_a_wrong_current_password_shows_in_the_history_as_a_refused_password_change(signed_in_client, user):
+    data = {"old_password": "not it at all", "new_password1": "n3w passphrase!", "new_password2": "n3w passphrase!"}
+    assert signed_in_client.post("/accounts/password/change/", data).status_code == 400
+    assert SecurityEvent.objects.filter(kind="signin_failed", user=user, reason="password_change").count() == 1
+    page = signed_in_client.get("/accounts/security/").content.decode()
+    history = page[page.index('id="history-heading"') : page.index('id="account-heading"')]
+    assert "Password change refused: wrong current password" in history and "Sign-in failed" not in history
+
+
 def test_production_refuses_to_start_without_site_url():
     import os
     import subprocess

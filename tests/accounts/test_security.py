@@ -507,6 +507,9 @@ def test_wrong_password_at_reauthentication_is_refused_and_recorded(user, device
     [event] = events(Event.SIGNIN_FAILED)
     assert (event.user, event.method, event.reason, event.ip) == (user, "pwd", "reauth", HOME_IP)
     assert not events(Event.REAUTHENTICATED)
+    section = history(laptop.get("/accounts/security/").content.decode())
+    assert 'class="event-signin_failed"' in section and "Confirming it's you failed" in section
+    assert "Sign-in failed" not in section, "a refused re-authentication is not a failed sign-in"
     assert laptop.post("/accounts/security/sessions/end-others/")["Location"].startswith("/accounts/reauthenticate/")
     assert is_signed_in(phone)
 
@@ -599,6 +602,9 @@ def test_not_me_with_a_wrong_password_says_so_at_the_field_and_changes_nothing(u
     field = field[: field.index("</div>")]
     assert 'id="not-me-password"' in field and "That password is not right. Nothing was changed." in field
     assert is_signed_in(laptop) and not events(Event.NOT_ME) and deliver_outbox() == []
+    [event] = events(Event.SIGNIN_FAILED)  # the audit row stays, shown as what it was
+    assert (event.user, event.reason) == (user, "reauth")
+    assert "Confirming it's you failed" in history(page) and "Sign-in failed" not in history(page)
     user.refresh_from_db()
     assert user.has_usable_password()
 
