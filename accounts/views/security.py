@@ -117,11 +117,7 @@ def not_me(request):
         form.fields["password"].widget.attrs["autofocus"] = True  # the form sits at the page's foot
         context = {**_security_context(request), "not_me_form": form}
         return render(request, "accounts/security.html", context, status=400)
-    messages.success(
-        request,
-        _("We have signed you out everywhere and mailed you a link to choose a new password. Please do so now."),
-    )
-    return redirect("accounts:signin")
+    return redirect("accounts:not_me_done")
 
 
 @sensitive_post_parameters("password")

@@ -578,11 +578,12 @@ def test_not_me_signs_out_everywhere_and_mails_a_reset_link(user, device, delive
     deliver_outbox().clear()  # the phone's new-device mail
 
     response = laptop.post("/accounts/security/not-me/", {"password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert response.status_code == 302 and response["Location"] == "/accounts/not-me/done/"
     assert not is_signed_in(laptop) and not is_signed_in(phone)
     assert user_session_ids(user.pk) == []
-    page = laptop.get("/accounts/login/").content.decode()
-    assert "signed you out everywhere" in page
+    page = laptop.get("/accounts/not-me/done/").content.decode()
+    assert "signed everyone out, everywhere" in page and "Your old password no longer works" in page
+    assert 'name="password"' not in page, "no sign-in form for the password just disabled"
 
     [event] = events(Event.NOT_ME)
     assert (event.user, event.ip, event.user_agent, event.session_ref) == (user, HOME_IP, FIREFOX_WINDOWS, ref)
