@@ -140,6 +140,8 @@ class PasswordChangeForm(NormalizedPasswords, auth_forms.PasswordChangeForm):
     def __init__(self, user, *args, request=None, **kwargs):
         self.request = request
         super().__init__(user, *args, **kwargs)
+        self.fields["old_password"].label = _("Current password")  # the security page's wording
+        self.fields["new_password2"].label = _("Confirm the new password")
 
     def clean_old_password(self):
         old_password = self.cleaned_data["old_password"]

@@ -110,3 +110,10 @@ def test_production_refuses_to_start_without_site_url():
         [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True
     )
     assert result.returncode != 0 and "SITE_URL" in result.stderr
+
+
+def test_the_password_change_page_uses_the_security_pages_wording(signed_in_client):
+    page = signed_in_client.get("/accounts/password/change/").content.decode()
+    assert "Current password" in page and "Confirm the new password" in page and "Old password" not in page
+    german = signed_in_client.get("/accounts/password/change/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Aktuelles Passwort" in german and "Neues Passwort bestätigen" in german
