@@ -140,6 +140,8 @@ class PasswordChangeForm(NormalizedPasswords, auth_forms.PasswordChangeForm):
     def __init__(self, user, *args, request=None, **kwargs):
         self.request = request
         super().__init__(user, *args, **kwargs)
+        self.fields["old_password"].label = _("Current password")  # the security page's wording
+        self.fields["new_password2"].label = _("Confirm the new password")
 
     def clean_old_password(self):
         old_password = self.cleaned_data["old_password"]
@@ -150,6 +152,19 @@ class PasswordChangeForm(NormalizedPasswords, auth_forms.PasswordChangeForm):
 
 class ReauthenticateForm(NormalizedPasswords, forms.Form):
     password = CurrentPasswordField(label=_("Password"))
+
+
+class NotMeForm(NormalizedPasswords, forms.Form):
+    """The security page's "This wasn't me": the password is checked by report_not_me, not here."""
+
+    password = CurrentPasswordField(
+        label=_("Your current password, to confirm it's you"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "not-me-%s")
+        super().__init__(*args, **kwargs)
 
 
 class EmailChangeForm(forms.Form):

@@ -20,6 +20,7 @@ urlpatterns = [
     path("security/sessions/end-others/", views.end_other_sessions_view, name="end_other_sessions"),
     path("security/not-me/", views.not_me, name="not_me"),
     path("not-me/confirm/", not_me_links.not_me_confirm, name="not_me_confirm"),
+    path("not-me/done/", not_me_links.not_me_done, name="not_me_done"),
     path("not-me/<str:token>/", not_me_links.not_me_link, name="not_me_link"),
     path("reauthenticate/", views.reauthenticate, name="reauthenticate"),
     path("email/", views.email_change, name="email_change"),

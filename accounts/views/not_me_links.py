@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import tokens
 from ..flows.not_me import undo_credential_event
@@ -33,19 +33,19 @@ def not_me_confirm(request):
     if reachable is None:
         return forget_link_token(render(request, "accounts/not_me_invalid.html", status=400), NOT_ME_TOKEN_COOKIE)
     if reachable:
-        messages.success(
-            request,
-            _(
-                "Done: what that change added is gone, everyone is signed out and your old password no longer "
-                "works. We have mailed you a link to choose a new one."
-            ),
-        )
-    else:
-        messages.error(
-            request,
-            _(
-                "Everyone is signed out and the old password no longer works, but your old address now belongs "
-                "to another account. Please contact the site's administrators to get your account back."
-            ),
-        )
+        return forget_link_token(redirect("accounts:not_me_done"), NOT_ME_TOKEN_COOKIE)
+    messages.error(
+        request,
+        _(
+            "Everyone is signed out and the old password no longer works, but your old address now belongs "
+            "to another account. Please contact the site's administrators to get your account back."
+        ),
+    )
     return forget_link_token(redirect("accounts:signin"), NOT_ME_TOKEN_COOKIE)
+
+
+@require_GET
+def not_me_done(request):
+    """Where "This wasn't me" lands: not a sign-in form, as the password it would ask for was just
+    disabled; it says why and that the way back is the mailed reset link."""
+    return render(request, "accounts/not_me_done.html")

@@ -32,7 +32,7 @@ from ..flows.security import (
     signin_history,
 )
 from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url, signin_methods
-from ..forms import EmailChangeForm, ReauthenticateForm
+from ..forms import EmailChangeForm, NotMeForm, ReauthenticateForm
 from .. import tokens
 from ..tokens import read_email_change_token
 from .links import forget_link_token, kept_link_token, stash_link_token
@@ -66,6 +66,7 @@ def _security_context(request) -> dict:
         "must_have_mfa": must_have_mfa(user),
         "apps": authorised_apps(user),
         "not_me_asks_password": "pwd" in signin_methods(request),
+        "not_me_form": NotMeForm(),
     }
 
 
@@ -96,8 +97,10 @@ def end_other_sessions_view(request):
 def not_me(request):
     """Needs what this session signed in with, proved again (see report_not_me): its password in the
     form, or, for a session that signed in without one, a re-authentication first."""
+    form = NotMeForm(data=request.POST)
+    password = form.cleaned_data["password"] if form.is_valid() else ""
     try:
-        done = report_not_me(request, request.POST.get("password", ""))
+        done = report_not_me(request, password)
     except RateLimited as throttled:
         message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
         messages.error(request, message)
@@ -107,13 +110,14 @@ def not_me(request):
         if "pwd" not in signin_methods(request):
             confirm_first = urlencode({"next": reverse("accounts:security")})
             return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
-        messages.error(request, _("That password is not right. Nothing was changed."))
-        return render(request, "accounts/security.html", _security_context(request), status=400)
-    messages.success(
-        request,
-        _("We have signed you out everywhere and mailed you a link to choose a new password. Please do so now."),
-    )
-    return redirect("accounts:signin")
+        refused = _("That password is not right. Nothing was changed.")
+        messages.error(request, refused)
+        if form.is_valid():  # else the field already says what is wrong (empty, too long)
+            form.add_error("password", refused)
+        form.fields["password"].widget.attrs["autofocus"] = True  # the form sits at the page's foot
+        context = {**_security_context(request), "not_me_form": form}
+        return render(request, "accounts/security.html", context, status=400)
+    return redirect("accounts:not_me_done")
 
 
 @sensitive_post_parameters("password")

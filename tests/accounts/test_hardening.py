@@ -90,6 +90,15 @@ def test_a_refused_password_change_attempt_is_audited_once(signed_in_client, use
     assert SecurityEvent.objects.filter(kind__in=["signin_throttled", "throttled"]).count() == 1
 
 
+def test_a_wrong_current_password_shows_in_the_history_as_a_refused_password_change(signed_in_client, user):
+    data = {"old_password": "not it at all", "new_password1": "n3w passphrase!", "new_password2": "n3w passphrase!"}
+    assert signed_in_client.post("/accounts/password/change/", data).status_code == 400
+    assert SecurityEvent.objects.filter(kind="signin_failed", user=user, reason="password_change").count() == 1
+    page = signed_in_client.get("/accounts/security/").content.decode()
+    history = page[page.index('id="history-heading"') : page.index('id="account-heading"')]
+    assert "Password change refused: wrong current password" in history and "Sign-in failed" not in history
+
+
 def test_production_refuses_to_start_without_site_url():
     import os
     import subprocess
@@ -101,3 +110,10 @@ def test_production_refuses_to_start_without_site_url():
         [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True
     )
     assert result.returncode != 0 and "SITE_URL" in result.stderr
+
+
+def test_the_password_change_page_uses_the_security_pages_wording(signed_in_client):
+    page = signed_in_client.get("/accounts/password/change/").content.decode()
+    assert "Current password" in page and "Confirm the new password" in page and "Old password" not in page
+    german = signed_in_client.get("/accounts/password/change/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Aktuelles Passwort" in german and "Neues Passwort bestätigen" in german

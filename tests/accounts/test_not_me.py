@@ -120,7 +120,7 @@ def test_the_passkey_mail_link_evicts_the_attacker_and_the_owner_gets_back_in(ow
 
     mailoutbox.clear()
     _, response = follow_not_me(link)
-    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert response.status_code == 302 and response["Location"] == "/accounts/not-me/done/"
 
     assert not Passkey.objects.filter(pk=attacker_key.pk).exists()
     assert user_session_ids(owner.pk) == [] and not signed_in(attacker)
@@ -313,7 +313,7 @@ def test_the_security_page_button_undoes_what_the_other_sessions_added(owner, de
     attacker_adds_passkey(attacker, key)
     deliver_outbox()
 
-    assert laptop.post("/accounts/security/not-me/", {"password": PASSWORD})["Location"] == "/accounts/login/"
+    assert laptop.post("/accounts/security/not-me/", {"password": PASSWORD})["Location"] == "/accounts/not-me/done/"
     assert [p.name for p in passkeys(owner)] == ["Ada's key"], "only what the other session added is gone"
     assert list(totp_devices(owner)) == [device], "the owner's own app stays"
     assert user_session_ids(owner.pk) == [] and not signed_in(attacker)

@@ -123,7 +123,7 @@ def test_the_security_page_button_also_evicts_an_intruder_who_already_signed_out
     deliver_outbox()
 
     # R2: the button asks for what this session signed in with (here the password).
-    assert laptop.post("/accounts/security/not-me/", {"password": PASSWORD})["Location"] == "/accounts/login/"
+    assert laptop.post("/accounts/security/not-me/", {"password": PASSWORD})["Location"] == "/accounts/not-me/done/"
     reset_with_mail(deliver_outbox)
 
     back_in = passkey_signin(browser(ATTACKER_UA, "192.0.2.66"), key)
@@ -234,6 +234,6 @@ def test_a_session_that_signed_in_with_a_passkey_confirms_with_a_passkey_first(m
 
     assert phone.get("/accounts/reauthenticate/", {"next": "/accounts/security/"})["Location"] == "/accounts/mfa/"
     assert passkey_signin(phone, owners_key).json() == {"redirect": "/accounts/security/"}
-    assert phone.post("/accounts/security/not-me/")["Location"] == "/accounts/login/"
+    assert phone.post("/accounts/security/not-me/")["Location"] == "/accounts/not-me/done/"
     assert not signed_in(laptop)
     assert [p.name for p in passkeys(owner)] == ["Ada's key"], "the passkey this session proved stays"

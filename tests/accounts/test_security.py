@@ -507,6 +507,9 @@ def test_wrong_password_at_reauthentication_is_refused_and_recorded(user, device
     [event] = events(Event.SIGNIN_FAILED)
     assert (event.user, event.method, event.reason, event.ip) == (user, "pwd", "reauth", HOME_IP)
     assert not events(Event.REAUTHENTICATED)
+    section = history(laptop.get("/accounts/security/").content.decode())
+    assert 'class="event-signin_failed"' in section and "Confirming it's you failed" in section
+    assert "Sign-in failed" not in section, "a refused re-authentication is not a failed sign-in"
     assert laptop.post("/accounts/security/sessions/end-others/")["Location"].startswith("/accounts/reauthenticate/")
     assert is_signed_in(phone)
 
@@ -575,11 +578,12 @@ def test_not_me_signs_out_everywhere_and_mails_a_reset_link(user, device, delive
     deliver_outbox().clear()  # the phone's new-device mail
 
     response = laptop.post("/accounts/security/not-me/", {"password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert response.status_code == 302 and response["Location"] == "/accounts/not-me/done/"
     assert not is_signed_in(laptop) and not is_signed_in(phone)
     assert user_session_ids(user.pk) == []
-    page = laptop.get("/accounts/login/").content.decode()
-    assert "signed you out everywhere" in page
+    page = laptop.get("/accounts/not-me/done/").content.decode()
+    assert "signed everyone out, everywhere" in page and "Your old password no longer works" in page
+    assert 'name="password"' not in page, "no sign-in form for the password just disabled"
 
     [event] = events(Event.NOT_ME)
     assert (event.user, event.ip, event.user_agent, event.session_ref) == (user, HOME_IP, FIREFOX_WINDOWS, ref)
@@ -587,6 +591,23 @@ def test_not_me_signs_out_everywhere_and_mails_a_reset_link(user, device, delive
     assert mail.to == [user.email]
     reset = device().get(mail_path(mail, "/accounts/password/reset/"))
     assert reset.status_code == 302 and reset["Location"].endswith("/set-password/"), "the mailed link works"
+
+
+def test_not_me_with_a_wrong_password_says_so_at_the_field_and_changes_nothing(user, device, deliver_outbox):
+    laptop = sign_in(device(), user.email)
+    deliver_outbox().clear()
+    response = laptop.post("/accounts/security/not-me/", {"password": "not my password"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    field = page[page.index('<div class="field field-invalid">') :]
+    field = field[: field.index("</div>")]
+    assert 'id="not-me-password"' in field and "That password is not right. Nothing was changed." in field
+    assert is_signed_in(laptop) and not events(Event.NOT_ME) and deliver_outbox() == []
+    [event] = events(Event.SIGNIN_FAILED)  # the audit row stays, shown as what it was
+    assert (event.user, event.reason) == (user, "reauth")
+    assert "Confirming it's you failed" in history(page) and "Sign-in failed" not in history(page)
+    user.refresh_from_db()
+    assert user.has_usable_password()
 
 
 def test_not_me_needs_a_signed_in_post(user, client, deliver_outbox):

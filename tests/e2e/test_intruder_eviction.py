@@ -115,10 +115,11 @@ def test_the_owner_evicts_an_intruder_who_added_a_passkey_and_gets_back_in(
             owner.wait_for_url(f"{site}/accounts/not-me/confirm/")
             assert owner.locator("h1").inner_text() == "This wasn't me"
             assert "remove the second factor that was added" in main(owner)
+            assert "A passkey was added" in main(owner) and "Your other passkeys" in main(owner)
             snap(owner, "not-me-confirm")
             owner.get_by_role("button", name="Secure my account").click()
-            owner.wait_for_url(f"{site}/accounts/login/")
-            assert "everyone is signed out and your old password no longer works" in main(owner)
+            owner.wait_for_url(f"{site}/accounts/not-me/done/")
+            assert "signed everyone out, everywhere. Your old password no longer works" in main(owner)
             snap(owner, "not-me-done")
 
             # The attacker is out, their passkey no longer signs in, the old password is refused.

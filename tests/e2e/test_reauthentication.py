@@ -208,9 +208,9 @@ def test_change_the_password_after_confirming_with_the_authenticator_app(sync_pl
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url(f"{site}/accounts/password/change/")
         assert b.heading() == "Change your password"
-        page.get_by_label("Old password").fill(PASSWORD)
+        page.get_by_label("Current password").fill(PASSWORD)
         page.get_by_label("New password", exact=True).fill(new_password)
-        page.get_by_label("New password confirmation").fill(new_password)
+        page.get_by_label("Confirm the new password").fill(new_password)
         snap(page, "password-change-form-after-confirming")
         page.get_by_role("button", name="Change password").click()
         page.wait_for_url(f"{site}/accounts/")
