@@ -546,7 +546,7 @@ def test_this_wasnt_me_revokes_the_persons_tokens(rp, signed_in_client, user):
     other_tokens = _grant(other_rp, other_browser)
 
     response = signed_in_client.post("/accounts/security/not-me/", {"password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert response.status_code == 302 and response["Location"] == "/accounts/not-me/done/"
     _assert_ended(rp, tokens)
     _assert_ended(other_rp, other_tokens)  # every session's apps, not only this browser's
 
