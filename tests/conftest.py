@@ -20,6 +20,17 @@ from tests.processes import free_port, wait_until_broker_idle  # noqa: F401  (im
 PASSWORD = "correct horse battery staple"
 
 
+# Fixtures that start servers: a test using one (directly or through another fixture) is marked
+# `processes`, so a developer can leave the slow ones out locally with `-m "not processes"`.
+PROCESS_FIXTURES = {"redis_server_binary", "own_redis"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.processes)
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (the test settings use their own numbers)."""
