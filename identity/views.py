@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.flows.signin import begin_step_up, safe_next_url
+from accounts.flows.signin import begin_step_up, holds_second_factor, safe_next_url
 
 # Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
 # user is never silently treated as signed out.
@@ -109,14 +109,12 @@ def admin_login(request):
     once used) is offered a step-up with it; a person without one is told what is missing."""
     from django.contrib import admin
 
-    from mfa.policy import has_second_factor
-
     next_url = safe_next_url(request.GET.get("next")) or "/admin/"
     if request.user.is_authenticated and admin.site.has_permission(request):
         return redirect(next_url)
     if request.user.is_authenticated and not request.user.is_staff:
         return _error_page(403, _("No access"), _("Your account cannot use the administration site."))
-    if request.user.is_authenticated and has_second_factor(request.user):
+    if request.user.is_authenticated and holds_second_factor(request.user):
         messages.info(request, _("The administration site needs your second factor in this session. Confirm it's you to continue."))
         return redirect(begin_step_up(request, next_url))
     if request.user.is_authenticated:

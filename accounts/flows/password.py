@@ -13,7 +13,7 @@ from ..audit import record_event
 from ..devices import forget_devices
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
-from .signin import end_all_access, lift_password_throttling, recent_factors
+from .signin import end_all_access, lift_password_throttling, second_factor_requirement_met
 
 Event = SecurityEvent.Kind
 
@@ -24,9 +24,7 @@ def may_change_password(request) -> bool:
     twice in a row). An account with a second factor must also have proved one within
     REAUTHENTICATION_TIMEOUT: else a stolen session plus the password replaces the password, which signs
     the owner out everywhere and leaves the thief's session and its apps' tokens."""
-    from mfa.policy import SECOND_FACTORS, has_second_factor
-
-    return not has_second_factor(request.user) or bool(recent_factors(request) & SECOND_FACTORS)
+    return second_factor_requirement_met(request)
 
 
 def change_password(request, user: User, new_password: str | None, *, actor: User | None = None) -> None:
