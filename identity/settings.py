@@ -88,7 +88,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "oauth2_provider",
-    "identity.oidc",
+    "oidc",
     "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -113,7 +113,7 @@ MIDDLEWARE = [
     "accounts.devices.DeviceCookieMiddleware",
     "mfa.middleware.EnrolmentRequiredMiddleware",
     "identity.middleware.RateLimitMiddleware",
-    "identity.oidc.csp.AppFormActionMiddleware",
+    "oidc.csp.AppFormActionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -165,7 +165,7 @@ ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 1)
 PASSWORD_HASHERS = [
     "accounts.hashers.Argon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "identity.oidc.hashers.ClientSecretHasher",  # relying apps' secrets only (see that module)
+    "oidc.hashers.ClientSecretHasher",  # relying apps' secrets only (see that module)
 ]
 
 # NIST SP 800-63B: length, not composition; a long maximum only to bound hashing work.
@@ -261,7 +261,7 @@ for _name, _spec in RATE_LIMITS.items():  # a bad limit must stop the start, not
     except ValueError as error:
         raise ImproperlyConfigured(f"RATE_LIMITS {_name}: {error}") from None
 
-# --- OpenID Connect provider (django-oauth-toolkit, hardened; see identity/oidc) ---------------
+# --- OpenID Connect provider (django-oauth-toolkit, hardened; see oidc) ---------------
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "oidc.AuthorizationCode"
@@ -308,14 +308,14 @@ def _api_scopes() -> dict[str, str]:
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": SITE_URL,
-    "OAUTH2_VALIDATOR_CLASS": "identity.oidc.validators.IdentityValidator",
-    "SCOPES_BACKEND_CLASS": "identity.oidc.scopes.ClientScopes",
-    "APPLICATION_ADMIN_CLASS": "identity.oidc.admin.ClientAdmin",
-    # Token records read-only and without their values; revoked only through identity.oidc.revocation.
-    "ACCESS_TOKEN_ADMIN_CLASS": "identity.oidc.admin.AccessTokenAdmin",
-    "REFRESH_TOKEN_ADMIN_CLASS": "identity.oidc.admin.RefreshTokenAdmin",
-    "ID_TOKEN_ADMIN_CLASS": "identity.oidc.admin.IDTokenAdmin",
-    "GRANT_ADMIN_CLASS": "identity.oidc.admin.AuthorizationCodeAdmin",
+    "OAUTH2_VALIDATOR_CLASS": "oidc.validators.IdentityValidator",
+    "SCOPES_BACKEND_CLASS": "oidc.scopes.ClientScopes",
+    "APPLICATION_ADMIN_CLASS": "oidc.admin.ClientAdmin",
+    # Token records read-only and without their values; revoked only through oidc.revocation.
+    "ACCESS_TOKEN_ADMIN_CLASS": "oidc.admin.AccessTokenAdmin",
+    "REFRESH_TOKEN_ADMIN_CLASS": "oidc.admin.RefreshTokenAdmin",
+    "ID_TOKEN_ADMIN_CLASS": "oidc.admin.IDTokenAdmin",
+    "GRANT_ADMIN_CLASS": "oidc.admin.AuthorizationCodeAdmin",
     "SCOPES": {**OIDC_SCOPES, **_api_scopes()},
     "DEFAULT_SCOPES": ["openid"],
     "CLIENT_SECRET_HASHER": "client-secret-hmac",
@@ -331,7 +331,7 @@ OAUTH2_PROVIDER = {
     # https only; oidc.Client also accepts http for a registered loopback URI (RFC 8252): see uri_problem.
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
     "ALLOW_URI_WILDCARDS": False,
-    "REQUEST_APPROVAL_PROMPT": "force",  # consent is decided by identity.oidc.flows
+    "REQUEST_APPROVAL_PROMPT": "force",  # consent is decided by oidc.flows
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
@@ -466,7 +466,7 @@ if CELERY_BROKER_URL.startswith("sentinel://"):
         }
 CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
-    "sweep-pending-logouts": {"task": "identity.oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
+    "sweep-pending-logouts": {"task": "oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
     "forget-expired-credential-events": {"task": "accounts.tasks.forget_expired_credential_events", "schedule": 3600.0},
 }
 

@@ -7,7 +7,7 @@ from .metrics import metrics_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:home", permanent=False)),
-    path("", include("identity.oidc.urls")),
+    path("", include("oidc.urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("mfa.urls")),
     path("metrics", metrics_view),

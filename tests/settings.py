@@ -29,7 +29,7 @@ OIDC_KEYS_FILE = os.environ.setdefault("OIDC_KEYS_FILE", str(BASE_DIR / "var" / 
 if not os.path.exists(OIDC_KEYS_FILE):
     import json as _json
 
-    from identity.oidc.keys import new_key_entry as _new_key_entry
+    from oidc.keys import new_key_entry as _new_key_entry
 
     os.makedirs(os.path.dirname(OIDC_KEYS_FILE), exist_ok=True)
     with open(OIDC_KEYS_FILE + ".tmp", "w") as _handle:

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from identity.oidc.flows import authorised_apps
+from oidc.flows import authorised_apps
 from identity.ratelimit import RateLimited
 from mfa.passkeys.flows import offer_passkey_once
 from mfa.policy import must_have_mfa, passkeys, recovery_codes_left, totp_devices

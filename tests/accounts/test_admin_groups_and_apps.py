@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client as Browser
 
 from accounts.models import User
-from identity.oidc.models import Client
+from oidc.models import Client
 from tests.accounts.test_admin import change_form
 from tests.accounts.test_admin_least_privilege import colleague, grant, root  # noqa: F401 (fixtures)
 from tests.conftest import add_totp, sign_in_admin

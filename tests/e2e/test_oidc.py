@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from accounts.models import SecurityEvent
-from identity.oidc.models import Client, Consent, TokenFamily
+from oidc.models import Client, Consent, TokenFamily
 from mfa.models import Passkey, PasskeyOwner
 from tests.conftest import PASSWORD, add_totp, free_port, totp_code
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch

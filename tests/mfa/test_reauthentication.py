@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SecurityEvent
 from accounts.sessions import session_id
-from identity.oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
+from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
 from tests.conftest import PASSWORD, add_totp, totp_code

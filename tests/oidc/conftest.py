@@ -13,7 +13,7 @@ import pytest
 from authlib.jose import JsonWebKey, JsonWebToken
 from django.test import Client as Browser
 
-from identity.oidc.models import Client
+from oidc.models import Client
 
 ISSUER = "http://testserver"
 REDIRECT_URI = "https://rp.example/callback"

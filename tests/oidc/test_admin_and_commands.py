@@ -19,7 +19,7 @@ from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
 from django.test import Client as Browser
 
-from identity.oidc.models import Client
+from oidc.models import Client
 from tests.conftest import add_totp, sign_in_admin
 
 from .conftest import REDIRECT_URI, RelyingParty
@@ -240,7 +240,7 @@ class TestAdminAdd:
         assert not Client.objects.exists()
 
     def test_concurrent_adds_each_show_their_own_secret(self, admin_browser, make_admin, monkeypatch):
-        from identity.oidc.admin import ClientAdmin
+        from oidc.admin import ClientAdmin
 
         other_admin = sign_in_admin(make_admin("ops@example.com"))
         original = ClientAdmin.response_add

@@ -17,7 +17,7 @@ from django.test import Client as Browser
 from django.test import RequestFactory
 from django.utils import timezone
 
-from identity.oidc.models import AuthorizationCode, Client, Consent, TokenFamily
+from oidc.models import AuthorizationCode, Client, Consent, TokenFamily
 from tests.conftest import PASSWORD
 from tests.oidc.conftest import (
     ISSUER,

@@ -26,9 +26,9 @@ from joserfc.jwk import KeySet
 
 from accounts.flows.lifecycle import deactivate_user
 from accounts.sessions import session_id, user_session_ids
-from identity.oidc import tasks
-from identity.oidc.logout import BACKCHANNEL_EVENT
-from identity.oidc.models import Consent, PendingLogout, TokenFamily
+from oidc import tasks
+from oidc.logout import BACKCHANNEL_EVENT
+from oidc.models import Consent, PendingLogout, TokenFamily
 from tests.conftest import PASSWORD, point_celery_at, wait_until_broker_idle
 
 from .conftest import ISSUER, RelyingParty, register

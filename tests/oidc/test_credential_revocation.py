@@ -14,7 +14,7 @@ import pytest
 from django.test import Client as Browser
 
 from accounts.sessions import SessionStore, user_session_ids
-from identity.oidc.models import AuthorizationCode, TokenFamily
+from oidc.models import AuthorizationCode, TokenFamily
 from tests.conftest import PASSWORD, sign_in_admin, wait_until_broker_idle
 from tests.oidc.conftest import RelyingParty, register, sign_in_with_password
 from tests.oidc.test_backchannel import broker, receiver, worker  # noqa: F401  (fixtures)

@@ -1,4 +1,4 @@
-"""identity/oidc overrides private methods of django-oauth-toolkit (DOT). pyproject pins DOT to the minor
+"""oidc overrides private methods of django-oauth-toolkit (DOT). pyproject pins DOT to the minor
 version these were read from; this test fails, by name, when an upgrade renames a hook or changes its
 parameters, instead of letting our override silently stop being called."""
 
@@ -10,7 +10,7 @@ import pytest
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.views import oidc
 
-from identity.oidc.validators import IdentityValidator
+from oidc.validators import IdentityValidator
 
 # Each private hook we override or call, with the parameters our code relies on.
 VALIDATOR_HOOKS = {
@@ -32,5 +32,5 @@ def test_the_validator_hooks_we_override_still_exist_with_their_parameters(name)
 
 
 def test_the_id_token_loader_we_call_still_exists():
-    """identity/oidc/flows.py reads an id_token_hint with DOT's module-level `_load_id_token`."""
+    """oidc/flows.py reads an id_token_hint with DOT's module-level `_load_id_token`."""
     assert list(inspect.signature(oidc._load_id_token).parameters) == ["token"]

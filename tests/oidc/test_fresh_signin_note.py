@@ -16,7 +16,7 @@ import pytest
 from django.core import signing
 
 from identity.cookies import cookie_name
-from identity.oidc.flows import FRESH_SIGNIN_COOKIE, FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW
+from oidc.flows import FRESH_SIGNIN_COOKIE, FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW
 from identity.redis import connection
 from tests.oidc.conftest import approve, backdate_signin, sign_in_with_password
 

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management import CommandError, call_command
 
 from identity import settings as identity_settings
-from identity.oidc.models import Client
+from oidc.models import Client
 from tests.conftest import sign_in_admin
 from tests.oidc.conftest import RelyingParty, rp  # noqa: F401  (the fixture)
 from tests.oidc.test_review_findings import add_resource_server_in_admin, introspect, resource_server

@@ -19,8 +19,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from identity.oidc import keys
-from identity.oidc.logout import logout_token
+from oidc import keys
+from oidc.logout import logout_token
 from .conftest import RelyingParty, register
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +155,7 @@ def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_nex
 
 
 def clock_at(offset: float):
-    """A stand-in for the `time` module as seen by identity.oidc.keys, `offset` seconds ahead."""
+    """A stand-in for the `time` module as seen by oidc.keys, `offset` seconds ahead."""
     real = time.time
     return type("Clock", (), {"time": staticmethod(lambda: real() + offset)})
 

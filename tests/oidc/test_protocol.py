@@ -17,8 +17,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client as Browser
 
-from identity.oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
-from identity.oidc.models import Client, Consent, TokenFamily
+from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
+from oidc.models import Client, Consent, TokenFamily
 from tests.conftest import PASSWORD, add_totp, pass_mfa
 from tests.oidc.conftest import (
     ISSUER,

@@ -31,8 +31,8 @@ from django.conf import settings as django_settings
 from oauth2_provider.models import RefreshToken
 
 from identity import health
-from identity.oidc import keys
-from identity.oidc.models import AuthorizationCode, Client, TokenFamily
+from oidc import keys
+from oidc.models import AuthorizationCode, Client, TokenFamily
 from tests.conftest import sign_in_admin
 from tests.identity.test_operations import production_env
 from tests.oidc.conftest import REDIRECT_URI, RelyingParty, approve, register, register_client
@@ -296,7 +296,7 @@ def test_the_migration_keeps_what_existing_apps_had(db):
     """Migration 0004: apps registered before get refresh tokens as before and may ask for offline_access."""
     from django.apps import apps
 
-    migration = importlib.import_module("identity.oidc.migrations.0004_offline_access")
+    migration = importlib.import_module("oidc.migrations.0004_offline_access")
     web, _ = register("Web app", allowed_scopes="openid email")
     machine, _ = register("Batch", grant=Client.GRANT_CLIENT_CREDENTIALS, allowed_scopes="openid")
     migration.keep_what_existing_apps_had(apps, None)

@@ -17,7 +17,7 @@ from django.test import Client as Browser
 from oauth2_provider.models import AccessToken, IDToken, RefreshToken
 
 from accounts.models import SecurityEvent, User
-from identity.oidc.models import AuthorizationCode, Consent, TokenFamily
+from oidc.models import AuthorizationCode, Consent, TokenFamily
 from tests.conftest import add_totp, sign_in_admin
 from tests.oidc.conftest import RelyingParty
 from tests.oidc.test_credential_revocation import assert_invalid_grant, signed_in
@@ -248,7 +248,7 @@ def test_a_superuser_revokes_a_staff_accounts_tokens(make_admin, make_user, rp):
     assert_invalid_grant(rp, tokens["refresh_token"])
 
 
-# --- consents (identity/oidc's own admin) ------------------------------------------------------------
+# --- consents (oidc's own admin) ------------------------------------------------------------
 
 
 @pytest.fixture

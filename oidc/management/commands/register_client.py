@@ -8,7 +8,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from identity.oidc.models import Client
+from oidc.models import Client
 
 
 class Command(BaseCommand):

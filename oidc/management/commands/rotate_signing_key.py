@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from identity.oidc import keys
+from oidc import keys
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class OidcConfig(AppConfig):
     """The OpenID Connect provider: django-oauth-toolkit, configured and hardened for Identity."""
 
-    name = "identity.oidc"
+    name = "oidc"
     label = "oidc"
     verbose_name = "OpenID Connect"
     default_auto_field = "django.db.models.BigAutoField"

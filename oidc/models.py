@@ -124,7 +124,7 @@ class Client(AbstractApplication):
             if unknown:
                 errors.setdefault(field, []).append(_("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))})
         self._check_resource_server(errors)
-        errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in identity.oidc.keys
+        errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in oidc.keys
         if errors:
             raise ValidationError(errors)
 
