@@ -4,18 +4,13 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
-from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.views import wait_phrase
-from mfa.flows import LastFactorRequired, remove_second_factor, reset_mfa
-from mfa.models import Passkey
-from mfa.policy import must_have_mfa, passkeys, recovery_codes_left, second_factor_count, totp_devices
 
 from .flows.lifecycle import (
     account_edited_by_admin,
@@ -31,13 +26,10 @@ from .flows.lifecycle import (
 from .flows.password import change_password
 from .forms import NormalizedPasswords
 from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
+from .outbox import enqueue
 from .superuser_admin import refuse  # also registers the superuser-only group admin
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
-LAST_FACTOR = _(
-    "This person must use two-step verification, so their last second factor cannot be removed. "
-    "Use “Reset two-step verification” instead, or let them add another factor first."
-)
 
 
 def tell_skipped(model_admin: admin.ModelAdmin, request, skipped: int) -> None:
@@ -83,67 +75,10 @@ class UserChangeAdminForm(UserChangeForm):
         return email
 
 
-class FactorRemovalFormSet(BaseInlineFormSet):
-    """Refuses, with a message on the page, to remove the last factor of someone who must use MFA.
-    The removal flow enforces the same rule under a lock; this only says so before saving."""
-
-    def clean(self):
-        super().clean()
-        removing = sum(1 for form in self.forms if form.instance.pk and self._should_delete_form(form))
-        if removing and must_have_mfa(self.instance) and removing >= second_factor_count(self.instance):
-            raise forms.ValidationError(LAST_FACTOR)
-
-
-class FactorInline(admin.TabularInline):
-    """A user's second factors of one kind, shown read-only and never with a secret. An admin who may
-    manage the person can remove one, through the person's own removal flow (UserAdmin.save_formset)."""
-
-    formset = FactorRemovalFormSet
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return obj is None or may_manage(request.user, obj)
-
-
-class PasskeyInline(FactorInline):
-    model = Passkey
-    fields = ("name", "created_at", "last_used_at", "synced", "sign_count")
-    readonly_fields = fields
-    verbose_name_plural = _("passkeys")
-
-    @admin.display(boolean=True, description=_("synced"))
-    def synced(self, obj):
-        return obj.synced
-
-
-class TOTPDeviceInline(FactorInline):
-    """Replaces django-otp's device admin (see mfa/admin.py), which shows the secret."""
-
-    model = TOTPDevice
-    fields = ("name", "created_at", "last_used_at")
-    readonly_fields = fields
-    verbose_name_plural = _("authenticator apps")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(confirmed=True)
-
-
-# What an admin's removal of each kind of factor is called in the owner's mail, and the person's own
-# factors of that kind (the removal flow only ever removes one of these).
-FACTOR_REMOVAL = {Passkey: ("admin_passkey_removed", passkeys), TOTPDevice: ("admin_totp_removed", totp_devices)}
-
-
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
-    inlines = [PasskeyInline, TOTPDeviceInline]
     change_password_form = PasswordChangeAdminForm
     # Only superusers may grant privileges or set someone's password: a staff member allowed to edit
     # users must not be able to make themselves (or anyone) a superuser or take over an account.
@@ -198,12 +133,12 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
     list_filter = ("is_active", "email_verified", "is_staff", "is_superuser", "mfa_required")
-    readonly_fields = ("last_login", "date_joined", "mfa_status", "signin_throttle", "recent_events")
+    readonly_fields = ("last_login", "date_joined", "signin_throttle", "recent_events")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("display_name", "email_verified")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        (_("Security"), {"fields": ("mfa_required", "mfa_status", "signin_throttle", "recent_events")}),
+        (_("Security"), {"fields": ("mfa_required", "signin_throttle", "recent_events")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
@@ -215,33 +150,8 @@ class UserAdmin(DjangoUserAdmin):
         "send_password_reset",
         "end_sessions",
         "clear_throttling",
-        "reset_mfa",
         "delete_selected",
     )
-
-    @admin.display(description=_("Two-step verification"))
-    def mfa_status(self, obj):
-        apps = [device.name for device in totp_devices(obj)]
-        keys = [passkey.name for passkey in passkeys(obj)]
-        if not apps and not keys:
-            return _("Not set up") + (" · " + _("required") if must_have_mfa(obj) else "")
-        parts = [_("Authenticator apps: %(names)s") % {"names": ", ".join(apps)}] if apps else []
-        parts += [_("Passkeys: %(names)s") % {"names": ", ".join(keys)}] if keys else []
-        parts.append(_("recovery codes left: %(n)d") % {"n": recovery_codes_left(obj)})
-        return " · ".join(str(part) for part in parts)
-
-    @admin.action(description=_("Reset two-step verification"), permissions=["change"])
-    def reset_mfa(self, request, queryset):
-        users = list(self._manageable(request, queryset))
-        for user in users:
-            reset_mfa(user, request, actor=request.user)
-        self._report(
-            request,
-            ngettext(
-                "Two-step verification reset for %d user.", "Two-step verification reset for %d users.", len(users)
-            ),
-            len(users),
-        )
 
     @admin.display(description=_("Sign-in throttling"))
     def signin_throttle(self, obj):
@@ -330,20 +240,6 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
 
-    def save_formset(self, request, form, formset, change):
-        """A factor ticked for removal goes through the person's own removal flow (the last-factor
-        rule, recovery codes, the owner's mail, the audit), with the admin as the actor."""
-        if formset.model not in FACTOR_REMOVAL:
-            return super().save_formset(request, form, formset, change)
-        mail_change, own = FACTOR_REMOVAL[formset.model]
-        formset.save(commit=False)  # collects the ticked rows without deleting them
-        user = formset.instance
-        for factor in formset.deleted_objects:
-            try:
-                remove_second_factor(request, own(user), factor.pk, mail_change, user=user, actor=request.user)
-            except LastFactorRequired:
-                self.message_user(request, LAST_FACTOR, messages.ERROR)
-
     def save_model(self, request, obj, form, change):
         before = User.objects.get(pk=obj.pk) if change else None
         super().save_model(request, obj, form, change)
@@ -371,8 +267,6 @@ class OutboxMailAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Send again (after the mail server is back)"), permissions=["resend"])
     def retry(self, request, queryset):
         """Give mail that gave up (or is waiting) a fresh set of attempts and enqueue it now."""
-        from .outbox import enqueue
-
         ids = list(queryset.filter(sent_at__isnull=True).values_list("pk", flat=True))
         OutboxMail.objects.filter(pk__in=ids).update(attempts=0, last_error="")
         for mail_id in ids:

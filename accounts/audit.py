@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from identity.net import client_ip
+from identity import ratelimit
+from identity.metrics import MFA_CHECKS, SIGNINS
+from identity.net import client_ip, rate_limit_subject
 
 from .models import CredentialEvent, SecurityEvent, User
 from .sessions import session_id
+from .signin_state import SigninState
 
 
 def request_facts(request) -> dict:
@@ -36,8 +39,6 @@ def record_event(
 
 
 def count_event(kind: str, method: str, reason: str) -> None:
-    from identity.metrics import MFA_CHECKS, SIGNINS
-
     Kind = SecurityEvent.Kind
     signin_method = "passkey" if "passkey" in method else "password"
     if kind == Kind.SIGNIN_SUCCEEDED:
@@ -55,12 +56,7 @@ def count_event(kind: str, method: str, reason: str) -> None:
 def record_throttled(request, kind: str, user: User | None = None, **fields) -> None:
     """Record a refused (throttled) attempt, but only a bounded number per client address, so an
     attacker who is being turned away cannot grow the audit table one row per request."""
-    from identity import ratelimit
-    from identity.net import rate_limit_subject
-
     if kind == SecurityEvent.Kind.SIGNIN_THROTTLED:
-        from identity.metrics import SIGNINS
-
         SIGNINS.labels("password", "throttled").inc()
     try:
         ratelimit.hit(("audit-throttled", rate_limit_subject(client_ip(request))))
@@ -73,10 +69,8 @@ def record_credential_event(request, user: User, kind: str, *, told: str | None 
     """Note a credential change (in the transaction that makes it) for the "This wasn't me" link of the
     mail that tells its owner: what it added, the session that made it, and the address the mail goes
     to (`told`, the account's address unless said otherwise)."""
-    from .flows.signin import SESSION_REF
-
     session = getattr(request, "session", None)
-    ref = session.get(SESSION_REF, "") if session is not None else ""
+    ref = SigninState(session).ref if session is not None else ""
     return CredentialEvent.objects.create(
         user=user, kind=kind, added=added, session_ref=ref, told=user.email if told is None else told
     )

@@ -5,7 +5,8 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from .flows.signin import SESSION_INFO, SIGNED_IN_AT, sign_out
+from .flows.signin import sign_out
+from .signin_state import signin_state
 
 
 class SessionLifetimeMiddleware:
@@ -22,11 +23,12 @@ class SessionLifetimeMiddleware:
         if request.user.is_authenticated:
             now = int(time.time())
             # A signed-in session that does not know when it began is treated as expired (fail closed).
-            if now - request.session.get(SIGNED_IN_AT, 0) > settings.SESSION_ABSOLUTE_LIFETIME:
+            state = signin_state(request)
+            if now - (state.signed_in_at or 0) > settings.SESSION_ABSOLUTE_LIFETIME:
                 sign_out(request)
                 messages.info(request, _("Your session has expired. Please sign in again."))
                 return redirect(settings.LOGIN_URL)
-            info = request.session.get(SESSION_INFO)
-            if info is not None and now - info.get("seen", 0) >= 60:  # "last seen" for the security page
-                request.session[SESSION_INFO] = {**info, "seen": now}
+            info = state.info
+            if info is not None and now - info.seen >= 60:  # "last seen" for the security page
+                state.seen(now)
         return self.get_response(request)

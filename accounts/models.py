@@ -3,12 +3,15 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from identity.net import describe_device
 
 
 def normalize_email(address: str) -> str:
@@ -160,8 +163,6 @@ class OutboxMail(models.Model):
 
     @property
     def state(self) -> str:
-        from django.conf import settings
-
         if self.sent_at:
             return _("discarded") if self.user_id is None else _("sent")
         if self.attempts >= settings.MAIL_MAX_ATTEMPTS:
@@ -241,8 +242,6 @@ class SecurityEvent(models.Model):
 
     @property
     def device(self) -> str:
-        from identity.net import describe_device
-
         return describe_device(self.user_agent)
 
 

@@ -22,7 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from identity.net import client_ip, describe_device
 
-from .models import OutboxMail, User
+from .models import CredentialEvent, OutboxMail, User
 from .tokens import make_email_change_token, make_not_me_token, make_verification_token, mint_signin_code
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,6 @@ def _account_links(row: OutboxMail) -> dict:
 
 def _credential_event_links(row: OutboxMail) -> dict:
     """A mail about a credential event also carries its "This wasn't me" link (see flows/not_me.py)."""
-    from .models import CredentialEvent
-
     links = _account_links(row)
     event = CredentialEvent.objects.filter(pk=row.context.get("event"), user=row.user).first()
     if event is not None:
@@ -123,7 +121,7 @@ def queue_mail(kind: str, user: User | None, *, request=None, to: str | None = N
 
 def enqueue(mail_id: int) -> None:
     """Hand a row to Celery. If the broker is down the row waits for the sweep; the request goes on."""
-    from .tasks import send_outbox_mail
+    from .tasks import send_outbox_mail  # tasks.py imports this module
 
     try:
         send_outbox_mail.delay(mail_id)

@@ -18,6 +18,9 @@ from django.utils.crypto import get_random_string
 
 from identity.redis import connection
 
+from .signals import sessions_ended
+from .signin_state import SigninState
+
 SESSION_PREFIX = "session:"
 USER_INDEX_PREFIX = "user-sessions:"
 
@@ -168,14 +171,11 @@ def end_user_sessions(user_id, keep_session_key: str | None = None) -> int:
 def _end(user_id, sids: list[str]) -> int:
     """Delete these sessions and announce which ended (by their stable references), so that apps
     signed in through them hear of it."""
-    from .flows.signin import SESSION_REF
-    from .signals import sessions_ended
-
     if not sids:
         return 0
     redis = connection()
     decode = SessionStore().decode
-    refs = [decode(raw.decode()).get(SESSION_REF) for raw in redis.mget([_data_key(sid) for sid in sids]) if raw]
+    refs = [SigninState(decode(raw.decode())).ref for raw in redis.mget([_data_key(sid) for sid in sids]) if raw]
     pipe = redis.pipeline(transaction=False)
     for sid in sids:
         pipe.delete(_data_key(sid))

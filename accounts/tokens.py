@@ -15,6 +15,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from .models import CredentialEvent, User
+
 SALT = "accounts.email-verification"
 EMAIL_CHANGE_SALT = "accounts.email-change"
 
@@ -25,8 +27,6 @@ def _fingerprint(user) -> str:
 
 def _load(token: str, salt: str):
     """(user, payload) for a genuine, unexpired, current token; None otherwise."""
-    from .models import User
-
     try:
         payload = signing.loads(token, salt=salt, max_age=settings.EMAIL_VERIFICATION_TIMEOUT)
         user = User.objects.get(pk=payload["u"], is_active=True)
@@ -70,8 +70,6 @@ def make_not_me_token(event) -> str:
 def read_not_me_token(token: str):
     """The unused credential event a link names, or None if it is forged, expired or used. Single use
     is the row's `used_at`, so undoing an event voids every copy of its link."""
-    from .models import CredentialEvent
-
     try:
         payload = signing.loads(token, salt=NOT_ME_SALT, max_age=settings.NOT_ME_LINK_TIMEOUT)
         return (

@@ -9,7 +9,9 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection as db_connection
 from django.http import HttpResponse
+from kombu import Connection
 
+from identity.celery import app
 from identity.redis import new_client
 
 PROBE_PATHS = ("/healthz", "/readyz")
@@ -35,10 +37,6 @@ def _check_redis() -> None:
 
 
 def _check_broker() -> None:
-    from kombu import Connection
-
-    from identity.celery import app
-
     url = app.conf.broker_write_url or app.conf.broker_url
     options = {**app.conf.broker_transport_options, "socket_timeout": 1, "socket_connect_timeout": 1}  # master_name
     with Connection(url, connect_timeout=1, transport_options=options) as conn:

@@ -7,11 +7,11 @@ import ipaddress
 import os
 import time
 
+from celery.signals import task_failure, task_retry, task_success
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils.crypto import constant_time_compare
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from identity.net import from_trusted_proxy
 
@@ -24,29 +24,14 @@ TOKENS_ISSUED = Counter("identity_oidc_tokens_issued_total", "Tokens issued by g
 TASKS = Counter("identity_celery_tasks_total", "Celery task outcomes", ["task", "outcome"])
 
 
-class OutboxCollector:
-    """Mail outbox depth and the age of the oldest unsent row, read from the database at scrape time."""
+# Collectors read at scrape time (not per process: a database count is the same in every worker);
+# feature apps add theirs in their AppConfig.ready(), e.g. accounts' mail outbox.
+_scrape_time_collectors: list = []
 
-    def collect(self):
-        from django.db.models import Count, Min, Q
-        from django.utils import timezone
 
-        from accounts.models import OutboxMail
-
-        unsent = OutboxMail.objects.filter(sent_at__isnull=True).aggregate(
-            n=Count("pk"),
-            oldest=Min("created_at"),
-            failed=Count("pk", filter=Q(attempts__gte=settings.MAIL_MAX_ATTEMPTS)),
-        )
-        depth = GaugeMetricFamily("identity_mail_outbox_unsent", "Mail rows not sent yet")
-        depth.add_metric([], unsent["n"])
-        age = GaugeMetricFamily("identity_mail_outbox_oldest_unsent_seconds", "Age of the oldest unsent mail row")
-        age.add_metric([], (timezone.now() - unsent["oldest"]).total_seconds() if unsent["oldest"] else 0)
-        failed = GaugeMetricFamily("identity_mail_outbox_failed", "Mail rows that gave up after MAIL_MAX_ATTEMPTS")
-        failed.add_metric([], unsent["failed"])
-        yield depth
-        yield age
-        yield failed
+def add_scrape_time_collector(collector) -> None:
+    if collector not in _scrape_time_collectors:
+        _scrape_time_collectors.append(collector)
 
 
 class MetricsMiddleware:
@@ -87,25 +72,20 @@ def metrics_view(request):
             body = "forbidden: this request came through a trusted proxy; scrape with METRICS_TOKEN\n"
             return HttpResponseForbidden(body, content_type="text/plain")
         return HttpResponseForbidden("forbidden\n", content_type="text/plain")
-    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
+        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY
-
         registry = REGISTRY
     output = generate_latest(registry)
-    outbox_registry = CollectorRegistry()
-    outbox_registry.register(OutboxCollector())
-    output += generate_latest(outbox_registry)
+    scrape_time = CollectorRegistry()
+    for collector in _scrape_time_collectors:
+        scrape_time.register(collector)
+    output += generate_latest(scrape_time)
     return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)
 
 
 def connect_celery_signals() -> None:
-    from celery.signals import task_failure, task_retry, task_success
-
     def outcome(name):
         def record(sender=None, request=None, **kwargs):
             task = getattr(sender, "name", None) or getattr(request, "task", None) or "unknown"

@@ -24,6 +24,7 @@ from functools import cache
 
 from django.conf import settings
 
+from identity.metrics import RATE_LIMITED
 from identity.redis import connection
 
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
@@ -155,8 +156,6 @@ def _seconds(ms: int) -> int:
 
 def _limited(wait: int, tripped: str, counters: tuple[Counter, ...]) -> RateLimited:
     """The refusal, naming the limit that tripped first (for the audit trail and the metric)."""
-    from identity.metrics import RATE_LIMITED
-
     RATE_LIMITED.labels(tripped).inc()
     others = tuple(name for name, _ in counters if name != tripped)
     return RateLimited(_seconds(wait), (tripped, *others))

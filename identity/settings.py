@@ -77,9 +77,10 @@ except ValueError as error:
     raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
 
 INSTALLED_APPS = [
+    "identity",
     "accounts",
     "mfa",
-    "identity.admin_site.IdentityAdminConfig",
+    "accounts.apps.IdentityAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

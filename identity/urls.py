@@ -11,7 +11,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("mfa.urls")),
     path("metrics", metrics_view),
-    path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
 ]
 

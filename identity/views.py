@@ -1,20 +1,15 @@
 """Error pages. They render without the session, so they still work when Redis or the database is down."""
 
 import sys
-from urllib.parse import urlencode
 
 import redis
 from django.conf import settings
-from django.contrib import messages
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-
-from accounts.flows.signin import begin_step_up, holds_second_factor, safe_next_url
 
 # Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
 # user is never silently treated as signed out.
@@ -29,7 +24,7 @@ def is_dependency_outage(exc: BaseException | None) -> bool:
     return False
 
 
-def _error_page(status: int, title: str, message: str, **headers: str) -> HttpResponse:
+def error_page(status: int, title: str, message: str, **headers: str) -> HttpResponse:
     context = {"site_name": settings.SITE_NAME, "title": title, "message": message}
     response = HttpResponse(render_to_string("errors/page.html", context), status=status)
     for name, value in headers.items():
@@ -38,7 +33,7 @@ def _error_page(status: int, title: str, message: str, **headers: str) -> HttpRe
 
 
 def service_unavailable() -> HttpResponse:
-    return _error_page(
+    return error_page(
         503,
         _("Temporarily unavailable"),
         _("We cannot serve this page right now. Nothing you entered has been lost; please try again in a minute."),
@@ -65,7 +60,7 @@ def render_throttled(request, template: str, context: dict, retry_after: int, me
 
 
 def too_many_requests(retry_after: int) -> HttpResponse:
-    return _error_page(
+    return error_page(
         429,
         _("Too many attempts"),
         _("To protect accounts, this is paused for a moment. Please try again in %(wait)s.")
@@ -78,13 +73,13 @@ def server_error(request) -> HttpResponse:
     """Django's handler500; it runs inside the `except` that caught the error, so we can tell outages apart."""
     if is_dependency_outage(sys.exc_info()[1]):
         return service_unavailable()
-    return _error_page(
+    return error_page(
         500, _("Something went wrong"), _("An unexpected error stopped this page. It has been logged; please try again.")
     )
 
 
 def bad_request(request, exception) -> HttpResponse:
-    return _error_page(
+    return error_page(
         400,
         _("Request not understood"),
         _("Something about this request was not right, or your session ended meanwhile. Go back and try again."),
@@ -92,36 +87,12 @@ def bad_request(request, exception) -> HttpResponse:
 
 
 def page_not_found(request, exception) -> HttpResponse:
-    return _error_page(404, _("Page not found"), _("There is nothing at this address."))
+    return error_page(404, _("Page not found"), _("There is nothing at this address."))
 
 
 def csrf_failure(request, reason: str = "") -> HttpResponse:
-    return _error_page(
+    return error_page(
         403,
         _("Form expired"),
         _("This form was open too long or came from another site. Go back, reload the page and try again."),
     )
-
-
-def admin_login(request):
-    """Admins sign in through the same front door as everyone, with the same MFA. A staff session that
-    lacks the second factor policy requires (say, one enrolled in this very session, which counts only
-    once used) is offered a step-up with it; a person without one is told what is missing."""
-    from django.contrib import admin
-
-    next_url = safe_next_url(request.GET.get("next")) or "/admin/"
-    if request.user.is_authenticated and admin.site.has_permission(request):
-        return redirect(next_url)
-    if request.user.is_authenticated and not request.user.is_staff:
-        return _error_page(403, _("No access"), _("Your account cannot use the administration site."))
-    if request.user.is_authenticated and holds_second_factor(request.user):
-        messages.info(request, _("The administration site needs your second factor in this session. Confirm it's you to continue."))
-        return redirect(begin_step_up(request, next_url))
-    if request.user.is_authenticated:
-        return _error_page(
-            403,
-            _("Two-step verification needed"),
-            _("The administration site needs a sign-in with two-step verification. Sign out, then sign in again with your second factor."),
-        )
-    query = urlencode({"next": next_url})
-    return redirect(f"{reverse('accounts:signin')}?{query}")

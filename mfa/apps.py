@@ -8,7 +8,11 @@ class MfaConfig(AppConfig):
     verbose_name = "MFA"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready: these modules import models.
         from . import receivers  # noqa: F401  (connects to the accounts signals)
+        from . import sections, stages
         from .totp import cap_backoff
 
         cap_backoff()
+        stages.register()
+        sections.register()

@@ -11,14 +11,15 @@ from accounts.audit import record_event
 from accounts.flows.security import mail_warning, warn_if_password_known
 from accounts.flows.signin import resume_signin
 from accounts.models import OutboxMail, SecurityEvent
+from accounts.signin_state import PendingSignin
 from identity import ratelimit
 
 from .totp import clear_backoff
 
 
-def mfa_counters(pending: dict, user) -> tuple[ratelimit.Counter, ...]:
+def mfa_counters(pending: PendingSignin, user) -> tuple[ratelimit.Counter, ...]:
     """Second-factor attempts are counted per pending sign-in and per account."""
-    return (("mfa-pending", pending["id"]), ("mfa-account", str(user.pk)))
+    return (("mfa-pending", pending.id), ("mfa-account", str(user.pk)))
 
 
 # Factors proved by typing a code: an authenticator app's, or a recovery code.
@@ -50,7 +51,7 @@ def codes_capped(user, method: str) -> bool:
     return bool(ratelimit.blocked_for(code_cap(user, method)))
 
 
-def spend_code_attempt(pending: dict, user, method: str) -> None:
+def spend_code_attempt(pending: PendingSignin, user, method: str) -> None:
     """Count one code attempt before it is checked (parallel guesses cannot slip past). Raises
     CodesCapped past the cap, RateLimited under the time-based limits."""
     try:
@@ -68,20 +69,20 @@ def forget_factor_failures(user) -> None:
     clear_backoff(user)
 
 
-def complete_factor(request, pending: dict, user, method: str, **facts) -> str:
+def complete_factor(request, pending: PendingSignin, user, method: str, **facts) -> str:
     """Record an accepted second factor and finish the sign-in, step-up or re-authentication. Returns
     where to send the person."""
     ratelimit.clear(*mfa_counters(pending, user))
     forget_factor_failures(user)
-    kind = SecurityEvent.Kind.REAUTHENTICATED if pending.get("reauth") else SecurityEvent.Kind.MFA_VERIFIED
+    kind = SecurityEvent.Kind.REAUTHENTICATED if pending.reauth else SecurityEvent.Kind.MFA_VERIFIED
     record_event(request, kind, user, method=method)
     return resume_signin(request, method, **facts)
 
 
-def refuse_factor(request, pending: dict, user, method: str) -> None:
+def refuse_factor(request, pending: PendingSignin, user, method: str) -> None:
     """A refused second step. After a right password the owner sees it and, after a few, is told the
     password is known; at a re-authentication the person is signed in already, so it is marked apart."""
-    reauth = bool(pending.get("reauth"))
+    reauth = pending.reauth
     record_event(request, SecurityEvent.Kind.MFA_FAILED, user, method=method, reason="reauth" if reauth else "")
     if not reauth:
         warn_if_password_known(request, user)

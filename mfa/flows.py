@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.audit import record_credential_event, record_event
-from accounts.flows.signin import MFA_ENROLMENT_REQUIRED, end_all_access
+from accounts.flows.signin import end_all_access
+from accounts.stages import must_have_mfa
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
 
 from . import recovery, totp
 from .base import forget_factor_failures
-from .policy import has_second_factor, must_have_mfa, passkeys, totp_devices
+from .policy import has_second_factor, passkeys, totp_devices
+from .stages import MFA_ENROLMENT_REQUIRED
 
 Event = SecurityEvent.Kind
 

@@ -1,7 +1,7 @@
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.flows.signin import MFA_ENROLMENT_REQUIRED
+from .stages import MFA_ENROLMENT_REQUIRED
 
 
 class EnrolmentRequiredMiddleware:

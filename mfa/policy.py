@@ -1,20 +1,11 @@
-"""Who needs a second factor, and which ones they have."""
+"""Which second factors an account holds. Whether it must hold one is accounts' policy
+(`accounts.stages.must_have_mfa`): the MFA_REQUIRED setting and the account's own flag."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .models import RecoveryCode
-
-# Factors that count as the second one (passkeys will join them).
-# A user-verified passkey is multi-factor on its own (something you have, plus PIN or biometrics).
-SECOND_FACTORS = frozenset({"otp", "recovery", "passkey"})
-
-
-def must_have_mfa(user) -> bool:
-    policy = settings.MFA_REQUIRED
-    return user.mfa_required or policy == "all" or (policy == "staff" and user.is_staff)
+from .models import Passkey, RecoveryCode
 
 
 def totp_devices(user):
@@ -22,8 +13,6 @@ def totp_devices(user):
 
 
 def passkeys(user):
-    from .models import Passkey
-
     return Passkey.objects.filter(user=user).order_by("created_at", "pk")
 
 

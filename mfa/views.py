@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -13,7 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import record_throttled
 from accounts.decorators import reauthentication_required
 from accounts.models import SecurityEvent
-from accounts.flows.signin import pending_signin, recent_factors
+from accounts.flows.signin import pending_signin
+from accounts.signin_state import signin_state
 from identity import ratelimit
 from identity.views import render_throttled, wait_phrase
 
@@ -49,7 +51,7 @@ def challenge(request):
         "use_recovery": use_recovery,
         "has_passkeys": passkeys(user).exists(),
         "has_totp": totp_devices(user).exists(),
-        "reauthenticating": bool(pending.get("reauth")),
+        "reauthenticating": pending.reauth,
     }
     method = "recovery" if use_recovery else "otp"
     if request.method == "GET" and codes_capped(user, method):  # say so before anyone types a code
@@ -73,7 +75,7 @@ def challenge(request):
         if accepted:
             if use_recovery:
                 _warn_if_few_codes_left(request, user)
-            proved = {} if use_recovery else {"id": accepted.pk}  # which app (see accounts' proved_factors)
+            proved = {} if use_recovery else {"id": accepted.pk}  # which app (see SigninState.proved_ids)
             return redirect(complete_factor(request, pending, user, method, **proved))
         refuse_factor(request, pending, user, method)
         form.add_error("code", _("That code is not right. Check it and try again."))
@@ -96,7 +98,7 @@ def _capped_message(method: str, context: dict) -> str:
 
 
 def has_recent_factor(request) -> bool:
-    return bool(recent_factors(request))
+    return bool(signin_state(request).recent_methods(settings.REAUTHENTICATION_TIMEOUT))
 
 
 def _warn_if_few_codes_left(request, user) -> None:

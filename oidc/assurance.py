@@ -18,7 +18,7 @@ import time
 
 from django.conf import settings
 
-from accounts.flows.signin import AUTH_METHODS, SESSION_REF, SIGNED_IN_AT
+from accounts.signin_state import Factor, SigninState
 
 ACR_1FA = "urn:identity:loa:1fa"
 ACR_MFA = "urn:identity:loa:mfa"
@@ -30,31 +30,31 @@ ACR_VALUES_SUPPORTED = list(LEVELS)
 AMR_BY_METHOD = {"pwd": ["pwd"], "otp": ["otp"], "recovery": ["otp"]}
 
 
-def counted_factors(session, now: float | None = None) -> list[dict]:
+def counted_factors(session, now: float | None = None) -> list[Factor]:
     now = time.time() if now is None else now
     return [
-        entry
-        for entry in session.get(AUTH_METHODS, [])
-        if not entry.get("later") or now - entry["at"] <= settings.OIDC_STEP_UP_TIMEOUT
+        factor
+        for factor in SigninState(session).factors
+        if not factor.later or factor.within(settings.OIDC_STEP_UP_TIMEOUT, now)
     ]
 
 
-def amr_for(factors: list[dict]) -> list[str]:
+def amr_for(factors: list[Factor]) -> list[str]:
     amr: list[str] = []
-    for entry in factors:
-        if entry["method"] == "passkey":
+    for factor in factors:
+        if factor.method == "passkey":
             # A synced passkey's key material leaves the device; a device-bound one does not.
-            values = [entry.get("key", "hwk"), "user"]
+            values = [factor.key or "hwk", "user"]
         else:
-            values = AMR_BY_METHOD.get(entry["method"], [])
+            values = AMR_BY_METHOD.get(factor.method, [])
         amr.extend(value for value in values if value not in amr)
     if level_of(factors) >= LEVELS[ACR_MFA]:
         amr.append("mfa")
     return amr
 
 
-def level_of(factors: list[dict]) -> int:
-    methods = {entry["method"] for entry in factors}
+def level_of(factors: list[Factor]) -> int:
+    methods = {factor.method for factor in factors}
     if "passkey" in methods:
         return LEVELS[ACR_PHR]
     if "pwd" in methods and methods & {"otp", "recovery"}:
@@ -81,11 +81,12 @@ def auth_context(session, acr_values: str | None = None) -> dict:
     """What goes into the ID token: auth_time, amr, acr and the session reference (sid)."""
     factors = counted_factors(session)
     level = level_of(factors)
+    state = SigninState(session)
     return {
-        "auth_time": session.get(SIGNED_IN_AT),
+        "auth_time": state.signed_in_at,
         "amr": amr_for(factors),
         "acr": acr_for(level, acr_values) if level else "",
-        "sid": session.get(SESSION_REF, ""),
+        "sid": state.ref,
     }
 
 

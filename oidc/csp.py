@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.urls import reverse
 
-from accounts.flows.signin import PENDING_SIGNIN
+from accounts.signin_state import SigninState
 
 from .models import Client
 
@@ -45,8 +45,9 @@ def _logout_origin(request) -> str | None:
 def app_origins(request) -> set[str]:
     candidates = [request.get_full_path(), request.GET.get("next", ""), request.POST.get("next", "")]
     session = getattr(request, "session", None)
-    if session is not None and PENDING_SIGNIN in session:
-        candidates.append(session[PENDING_SIGNIN].get("next", ""))
+    pending = SigninState(session).pending if session is not None else None
+    if pending is not None:
+        candidates.append(pending.next)
     origins = {origin for url in set(candidates) if url and (origin := _authorization_origin(url))}
     if request.path == reverse("oauth2_provider:rp-initiated-logout") and (origin := _logout_origin(request)):
         origins.add(origin)

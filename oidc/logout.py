@@ -12,6 +12,7 @@ from django.db import transaction
 from jwcrypto import jwt
 
 from . import issuer, keys
+from .models import PendingLogout
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,7 @@ def notify_logout(client, user, sid: str = "") -> None:
 
 
 def enqueue_logout(client_pk: int, user_pk: int, sid: str) -> bool:
-    from .models import PendingLogout
-    from .tasks import send_backchannel_logout
+    from .tasks import send_backchannel_logout  # tasks.py imports this module
 
     try:
         send_backchannel_logout.delay(client_pk, user_pk, sid)

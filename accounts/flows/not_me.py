@@ -27,7 +27,8 @@ from ..devices import forget_devices
 from ..models import CredentialEvent, OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..signals import credentials_disowned
-from .signin import SESSION_REF, end_all_access, proved_factors
+from ..signin_state import signin_state
+from .signin import end_all_access
 
 Event = SecurityEvent.Kind
 
@@ -78,14 +79,14 @@ def undo_other_sessions_events(request, user: User) -> bool:
     A factor this session proved (its sign-in, or the re-authentication the button asked for) stays:
     whoever presses holds it. Returns whether the address is one the owner can read (see above)."""
     since = timezone.now() - timedelta(seconds=settings.NOT_ME_LINK_TIMEOUT)
-    current = request.session.get(SESSION_REF, "")
+    current = signin_state(request).ref
     with transaction.atomic():
         others = CredentialEvent.objects.select_for_update().filter(
             user=user, used_at__isnull=True, created_at__gte=since
         )
         if current:
             others = others.exclude(session_ref=current)
-        return _evict(request, user, list(others), keep=proved_factors(request))
+        return _evict(request, user, list(others), keep=signin_state(request).proved_ids())
 
 
 def _evict(request, user: User, events: list[CredentialEvent], keep: dict[str, set[int]] | None = None) -> bool:

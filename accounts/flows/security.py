@@ -16,10 +16,8 @@ from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
 from .not_me import undo_other_sessions_events
+from ..signin_state import SessionInfo, SigninState, signin_state
 from .signin import (
-    PREVIOUS_SIGNIN,
-    SESSION_INFO,
-    SIGNED_IN_AT,
     end_all_access,
     recently_authenticated,
     reproves_signin,
@@ -51,14 +49,15 @@ def active_sessions(request) -> list[ActiveSession]:
     current = session_id(request.session.session_key) if request.session.session_key else ""
     sessions = []
     for sid, data in user_sessions(request.user.pk).items():
-        info = data.get(SESSION_INFO, {})
+        state = SigninState(data)
+        info = state.info or SessionInfo()
         sessions.append(
             ActiveSession(
                 id=sid,
-                device=describe_device(info.get("ua", "")),
-                ip=info.get("ip", ""),
-                signed_in_at=_when(data.get(SIGNED_IN_AT)),
-                last_seen=_when(info.get("seen")),
+                device=describe_device(info.ua),
+                ip=info.ip,
+                signed_in_at=_when(state.signed_in_at),
+                last_seen=_when(info.seen),
                 is_current=sid == current,
             )
         )
@@ -95,10 +94,10 @@ def end_one_session(request, sid: str) -> bool:
 def previous_signin(request) -> dict | None:
     """The sign-in before this session's, for "previous sign-in" on the account page: noted once when
     the session began (see complete_signin), so the page every visit lands on costs no query for it."""
-    noted = request.session.get(PREVIOUS_SIGNIN)
-    if not noted:
+    noted = signin_state(request).previous_signin
+    if noted is None:
         return None
-    return {"at": datetime.fromtimestamp(noted["at"], tz=timezone.utc), "device": noted["device"]}
+    return {"at": datetime.fromtimestamp(noted.at, tz=timezone.utc), "device": noted.device}
 
 
 def end_other_sessions(request) -> int:

@@ -11,7 +11,6 @@ password rate limits.
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from django.conf import settings
@@ -24,21 +23,13 @@ from identity import ratelimit
 from identity.metrics import SIGNINS
 from identity.net import client_ip, rate_limit_subject
 
+from .. import stages
 from ..audit import record_event, record_throttled, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
 from ..sessions import end_user_sessions
 from ..signals import access_revoked, sessions_ended
-
-SIGNED_IN_AT = "accounts.signed_in_at"
-AUTH_METHODS = "accounts.auth_methods"
-SESSION_INFO = "accounts.session_info"
-PENDING_SIGNIN = "accounts.pending_signin"
-MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
-PREVIOUS_SIGNIN = "accounts.previous_signin"  # {"at", "device"} of the sign-in before this session's
-# A stable, random reference to this signed-in session: kept across key rotations, never the key itself.
-# The OIDC provider puts it in ID tokens as `sid` and names it in back-channel logout tokens.
-SESSION_REF = "accounts.session_ref"
+from ..signin_state import Factor, PendingSignin, PreviousSignin, SessionInfo, signin_state
 
 Event = SecurityEvent.Kind
 
@@ -144,25 +135,29 @@ def check_password_signin(request, email: str, password: str) -> User:
     return user
 
 
-def factor(method: str, **facts) -> dict:
-    """A proved factor and when; `facts` say more about it (a passkey's `key`: "hwk" or "swk")."""
-    return {"method": method, "at": int(time.time()), **facts}
-
-
 def begin_signin(request, user: User, method: str, next_url: str | None, **facts) -> str:
-    """After the first factor: sign in, or wait for the second. Returns where to send the person."""
-    from mfa.policy import SECOND_FACTORS, has_second_factor, must_have_mfa
+    """After the first factor: sign in, or wait for the next stage (a second factor). Returns where to
+    send the person."""
+    first = Factor.now(method, **facts)
+    for stage in stages.stages():
+        url = stage.pending_url(user, {method})
+        if url:
+            request.session.cycle_key()
+            signin_state(request).pending = PendingSignin.begin(
+                user.pk, user.get_session_auth_hash(), [first], next_url or ""
+            )
+            SIGNINS.labels("password", "mfa_pending").inc()
+            return url
+    return _complete_and_continue(request, user, [first], next_url or "")
 
-    multi_factor = method in SECOND_FACTORS  # a user-verified passkey is two factors in one
-    if not multi_factor and has_second_factor(user):
-        request.session.cycle_key()
-        request.session[PENDING_SIGNIN] = _pending(user, [factor(method, **facts)], next_url or "")
-        SIGNINS.labels("password", "mfa_pending").inc()
-        return reverse("mfa:challenge")
-    complete_signin(request, user, [factor(method, **facts)])
-    if not multi_factor and must_have_mfa(user):
-        request.session[MFA_ENROLMENT_REQUIRED] = True
-        return reverse("mfa:totp_add")
+
+def _complete_and_continue(request, user: User, factors: list[Factor], next_url: str) -> str:
+    complete_signin(request, user, factors)
+    methods = {factor.method for factor in factors}
+    for stage in stages.stages():
+        url = stage.after_signin_url(request, user, methods)
+        if url:
+            return url
     return next_url or reverse("accounts:home")
 
 
@@ -170,49 +165,44 @@ def begin_step_up(request, next_url: str, *, reauthentication: bool = False) -> 
     """A signed-in person must prove a second factor now: a relying app asked for more assurance, the
     admin site needs one, or (`reauthentication`) a sensitive change needs the account's highest level.
     It waits like a pending sign-in; `resume_signin` adds the factor to this session."""
-    extra = {"reauth": True} if reauthentication else {}
-    request.session[PENDING_SIGNIN] = _pending(request.user, [], next_url, step_up=True, **extra)
-    return reverse("mfa:challenge")
+    user = request.user
+    for stage in stages.stages():
+        url = stage.pending_url(user, set())
+        if url:
+            signin_state(request).pending = PendingSignin.begin(
+                user.pk, user.get_session_auth_hash(), [], next_url, step_up=True, reauth=reauthentication
+            )
+            return url
+    raise LookupError("no sign-in stage can ask this account for more")  # callers check holds_second_factor
 
 
-def _pending(user: User, factors: list[dict], next_url: str, **extra) -> dict:
-    return {
-        "user": user.pk,
-        "id": secrets.token_hex(8),
-        "started": int(time.time()),
-        "factors": factors,
-        "next": next_url,
-        # A password reset meanwhile voids the pending sign-in (like Django's session auth hash).
-        "password": user.get_session_auth_hash(),
-        **extra,
-    }
-
-
-def pending_signin(request) -> tuple[dict, User] | None:
+def pending_signin(request) -> tuple[PendingSignin, User] | None:
     """The sign-in waiting for a second factor, if there is one and it has not expired."""
-    pending = request.session.get(PENDING_SIGNIN)
-    if not pending:
+    state = signin_state(request)
+    pending = state.pending
+    if pending is None:
         return None
-    if pending.get("step_up") and pending["user"] != request.user.pk:
+    if pending.step_up and pending.user != request.user.pk:
         return None
-    if time.time() - pending["started"] > settings.MFA_PENDING_TIMEOUT:
-        del request.session[PENDING_SIGNIN]
+    if pending.expired(settings.MFA_PENDING_TIMEOUT):
+        state.pending = None
         return None
-    user = User.objects.filter(pk=pending["user"], is_active=True).first()
-    if user is None or not constant_time_compare(pending.get("password", ""), user.get_session_auth_hash()):
+    user = User.objects.filter(pk=pending.user, is_active=True).first()
+    if user is None or not constant_time_compare(pending.password, user.get_session_auth_hash()):
         return None
     return pending, user
 
 
 def resume_signin(request, method: str, **facts) -> str:
     """A factor was accepted: finish the pending sign-in (or step-up). Returns where to send the person."""
-    pending = request.session.pop(PENDING_SIGNIN)
-    if pending.get("step_up"):
+    state = signin_state(request)
+    pending = state.pending
+    state.pending = None
+    if pending.step_up:
         add_factor_to_session(request, method, **facts)
-    else:
-        user = User.objects.get(pk=pending["user"])
-        complete_signin(request, user, [*pending["factors"], factor(method, **facts)])
-    return pending["next"] or reverse("accounts:home")
+        return pending.next or reverse("accounts:home")
+    user = User.objects.get(pk=pending.user)
+    return _complete_and_continue(request, user, [*pending.factors, Factor.now(method, **facts)], pending.next)
 
 
 def add_factor_to_session(request, method: str, **facts) -> None:
@@ -221,29 +211,19 @@ def add_factor_to_session(request, method: str, **facts) -> None:
     of) what the sign-in proved: one later entry per factor, with its latest time, so nothing is pushed
     out and the OIDC provider can tell the two apart. Like a sign-in, it rotates the session key (ASVS
     V7: a new session token on re-authentication), so a cookie copied before no longer works."""
-    others = [
-        entry for entry in request.session.get(AUTH_METHODS, []) if not (entry["method"] == method and entry.get("later"))
-    ]
-    request.session[AUTH_METHODS] = [*others, factor(method, later=True, **facts)]
+    signin_state(request).add_later(Factor.now(method, **facts))
     request.session.cycle_key()
 
 
-def session_factors(request) -> set[str]:
-    return {entry["method"] for entry in request.session.get(AUTH_METHODS, [])}
-
-
-def complete_signin(request, user: User, factors: list[dict]) -> None:
+def complete_signin(request, user: User, factors: list[Factor]) -> None:
     login(request, user, backend="accounts.backends.EmailBackend")
-    now = int(time.time())
     facts = request_facts(request)
-    request.session[SIGNED_IN_AT] = now
-    request.session[AUTH_METHODS] = factors
-    request.session[SESSION_INFO] = {"ip": facts["ip"], "ua": facts["user_agent"], "seen": now}
-    request.session.setdefault(SESSION_REF, secrets.token_urlsafe(16))
+    state = signin_state(request)
+    state.record_signin(factors, SessionInfo(ip=facts["ip"], ua=facts["user_agent"]))
     previous = SecurityEvent.objects.filter(user=user, kind=Event.SIGNIN_SUCCEEDED).order_by("-at").first()
     if previous is not None:
-        request.session[PREVIOUS_SIGNIN] = {"at": int(previous.at.timestamp()), "device": previous.device}
-    record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(f["method"] for f in factors))
+        state.previous_signin = PreviousSignin(at=int(previous.at.timestamp()), device=previous.device)
+    record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(factor.method for factor in factors))
     recognise_device(request, user)
 
 
@@ -252,7 +232,7 @@ def begin_reauthentication(request, next_url: str) -> str | None:
     (passkey, authenticator app or recovery code) at the second-factor challenge, as a step-up that
     comes back to `next_url`: returns that challenge's address. None: the account has no second
     factor, so the password confirms it's you (`confirm_identity`)."""
-    if not holds_second_factor(request.user):
+    if not stages.holds_second_factor(request.user):
         return None
     return begin_step_up(request, next_url, reauthentication=True)
 
@@ -268,27 +248,13 @@ def confirm_identity(request, password: str) -> bool:
     return True
 
 
-def signin_methods(request) -> set[str]:
-    """What this session proved when it signed in (not a later step-up or re-authentication)."""
-    return {entry["method"] for entry in request.session.get(AUTH_METHODS, []) if not entry.get("later")}
-
-
-def proved_factors(request) -> dict[str, set[int]]:
-    """Which second factors (by row id, per method) this session proved, at its sign-in or later: they
-    are demonstrably in the hands of whoever holds it."""
-    proved: dict[str, set[int]] = {}
-    for entry in request.session.get(AUTH_METHODS, []):
-        if "id" in entry:
-            proved.setdefault(entry["method"], set()).add(entry["id"])
-    return proved
-
-
 def reproves_signin(request, password: str) -> bool:
     """Whether the person at this session proves again, now, what the session signed in with: its
     password (checked here, under the password limits), or, for a session that signed in without one, a
     later re-authentication within REAUTHENTICATION_TIMEOUT with a factor of that kind. Deliberately not
     the account's highest level: that may be an intruder's passkey the owner does not hold."""
-    methods = signin_methods(request)
+    state = signin_state(request)
+    methods = state.signin_methods()
     if "pwd" in methods:
         if not password:
             return False
@@ -296,51 +262,32 @@ def reproves_signin(request, password: str) -> bool:
         return user is not None and user.pk == request.user.pk
     now = time.time()
     return any(
-        entry.get("later") and entry["method"] in methods and now - entry["at"] <= settings.REAUTHENTICATION_TIMEOUT
-        for entry in request.session.get(AUTH_METHODS, [])
+        factor.later and factor.method in methods and factor.within(settings.REAUTHENTICATION_TIMEOUT, now)
+        for factor in state.factors
     )
-
-
-def recent_factors(request) -> set[str]:
-    """The factors this session proved within REAUTHENTICATION_TIMEOUT: at its sign-in, a step-up or a
-    re-authentication (enrolling a factor is none of these)."""
-    now = time.time()
-    return {
-        entry["method"]
-        for entry in request.session.get(AUTH_METHODS, [])
-        if now - entry["at"] <= settings.REAUTHENTICATION_TIMEOUT
-    }
 
 
 def recently_authenticated(request) -> bool:
     """Whether this session proved the account's highest level within REAUTHENTICATION_TIMEOUT: a
     second factor if the account holds one, else the password. A recent password alone is not enough
     for an account with a second factor: with a stolen session and the password, an intruder could
-    otherwise add their own factor, remove the owner's or move the account to their address."""
-    recent = recent_factors(request)
+    otherwise add their own factor, remove the owner's or move the account to their address.
+    (Enrolling a factor proves nothing, so it is never among the recent ones.)"""
+    recent = signin_state(request).recent_methods(settings.REAUTHENTICATION_TIMEOUT)
     return bool(recent) and second_factor_requirement_met(request, recent)
-
-
-def holds_second_factor(user) -> bool:
-    """The one place re-authentication asks mfa what an account holds (a plug-in point for issue 14's
-    stage registry; imported here because mfa imports this module)."""
-    from mfa.policy import has_second_factor
-
-    return has_second_factor(user)
 
 
 def second_factor_requirement_met(request, recent: set[str] | None = None) -> bool:
     """An account with a second factor proved one within REAUTHENTICATION_TIMEOUT; one without needs
     nothing more here (its password is proved by the caller: a re-authentication or a form field)."""
-    from mfa.policy import SECOND_FACTORS
-
-    recent = recent_factors(request) if recent is None else recent
-    return bool(recent & SECOND_FACTORS) or not holds_second_factor(request.user)
+    if recent is None:
+        recent = signin_state(request).recent_methods(settings.REAUTHENTICATION_TIMEOUT)
+    return bool(recent & stages.second_factors()) or not stages.holds_second_factor(request.user)
 
 
 def sign_out(request) -> None:
     """Log out and delete the session from Redis."""
-    user_id, ref = request.user.pk, request.session.get(SESSION_REF)
+    user_id, ref = request.user.pk, signin_state(request).ref
     if request.user.is_authenticated:
         record_event(request, Event.SIGNED_OUT, request.user)
     logout(request)
@@ -355,7 +302,8 @@ def end_all_access(user: User, *, keep_request=None) -> None:
     `keep_request`: the person's own request whose session (and its apps' tokens) stays, as after
     changing one's own password."""
     session = keep_request.session if keep_request is not None and keep_request.user.pk == user.pk else None
-    keep_refs = [session[SESSION_REF]] if session is not None and session.get(SESSION_REF) else []
+    ref = signin_state(keep_request).ref if session is not None else ""
+    keep_refs = [ref] if ref else []
     access_revoked.send(sender=__name__, user=user, keep_refs=keep_refs)
     end_user_sessions(user.pk, keep_session_key=session.session_key if session is not None else None)
 

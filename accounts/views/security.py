@@ -14,10 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from oidc.flows import authorised_apps
 from identity.ratelimit import RateLimited
-from mfa.passkeys.flows import offer_passkey_once
-from mfa.policy import must_have_mfa, passkeys, recovery_codes_left, totp_devices
 from identity.views import render_throttled, wait_phrase
 
 from ..decorators import reauthentication_required
@@ -31,9 +28,10 @@ from ..flows.security import (
     report_not_me,
     signin_history,
 )
-from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url, signin_methods
+from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url
+from ..signin_state import signin_state
 from ..forms import EmailChangeForm, NotMeForm, ReauthenticateForm
-from .. import tokens
+from .. import sections, tokens
 from ..tokens import read_email_change_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 from .password import render_password_capped
@@ -44,7 +42,7 @@ EMAIL_CHANGE_TOKEN_COOKIE = "email-change-token"
 @require_GET
 @login_required
 def home(request):
-    context = {"previous_signin": previous_signin(request), "offer_passkey": offer_passkey_once(request)}
+    context = {"previous_signin": previous_signin(request), **sections.page_sections(request, sections.HOME)}
     return render(request, "accounts/home.html", context)
 
 
@@ -60,13 +58,9 @@ def _security_context(request) -> dict:
     return {
         "sessions": active_sessions(request),
         "history": signin_history(user),
-        "totp_devices": totp_devices(user),
-        "passkeys": passkeys(user),
-        "recovery_left": recovery_codes_left(user),
-        "must_have_mfa": must_have_mfa(user),
-        "apps": authorised_apps(user),
-        "not_me_asks_password": "pwd" in signin_methods(request),
+        "not_me_asks_password": "pwd" in signin_state(request).signin_methods(),
         "not_me_form": NotMeForm(),
+        **sections.page_sections(request, sections.SECURITY),
     }
 
 
@@ -107,7 +101,7 @@ def not_me(request):
         context = _security_context(request)
         return render_throttled(request, "accounts/security.html", context, throttled.retry_after, message)
     if not done:
-        if "pwd" not in signin_methods(request):
+        if "pwd" not in signin_state(request).signin_methods():
             confirm_first = urlencode({"next": reverse("accounts:security")})
             return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
         refused = _("That password is not right. Nothing was changed.")

@@ -11,7 +11,7 @@ from webauthn.helpers import generate_user_handle
 from accounts.audit import record_event
 from accounts.flows.security import mail_warning
 from accounts.flows.signin import begin_signin, pending_signin
-from accounts.models import OutboxMail, SecurityEvent
+from accounts.models import OutboxMail, SecurityEvent, User
 from identity.net import describe_device
 
 from ..base import complete_factor, forget_factor_failures, refuse_factor
@@ -42,8 +42,6 @@ KNOWN_AUTHENTICATORS = {
 
 def offer_passkey_once(request) -> bool:
     """Whether to offer adding a passkey: once per person, after a sign-in without one."""
-    from accounts.models import User
-
     user = request.user
     if user.passkey_offered or passkeys(user).exists():
         return False

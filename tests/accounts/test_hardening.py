@@ -68,7 +68,7 @@ def test_junk_links_create_no_session(client):
 
 
 def test_a_signed_in_session_that_does_not_know_when_it_began_is_expired(signed_in_client):
-    from accounts.flows.signin import SIGNED_IN_AT
+    from accounts.signin_state import SIGNED_IN_AT
 
     session = signed_in_client.session
     del session[SIGNED_IN_AT]

@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from webauthn.helpers import bytes_to_base64url
 
 from accounts.models import SecurityEvent, User
+from accounts.signin_state import AUTH_METHODS
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
 from tests.conftest import PASSWORD, add_totp, sign_in_admin
@@ -31,7 +32,6 @@ SIGNIN = "/accounts/passkeys/signin/"
 MFA_PAGE = "/accounts/mfa/"
 REAUTH_REDIRECT = "/accounts/reauthenticate/?next=%2Faccounts%2Fsecurity%2F"
 MFA_MAIL = "Identity: Two-step verification changed"
-AUTH_METHODS = "accounts.auth_methods"
 
 NOT_VERIFIED = "This passkey could not be verified. Please try again."
 NO_REQUEST = "There is no passkey request in progress. Please try again."

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.flows.signin import AUTH_METHODS, PENDING_SIGNIN
+from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from accounts.models import SecurityEvent
 from accounts.sessions import SessionStore
 from tests.conftest import PASSWORD, add_totp, totp_code

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import SecurityEvent
+from accounts.signin_state import SigninState
 from identity import ratelimit
 from mfa.base import mfa_counters
 from tests.conftest import add_totp, totp_code
@@ -142,7 +143,7 @@ def test_a_successful_factor_clears_the_counters(ada, browser, settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 0  # django-otp's own pauses are tested separately
     device = device_of(ada)
     c = start_pending(browser(), ada)
-    pending = c.session["accounts.pending_signin"]
+    pending = SigninState(c.session).pending
     for _ in range(4):
         assert submit_code(c, wrong_code(device)).status_code == 400
     assert submit_code(c, totp_code(device))["Location"] == "/accounts/"  # the 5th attempt on the account

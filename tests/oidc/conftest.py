@@ -175,7 +175,7 @@ def approve(browser: Browser, url: str):
 
 def backdate_signin(browser: Browser, seconds: int) -> int:
     """Pretend the browser's session signed in (and proved its factors) `seconds` earlier. Returns the new time."""
-    from accounts.flows.signin import AUTH_METHODS, SIGNED_IN_AT
+    from accounts.signin_state import AUTH_METHODS, SIGNED_IN_AT
 
     session = browser.session
     session[SIGNED_IN_AT] -= seconds

@@ -1,0 +1,40 @@
+"""Sections other apps contribute to the account's pages, so accounts never imports them: mfa adds
+its passkeys and two-step verification to the security page (and the passkey offer to the home page),
+the OIDC provider the apps signed in to. Each registers in its AppConfig.ready()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+HOME = "home"
+SECURITY = "security"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A template included in a page, and what it needs in the page's context (`context` is called
+    with the request each time the page renders). `order`: lower comes first."""
+
+    template: str
+    context: Callable[[Any], dict[str, Any]]
+    order: int = 0
+
+
+_sections: dict[str, list[Section]] = {HOME: [], SECURITY: []}
+
+
+def add_section(page: str, section: Section) -> None:
+    if section not in _sections[page]:
+        _sections[page].append(section)
+        _sections[page].sort(key=lambda added: added.order)
+
+
+def page_sections(request, page: str) -> dict[str, Any]:
+    """The context the page's contributed sections need, and their templates (as `sections`)."""
+    context: dict[str, Any] = {}
+    for section in _sections[page]:
+        context.update(section.context(request))
+    context["sections"] = [section.template for section in _sections[page]]
+    return context

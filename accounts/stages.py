@@ -1,0 +1,83 @@
+"""What other apps plug into sign-in: kinds of factor, and stages after the first one.
+
+accounts runs sign-in and never imports the apps that provide factors (the way django-allauth's
+`account` never imports `mfa`): mfa registers its factor kinds and its second-factor stage in
+`MfaConfig.ready()`, and the sign-in flow, re-authentication, the admin site and the OIDC provider ask
+here. With nothing registered, a password is the whole sign-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class FactorKind:
+    """A kind of second factor, named by the method a session records when it is proved ("otp").
+    `held_by`: whether an account holds one, so that its sign-in waits for it (None for a kind that
+    only backs up the others, like recovery codes). `on_its_own`: proving it is multi-factor by itself
+    (a user-verified passkey: something you have, plus PIN or biometrics)."""
+
+    method: str
+    held_by: Callable[[Any], bool] | None = None
+    on_its_own: bool = False
+
+
+class SigninStage:
+    """A step a sign-in may need after its first factor, contributed by another app."""
+
+    def pending_url(self, user, methods: set[str]) -> str | None:
+        """Where a sign-in that proved `methods` must go before it completes (a pending sign-in waits
+        meanwhile), or None when this stage has nothing to ask."""
+        return None
+
+    def after_signin_url(self, request, user, methods: set[str]) -> str | None:
+        """Where a completed sign-in must go first (say, to set up a factor policy requires)."""
+        return None
+
+
+_kinds: dict[str, FactorKind] = {}
+_stages: list[SigninStage] = []
+
+
+def add_factor_kind(kind: FactorKind) -> None:
+    _kinds[kind.method] = kind
+
+
+def add_stage(stage: SigninStage) -> None:
+    if stage not in _stages:
+        _stages.append(stage)
+
+
+def stages() -> tuple[SigninStage, ...]:
+    return tuple(_stages)
+
+
+def second_factors() -> frozenset[str]:
+    """The methods that count as a second factor."""
+    return frozenset(_kinds)
+
+
+def multi_factor(method: str) -> bool:
+    kind = _kinds.get(method)
+    return kind is not None and kind.on_its_own
+
+
+def holds(user, method: str) -> bool:
+    kind = _kinds.get(method)
+    return kind is not None and kind.held_by is not None and kind.held_by(user)
+
+
+def holds_second_factor(user) -> bool:
+    """Whether the account holds a second factor, so its highest level is more than a password."""
+    return any(kind.held_by(user) for kind in _kinds.values() if kind.held_by is not None)
+
+
+def must_have_mfa(user) -> bool:
+    """Whether policy requires a second factor of this account (MFA_REQUIRED, or the admin's flag)."""
+    policy = settings.MFA_REQUIRED
+    return user.mfa_required or policy == "all" or (policy == "staff" and user.is_staff)

@@ -1,0 +1,29 @@
+"""mfa's parts of the account pages (accounts.sections): the passkeys and two-step verification on the
+security page, and the one-time passkey offer on the home page."""
+
+from __future__ import annotations
+
+from accounts import sections
+from accounts.stages import must_have_mfa
+
+from .passkeys.flows import offer_passkey_once
+from .policy import passkeys, recovery_codes_left, totp_devices
+
+
+def security_context(request) -> dict:
+    user = request.user
+    return {
+        "totp_devices": totp_devices(user),
+        "passkeys": passkeys(user),
+        "recovery_left": recovery_codes_left(user),
+        "must_have_mfa": must_have_mfa(user),
+    }
+
+
+def home_context(request) -> dict:
+    return {"offer_passkey": offer_passkey_once(request)}
+
+
+def register() -> None:
+    sections.add_section(sections.SECURITY, sections.Section("mfa/_security_factors.html", security_context, order=20))
+    sections.add_section(sections.HOME, sections.Section("mfa/_home_passkey_offer.html", home_context))
