@@ -29,7 +29,8 @@ def respond(request, refused: RateLimited, template: str | None = None, context:
     if refused.answer == "json":
         response: HttpResponse = JsonResponse({"error": explained(refused)}, status=429)
     elif refused.answer == "oauth":
-        response = JsonResponse({"error": "temporarily_unavailable", "error_description": explained(refused)}, status=429)
+        oauth_error = {"error": "temporarily_unavailable", "error_description": explained(refused)}
+        response = JsonResponse(oauth_error, status=429)
     elif template is None:
         return too_many_requests(refused.retry_after)
     else:

@@ -63,7 +63,8 @@ def signin_past_cap(user):
 def signin_code(user):
     c = browser()
     cap_passwords(user)
-    assert c.post("/accounts/login/", {"email": user.email, "password": PASSWORD})["Location"] == "/accounts/login/code/"
+    right = c.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    assert right["Location"] == "/accounts/login/code/"
     assert c.post("/accounts/login/code/", {"code": "00000000"}).status_code == 400
     return lambda: c.post("/accounts/login/code/", {"code": "00000000"})
 
@@ -148,7 +149,12 @@ PATHS = {
         [(Event.SIGNIN_THROTTLED, USER, "pwd", "signin")],
     ),
     "signin-code": ({"signin-account-cap": "1/100y", "mfa-pending": "1/5m"}, signin_code, True, []),
-    "reauthenticate": ({"signin-ip-account": "1/15m"}, reauthenticate, True, [(Event.SIGNIN_THROTTLED, USER, "pwd", "reauth")]),
+    "reauthenticate": (
+        {"signin-ip-account": "1/15m"},
+        reauthenticate,
+        True,
+        [(Event.SIGNIN_THROTTLED, USER, "pwd", "reauth")],
+    ),
     "reauthenticate-capped": (
         {"signin-account-cap": "1/100y"},
         reauthenticate_capped,
@@ -202,3 +208,16 @@ def test_each_refusal_is_answered_and_audited_exactly_once(path, settings, user)
     written = SecurityEvent.objects.exclude(pk__in=before).filter(kind__in=THROTTLE_KINDS).order_by("pk")
     rows = [(row.kind, USER if row.user_id == user.pk else row.user_id, row.method, row.reason) for row in written]
     assert rows == expected
+
+
+def test_a_refusal_speaks_the_visitors_language(settings, user):
+    """Its words are chosen where the refusal is raised and its wait said where it is answered: both
+    in the visitor's language."""
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signin-ip-account": "1/15m", "passkey-ip": "1/15m"}
+    c = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="de")
+    c.post("/accounts/login/", {"email": user.email, "password": WRONG})
+    page = c.post("/accounts/login/", {"email": user.email, "password": PASSWORD}).content.decode()
+    assert "Zum Schutz Ihres Kontos warten Sie bitte etwa 15 Minuten, bevor Sie es erneut versuchen." in page
+    c.post("/accounts/passkeys/signin/options/", content_type="application/json")
+    answer = c.post("/accounts/passkeys/signin/options/", content_type="application/json")
+    assert answer.json() == {"error": "Zu viele Versuche. Bitte warten Sie einen Moment."}
