@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import receivers  # noqa: F401  (writes the refusals identity announces to the audit trail)
         from .metrics import OUTBOX  # imported once the app registry is ready: it imports models
 
         add_scrape_time_collector(OUTBOX)

@@ -1,10 +1,11 @@
 from .logging import redact
 from .ratelimit import RateLimited
-from .views import too_many_requests
+from .refusals import respond
 
 
 class RateLimitMiddleware:
-    """Turns a RateLimited raised anywhere in a view into the 429 page with Retry-After."""
+    """Answers a RateLimited raised anywhere in a view (the 429 page with Retry-After, or the JSON or
+    OAuth error it says), audited once: identity.refusals."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -15,14 +16,7 @@ class RateLimitMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, RateLimited):
             return None
-        from accounts.audit import record_throttled
-        from accounts.models import SecurityEvent
-
-        if exception.audited:
-            return too_many_requests(exception.retry_after)
-        user = request.user if request.user.is_authenticated else None
-        record_throttled(request, SecurityEvent.Kind.THROTTLED, user, reason=",".join(exception.limits)[:40])
-        return too_many_requests(exception.retry_after)
+        return respond(request, exception)
 
 
 

@@ -21,6 +21,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, Literal
 
 from django.conf import settings
 
@@ -95,14 +96,58 @@ class Limit:
         return max(1, self.period * 1000 // self.count)
 
 
-class RateLimited(Exception):
-    """Raised when a counter is over its limit; rendered as 429 with Retry-After by the middleware."""
+class _SignedIn:
+    def __repr__(self) -> str:
+        return "SIGNED_IN"
 
-    def __init__(self, retry_after: int, limits: tuple[str, ...] = ()):
+
+SIGNED_IN: Any = _SignedIn()  # an Audit's user when the attempt names no account: whoever is signed in
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The row a refusal leaves in the audit trail (accounts writes it: see identity.refusals.throttled).
+    As the limiter raises it: a "throttled" event for whoever is signed in, naming the limits that refused."""
+
+    kind: str = "throttled"
+    user: Any = SIGNED_IN  # or the account the attempt was on; None for none (an unknown address)
+    method: str = ""
+    reason: str | None = None  # None: the limits that refused
+
+
+Answer = Literal["page", "json", "oauth"]
+
+
+class RateLimited(Exception):
+    """A refused attempt: a counter is over its limit. The limiter raises it knowing only the wait and
+    the limits; the code that knows what was attempted says the rest with `saying` (what the person is
+    told, which audit row it leaves, whether a page, JSON or an OAuth error answers), and
+    identity.refusals.respond turns it into the response and audits it, once. Never changed once made."""
+
+    def __init__(
+        self,
+        retry_after: int | None,
+        limits: tuple[str, ...] = (),
+        *,
+        message: str | None = None,
+        audit: Audit | None = Audit(),
+        answer: Answer = "page",
+    ):
         super().__init__(f"rate limited for {retry_after}s")
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # None: waiting does not help (a cap), so no wait is promised
         self.limits = limits
-        self.audited = False  # set once the refusal is in the audit trail, so it is written once
+        self.message = message  # may say %(wait)s; None: the 429 page's own words
+        self.audit = audit  # None: no audit row
+        self.answer = answer
+
+    def saying(self, message: str | None, *, audit: Audit | None, answer: Answer = "page") -> RateLimited:
+        """This refusal, with what to tell the person and what to audit."""
+        return RateLimited(self.retry_after, self.limits, message=message, audit=audit, answer=answer)
+
+    def without_wait(self) -> RateLimited:
+        """This refusal past a cap, where waiting does not help: no Retry-After and no wait in its
+        words; the page says what helps instead."""
+        return RateLimited(None, self.limits, audit=self.audit, answer=self.answer)
 
 
 Counter = tuple[str, str]  # (limit name, subject)

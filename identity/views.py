@@ -6,7 +6,6 @@ import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
-from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -50,13 +49,6 @@ def wait_phrase(seconds: int) -> str:
         return ngettext("about %(n)d minute", "about %(n)d minutes", minutes) % {"n": minutes}
     hours = round(seconds / 3600)
     return ngettext("about %(n)d hour", "about %(n)d hours", hours) % {"n": hours}
-
-
-def render_throttled(request, template: str, context: dict, retry_after: int, message: str) -> HttpResponse:
-    """A throttled form: the same page again, with the wait explained, as 429 with Retry-After."""
-    response = render(request, template, {**context, "throttled": message}, status=429)
-    response["Retry-After"] = str(retry_after)
-    return response
 
 
 def too_many_requests(retry_after: int) -> HttpResponse:

@@ -7,6 +7,8 @@ app), writes the audit event and resumes the pending sign-in. Codes are counted 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from accounts.audit import record_event
 from accounts.flows.security import mail_warning, warn_if_password_known
 from accounts.flows.signin import resume_signin
@@ -14,6 +16,7 @@ from accounts.models import OutboxMail, SecurityEvent
 from accounts.signin_state import PendingSignin
 from identity import ratelimit
 
+from . import recovery, totp
 from .totp import clear_backoff
 
 
@@ -24,14 +27,6 @@ def mfa_counters(pending: PendingSignin, user) -> tuple[ratelimit.Counter, ...]:
 
 # Factors proved by typing a code: an authenticator app's, or a recovery code.
 CODE_METHODS = ("otp", "recovery")
-
-
-class CodesCapped(Exception):
-    """The account has had `mfa-account-cap` consecutive wrong codes of this kind: no more are checked."""
-
-    def __init__(self, method: str):
-        super().__init__(method)
-        self.method = method
 
 
 def code_cap(user, method: str) -> ratelimit.Counter:
@@ -51,15 +46,25 @@ def codes_capped(user, method: str) -> bool:
     return bool(ratelimit.blocked_for(code_cap(user, method)))
 
 
-def spend_code_attempt(pending: PendingSignin, user, method: str) -> None:
-    """Count one code attempt before it is checked (parallel guesses cannot slip past). Raises
-    CodesCapped past the cap, RateLimited under the time-based limits."""
+def check_code(request, pending: PendingSignin, user, method: str, code: str):
+    """Count one code attempt, then check it (counted first, so parallel guesses cannot slip past):
+    the authenticator app that accepts it, whether a recovery code was right. A refused attempt raises
+    RateLimited, audited for this account; past the cap (`past_code_cap`) no code of this kind is
+    checked any more, and the owner is mailed how to get back in."""
     try:
         ratelimit.hit(*mfa_counters(pending, user), code_cap(user, method))
+        return recovery.use(user, code) if method == "recovery" else totp.verify_code(user, code)
     except ratelimit.RateLimited as throttled:
-        if throttled.limits[0] == "mfa-account-cap":
-            raise CodesCapped(method) from None
-        raise
+        capped = past_code_cap(throttled)
+        if capped:
+            warn_codes_capped(request, user, method)
+        audit = ratelimit.Audit(SecurityEvent.Kind.THROTTLED, user, method, "mfa_capped" if capped else "mfa")
+        raise throttled.saying(_("Too many attempts. Please wait %(wait)s before trying again."), audit=audit) from None
+
+
+def past_code_cap(refused: ratelimit.RateLimited) -> bool:
+    """Whether the code cap refused the attempt rather than a time-based limit: waiting will not help."""
+    return refused.limits[:1] == ("mfa-account-cap",)
 
 
 def forget_factor_failures(user) -> None:

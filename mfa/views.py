@@ -11,16 +11,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.audit import record_throttled
 from accounts.decorators import reauthentication_required
-from accounts.models import SecurityEvent
 from accounts.flows.signin import pending_signin
 from accounts.signin_state import signin_state
-from identity import ratelimit
-from identity.views import render_throttled, wait_phrase
+from identity.ratelimit import RateLimited
+from identity.refusals import respond
 
 from . import recovery, totp
-from .base import CodesCapped, codes_capped, complete_factor, refuse_factor, spend_code_attempt, warn_codes_capped
+from .base import check_code, codes_capped, complete_factor, past_code_cap, refuse_factor
 from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
 from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
 from .policy import passkeys, recovery_codes_left, totp_devices
@@ -57,21 +55,13 @@ def challenge(request):
     if request.method == "GET" and codes_capped(user, method):  # say so before anyone types a code
         context["throttled"] = _capped_message(method, context)
     if request.method == "POST" and form.is_valid():
-        code = form.cleaned_data["code"]
         try:
-            spend_code_attempt(pending, user, method)
-            accepted = recovery.use(user, code) if use_recovery else totp.verify_code(user, code)
-        except CodesCapped:
-            record_throttled(request, SecurityEvent.Kind.THROTTLED, user, method=method, reason="mfa_capped")
-            warn_codes_capped(request, user, method)
-            context["throttled"] = _capped_message(method, context)  # no Retry-After: waiting does not help
-            return render(request, "mfa/challenge.html", context, status=429)
-        except ratelimit.RateLimited as throttled:
-            record_throttled(request, SecurityEvent.Kind.THROTTLED, user, method=method, reason="mfa")
-            message = _("Too many attempts. Please wait %(wait)s before trying again.") % {
-                "wait": wait_phrase(throttled.retry_after)
-            }
-            return render_throttled(request, "mfa/challenge.html", context, throttled.retry_after, message)
+            accepted = check_code(request, pending, user, method, form.cleaned_data["code"])
+        except RateLimited as refused:
+            if past_code_cap(refused):  # no Retry-After: waiting does not help, another way in does
+                context["throttled"] = _capped_message(method, context)
+                refused = refused.without_wait()
+            return respond(request, refused, "mfa/challenge.html", context)
         if accepted:
             if use_recovery:
                 _warn_if_few_codes_left(request, user)

@@ -33,6 +33,7 @@ from accounts.flows.signin import sign_out
 from identity import ratelimit
 from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
+from identity.refusals import respond
 
 from . import assurance, issuer, keys
 from .flows import Decision, InvalidParameter, decide, forget_fresh_signin, keep_fresh_signin
@@ -166,12 +167,8 @@ class TokenView(dot.TokenView):
         try:
             ratelimit.hit(client_counter, address_counter)
         except ratelimit.RateLimited as throttled:
-            response = JsonResponse(
-                {"error": "temporarily_unavailable", "error_description": "Too many token requests; slow down."},
-                status=429,
-            )
-            response["Retry-After"] = str(throttled.retry_after)
-            return response
+            # No audit row: a refused token request names no person (clients are not accounts).
+            return respond(request, throttled.saying("Too many token requests; slow down.", audit=None, answer="oauth"))
         response = self._token_response(request)
         if response.status_code == 200:
             ratelimit.refund(address_counter)

@@ -18,13 +18,14 @@ from django.contrib.auth import authenticate, login, logout
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from identity import ratelimit
 from identity.metrics import SIGNINS
 from identity.net import client_ip, rate_limit_subject
 
 from .. import stages
-from ..audit import record_event, record_throttled, request_facts
+from ..audit import record_event, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
 from ..sessions import end_user_sessions
@@ -92,9 +93,12 @@ def verify_password(
     except ratelimit.RateLimited as throttled:
         if purpose == "signin" and not past_cap and password_capped(throttled):
             raise CapReached from None  # audited by the capped path, which checks the attempt itself
-        record_throttled(request, Event.SIGNIN_THROTTLED, known_user(email), method="pwd", reason=purpose)
-        throttled.audited = True
-        raise
+        if purpose == "signin":  # past the cap a password leads to the mailed code instead (signin_code.py)
+            message = _("Too many attempts. To protect your account, please wait %(wait)s before trying again.")
+        else:
+            message = _("Too many attempts. Please wait %(wait)s.")
+        audit = ratelimit.Audit(Event.SIGNIN_THROTTLED, known_user(email), "pwd", purpose)
+        raise throttled.saying(message, audit=audit) from None
     user = authenticate(request, email=email, password=password)
     if user is None and past_cap:
         return None  # audited by the capped path, which does the same work for a right password

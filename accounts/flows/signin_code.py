@@ -25,6 +25,7 @@ import time
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
 
 from identity import ratelimit
 
@@ -121,7 +122,11 @@ def complete_code_signin(request, code: str) -> str | None:
     SIGNIN_CODE_TIMEOUT, and at most `signin-code-mail` are minted an hour per account."""
     pending = request.session[PENDING_CODE_SIGNIN]
     counter = ("mfa-pending", pending["id"])
-    ratelimit.hit(counter)
+    try:
+        ratelimit.hit(counter)
+    except ratelimit.RateLimited as throttled:
+        # No audit row: a refused try names no account (it is counted before the sign-in is looked up).
+        raise throttled.saying(_("Too many attempts. Please wait %(wait)s before trying again."), audit=None) from None
     found = waiting_code_signin(request)
     digits = normalize_signin_code(code)
     taken = take_signin_code(pending["id"], found[1].pk if found else 0, digits or "")  # looked up either way

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.generic import FormView
 
 from identity.ratelimit import RateLimited
+from identity.refusals import respond
 
 from ..decorators import reauthentication_required
 from ..flows.password import change_password, complete_password_reset, may_change_password, request_password_reset
@@ -41,11 +42,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def post(self, request, *args, **kwargs):
         try:
             return super().post(request, *args, **kwargs)
-        except RateLimited as throttled:
-            if not password_capped(throttled):
+        except RateLimited as refused:
+            if not password_capped(refused):
                 raise  # a 15-minute limit: the error page says how long to wait
             form = self.form_class(request.user, request=request)
-            return render_password_capped(request, self.template_name, self.get_context_data(form=form))
+            return render_password_capped(request, refused, self.template_name, self.get_context_data(form=form))
 
     def form_valid(self, form):
         change_password(self.request, form.user, form.cleaned_data["new_password1"])
@@ -56,10 +57,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-def render_password_capped(request, template: str, context: dict) -> HttpResponse:
+def render_password_capped(request, refused: RateLimited, template: str, context: dict) -> HttpResponse:
     """A signed-in person's password page past the 100-failure cap: it says to reset the password, which
     lifts the cap, rather than to wait the cap's 100 years (so no Retry-After either)."""
-    return render(request, template, {**context, "password_capped": True}, status=429)
+    return respond(request, refused.without_wait(), template, {**context, "password_capped": True})
 
 
 @never_cache

@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
-from identity.views import render_throttled, wait_phrase
+from identity.refusals import explained, respond
 
 from ..decorators import reauthentication_required
 from ..flows.email import complete_email_change, request_email_change
@@ -95,11 +95,9 @@ def not_me(request):
     password = form.cleaned_data["password"] if form.is_valid() else ""
     try:
         done = report_not_me(request, password)
-    except RateLimited as throttled:
-        message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
-        messages.error(request, message)
-        context = _security_context(request)
-        return render_throttled(request, "accounts/security.html", context, throttled.retry_after, message)
+    except RateLimited as refused:
+        messages.error(request, explained(refused))
+        return respond(request, refused, "accounts/security.html", _security_context(request))
     if not done:
         if "pwd" not in signin_state(request).signin_methods():
             confirm_first = urlencode({"next": reverse("accounts:security")})
@@ -131,11 +129,10 @@ def reauthenticate(request):
         try:
             if confirm_identity(request, form.cleaned_data["password"]):
                 return redirect(next_url)
-        except RateLimited as throttled:
-            if password_capped(throttled):
-                return render_password_capped(request, "accounts/reauthenticate.html", context)
-            message = _("Too many attempts. Please wait %(wait)s.") % {"wait": wait_phrase(throttled.retry_after)}
-            return render_throttled(request, "accounts/reauthenticate.html", context, throttled.retry_after, message)
+        except RateLimited as refused:
+            if password_capped(refused):
+                return render_password_capped(request, refused, "accounts/reauthenticate.html", context)
+            return respond(request, refused, "accounts/reauthenticate.html", context)
         form.add_error("password", _("That password is not right."))
     return render(request, "accounts/reauthenticate.html", context, status=400 if form.is_bound else 200)
 

@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
-from identity.views import render_throttled, wait_phrase
+from identity.refusals import respond
 
 from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
 from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
@@ -26,13 +26,6 @@ from ..tokens import user_for_verification_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 
 VERIFY_TOKEN_COOKIE = "verify-token"
-
-
-def _throttled_message(retry_after: int) -> str:
-    # Past the 100-failure cap a password leads to the mailed code instead (flows/signin_code.py).
-    return _("Too many attempts. To protect your account, please wait %(wait)s before trying again.") % {
-        "wait": wait_phrase(retry_after)
-    }
 
 
 @sensitive_post_parameters("password")
@@ -54,9 +47,8 @@ def signin(request):
         except CapReached:
             begin_code_signin(request, form.cleaned_data["email"], form.cleaned_data["password"], next_url)
             return redirect("accounts:signin_code")
-    except RateLimited as throttled:
-        message = _throttled_message(throttled.retry_after)
-        return render_throttled(request, "accounts/signin.html", context, throttled.retry_after, message)
+    except RateLimited as refused:
+        return respond(request, refused, "accounts/signin.html", context)
     return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
 
 
@@ -73,11 +65,8 @@ def signin_code(request):
     if request.method == "POST" and form.is_valid():
         try:
             next_page = complete_code_signin(request, form.cleaned_data["code"])
-        except RateLimited as throttled:
-            message = _("Too many attempts. Please wait %(wait)s before trying again.") % {
-                "wait": wait_phrase(throttled.retry_after)
-            }
-            return render_throttled(request, "accounts/signin_code.html", context, throttled.retry_after, message)
+        except RateLimited as refused:
+            return respond(request, refused, "accounts/signin_code.html", context)
         if next_page:
             return redirect(next_page)
         form.add_error("code", _("That code is not right, or it has expired. Check the latest email from us and try again."))

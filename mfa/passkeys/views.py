@@ -18,6 +18,7 @@ from accounts.flows.signin import safe_next_url
 from identity import ratelimit
 from identity.cookies import delete_private_cookie, set_private_cookie
 from identity.net import client_ip, rate_limit_subject
+from identity.refusals import respond
 
 from ..flows import LastFactorRequired
 from ..views import NEW_RECOVERY_CODES
@@ -42,12 +43,6 @@ def _error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def _throttled(throttled: ratelimit.RateLimited) -> JsonResponse:
-    response = _error(_("Too many attempts. Please wait a moment."), status=429)
-    response["Retry-After"] = str(throttled.retry_after)
-    return response
-
-
 def _body(request) -> dict:
     try:
         body = json.loads(request.body or b"{}")
@@ -57,7 +52,11 @@ def _body(request) -> dict:
 
 
 def _limited(request) -> None:
-    ratelimit.hit(("passkey-ip", rate_limit_subject(client_ip(request))))
+    try:
+        ratelimit.hit(("passkey-ip", rate_limit_subject(client_ip(request))))
+    except ratelimit.RateLimited as throttled:
+        # No audit row: a refused ceremony names no account (it is counted before any is looked up).
+        raise throttled.saying(_("Too many attempts. Please wait a moment."), audit=None, answer="json") from None
 
 
 @never_cache
@@ -94,8 +93,8 @@ def _register(request):
 def signin_options(request):
     try:
         _limited(request)
-    except ratelimit.RateLimited as throttled:
-        return _throttled(throttled)
+    except ratelimit.RateLimited as refused:
+        return respond(request, refused)
     return _json_options(flows.begin_authentication(request))
 
 
@@ -114,8 +113,8 @@ def _signin(request):
         next_url = body.get("next")
         next_url = safe_next_url(next_url) if isinstance(next_url, str) else None
         target = flows.complete_authentication(request, body["credential"], next_url)
-    except ratelimit.RateLimited as throttled:
-        return _throttled(throttled)
+    except ratelimit.RateLimited as refused:
+        return respond(request, refused)  # here, so that it too ends the ceremony (`_answered`)
     except PasskeyError as error:
         return _error(str(error))
     return JsonResponse({"redirect": target})
