@@ -96,6 +96,8 @@ def not_me(request):
     try:
         done = report_not_me(request, password)
     except RateLimited as refused:
+        if password_capped(refused):  # past the 100-failure cap waiting won't help: say to reset instead
+            return render_password_capped(request, refused, "accounts/security.html", _security_context(request))
         messages.error(request, explained(refused))
         return respond(request, refused, "accounts/security.html", _security_context(request))
     if not done:

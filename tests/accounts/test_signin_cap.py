@@ -300,6 +300,17 @@ def test_past_the_cap_password_change_says_to_reset_not_to_wait_years(user, othe
     assert user.check_password(PASSWORD), "nothing changed"
 
 
+def test_past_the_cap_this_wasnt_me_says_to_reset_not_to_wait_years(user, other_limits_high):
+    """An attacker who capped the password must not leave the owner a page saying to wait a century."""
+    response = capped_and_signed_in(user).post("/accounts/security/not-me/", {"password": PASSWORD})
+    assert response.status_code == 429 and "Retry-After" not in response
+    body = response.content.decode()
+    assert CAPPED_SIGNED_IN in body and 'href="/accounts/password/reset/"' in body
+    assert "hours" not in body and "wait" not in body.lower()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD), "nothing was undone"
+
+
 def test_the_capped_re_authentication_page_speaks_german(user, other_limits_high):
     owner = capped_and_signed_in(user, HTTP_ACCEPT_LANGUAGE="de")
     body = owner.post("/accounts/reauthenticate/", {"password": PASSWORD}).content.decode()
