@@ -148,10 +148,6 @@ def user_sessions(user_id) -> dict[str, dict]:
     return {sid: decode(data.decode()) for sid, data in zip(sids, raw) if data is not None}
 
 
-def user_session_ids(user_id) -> list[str]:
-    return list(user_sessions(user_id))
-
-
 def end_session(user_id, sid: str) -> bool:
     """End one session of a user, named by its id; False if the user has no such session."""
     redis = connection()

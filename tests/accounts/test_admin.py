@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import OutboxMail, SecurityEvent, User
-from accounts.sessions import user_session_ids
+from accounts.sessions import user_sessions
 from tests.conftest import PASSWORD, pass_mfa, sign_in_admin
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_deactivate_action_ends_sessions_and_blocks_sign_in(admin_client, user):
     assert response.status_code == 302
     user.refresh_from_db()
     assert not user.is_active
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     assert victim_browser.get("/accounts/").status_code == 302
     assert signed_in(user).get("/accounts/").status_code == 302
 
@@ -182,7 +182,7 @@ def test_admin_email_change_tells_the_old_address_signs_the_person_out_and_is_au
     assert mail.to == ["ada@example.com"]
     assert "An administrator changed the email address of your account to ada@new.example" in mail.body
     assert "ada@new.example" in mail.alternatives[0][0]
-    assert user_session_ids(user.pk) == [] and person.get("/accounts/").status_code == 302
+    assert user_sessions(user.pk) == {} and person.get("/accounts/").status_code == 302
     [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.EMAIL_CHANGED)
     assert (event.user, event.actor, event.reason) == (user, root, "admin")
     assert admin.get("/admin/").status_code == 200  # the admin's own session is not the person's
@@ -215,7 +215,7 @@ def test_admin_password_set_is_the_password_flow(root, user, deliver_outbox):
     assert "Password changed successfully." in admin.get(response["Location"]).content.decode()
     user.refresh_from_db()
     assert user.check_password(new)
-    assert person.get("/accounts/").status_code == 302 and user_session_ids(user.pk) == []
+    assert person.get("/accounts/").status_code == 302 and user_sessions(user.pk) == {}
     [mail] = deliver_outbox()
     assert mail.to == [user.email] and "An administrator just set a new password" in mail.body
     [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.PASSWORD_CHANGED)

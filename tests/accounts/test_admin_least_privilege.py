@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.flows.lifecycle import signin_throttle_state
 from accounts.models import SecurityEvent, User
-from accounts.sessions import user_session_ids
+from accounts.sessions import user_sessions
 from mfa.models import Passkey
 from tests.accounts.test_admin import change_form, factor_removal, signed_in
 from tests.conftest import add_totp, sign_in_admin
@@ -158,8 +158,8 @@ def test_sessions_of_privileged_accounts_are_not_ended(helpdesk, root, colleague
     signed_in(user)
     page = run_action(helpdesk, "end_sessions", [root, colleague, user])
     assert SKIPPED in page and "Sessions ended for 1 user." in page
-    assert user_session_ids(root.pk) and user_session_ids(colleague.pk)
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(root.pk) and user_sessions(colleague.pk)
+    assert user_sessions(user.pk) == {}
     assert root_browser.get("/admin/").status_code == 200
 
 

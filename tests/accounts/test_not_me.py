@@ -14,7 +14,7 @@ from django.core import signing
 from django.test import Client
 
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent, User
-from accounts.sessions import user_session_ids
+from accounts.sessions import user_sessions
 from accounts.tokens import NOT_ME_SALT, read_not_me_token
 from mfa.models import Passkey, RecoveryCode
 from mfa.policy import passkeys, totp_devices
@@ -123,7 +123,7 @@ def test_the_passkey_mail_link_evicts_the_attacker_and_the_owner_gets_back_in(ow
     assert response.status_code == 302 and response["Location"] == "/accounts/not-me/done/"
 
     assert not Passkey.objects.filter(pk=attacker_key.pk).exists()
-    assert user_session_ids(owner.pk) == [] and not signed_in(attacker)
+    assert user_sessions(owner.pk) == {} and not signed_in(attacker)
     assert passkey_signin(browser(), key).status_code == 400, "the attacker's passkey no longer signs in"
     assert sign_in(browser()).status_code == 400, "the old password is refused"
     refused = rp.refresh(app_tokens["refresh_token"])
@@ -276,7 +276,7 @@ def test_the_new_device_mail_link_ends_everything_though_nothing_was_added(owner
     sign_in(attacker)
     link = link_in(mail_with(deliver_outbox(), "New sign-in to your account"))
     follow_not_me(link)
-    assert not signed_in(attacker) and user_session_ids(owner.pk) == []
+    assert not signed_in(attacker) and user_sessions(owner.pk) == {}
     assert sign_in(browser()).status_code == 400
     assert mail_with(deliver_outbox(), "Reset your password").to == ["ada@example.com"]
 
@@ -316,7 +316,7 @@ def test_the_security_page_button_undoes_what_the_other_sessions_added(owner, de
     assert laptop.post("/accounts/security/not-me/", {"password": PASSWORD})["Location"] == "/accounts/not-me/done/"
     assert [p.name for p in passkeys(owner)] == ["Ada's key"], "only what the other session added is gone"
     assert list(totp_devices(owner)) == [device], "the owner's own app stays"
-    assert user_session_ids(owner.pk) == [] and not signed_in(attacker)
+    assert user_sessions(owner.pk) == {} and not signed_in(attacker)
     assert passkey_signin(browser(), key).status_code == 400
     owner.refresh_from_db()
     assert not owner.has_usable_password()

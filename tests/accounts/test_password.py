@@ -3,7 +3,7 @@ import re
 import pytest
 from django.test import Client
 
-from accounts.sessions import SESSION_PREFIX, session_id, user_session_ids
+from accounts.sessions import SESSION_PREFIX, session_id, user_sessions
 from identity.redis import connection
 from tests.conftest import PASSWORD
 from tests.timing import interleaved_medians, statements
@@ -56,7 +56,7 @@ def test_change_keeps_this_session_ends_the_others_and_mails_the_owner(user, del
     assert is_signed_in(here)
     assert here.cookies["__Host-session"].value != old_key, "the session key rotates on change"
     assert not is_signed_in(elsewhere)
-    assert len(user_session_ids(user.pk)) == 1
+    assert len(user_sessions(user.pk)) == 1
     user.refresh_from_db()
     assert user.check_password(NEW)
     changed = [m for m in deliver_outbox() if "password was changed" in m.subject]
@@ -118,7 +118,7 @@ def test_reset_ends_every_session_and_verifies_the_address(client, make_user, de
     assert done.status_code == 302
     assert done["Location"] == "/accounts/login/"
     assert not is_signed_in(signed_in)
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     user.refresh_from_db()
     assert user.check_password(NEW)
     assert is_signed_in(sign_in(user, NEW))

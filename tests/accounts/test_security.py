@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent
-from accounts.sessions import session_id, user_session_ids
+from accounts.sessions import session_id, user_sessions
 from tests.conftest import PASSWORD, sign_in_admin
 
 pytestmark = pytest.mark.django_db
@@ -353,7 +353,7 @@ def test_ending_one_session_signs_out_that_browser_only(user, device):
     page = laptop.get("/accounts/security/").content.decode()
     assert "That session has been signed out." in page
     assert len(session_rows(page)) == 1
-    assert user_session_ids(user.pk) == [sid(laptop)]
+    assert list(user_sessions(user.pk)) == [sid(laptop)]
     [event] = events(Event.SESSION_ENDED)
     assert (event.user, event.ip, event.session_ref) == (user, HOME_IP, sid(laptop)[:16])
 
@@ -372,7 +372,7 @@ def test_another_users_session_cannot_be_ended(user, make_user, device):
         assert response.status_code == 302
     assert "That session had already ended." in ada.get("/accounts/security/").content.decode()
     assert is_signed_in(bob_phone) and is_signed_in(bob_laptop)
-    assert sorted(user_session_ids(bob_user.pk)) == sorted([sid(bob_laptop), sid(bob_phone)])
+    assert sorted(user_sessions(bob_user.pk)) == sorted([sid(bob_laptop), sid(bob_phone)])
     assert not events(Event.SESSION_ENDED)
 
 
@@ -398,7 +398,7 @@ def test_ending_this_very_session_by_id_signs_out_gracefully(user, device):
     """The page offers no button for it, but a crafted POST (or a second tab) can name the current session."""
     ada = sign_in(device(), user.email)
     response = ada.post("/accounts/security/sessions/end/", {"session": sid(ada)})
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     assert not is_signed_in(ada)
     assert response.status_code == 302, response.content.decode()[:500]
 
@@ -432,7 +432,7 @@ def test_signing_out_this_session_by_id_when_stale_needs_no_reauthentication(use
     clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
     response = ada.post("/accounts/security/sessions/end/", {"session": sid(ada)})
     assert response.status_code == 302 and not response["Location"].startswith("/accounts/reauthenticate/")
-    assert not is_signed_in(ada) and user_session_ids(user.pk) == []
+    assert not is_signed_in(ada) and user_sessions(user.pk) == {}
 
 
 # --- security page: sign out all others and re-authentication ----------------------------------
@@ -476,7 +476,7 @@ def test_sign_out_all_others_when_stale_goes_through_reauthentication(user, devi
     assert len(session_rows(page)) == 1
     assert not is_signed_in(phone) and not is_signed_in(tablet)
     assert is_signed_in(laptop)
-    assert sid(laptop) == current and user_session_ids(user.pk) == [current]
+    assert sid(laptop) == current and list(user_sessions(user.pk)) == [current]
     [event] = events(Event.OTHER_SESSIONS_ENDED)
     assert (event.user, event.ip, event.session_ref) == (user, HOME_IP, current[:16])
 
@@ -580,7 +580,7 @@ def test_not_me_signs_out_everywhere_and_mails_a_reset_link(user, device, delive
     response = laptop.post("/accounts/security/not-me/", {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/accounts/not-me/done/"
     assert not is_signed_in(laptop) and not is_signed_in(phone)
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     page = laptop.get("/accounts/not-me/done/").content.decode()
     assert "signed everyone out, everywhere" in page and "Your old password no longer works" in page
     assert 'name="password"' not in page, "no sign-in form for the password just disabled"
@@ -1072,7 +1072,7 @@ def test_end_sessions_admin_action_signs_the_user_out_everywhere(admin_browser, 
     response = admin_browser.post("/admin/accounts/user/", {"action": "end_sessions", "_selected_action": [user.pk]})
     assert response.status_code == 302
     assert not is_signed_in(laptop) and not is_signed_in(phone)
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     assert is_signed_in(admin_browser)
     [event] = events(Event.ADMIN_SESSIONS_ENDED)
     assert (event.user, event.actor, event.ip, event.user_agent) == (user, admin_browser.root, OTHER_IP, CHROME_MAC)

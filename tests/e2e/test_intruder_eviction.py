@@ -19,7 +19,7 @@ import re
 import pytest
 
 from accounts.models import CredentialEvent, SecurityEvent, User
-from accounts.sessions import user_session_ids
+from accounts.sessions import user_sessions
 from mfa.models import Passkey
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots
@@ -160,4 +160,4 @@ def test_the_owner_evicts_an_intruder_who_added_a_passkey_and_gets_back_in(
     assert CredentialEvent.objects.filter(user=user, used_at__isnull=False).count() == 2  # the new browser too
     assert SecurityEvent.objects.filter(user=user, kind=SecurityEvent.Kind.NOT_ME).count() == 1
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
-    assert len(user_session_ids(user.pk)) == 1  # the owner's, after the reset
+    assert len(user_sessions(user.pk)) == 1  # the owner's, after the reset

@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent, User
-from accounts.sessions import user_session_ids
+from accounts.sessions import user_sessions
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
 
@@ -139,7 +139,7 @@ def test_end_another_session_then_report_this_was_not_me(
             browser.close()
 
     # Only now, with Playwright's loop gone, may this thread use the ORM.
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     kinds = list(SecurityEvent.objects.filter(user=user).order_by("at", "pk").values_list("kind", flat=True))
     assert kinds == [
         SecurityEvent.Kind.SIGNIN_SUCCEEDED,

@@ -9,7 +9,7 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SecurityEvent
-from accounts.sessions import user_session_ids
+from accounts.sessions import user_sessions
 from mfa import recovery
 from mfa.models import RecoveryCode
 from tests.conftest import add_totp, sign_in_admin, totp_code
@@ -192,7 +192,7 @@ def test_admin_reset_removes_factors_ends_sessions_mails_and_audits(
     laptop = sign_in_with_mfa(browser(), ada)
     clock.advance(30)  # the next code, for the second session
     phone = sign_in_with_mfa(browser(), ada)
-    assert len(user_session_ids(ada.pk)) == 2
+    assert len(user_sessions(ada.pk)) == 2
     deliver_outbox().clear()
 
     response = admin_browser.post("/admin/accounts/user/", {"action": "reset_mfa", "_selected_action": [ada.pk]})
@@ -202,7 +202,7 @@ def test_admin_reset_removes_factors_ends_sessions_mails_and_audits(
     assert not TOTPDevice.objects.filter(user=ada).exists()
     assert not RecoveryCode.objects.filter(user=ada).exists()
     assert not is_signed_in(laptop) and not is_signed_in(phone)
-    assert user_session_ids(ada.pk) == []
+    assert user_sessions(ada.pk) == {}
     assert is_signed_in(admin_browser)
     assert TOTPDevice.objects.filter(user=admin_browser.root).count() == 1, "the admin's own factor stays"
 

@@ -25,7 +25,7 @@ from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet
 
 from accounts.flows.lifecycle import deactivate_user
-from accounts.sessions import session_id, user_session_ids
+from accounts.sessions import session_id, user_sessions
 from oidc import tasks
 from oidc.logout import BACKCHANNEL_EVENT
 from oidc.models import Consent, PendingLogout, TokenFamily
@@ -244,7 +244,7 @@ class TestBackchannelLogout:
         assert f'name="session" value="{session_name(laptop)}"' in page
         response = phone.post(reverse("accounts:end_session"), {"session": session_name(laptop)})
         assert response.status_code == 302
-        assert user_session_ids(user.pk) == [session_name(phone)]
+        assert list(user_sessions(user.pk)) == [session_name(phone)]
 
         [post] = receiver.wait_for(1)
         _, claims = logout_claims(post["form"]["logout_token"][0], rp)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client as Browser
 
-from accounts.sessions import SessionStore, user_session_ids
+from accounts.sessions import SessionStore, user_sessions
 from oidc.models import AuthorizationCode, TokenFamily
 from tests.conftest import PASSWORD, sign_in_admin, wait_until_broker_idle
 from tests.oidc.conftest import RelyingParty, register, sign_in_with_password
@@ -94,7 +94,7 @@ def test_admin_password_set_ends_every_token_family_and_session_of_the_person(pu
     assert response.status_code == 302, response.content.decode()[:2000]
     assert_invalid_grant(public_rp, idled["refresh_token"])
     assert_invalid_grant(other_rp, live["refresh_token"])
-    assert user_session_ids(user.pk) == []
+    assert user_sessions(user.pk) == {}
     assert live_browser.get("/accounts/").status_code == 302
 
 
@@ -168,7 +168,7 @@ def test_an_mfa_reset_ends_every_token_family_of_the_person(public_rp, rp, make_
     assert public_rp.userinfo(idled["access_token"]).status_code == 401
     assert_invalid_grant(rp, live["refresh_token"])
     assert not TokenFamily.objects.filter(user=person, revoked_at__isnull=True).exists()
-    assert user_session_ids(person.pk) == []
+    assert user_sessions(person.pk) == {}
     assert live_browser.get("/accounts/").status_code == 302
 
 
