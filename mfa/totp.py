@@ -93,13 +93,12 @@ def verify_code(user, code: str) -> TOTPDevice | None:
 
 
 def _throttle_wait(device: TOTPDevice) -> int:
-    """Seconds until django-otp lets this device check a code again (0: now)."""
-    allowed, _ = device.verify_is_allowed()
+    """Seconds until django-otp lets this device check a code again (0: now), from the deadline its
+    own check reports (capped by cap_backoff)."""
+    allowed, refusal = device.verify_is_allowed()
     if allowed:
         return 0
-    required = device.get_throttle_factor() * 2 ** (device.throttling_failure_count - 1)
-    elapsed = (timezone.now() - device.throttling_failure_timestamp).total_seconds()
-    return max(1, math.ceil(min(required, otp_models.MAX_THROTTLE_DELAY_SECONDS) - elapsed))
+    return max(1, math.ceil((refusal["locked_until"] - timezone.now()).total_seconds()))
 
 
 def cap_backoff() -> None:
@@ -114,7 +113,8 @@ def cap_backoff() -> None:
 
 def clear_backoff(user) -> None:
     """Another factor was proved (a passkey, a recovery code): the person is back, so their
-    authenticator apps need not wait out a back-off an attacker may have run up."""
-    totp_devices(user).filter(throttling_failure_count__gt=0).update(
-        throttling_failure_count=0, throttling_failure_timestamp=None
-    )
+    authenticator apps need not wait out a back-off an attacker may have run up. Each row is locked
+    as verify_code locks it, so django-otp's reset (a save of the whole row) writes no stale `last_t`."""
+    with transaction.atomic():
+        for device in totp_devices(user).filter(throttling_failure_count__gt=0).select_for_update():
+            device.throttle_reset()
