@@ -185,7 +185,12 @@ class SignCountRegression(PasskeyError):
 
 
 def verify_assertion(request, assertion: Assertion, passkey) -> tuple[int, bool]:
-    """Check a signed assertion against a stored passkey; returns (new sign count, backed up)."""
+    """Check a signed assertion against a stored passkey; returns (new sign count, backed up).
+
+    The counter is compared here, after py_webauthn has checked the signature (it is given a stored
+    count of 0, which its own counter check always passes): a counter that did not go up is then
+    known to come from the passkey's own key, a sign that the credential was copied, and an assertion
+    anyone else signed is merely invalid, so it cannot make us tell the owner of a copy."""
     challenge = take_challenge(request, "authenticate")
     try:
         verified = verify_authentication_response(
@@ -194,11 +199,17 @@ def verify_assertion(request, assertion: Assertion, passkey) -> tuple[int, bool]
             expected_rp_id=settings.WEBAUTHN_RP_ID,
             expected_origin=settings.WEBAUTHN_ORIGINS,
             credential_public_key=bytes(passkey.public_key),
-            credential_current_sign_count=passkey.sign_count,
+            credential_current_sign_count=0,
             require_user_verification=True,
         )
     except WebAuthnException as error:
-        if "sign count" in str(error):
-            raise SignCountRegression(_("This passkey could not be verified.")) from error
         raise PasskeyError(_("This passkey could not be verified. Please try again.")) from error
+    if _counter_regressed(verified.new_sign_count, passkey.sign_count):
+        raise SignCountRegression(_("This passkey could not be verified."))
     return verified.new_sign_count, verified.credential_backed_up
+
+
+def _counter_regressed(new: int, stored: int) -> bool:
+    """WebAuthn's signature-counter rule (section 6.1.1, applied in the signCount step of 7.2): a counter
+    in use must go up every time; one an authenticator keeps at 0 (a synced passkey) is not in use."""
+    return (new > 0 or stored > 0) and new <= stored

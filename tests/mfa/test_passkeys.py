@@ -12,7 +12,7 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from webauthn.helpers import bytes_to_base64url
 
-from accounts.models import SecurityEvent, User
+from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.signin_state import AUTH_METHODS
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
@@ -671,6 +671,19 @@ def test_a_refused_assertion_is_audited_with_its_reason(client, user, authentica
     assert passkey_signin(client, authenticator, **knobs).status_code == 400
     [event] = SecurityEvent.objects.filter(kind=Event.SIGNIN_FAILED)
     assert (event.user, event.method, event.reason) == (user, "passkey", reason)
+
+
+def test_a_stale_counter_under_another_keys_signature_is_no_copy_of_the_passkey(client, user, authenticator):
+    """Only an assertion the passkey's own key signed tells of a copy: a stale counter under anyone
+    else's signature is an invalid assertion, and nobody is told of a copy that was never made."""
+    passkey = add_passkey(user, authenticator, sign_count=5)
+    impostor = SoftAuthenticator()
+    copy = impostor.new_credential("testserver", bytes(passkey.user_handle), credential_id=bytes(passkey.credential_id))
+    response = passkey_signin(client, impostor, credential=copy, sign_count=3)
+    assert refused(response, NOT_VERIFIED)
+    [event] = SecurityEvent.objects.filter(kind=Event.SIGNIN_FAILED)
+    assert (event.user, event.method, event.reason) == (user, "passkey", "invalid_assertion")
+    assert not OutboxMail.objects.filter(kind=OutboxMail.Kind.PASSKEY_CLONED).exists()
 
 
 def test_counters_of_zero_stay_allowed(user):
