@@ -126,7 +126,7 @@ def totp_add(request):
             return redirect("accounts:security")
         form.add_error("code", _("That code is not right. Check the time on your phone and try the next code."))
     uri = totp.provisioning_uri(request.user, secret)
-    context = {"form": form, "qr": totp.qr_svg(uri), "secret": totp.readable_secret(secret), "uri": uri}
+    context = {"form": form, "qr": totp.qr_svg(uri), "secret": totp.readable_secret(secret)}
     return render(request, "mfa/totp_add.html", context, status=400 if form.is_bound else 200)
 
 
