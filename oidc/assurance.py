@@ -30,8 +30,8 @@ ACR_VALUES_SUPPORTED = list(LEVELS)
 AMR_BY_METHOD = {"pwd": ["pwd"], "otp": ["otp"], "recovery": ["otp"]}
 
 
-def counted_factors(session, now: float | None = None) -> list[Factor]:
-    now = time.time() if now is None else now
+def counted_factors(session) -> list[Factor]:
+    now = time.time()
     return [
         factor
         for factor in SigninState(session).factors
