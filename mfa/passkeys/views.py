@@ -39,8 +39,8 @@ def _answered(response: HttpResponse) -> HttpResponse:
     return delete_private_cookie(response, CHALLENGE_COOKIE, samesite="Strict")
 
 
-def _error(message: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+def _error(message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=400)
 
 
 def _body(request) -> dict:
