@@ -19,12 +19,10 @@ from django.conf import settings
 class FactorKind:
     """A kind of second factor, named by the method a session records when it is proved ("otp").
     `held_by`: whether an account holds one, so that its sign-in waits for it (None for a kind that
-    only backs up the others, like recovery codes). `on_its_own`: proving it is multi-factor by itself
-    (a user-verified passkey: something you have, plus PIN or biometrics)."""
+    only backs up the others, like recovery codes)."""
 
     method: str
     held_by: Callable[[Any], bool] | None = None
-    on_its_own: bool = False
 
 
 class SigninStage:
@@ -60,11 +58,6 @@ def stages() -> tuple[SigninStage, ...]:
 def second_factors() -> frozenset[str]:
     """The methods that count as a second factor."""
     return frozenset(_kinds)
-
-
-def multi_factor(method: str) -> bool:
-    kind = _kinds.get(method)
-    return kind is not None and kind.on_its_own
 
 
 def holds(user, method: str) -> bool:

@@ -17,7 +17,9 @@ MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
 FACTOR_KINDS = (
     FactorKind("otp", held_by=lambda user: totp_devices(user).exists()),
     FactorKind("recovery"),  # backs up the others: holding codes alone is no second factor
-    FactorKind("passkey", held_by=lambda user: passkeys(user).exists(), on_its_own=True),
+    # A user-verified passkey is multi-factor on its own (something you have, plus PIN or biometrics):
+    # as the first factor it passes the stage too.
+    FactorKind("passkey", held_by=lambda user: passkeys(user).exists()),
 )
 
 
