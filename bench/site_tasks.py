@@ -76,7 +76,7 @@ def argon2_verify_seconds(rounds: int) -> dict:
 def session_memory(count: int) -> dict:
     """Redis memory per session: copies of a real signed-in session (one a bench user made, read back
     from Redis) stored through the session store, `INFO memory` before and after."""
-    from accounts.flows.signin import PREVIOUS_SIGNIN
+    from accounts.signin_state import PREVIOUS_SIGNIN
     from accounts.models import User
     from accounts.sessions import SESSION_PREFIX, SessionStore
     from identity.redis import connection
