@@ -32,8 +32,8 @@ from django.db import transaction
 from accounts.models import OutboxMail, User
 from accounts.outbox import queue_mail
 from accounts.tasks import sweep_outbox
-from tests.conftest import PASSWORD, database_url, free_port, point_celery_at
-from tests.identity.test_outage import RedisProcess
+from tests.processes import RedisProcess, database_url, free_port, point_celery_at
+from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,7 +23,8 @@ import pytest
 from django.db.models import Count
 
 from accounts.models import OutboxMail, User
-from tests.conftest import PASSWORD, free_port
+from tests.processes import free_port
+from tests.users import PASSWORD
 from tests.identity.test_faults import CSRF, ROOT, redis_server_binary, sign_in, stack, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)

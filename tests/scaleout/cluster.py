@@ -17,7 +17,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from tests.conftest import PASSWORD, free_port
+from tests.processes import free_port
+from tests.users import PASSWORD
 from tests.identity.test_faults import CSRF, GUNICORN, ROOT, Stack, wait_for
 
 NODE_WORKERS = 2

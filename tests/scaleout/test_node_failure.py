@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 from tests.identity.test_faults import CSRF
 from tests.scaleout.cluster import Browser, location, password_step
 

@@ -25,7 +25,8 @@ import redis
 
 from accounts.models import User
 from identity.redis import kombu_sentinel_url, new_client, parse_sentinels
-from tests.conftest import PASSWORD, free_port
+from tests.processes import free_port
+from tests.users import PASSWORD
 from tests.identity.test_faults import CSRF, ROOT, Stack, sign_in, wait_for
 from tests.identity.test_faults import redis_server_binary  # noqa: F401 (a fixture)
 
