@@ -14,7 +14,7 @@ from django.test import Client
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail
 from identity.redis import connection
-from tests.processes import RedisProcess, free_port, point_celery_at
+from tests.processes import RedisProcess, free_port, point_celery_at, unavailable
 from tests.smtp import Recorder
 from tests.users import PASSWORD, STEP, add_totp
 
@@ -143,6 +143,13 @@ def celery_worker(transactional_db, settings):
     point_celery_at(settings.CELERY_BROKER_URL)
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
         yield app
+
+
+@pytest.fixture(scope="module")
+def redis_server_binary():
+    """For the tests that start redis-server themselves (tests/stack.py): skipped without it, failed in CI."""
+    if not shutil.which("redis-server"):
+        unavailable("redis-server is not installed")
 
 
 @pytest.fixture

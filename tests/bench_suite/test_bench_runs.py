@@ -10,7 +10,6 @@ import pytest
 
 from bench.driver import SCENARIOS
 from tests.processes import database_url
-from tests.identity.test_faults import redis_server_binary  # noqa: F401  (skips, or fails in CI, without redis-server)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from accounts.models import OutboxMail, User
 from accounts.outbox import queue_mail
 from tests.users import PASSWORD
-from tests.identity.test_faults import celery_on, redis_server_binary, stack, wait_for  # noqa: F401
+from tests.stack import stack, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,6 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.identity.test_faults import redis_server_binary  # noqa: F401  (a fixture the cluster needs)
 from tests.processes import unavailable
 from tests.scaleout.cluster import Cluster
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.users import PASSWORD
-from tests.identity.test_faults import CSRF
+from tests.stack import CSRF
 from tests.scaleout.cluster import Browser, location, password_step
 
 pytestmark = pytest.mark.django_db(transaction=True)
