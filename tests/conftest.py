@@ -14,17 +14,13 @@ from django.test import Client
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail
 from identity.redis import connection
-from tests.processes import RedisProcess, free_port, point_celery_at, unavailable
+from tests.processes import PROCESS_FIXTURES, RedisProcess, free_port, point_celery_at, unavailable
 from tests.smtp import Recorder
 from tests.users import PASSWORD, STEP, add_totp
 
 
-# Fixtures that start servers: a test using one (directly or through another fixture) is marked
-# `processes`, so a developer can leave the slow ones out locally with `-m "not processes"`.
-PROCESS_FIXTURES = {"redis_server_binary", "own_redis"}
-
-
 def pytest_collection_modifyitems(config, items):
+    """Tests that use a fixture starting servers are marked `processes` (see PROCESS_FIXTURES)."""
     for item in items:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)

@@ -13,6 +13,13 @@ import time
 import redis
 
 
+# Fixtures (in conftest.py files) that start servers, or that every test starting its own servers requests:
+# a test using one, directly or through another fixture, is marked `processes` (tests/conftest.py), so a
+# developer can leave the slow ones out locally with `-m "not processes"`. A module that starts servers
+# itself says so with `pytestmark`; tests/test_markers.py checks that none is left unmarked.
+PROCESS_FIXTURES = frozenset({"redis_server_binary", "own_redis"})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

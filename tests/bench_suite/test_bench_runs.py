@@ -13,6 +13,8 @@ from tests.processes import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture(scope="module")
 def results(redis_server_binary, tmp_path_factory) -> dict:

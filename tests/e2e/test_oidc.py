@@ -66,7 +66,8 @@ AUTHENTICATOR = {
 }
 OPTIONS = "/accounts/passkeys/signin/options/"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# Besides Chromium, each test runs the example relying app as a server of its own (start_app).
+pytestmark = [pytest.mark.e2e, pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from accounts.tasks import sweep_outbox
 from tests.stack import sign_in, stack, wait_for
 from tests.users import PASSWORD
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 # --- 1. Redis stops under a running gunicorn -----------------------------------------------------

@@ -27,7 +27,7 @@ from tests.processes import free_port, unavailable
 from tests.stack import CSRF, ROOT, sign_in, stack, wait_for
 from tests.users import PASSWORD
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 # --- A private PostgreSQL cluster ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from accounts.outbox import queue_mail
 from tests.users import PASSWORD
 from tests.stack import stack, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 def value(text: str, name: str, **labels) -> float:

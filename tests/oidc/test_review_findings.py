@@ -377,6 +377,7 @@ def test_check_deploy_fails_without_a_usable_keyset(broken_keyset):
     assert "BEGIN PRIVATE KEY" not in output and "MIIE" not in output
 
 
+@pytest.mark.processes
 def test_gunicorn_does_not_start_without_a_keyset(tmp_path):
     """The review's production start: no key, yet gunicorn served and the first token request was a 500."""
     port = free_port()

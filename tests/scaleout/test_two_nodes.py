@@ -19,7 +19,7 @@ from tests.mfa.softauthn import SoftAuthenticator
 from tests.oidc.relying_party import REDIRECT_URI, pkce_pair, register
 from tests.scaleout.cluster import Browser, location, mfa_step, password_step
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 # --- 1. Any node serves any request ------------------------------------------------------------
