@@ -1,31 +1,26 @@
+"""Fixtures for every test folder. Helpers are plain modules beside this one (users.py, processes.py,
+smtp.py, concurrency.py, timing.py) and in each folder (mfa/pages.py, oidc/relying_party.py, ...)."""
+
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.test import Client
 
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail
 from identity.redis import connection
-from tests.processes import free_port, wait_until_broker_idle  # noqa: F401  (imported from here by tests)
-
-PASSWORD = "correct horse battery staple"
-
-
-# Fixtures that start servers: a test using one (directly or through another fixture) is marked
-# `processes`, so a developer can leave the slow ones out locally with `-m "not processes"`.
-PROCESS_FIXTURES = {"redis_server_binary", "own_redis"}
+from tests.processes import PROCESS_FIXTURES, RedisProcess, free_port, point_celery_at, unavailable
+from tests.smtp import Recorder
+from tests.users import PASSWORD, STEP, add_totp
 
 
 def pytest_collection_modifyitems(config, items):
+    """Tests that use a fixture starting servers are marked `processes` (see PROCESS_FIXTURES)."""
     for item in items:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
@@ -58,28 +53,25 @@ def user(make_user) -> User:
     return make_user()
 
 
-def totp_code(device, steps_ago: int = 0) -> str:
-    """The code an authenticator app would show for a django-otp TOTP device (now, or steps ago)."""
-    from django_otp.oath import TOTP
+@pytest.fixture
+def totp_clock(monkeypatch):
+    """`time.time()` starting 1 s into the next TOTP step, so a code computed by a test is still the current
+    one when the server checks it (no flaky step boundaries); `clock.advance(seconds)` moves it on.
+    django-otp's TOTP reads `time.time()` too. Rate limits are unaffected: they use Redis' own clock.
+    Every test in tests/mfa/ runs on it (its conftest.py)."""
+    real_time = time.time
+    start = real_time()
+    offset = [(int(start) // STEP + 1) * STEP + 1 - start]
+    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
 
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time() - steps_ago * device.step
-    return f"{totp.token():0{device.digits}d}"
+    class Clock:
+        def advance(self, seconds: float) -> None:
+            offset[0] += seconds
 
+        def now(self) -> float:
+            return time.time()
 
-def add_totp(user, name: str = "Phone"):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from mfa.totp import new_secret
-
-    return TOTPDevice.objects.create(user=user, name=name, key=new_secret(), confirmed=True)
-
-
-def pass_mfa(browser: Client, user, **extra):
-    """Answer the MFA step of a pending sign-in with the user's current TOTP code."""
-    from mfa.policy import totp_devices
-
-    return browser.post("/accounts/mfa/", {"code": totp_code(totp_devices(user).first())}, **extra)
+    return Clock()
 
 
 @pytest.fixture
@@ -92,14 +84,6 @@ def make_admin(make_user):
         return admin
 
     return make
-
-
-def sign_in_admin(admin, browser: Client | None = None, **extra) -> Client:
-    browser = browser or Client(raise_request_exception=False)
-    first = browser.post("/accounts/login/", {"email": admin.email, "password": PASSWORD}, **extra)
-    assert first.status_code == 302 and first["Location"] == "/accounts/mfa/", first
-    assert pass_mfa(browser, admin, **extra).status_code == 302
-    return browser
 
 
 @pytest.fixture
@@ -128,32 +112,6 @@ def deliver_outbox(mailoutbox):
     return deliver
 
 
-def database_url(name: str) -> str:
-    """A database on the test database's server, as a URL for the processes a test starts."""
-    db = django_settings.DATABASES["default"]
-    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
-
-
-class Recorder:
-    """An aiosmtpd handler that keeps each message it receives."""
-
-    def __init__(self):
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        from email import message_from_bytes
-        from email.policy import default
-
-        self.messages.append(message_from_bytes(envelope.content, policy=default))
-        return "250 Message accepted"
-
-    def wait_for(self, count: int, timeout: float = 20.0) -> list:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.messages
-
-
 @pytest.fixture
 def smtp_sink(settings):
     """A real SMTP server on loopback; Django's SMTP backend is pointed at it."""
@@ -171,22 +129,6 @@ def smtp_sink(settings):
     controller.stop()
 
 
-def point_celery_at(url: str) -> None:
-    """Send Celery's next publish to another broker (forgetting pooled connections to the old one).
-
-    Celery prefers the CELERY_BROKER_URL environment variable (set by tests/settings.py) to its
-    configuration, so that is switched too.
-    """
-    from identity.celery import app
-
-    os.environ["CELERY_BROKER_URL"] = url
-    app.conf.broker_url = url
-    app._pool = None
-    amqp = app.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
-
-
 @pytest.fixture
 def celery_worker(transactional_db, settings):
     """A real Celery worker (in a thread of this process) consuming from the test broker."""
@@ -199,34 +141,11 @@ def celery_worker(transactional_db, settings):
         yield app
 
 
-class RedisProcess:
-    """A real redis-server on a free port, which a test can stop and start again."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+@pytest.fixture(scope="module")
+def redis_server_binary():
+    """For the tests that start redis-server themselves (tests/stack.py): skipped without it, failed in CI."""
+    if not shutil.which("redis-server"):
+        unavailable("redis-server is not installed")
 
 
 @pytest.fixture

@@ -1,18 +1,92 @@
-"""Helpers for the processes tests and bench/ start, without Django: a free port, and waiting for a
-Celery worker to drain its Redis broker."""
+"""Helpers for the tests that start processes of their own, and for bench/: a free port, a private
+redis-server, a database URL for the processes, pointing Celery at another broker, and waiting for a
+Celery worker to drain its Redis broker. bench/ imports this without Django: Django and pytest are
+imported only inside the functions that need them."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import time
 
 import redis
+
+
+# Fixtures (in conftest.py files) that start servers, or that every test starting its own servers requests:
+# a test using one, directly or through another fixture, is marked `processes` (tests/conftest.py), so a
+# developer can leave the slow ones out locally with `-m "not processes"`. A module that starts servers
+# itself says so with `pytestmark`; tests/test_markers.py checks that none is left unmarked.
+PROCESS_FIXTURES = frozenset({"redis_server_binary", "own_redis"})
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def unavailable(reason: str):
+    """Skip on a developer machine; fail in CI, where a skipped test would pass unnoticed."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this test may not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+def database_url(name: str) -> str:
+    """A database on the test database's server, as a URL for the processes a test starts."""
+    from django.conf import settings as django_settings
+
+    db = django_settings.DATABASES["default"]
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+
+
+class RedisProcess:
+    """A real redis-server on a free port, which a test can stop and start again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def point_celery_at(url: str) -> None:
+    """Send Celery's next publish to another broker (forgetting pooled connections to the old one).
+
+    Celery prefers the CELERY_BROKER_URL environment variable (set by tests/settings.py) to its
+    configuration, so that is switched too.
+    """
+    from identity.celery import app
+
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 def wait_until_broker_idle(queue: redis.Redis, timeout: float = 20.0, quiet: float = 0.5) -> None:

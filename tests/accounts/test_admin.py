@@ -3,7 +3,7 @@ from django.test import Client
 
 from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.sessions import user_sessions
-from tests.conftest import PASSWORD, pass_mfa, sign_in_admin
+from tests.users import PASSWORD, pass_mfa, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -291,7 +291,7 @@ def test_admin_cannot_remove_the_last_factor_of_someone_who_must_use_mfa(root, m
 
 
 def test_two_step_status_lists_passkeys_as_well_as_authenticator_apps(root, user):
-    from tests.conftest import add_totp
+    from tests.users import add_totp
     from tests.mfa.test_passkey_offer_and_admin import stored_passkey
 
     admin = sign_in_admin(root)
@@ -306,7 +306,7 @@ def test_two_step_status_lists_passkeys_as_well_as_authenticator_apps(root, user
 def test_outbox_send_again_needs_change_permission_not_view(make_user, user, client, settings):
     from django.contrib.auth.models import Permission
 
-    from tests.conftest import add_totp
+    from tests.users import add_totp
 
     client.post("/accounts/password/reset/", {"email": user.email})
     row = OutboxMail.objects.get(user=user)
@@ -329,7 +329,7 @@ def test_outbox_send_again_needs_change_permission_not_view(make_user, user, cli
 
 
 def test_admin_totp_removal_is_the_factor_removal_flow(root, user, deliver_outbox):
-    from tests.conftest import add_totp
+    from tests.users import add_totp
 
     device = add_totp(user, "Phone")
     admin = sign_in_admin(root)
@@ -346,7 +346,7 @@ def test_admin_totp_removal_is_the_factor_removal_flow(root, user, deliver_outbo
 
 
 def test_django_otps_device_admin_with_its_secrets_and_unmailed_edits_is_gone(root, user):
-    from tests.conftest import add_totp
+    from tests.users import add_totp
 
     device = add_totp(user)
     admin = sign_in_admin(root)

@@ -15,8 +15,8 @@ from accounts.models import User
 from oidc.models import Client
 from tests.accounts.test_admin import change_form
 from tests.accounts.test_admin_least_privilege import colleague, grant, root  # noqa: F401 (fixtures)
-from tests.conftest import add_totp, sign_in_admin
-from tests.oidc.conftest import REDIRECT_URI, register
+from tests.users import add_totp, sign_in_admin
+from tests.oidc.relying_party import REDIRECT_URI, register
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from accounts.models import SecurityEvent, User
 from accounts.sessions import user_sessions
 from mfa.models import Passkey
 from tests.accounts.test_admin import change_form, factor_removal, signed_in
-from tests.conftest import add_totp, sign_in_admin
+from tests.users import add_totp, sign_in_admin
 from tests.mfa.test_passkey_offer_and_admin import stored_passkey
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from tests.conftest import PASSWORD, free_port
+from tests.processes import free_port
+from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

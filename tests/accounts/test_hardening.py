@@ -7,7 +7,7 @@ from django.test import Client
 from accounts.models import SecurityEvent, User
 from identity.redis import connection
 from tests.accounts.test_admin import NO_PASSKEY_CHANGES
-from tests.conftest import PASSWORD, add_totp, sign_in_admin
+from tests.users import PASSWORD, add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 

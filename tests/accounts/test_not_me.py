@@ -19,11 +19,11 @@ from accounts.tokens import NOT_ME_SALT, read_not_me_token
 from mfa.models import Passkey, RecoveryCode
 from mfa.policy import passkeys, totp_devices
 from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
-from tests.conftest import PASSWORD, add_totp, totp_code
+from tests.users import PASSWORD, add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin, register
-from tests.oidc.conftest import RelyingParty
-from tests.oidc.conftest import register as register_app
+from tests.oidc.relying_party import RelyingParty
+from tests.oidc.relying_party import register as register_app
 
 pytestmark = pytest.mark.django_db
 
@@ -327,7 +327,7 @@ def test_the_security_page_button_undoes_what_the_other_sessions_added(owner, de
 
 @pytest.mark.django_db(transaction=True)
 def test_two_parallel_clicks_on_one_link_act_once(owner, deliver_outbox):
-    from tests.mfa.conftest import run_in_parallel
+    from tests.concurrency import run_in_parallel
 
     attacker = browser()
     sign_in(attacker)
@@ -395,7 +395,7 @@ def test_an_owner_whose_reset_link_expired_can_ask_for_another(owner, deliver_ou
 
 
 def test_an_authenticator_app_the_attacker_set_up_goes_with_its_recovery_codes(owner, deliver_outbox):
-    from tests.mfa.conftest import enrol_through_pages
+    from tests.mfa.pages import enrol_through_pages
 
     attacker = browser()
     sign_in(attacker)

@@ -13,7 +13,7 @@ from django.test import Client
 
 from mfa.policy import passkeys, totp_devices
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 from tests.accounts.test_not_me import (
     ATTACKER_UA,
     NEW_PASSWORD,
@@ -26,9 +26,10 @@ from tests.accounts.test_not_me import (
     sign_in,
     signed_in,
 )
-from tests.mfa.conftest import clock, code_for_secret, enrol_through_pages, reauthenticate  # noqa: F401
+from tests.mfa.pages import code_for_secret, enrol_through_pages, reauthenticate
 
-pytestmark = pytest.mark.django_db
+# The codes these tests compute must still be current when the server checks them (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("totp_clock")]
 
 EMAIL_CONFIRM_LINK = re.compile(r"http://testserver(/accounts/email/confirm/[^\s]+/)")
 

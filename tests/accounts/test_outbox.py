@@ -76,7 +76,7 @@ def test_sweep_enqueues_only_old_unsent_rows(user, monkeypatch, settings):
 def test_enqueue_survives_a_dead_broker(row, settings, caplog):
     from accounts.outbox import enqueue
     from identity.celery import app
-    from tests.conftest import point_celery_at
+    from tests.processes import point_celery_at
 
     point_celery_at("redis://127.0.0.1:1/0")
     try:

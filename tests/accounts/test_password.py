@@ -5,7 +5,7 @@ from django.test import Client
 
 from accounts.sessions import SESSION_PREFIX, session_id, user_sessions
 from identity.redis import connection
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 from tests.timing import interleaved_medians, statements
 
 pytestmark = pytest.mark.django_db

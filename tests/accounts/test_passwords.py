@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.hashers import identify_hasher, make_password
 
 from accounts.models import User
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

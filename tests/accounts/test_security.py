@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent
 from accounts.sessions import session_id, user_sessions
-from tests.conftest import PASSWORD, sign_in_admin
+from tests.users import PASSWORD, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts.models import SecurityEvent
 from tests.accounts.test_not_me import OWNER_UA, browser, mail_with, owner, sign_in  # noqa: F401  (owner: fixture)
-from tests.conftest import add_totp, totp_code
+from tests.users import add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin
 

@@ -4,7 +4,7 @@ import pytest
 
 from accounts.sessions import SESSION_PREFIX, session_id
 from identity.redis import connection
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 from tests.timing import interleaved_medians, median_hash_time, statements
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.models import OutboxMail, SecurityEvent
 from identity import ratelimit
-from tests.conftest import PASSWORD, add_totp
+from tests.users import PASSWORD, add_totp
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 
 from accounts.models import OutboxMail, User
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 from tests.timing import interleaved_medians, median_hash_time, statements
 
 pytestmark = pytest.mark.django_db

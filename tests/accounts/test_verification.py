@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import OutboxMail, User
 from accounts.tokens import make_verification_token
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

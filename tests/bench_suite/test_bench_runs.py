@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from bench.driver import SCENARIOS
-from tests.conftest import database_url
-from tests.identity.test_faults import redis_server_binary  # noqa: F401  (skips, or fails in CI, without redis-server)
+from tests.processes import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture(scope="module")

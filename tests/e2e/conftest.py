@@ -1,38 +1,23 @@
-"""Shared by the browser tests: Debian's Chromium under Playwright, and a live server they can trust."""
+"""Shared by the browser tests: Debian's Chromium under Playwright, and a live server they can trust
+(helpers in browser.py)."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 import redis
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str):
-    """Skip on a developer machine; fail in CI, where a skipped browser test would pass unnoticed."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this test may not be skipped)", pytrace=False)
-    pytest.skip(reason)
+from tests.e2e.browser import CHROMIUM
+from tests.processes import unavailable
 
 
 @pytest.fixture
 def sync_playwright():
     if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
+        unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed")
+        unavailable("the playwright package is not installed")
     return sync_playwright
 
 
@@ -62,52 +47,6 @@ def localhost_site(live_server, settings):
     if "localhost" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
     return url
-
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-class Screenshots:
-    """test-artifacts/<folder>/NN-name.png, numbered across the tests of one module (emptied first)."""
-
-    def __init__(self, folder: str):
-        self.folder = ARTIFACTS / folder
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        self.count = 0
-
-    def __call__(self, page, name: str) -> None:
-        self.count += 1
-        page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
-
-
-class Watch:
-    """Console errors, uncaught page errors and requests of every page, for assertions at the end."""
-
-    def __init__(self, site: str):
-        self.site = site
-        self.errors: list[str] = []
-        self.requests: list[tuple[str, str]] = []
-
-    def attach(self, page) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
-        page.on("request", lambda request: self.requests.append((request.method, request.url)))
-
-    def _console(self, message) -> None:
-        if message.type != "error":
-            return
-        # Neither the site nor the example app has a favicon; Chromium asks for one on every page and
-        # logs the 404 as an error.
-        if (message.location.get("url") or "").endswith("/favicon.ico"):
-            return
-        self.errors.append(f"console: {message.text} ({message.location.get('url')})")
-
-    def mark(self) -> int:
-        return len(self.requests)
-
-    def posts(self, path: str, since: int = 0) -> int:
-        return sum(1 for method, url in self.requests[since:] if method == "POST" and url == f"{self.site}{path}")
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from identity.redis import connection
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import PASSWORD
-from tests.oidc.conftest import REDIRECT_URI, RelyingParty, register
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.users import PASSWORD
+from tests.oidc.relying_party import REDIRECT_URI, RelyingParty, register
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -21,8 +21,8 @@ import pytest
 from accounts.models import CredentialEvent, SecurityEvent, User
 from accounts.sessions import user_sessions
 from mfa.models import Passkey
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots
+from tests.users import PASSWORD
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots
 from tests.e2e.test_passkeys import AUTHENTICATOR as PASSKEY_AUTHENTICATOR
 
 EMAIL = "grace@example.com"

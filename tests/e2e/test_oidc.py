@@ -46,8 +46,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from accounts.models import SecurityEvent
 from oidc.models import Client, Consent, TokenFamily
 from mfa.models import Passkey, PasskeyOwner
-from tests.conftest import PASSWORD, add_totp, free_port, totp_code
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
+from tests.processes import free_port
+from tests.users import PASSWORD, add_totp, totp_code
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "relying_app.py"
@@ -65,7 +66,8 @@ AUTHENTICATOR = {
 }
 OPTIONS = "/accounts/passkeys/signin/options/"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# Besides Chromium, each test runs the example relying app as a server of its own (start_app).
+pytestmark = [pytest.mark.e2e, pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from django.conf import settings
 
 from accounts.models import SecurityEvent
 from mfa.models import Passkey
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import Screenshots, Watch
+from tests.users import PASSWORD
+from tests.e2e.browser import Screenshots, Watch
 from tests.e2e.test_mfa import STEP, code_at, key_from_page
 from tests.e2e.test_passkeys import AUTHENTICATOR, launch
 

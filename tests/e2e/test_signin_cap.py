@@ -13,8 +13,8 @@ import re
 import pytest
 
 from identity import ratelimit
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots
+from tests.users import PASSWORD
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -16,7 +16,7 @@ from django.test import Client
 
 from identity.redis import connection
 from tests.mfa.softauthn import SoftAuthenticator
-from tests.oidc.conftest import RelyingParty, register
+from tests.oidc.relying_party import RelyingParty, register
 
 pytestmark = pytest.mark.django_db
 

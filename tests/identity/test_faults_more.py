@@ -1,4 +1,4 @@
-"""More fault tolerance against real processes (see tests/identity/test_faults.py for the harness).
+"""More fault tolerance against real processes (tests/stack.py is the harness).
 
 1. A private PostgreSQL cluster stopped and started again under a running gunicorn.
 2. A gunicorn worker SIGKILLed while sign-ups are coming in from several clients.
@@ -23,16 +23,11 @@ import pytest
 from django.db.models import Count
 
 from accounts.models import OutboxMail, User
-from tests.conftest import PASSWORD, free_port
-from tests.identity.test_faults import CSRF, ROOT, redis_server_binary, sign_in, stack, wait_for  # noqa: F401
+from tests.processes import free_port, unavailable
+from tests.stack import CSRF, ROOT, sign_in, stack, wait_for
+from tests.users import PASSWORD
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _skip_or_fail(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this test may not be skipped)", pytrace=False)
-    pytest.skip(reason)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 # --- A private PostgreSQL cluster ----------------------------------------------------------------
@@ -117,14 +112,14 @@ def _pg_gid() -> int:
 def private_cluster():
     bindir = _pg_bin()
     if bindir is None:
-        _skip_or_fail("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin")
+        unavailable("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin")
     if os.geteuid() == 0:
         try:
             _pg_uid()
         except KeyError:
-            _skip_or_fail("running as root and there is no `postgres` user to run initdb as")
+            unavailable("running as root and there is no `postgres` user to run initdb as")
         if not shutil.which("runuser"):
-            _skip_or_fail("running as root and runuser is not available to run initdb as `postgres`")
+            unavailable("running as root and runuser is not available to run initdb as `postgres`")
     cluster = PrivateCluster(bindir)
     try:
         cluster.initdb()

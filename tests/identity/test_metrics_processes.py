@@ -8,10 +8,10 @@ from django.db import transaction
 
 from accounts.models import OutboxMail, User
 from accounts.outbox import queue_mail
-from tests.conftest import PASSWORD
-from tests.identity.test_faults import celery_on, redis_server_binary, stack, wait_for  # noqa: F401
+from tests.users import PASSWORD
+from tests.stack import stack, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 def value(text: str, name: str, **labels) -> float:

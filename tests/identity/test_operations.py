@@ -22,7 +22,8 @@ from django.test import Client
 
 from identity.logging import JsonFormatter, redact
 from identity.redis import connection
-from tests.conftest import PASSWORD, add_totp, pass_mfa, point_celery_at, totp_code
+from tests.processes import point_celery_at
+from tests.users import PASSWORD, add_totp, pass_mfa, totp_code
 
 ROOT = Path(__file__).resolve().parents[2]
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once

@@ -5,8 +5,7 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from tests.conftest import RedisProcess  # noqa: F401  (re-exported for older imports)
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

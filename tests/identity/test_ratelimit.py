@@ -23,7 +23,7 @@ from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 from identity.ratelimit import Limit, RateLimited
 from identity.redis import connection
-from tests.conftest import PASSWORD, sign_in_admin
+from tests.users import PASSWORD, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 

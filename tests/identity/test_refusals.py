@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import SecurityEvent
 from identity import ratelimit
-from tests.conftest import PASSWORD, add_totp, totp_code
+from tests.users import PASSWORD, add_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,9 @@ from identity import ratelimit
 from mfa import recovery
 from mfa.base import code_cap
 from mfa.flows import reset_mfa
-from tests.conftest import add_totp, totp_code
+from tests.users import add_totp, totp_code
 
-from .conftest import device_of, is_signed_in, start_pending, submit_code, wrong_code
+from .pages import device_of, is_signed_in, start_pending, submit_code, wrong_code
 from .softauthn import SoftAuthenticator
 from .test_passkeys import add_passkey, passkey_signin
 
@@ -132,7 +132,7 @@ def test_the_owners_right_code_starts_the_count_over(ada, browser, clock):
 
 def test_guesses_at_a_re_authentication_count_too(ada, browser):
     """A session thief guessing codes at "confirm it's you" spends the same cap."""
-    from .conftest import reauthenticate, sign_in_with_mfa
+    from .pages import reauthenticate, sign_in_with_mfa
 
     c = sign_in_with_mfa(browser(), ada)
     capped(ada)

@@ -10,9 +10,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import SecurityEvent
 from mfa import totp
 from mfa.models import RecoveryCode
-from tests.conftest import PASSWORD
+from tests.users import PASSWORD
 
-from .conftest import (
+from .pages import (
     CODES_PAGE,
     ENROL_PAGE,
     MFA_PAGE,

@@ -12,14 +12,14 @@ from accounts.models import SecurityEvent
 from accounts.sessions import user_sessions
 from mfa import recovery
 from mfa.models import RecoveryCode
-from tests.conftest import add_totp, sign_in_admin, totp_code
+from tests.concurrency import run_in_parallel
+from tests.users import add_totp, sign_in_admin, totp_code
 
-from .conftest import (
+from .pages import (
     device_of,
     is_signed_in,
     page_after,
     password_step,
-    run_in_parallel,
     sign_in_with_mfa,
     start_pending,
     submit_code,

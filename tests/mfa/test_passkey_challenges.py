@@ -17,7 +17,7 @@ from identity.redis import connection
 from identity.cookies import cookie_name
 from mfa.passkeys.auth import CHALLENGE_COOKIE, CHALLENGE_SALT
 
-from .conftest import is_signed_in
+from .pages import is_signed_in
 from .softauthn import SoftAuthenticator
 from .test_passkeys import (
     CANNOT_SIGN_IN,
@@ -129,7 +129,7 @@ def test_a_challenge_the_site_did_not_sign_for_this_purpose_is_refused(authentic
 def test_a_registration_challenge_belongs_to_the_person_it_was_made_for(signed_in_client, make_user):
     """Mallory's registration challenge, planted in Ada's browser, does not register a passkey for Ada."""
     from mfa.models import Passkey
-    from tests.conftest import PASSWORD
+    from tests.users import PASSWORD
 
     mallory = make_user("mallory@example.com")
     theirs = Client(raise_request_exception=False)

@@ -3,7 +3,7 @@ import pytest
 from accounts.models import SecurityEvent
 from mfa.models import Passkey
 from tests.accounts.test_admin import factor_removal
-from tests.conftest import sign_in_admin
+from tests.users import sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def test_a_passkey_is_offered_once_after_signing_in_without_one(signed_in_client
 
 def test_no_offer_to_someone_who_has_a_passkey(user, client):
     stored_passkey(user)
-    from tests.conftest import PASSWORD
+    from tests.users import PASSWORD
 
     client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
     # (a passkey is a second factor: the password step now leads to the MFA page)
@@ -43,7 +43,7 @@ def test_admin_sees_a_users_passkeys_and_removal_is_audited(make_admin, user):
 
 
 def test_someone_who_must_enrol_is_offered_a_passkey_as_well(make_user, client, settings):
-    from tests.conftest import PASSWORD
+    from tests.users import PASSWORD
 
     settings.MFA_REQUIRED = "all"
     user = make_user("new@example.com")

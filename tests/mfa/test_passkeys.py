@@ -16,9 +16,9 @@ from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.signin_state import AUTH_METHODS
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
-from tests.conftest import PASSWORD, add_totp, sign_in_admin
+from tests.users import PASSWORD, add_totp, sign_in_admin
 
-from .conftest import is_signed_in, page_after, password_step, sign_in_with_mfa, start_pending
+from .pages import is_signed_in, page_after, password_step, sign_in_with_mfa, start_pending
 from .softauthn import SoftAuthenticator
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 
 from accounts.models import SecurityEvent
 from mfa import recovery
-from tests.conftest import PASSWORD, sign_in_admin
+from tests.users import PASSWORD, sign_in_admin
 
-from .conftest import (
+from .pages import (
     ENROL_PAGE,
     MFA_PAGE,
     code_for_secret,

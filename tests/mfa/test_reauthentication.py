@@ -24,10 +24,10 @@ from accounts.sessions import session_id
 from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
-from tests.conftest import PASSWORD, add_totp, totp_code
-from tests.oidc.conftest import RelyingParty, approve, backdate_signin, register as register_app
+from tests.users import PASSWORD, add_totp, totp_code
+from tests.oidc.relying_party import RelyingParty, approve, backdate_signin, register as register_app
 
-from .conftest import (
+from .pages import (
     CODES_PAGE,
     ENROL_PAGE,
     MFA_PAGE,

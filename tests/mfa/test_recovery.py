@@ -11,9 +11,10 @@ from django.utils import timezone
 from accounts.models import OutboxMail, SecurityEvent
 from mfa import recovery
 from mfa.models import RecoveryCode
-from tests.conftest import PASSWORD, add_totp, totp_code
+from tests.concurrency import run_in_parallel
+from tests.users import PASSWORD, add_totp, totp_code
 
-from .conftest import (
+from .pages import (
     CODES_PAGE,
     MFA_PAGE,
     codes_on_page,
@@ -21,7 +22,6 @@ from .conftest import (
     enrol_through_pages,
     is_signed_in,
     page_after,
-    run_in_parallel,
     sign_in_with_mfa,
     start_pending,
     submit_code,

@@ -17,9 +17,9 @@ from django.test import Client
 from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from accounts.models import SecurityEvent
 from accounts.sessions import SessionStore
-from tests.conftest import PASSWORD, add_totp, totp_code
+from tests.users import PASSWORD, add_totp, totp_code
 
-from .conftest import (
+from .pages import (
     ENROL_PAGE,
     MFA_PAGE,
     device_of,

@@ -11,9 +11,10 @@ from accounts.models import SecurityEvent
 from accounts.signin_state import SigninState
 from identity import ratelimit
 from mfa.base import mfa_counters
-from tests.conftest import add_totp, totp_code
+from tests.concurrency import run_in_parallel
+from tests.users import add_totp, totp_code
 
-from .conftest import device_of, is_signed_in, run_in_parallel, start_pending, submit_code, wrong_code
+from .pages import device_of, is_signed_in, start_pending, submit_code, wrong_code
 
 pytestmark = pytest.mark.django_db
 

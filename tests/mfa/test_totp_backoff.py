@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 
 from mfa import recovery
-from tests.conftest import totp_code
+from tests.users import totp_code
 
-from .conftest import device_of, is_signed_in, start_pending, submit_code
+from .pages import device_of, is_signed_in, start_pending, submit_code
 from .softauthn import SoftAuthenticator
 from .test_passkeys import add_passkey, passkey_signin
 

@@ -20,9 +20,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client as Browser
 
 from oidc.models import Client
-from tests.conftest import add_totp, sign_in_admin
+from tests.users import add_totp, sign_in_admin
 
-from .conftest import REDIRECT_URI, RelyingParty
+from .relying_party import REDIRECT_URI, RelyingParty
 
 pytestmark = pytest.mark.django_db
 

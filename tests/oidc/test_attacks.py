@@ -18,8 +18,8 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from oidc.models import AuthorizationCode, Client, Consent, TokenFamily
-from tests.conftest import PASSWORD
-from tests.oidc.conftest import (
+from tests.users import PASSWORD
+from tests.oidc.relying_party import (
     ISSUER,
     REDIRECT_URI,
     RelyingParty,

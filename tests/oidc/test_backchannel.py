@@ -29,9 +29,10 @@ from accounts.sessions import session_id, user_sessions
 from oidc import tasks
 from oidc.logout import BACKCHANNEL_EVENT
 from oidc.models import Consent, PendingLogout, TokenFamily
-from tests.conftest import PASSWORD, point_celery_at, wait_until_broker_idle
+from tests.processes import point_celery_at, wait_until_broker_idle
+from tests.users import PASSWORD
 
-from .conftest import ISSUER, RelyingParty, register
+from .relying_party import ISSUER, RelyingParty, register
 
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
@@ -464,7 +465,7 @@ class TestDeliveryTask:
         assert claims["sid"] == "some-sid"
 
     def test_an_unreachable_app_raises_a_request_error(self, user):
-        from tests.conftest import free_port
+        from tests.processes import free_port
 
         client, _ = register("Down", backchannel_logout_uri=f"http://127.0.0.1:{free_port()}/logout")
         with pytest.raises(requests.RequestException):

@@ -15,8 +15,9 @@ from django.test import Client as Browser
 
 from accounts.sessions import SessionStore, user_sessions
 from oidc.models import AuthorizationCode, TokenFamily
-from tests.conftest import PASSWORD, sign_in_admin, wait_until_broker_idle
-from tests.oidc.conftest import RelyingParty, register, sign_in_with_password
+from tests.processes import wait_until_broker_idle
+from tests.users import PASSWORD, sign_in_admin
+from tests.oidc.relying_party import RelyingParty, register, sign_in_with_password
 from tests.oidc.test_backchannel import broker, receiver, worker  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +142,7 @@ def test_an_mfa_reset_ends_every_token_family_of_the_person(public_rp, rp, make_
     """A reset is what an admin does when a factor was lost or stolen: whoever holds it may already
     hold app tokens too (also from a session that idled out), and none of them may keep working."""
     from tests.accounts.test_admin_least_privilege import grant
-    from tests.conftest import add_totp, totp_code
+    from tests.users import add_totp, totp_code
 
     person = make_user("lost-phone@example.com")
     device = add_totp(person)

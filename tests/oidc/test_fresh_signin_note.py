@@ -18,7 +18,7 @@ from django.core import signing
 from identity.cookies import cookie_name
 from oidc.flows import FRESH_SIGNIN_COOKIE, FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW
 from identity.redis import connection
-from tests.oidc.conftest import approve, backdate_signin, sign_in_with_password
+from tests.oidc.relying_party import approve, backdate_signin, sign_in_with_password
 
 from .test_protocol import code_from, is_signin_page
 

@@ -17,8 +17,8 @@ from django.core.management import CommandError, call_command
 
 from identity import settings as identity_settings
 from oidc.models import Client
-from tests.conftest import sign_in_admin
-from tests.oidc.conftest import RelyingParty, rp  # noqa: F401  (the fixture)
+from tests.users import sign_in_admin
+from tests.oidc.relying_party import RelyingParty
 from tests.oidc.test_review_findings import add_resource_server_in_admin, introspect, resource_server
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ from django.core.management import call_command
 
 from oidc import keys
 from oidc.logout import logout_token
-from .conftest import RelyingParty, register
+from .relying_party import RelyingParty, register
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from django.test import Client as Browser
 
 from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from oidc.models import Client, Consent, TokenFamily
-from tests.conftest import PASSWORD, add_totp, pass_mfa
-from tests.oidc.conftest import (
+from tests.users import PASSWORD, add_totp, pass_mfa
+from tests.oidc.relying_party import (
     ISSUER,
     REDIRECT_URI,
     RelyingParty,

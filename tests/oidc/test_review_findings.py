@@ -33,9 +33,9 @@ from oauth2_provider.models import RefreshToken
 from identity import health
 from oidc import keys
 from oidc.models import AuthorizationCode, Client, TokenFamily
-from tests.conftest import sign_in_admin
+from tests.users import sign_in_admin
 from tests.identity.test_operations import production_env
-from tests.oidc.conftest import REDIRECT_URI, RelyingParty, approve, register, register_client
+from tests.oidc.relying_party import REDIRECT_URI, RelyingParty, approve, register, register_client
 from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
 from tests.processes import free_port
 
@@ -377,6 +377,7 @@ def test_check_deploy_fails_without_a_usable_keyset(broken_keyset):
     assert "BEGIN PRIVATE KEY" not in output and "MIIE" not in output
 
 
+@pytest.mark.processes
 def test_gunicorn_does_not_start_without_a_keyset(tmp_path):
     """The review's production start: no key, yet gunicorn served and the first token request was a 500."""
     port = free_port()

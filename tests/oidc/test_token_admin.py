@@ -18,8 +18,8 @@ from oauth2_provider.models import AccessToken, IDToken, RefreshToken
 
 from accounts.models import SecurityEvent, User
 from oidc.models import AuthorizationCode, Consent, TokenFamily
-from tests.conftest import add_totp, sign_in_admin
-from tests.oidc.conftest import RelyingParty
+from tests.users import add_totp, sign_in_admin
+from tests.oidc.relying_party import RelyingParty
 from tests.oidc.test_credential_revocation import assert_invalid_grant, signed_in
 
 pytestmark = pytest.mark.django_db

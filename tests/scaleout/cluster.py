@@ -17,8 +17,9 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from tests.conftest import PASSWORD, free_port
-from tests.identity.test_faults import CSRF, GUNICORN, ROOT, Stack, wait_for
+from tests.processes import free_port
+from tests.users import PASSWORD
+from tests.stack import CSRF, GUNICORN, ROOT, Stack, wait_for
 
 NODE_WORKERS = 2
 # Only the per-account-and-address limit is lowered, for the test that counts failures across nodes.

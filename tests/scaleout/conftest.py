@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import ExitStack
 
 import pytest
 
-from tests.identity.test_faults import redis_server_binary  # noqa: F401  (a fixture the cluster needs)
+from tests.processes import unavailable
 from tests.scaleout.cluster import Cluster
 
 
@@ -17,10 +16,7 @@ def nginx_binary() -> str:
     # Debian puts it in /usr/sbin, which is not on a normal user's PATH.
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if not found:
-        reason = "nginx is not installed (apt-get install nginx)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set, so this test may not be skipped)", pytrace=False)
-        pytest.skip(reason)
+        unavailable("nginx is not installed (apt-get install nginx)")
     return found
 
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.identity.test_faults import CSRF
+from tests.users import PASSWORD
+from tests.stack import CSRF
 from tests.scaleout.cluster import Browser, location, password_step
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 # --- 2. A node killed under load ---------------------------------------------------------------

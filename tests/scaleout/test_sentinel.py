@@ -1,7 +1,7 @@
 """Redis high availability through Redis Sentinel, against real processes.
 
 A master, a replica and three sentinels run on loopback under a real gunicorn and a real Celery worker
-(the `Stack` of tests/identity/test_faults.py). The master is SIGKILLed while people are signed in; once
+(the `Stack` of tests/stack.py). The master is SIGKILLed while people are signed in; once
 the sentinels have promoted the replica, the same processes, never restarted, keep those people signed
 in, sign new ones in, count failed sign-ins and deliver mail.
 
@@ -25,9 +25,9 @@ import redis
 
 from accounts.models import User
 from identity.redis import kombu_sentinel_url, new_client, parse_sentinels
-from tests.conftest import PASSWORD, free_port
-from tests.identity.test_faults import CSRF, ROOT, Stack, sign_in, wait_for
-from tests.identity.test_faults import redis_server_binary  # noqa: F401 (a fixture)
+from tests.processes import free_port
+from tests.users import PASSWORD
+from tests.stack import CSRF, ROOT, Stack, sign_in, wait_for
 
 SERVICE = "mymaster"
 DB = 3  # not 0: REDIS_URL's database number must reach the master through the sentinels

@@ -14,12 +14,12 @@ import pytest
 from authlib.jose import JsonWebKey, JsonWebToken
 
 from mfa.models import Passkey
-from tests.conftest import add_totp, totp_code
+from tests.users import add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
-from tests.oidc.conftest import REDIRECT_URI, pkce_pair, register
+from tests.oidc.relying_party import REDIRECT_URI, pkce_pair, register
 from tests.scaleout.cluster import Browser, location, mfa_step, password_step
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 # --- 1. Any node serves any request ------------------------------------------------------------

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail, sweep_outbox
-from tests.conftest import PASSWORD, point_celery_at, wait_until_broker_idle
+from tests.processes import point_celery_at, wait_until_broker_idle
+from tests.users import PASSWORD
 
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1: every connection is refused
 EMAIL = "grace@example.com"
