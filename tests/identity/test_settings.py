@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from identity.env import env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = (
@@ -16,10 +21,10 @@ PROBE = (
 )
 
 
-def load(env: dict, cwd=ROOT):
+def load(env: dict, cwd=ROOT, probe=PROBE):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECURE_"))}
     clean.update(env, DJANGO_SETTINGS_MODULE="identity.settings")
-    return subprocess.run([sys.executable, "-c", PROBE], env=clean, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", probe], env=clean, cwd=cwd, capture_output=True, text=True)
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -61,3 +66,65 @@ def test_development_generates_and_keeps_a_secret_key(tmp_path):
     assert s["EMAIL_BACKEND"].endswith("console.EmailBackend")
     key_file = ROOT / ".secret_key"
     assert key_file.exists() and oct(key_file.stat().st_mode)[-3:] == "600"
+
+
+# --- A value that is not of its variable's type stops the start, naming the variable -----------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SESSION_IDLE_TIMEOUT", "abc", "SESSION_IDLE_TIMEOUT must be a whole number, not 'abc'."),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be on or off"),
+        ("REDIS_SOCKET_TIMEOUT", "1.5s", "REDIS_SOCKET_TIMEOUT must be a number, not '1.5s'."),
+        ("OIDC_API_SCOPES", "not json", "OIDC_API_SCOPES must be JSON: Expecting value"),
+        # an app's own setting, read when the app loads (accounts/app_settings.py)
+        ("MFA_PENDING_TIMEOUT", "5m", "MFA_PENDING_TIMEOUT must be a whole number, not '5m'."),
+        ("PASSWORD_BREACH_CHECK", "enabled", "PASSWORD_BREACH_CHECK must be on or off"),
+    ],
+)
+def test_a_value_of_the_wrong_type_stops_the_start_naming_its_variable(variable, value, message):
+    result = load({"DJANGO_SECRET_KEY": "x" * 50, variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr, result.stderr[-2000:]
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    def set_variables(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+
+    return set_variables
+
+
+def test_switches_are_strict(environment):
+    environment(ON=" Yes ", OFF="off", EMPTY="", ODD="2")
+    assert env.bool("ON", False) is True and env.bool("OFF", True) is False
+    assert env.bool("EMPTY", True) is True and env.bool("UNSET_SWITCH", True) is True  # empty: the default
+    with pytest.raises(ImproperlyConfigured, match="ODD must be on or off"):
+        env.bool("ODD", False)  # django-environ's own would say True (2 != 0)
+
+
+def test_numbers_and_lists_read_as_before(environment):
+    environment(NUMBER=" 12 ", EMPTY_NUMBER="", BAD_NUMBER="1.5", LIST=" a , b ,, c ", EMPTY_LIST="")
+    assert env.int("NUMBER", 1) == 12 and env.int("EMPTY_NUMBER", 7) == 7 and env.int("UNSET_NUMBER", 3) == 3
+    with pytest.raises(ImproperlyConfigured, match=r"BAD_NUMBER must be a whole number, not '1\.5'"):
+        env.int("BAD_NUMBER", 1)
+    assert env.list("LIST", default=["x"]) == ["a", "b", "c"]
+    assert env.list("EMPTY_LIST", default=["x"]) == [], "set but empty is no entries, as before (METRICS_ALLOWED_IPS=)"
+    assert env.list("UNSET_LIST", default=["x"]) == ["x"]
+
+
+def test_a_value_starting_with_a_dollar_is_itself_not_another_variable(environment):
+    """django-environ's "proxied values" would look up a variable named by the rest of the value:
+    a generated secret key or password starting with "$" would not start."""
+    environment(EMAIL_HOST_PASSWORD="$ecret", ecret="not this")
+    assert env.str("EMAIL_HOST_PASSWORD", "") == "$ecret"
+
+
+def test_strings_keep_what_was_set_and_a_missing_required_one_is_named(environment):
+    environment(NAME="  Identity  ", EMPTY_NAME="")
+    assert env.str("NAME", "x") == "Identity" and env.str("EMPTY_NAME", "x") == ""
+    with pytest.raises(ImproperlyConfigured, match="Set the UNSET_NAME environment variable"):
+        env.str("UNSET_NAME")

@@ -94,7 +94,7 @@ def test_register_client_and_the_admin_say_why_openid_is_refused(make_admin):
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("not json", "must be a JSON object"),
+        ("not json", "OIDC_API_SCOPES must be JSON"),
         ('["mail.read"]', "must be a JSON object"),
         ('{"mail.read": ""}', "must be a JSON object"),
         ('{"openid": "Sign in"}', "is an OpenID Connect scope"),
