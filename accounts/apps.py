@@ -14,6 +14,7 @@ class AccountsConfig(AppConfig):
         from .metrics import OUTBOX  # imported once the app registry is ready: it imports models
 
         add_scrape_time_collector(OUTBOX)
+        from . import checks  # noqa: F401  registers accounts' system checks, reading its app settings
 
 
 class IdentityAdminConfig(admin_apps.AdminConfig):

@@ -1,14 +1,17 @@
 """The settings module read fresh in a subprocess, the way a deployment would load it."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
 from identity.env import env
+from identity.health import STARTUP
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +131,116 @@ def test_strings_keep_what_was_set_and_a_missing_required_one_is_named(environme
     assert env.str("NAME", "x") == "Identity" and env.str("EMPTY_NAME", "x") == ""
     with pytest.raises(ImproperlyConfigured, match="Set the UNSET_NAME environment variable"):
         env.str("UNSET_NAME")
+
+
+# --- Well formed but wrong: system checks, run by `manage.py check` and at every web start ------------
+
+
+def startup_errors() -> dict[str, str]:
+    return {message.id: message.msg for message in run_checks(tags=[STARTUP]) if message.is_serious()}
+
+
+def test_the_test_settings_pass_the_startup_checks():
+    assert startup_errors() == {}
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "check_id", "message"),
+    [
+        ("RATE_LIMITS", {"signin-acount": "1/h"}, "identity.E004", "RATE_LIMITS names an unknown limit: 'signin-acount'."),
+        ("RATE_LIMITS", {"signin-ip": "60/15min"}, "identity.E005", "RATE_LIMITS signin-ip: not a rate limit: '60/15min'."),
+        ("RATE_LIMITS", {"signin-ip": "0/h"}, "identity.E005", "RATE_LIMITS signin-ip: a rate limit needs at least one"),
+        ("TRUSTED_PROXIES", ["10.0.0.1", "proxy.internal"], "identity.E002",
+         "TRUSTED_PROXIES: not an IP address or network: 'proxy.internal'."),
+        ("METRICS_ALLOWED_IPS", ["localhost"], "identity.E003", "METRICS_ALLOWED_IPS: not an IP address or network: 'localhost'."),
+        ("MFA_REQUIRED", "sometimes", "accounts.E001", "MFA_REQUIRED must be off, staff or all, not 'sometimes'."),
+    ],
+)
+def test_a_bad_setting_fails_its_startup_check(settings, setting, value, check_id, message):
+    if setting == "RATE_LIMITS":
+        value = {**settings.RATE_LIMITS, **value}
+    setattr(settings, setting, value)
+    errors = startup_errors()
+    assert list(errors) == [check_id] and errors[check_id].startswith(message), errors
+
+
+def test_sentinels_need_a_plain_redis_url(settings):
+    settings.REDIS_SENTINELS = [("10.0.0.1", 26379)]
+    settings.REDIS_URL = "rediss://x:6380/0"
+    assert startup_errors() == {
+        "identity.E006": "REDIS_SENTINELS needs a redis:// REDIS_URL (TLS through Sentinel is not supported)."
+    }
+    settings.REDIS_URL = "redis://x:6379/0"
+    assert startup_errors() == {}
+
+
+def check(**variables: str) -> subprocess.CompletedProcess:
+    """`manage.py check` in a fresh process, with the production settings and these variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECURE_"))}
+    clean.update(DJANGO_SETTINGS_MODULE="identity.settings", DJANGO_SECRET_KEY="x" * 50, **variables)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], env=clean, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "words"),
+    [
+        ({"RATE_LIMITS": "signin-account=5/15m,signin-acount=1/h"}, ["identity.E004", "'signin-acount'"]),
+        ({"RATE_LIMITS": "signin-ip=60/15min"}, ["identity.E005", "RATE_LIMITS signin-ip"]),
+        ({"RATE_LIMITS": "signin-ip"}, ["identity.E005", "RATE_LIMITS signin-ip: not a rate limit: ''"]),
+        ({"TRUSTED_PROXIES": "10.0.0.1,proxy.internal"}, ["identity.E002", "TRUSTED_PROXIES", "proxy.internal"]),
+        ({"METRICS_ALLOWED_IPS": "127.0.0.1,localhost"}, ["identity.E003", "METRICS_ALLOWED_IPS", "'localhost'"]),
+        ({"REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_URL": "rediss://x:6380/0"}, ["identity.E006", "needs a redis:// REDIS_URL"]),
+        ({"MFA_REQUIRED": "everyone"}, ["accounts.E001", "MFA_REQUIRED must be off, staff or all"]),
+        ({"OIDC_API_SCOPES": '{"openid": "Sign in"}'}, ["oidc.E002", "'openid' is an OpenID Connect scope"]),
+    ],
+)
+def test_manage_py_check_refuses_a_bad_value_and_names_it(variables, words):
+    """The settings load (a bad entry no longer crashes the import); the check says what is wrong."""
+    probe = load({"DJANGO_SECRET_KEY": "x" * 50, **variables})
+    assert probe.returncode == 0, probe.stderr
+    result = check(**variables)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert all(word in output for word in words), output[-2000:]
+
+
+def test_manage_py_check_passes_with_good_overrides():
+    result = check(RATE_LIMITS=" signin-account = 5/15m , signup-ip=20/h", TRUSTED_PROXIES="10.0.0.1,10.1.0.0/16",
+                   METRICS_TOKEN="t" * 32, MFA_REQUIRED="All")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_web_process_refuses_to_start_on_a_failing_startup_check():
+    """gunicorn loads identity.wsgi, which runs the STARTUP checks before it serves (a worker that
+    cannot load the application stops the server: tests/oidc/test_review_findings.py starts one)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECURE_"))}
+    clean.update(DJANGO_SETTINGS_MODULE="identity.settings", DJANGO_SECRET_KEY="x" * 50, RATE_LIMITS="signin-ip=60/15min")
+    result = subprocess.run([sys.executable, "-c", "import identity.wsgi"], env=clean, cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: identity.E005: RATE_LIMITS signin-ip: not a rate limit: '60/15min'." in result.stderr
+
+
+def test_gunicorn_does_not_start_with_a_malformed_rate_limit(tmp_path):
+    from tests.identity.test_operations import production_env
+    from tests.processes import free_port
+
+    env = production_env(RATE_LIMITS="signin-ip=60/15min", BIND=f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="1")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            returncode = server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)  # it served
+                server.wait()
+    text = log.read_text(errors="replace")
+    assert returncode != 0
+    assert "identity.E005" in text and "RATE_LIMITS signin-ip" in text, text[-3000:]
