@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from .app_settings import app_settings
 from .models import OutboxMail
 
 
@@ -17,7 +17,7 @@ class OutboxCollector:
         unsent = OutboxMail.objects.filter(sent_at__isnull=True).aggregate(
             n=Count("pk"),
             oldest=Min("created_at"),
-            failed=Count("pk", filter=Q(attempts__gte=settings.MAIL_MAX_ATTEMPTS)),
+            failed=Count("pk", filter=Q(attempts__gte=app_settings.MAIL_MAX_ATTEMPTS)),
         )
         depth = GaugeMetricFamily("identity_mail_outbox_unsent", "Mail rows not sent yet")
         depth.add_metric([], unsent["n"])

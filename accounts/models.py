@@ -3,7 +3,6 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -12,6 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from identity.net import describe_device
+
+from .app_settings import app_settings
 
 
 def normalize_email(address: str) -> str:
@@ -165,7 +166,7 @@ class OutboxMail(models.Model):
     def state(self) -> str:
         if self.sent_at:
             return _("discarded") if self.user_id is None else _("sent")
-        if self.attempts >= settings.MAIL_MAX_ATTEMPTS:
+        if self.attempts >= app_settings.MAIL_MAX_ATTEMPTS:
             return _("failed")
         return _("retrying") if self.attempts else _("pending")
 

@@ -22,6 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from identity.net import client_ip, describe_device
 
+from .app_settings import app_settings
 from .models import CredentialEvent, OutboxMail, User
 from .tokens import make_email_change_token, make_not_me_token, make_verification_token, mint_signin_code
 
@@ -57,7 +58,7 @@ def _credential_event_links(row: OutboxMail) -> dict:
     event = CredentialEvent.objects.filter(pk=row.context.get("event"), user=row.user).first()
     if event is not None:
         links["not_me_url"] = absolute_url(reverse("accounts:not_me_link", args=[make_not_me_token(event)]))
-        links["not_me_days"] = max(1, settings.NOT_ME_LINK_TIMEOUT // 86400)
+        links["not_me_days"] = max(1, app_settings.NOT_ME_LINK_TIMEOUT // 86400)
     return links
 
 
@@ -73,7 +74,7 @@ def _email_change_links(row: OutboxMail) -> dict:
 def _signin_code(row: OutboxMail) -> dict:
     return {
         "code": mint_signin_code(row.context["pending"], row.user),
-        "minutes": settings.SIGNIN_CODE_TIMEOUT // 60,
+        "minutes": app_settings.SIGNIN_CODE_TIMEOUT // 60,
         "reset_url": absolute_url(reverse("accounts:password_reset")),
     }
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
+from .app_settings import app_settings
 
 
 @dataclass(frozen=True)
@@ -72,5 +72,5 @@ def holds_second_factor(user) -> bool:
 
 def must_have_mfa(user) -> bool:
     """Whether policy requires a second factor of this account (MFA_REQUIRED, or the admin's flag)."""
-    policy = settings.MFA_REQUIRED
+    policy = app_settings.MFA_REQUIRED
     return user.mfa_required or policy == "all" or (policy == "staff" and user.is_staff)

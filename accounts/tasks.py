@@ -7,11 +7,11 @@ import smtplib
 from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .app_settings import app_settings
 from .models import CredentialEvent, OutboxMail
 from .outbox import enqueue, render_mail
 
@@ -68,7 +68,7 @@ def _still_addressed(row: OutboxMail) -> bool:
 def _expired(row: OutboxMail) -> bool:
     """A sign-in code is useless once its sign-in has timed out: never mail it late (after an outage)."""
     age = (timezone.now() - row.created_at).total_seconds()
-    return row.kind == OutboxMail.Kind.SIGNIN_CODE and age > settings.SIGNIN_CODE_TIMEOUT
+    return row.kind == OutboxMail.Kind.SIGNIN_CODE and age > app_settings.SIGNIN_CODE_TIMEOUT
 
 
 @shared_task
@@ -79,9 +79,9 @@ def sweep_outbox() -> int:
     SMTP outage spends its MAIL_MAX_ATTEMPTS over many hours rather than minutes.
     """
     now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.MAIL_SWEEP_AFTER)
+    cutoff = now - timedelta(seconds=app_settings.MAIL_SWEEP_AFTER)
     rows = OutboxMail.objects.filter(
-        sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=settings.MAIL_MAX_ATTEMPTS
+        sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=app_settings.MAIL_MAX_ATTEMPTS
     ).values_list("pk", "attempts", "last_attempt_at")[:500]
     due = [pk for pk, attempts, last in rows if last is None or now - last >= _pause_after(attempts)]
     for mail_id in due:
@@ -90,13 +90,13 @@ def sweep_outbox() -> int:
 
 
 def _pause_after(attempts: int) -> timedelta:
-    return timedelta(seconds=min(settings.MAIL_SWEEP_AFTER * 2 ** max(attempts - 1, 0), 3600))
+    return timedelta(seconds=min(app_settings.MAIL_SWEEP_AFTER * 2 ** max(attempts - 1, 0), 3600))
 
 
 @shared_task
 def forget_expired_credential_events() -> int:
     """Credential events outlive their "This wasn't me" links by nothing: once a link has expired the row
     can no longer be acted on (the audit trail keeps what happened)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.NOT_ME_LINK_TIMEOUT)
+    cutoff = timezone.now() - timedelta(seconds=app_settings.NOT_ME_LINK_TIMEOUT)
     deleted, _ = CredentialEvent.objects.filter(created_at__lt=cutoff).delete()
     return deleted

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from .app_settings import app_settings
 from .models import CredentialEvent, User
 
 SALT = "accounts.email-verification"
@@ -28,7 +28,7 @@ def _fingerprint(user) -> str:
 def _load(token: str, salt: str):
     """(user, payload) for a genuine, unexpired, current token; None otherwise."""
     try:
-        payload = signing.loads(token, salt=salt, max_age=settings.EMAIL_VERIFICATION_TIMEOUT)
+        payload = signing.loads(token, salt=salt, max_age=app_settings.EMAIL_VERIFICATION_TIMEOUT)
         user = User.objects.get(pk=payload["u"], is_active=True)
     except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError, ValueError):
         return None
@@ -71,7 +71,7 @@ def read_not_me_token(token: str):
     """The unused credential event a link names, or None if it is forged, expired or used. Single use
     is the row's `used_at`, so undoing an event voids every copy of its link."""
     try:
-        payload = signing.loads(token, salt=NOT_ME_SALT, max_age=settings.NOT_ME_LINK_TIMEOUT)
+        payload = signing.loads(token, salt=NOT_ME_SALT, max_age=app_settings.NOT_ME_LINK_TIMEOUT)
         return (
             CredentialEvent.objects.select_related("user")
             .filter(pk=int(payload["e"]), user_id=int(payload["u"]), used_at__isnull=True, user__is_active=True)
@@ -97,7 +97,7 @@ def mint_signin_code(pending_id: str, user) -> str:
     mail is rendered so the outbox row holds no secret. Only a keyed hash is kept, in Redis, for
     SIGNIN_CODE_TIMEOUT; a new code for the same sign-in replaces the old one."""
     code = "".join(secrets.choice("0123456789") for _ in range(SIGNIN_CODE_DIGITS))
-    cache.set(_signin_code_key(pending_id), _signin_code_hash(pending_id, user.pk, code), settings.SIGNIN_CODE_TIMEOUT)
+    cache.set(_signin_code_key(pending_id), _signin_code_hash(pending_id, user.pk, code), app_settings.SIGNIN_CODE_TIMEOUT)
     return code
 
 

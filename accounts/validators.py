@@ -1,13 +1,14 @@
 from functools import cache
 
 import httpx
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 from django.utils.translation import ngettext
 from pwned_passwords_django.api import PwnedPasswords
 from pwned_passwords_django.validators import PwnedPasswordsValidator
+
+from .app_settings import app_settings
 
 
 class MaximumLengthValidator:
@@ -55,9 +56,9 @@ class BreachedPasswordValidator(PwnedPasswordsValidator):
         )
 
     def validate(self, password: str, user=None) -> None:
-        if not settings.PASSWORD_BREACH_CHECK:
+        if not app_settings.PASSWORD_BREACH_CHECK:
             return
-        self.api_client = _range_client(settings.PASSWORD_BREACH_CHECK_URL, settings.PASSWORD_BREACH_CHECK_TIMEOUT)
+        self.api_client = _range_client(app_settings.PASSWORD_BREACH_CHECK_URL, app_settings.PASSWORD_BREACH_CHECK_TIMEOUT)
         super().validate(password, user)
 
 

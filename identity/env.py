@@ -1,4 +1,4 @@
-"""Reading the environment, for the settings.
+"""Reading the environment, for the settings and for each app's own settings (`AppSettings`).
 
 Every variable goes through `env`, django-environ's reader made strict where its defaults would hide
 a mistake or change a value:
@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 import environ
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 _ON = frozenset({"1", "true", "yes", "on"})
@@ -65,3 +66,15 @@ class Env(environ.Env):
 
 env = Env()
 
+
+class AppSettings:
+    """An app's own settings (the ones no other app reads), allauth-style: a subclass in the app's
+    app_settings.py declares each with its default, read from the environment variable of the same
+    name when the app loads, and the app reads it as `app_settings.NAME`. A Django setting of that
+    name wins when there is one (a deployment's own settings module, or a test's `settings` fixture
+    and override_settings), so identity/settings.py holds only what the whole project, Django and its
+    libraries read, and imports no app."""
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        return getattr(settings, name, value) if name.isupper() else value

@@ -1,4 +1,6 @@
-"""Settings for Identity, read from the environment.
+"""Settings for Identity, read from the environment: the project's own, and those Django and its
+libraries read. A setting only one app reads lives with its app (`accounts/app_settings.py`,
+`mfa/app_settings.py`, `oidc/app_settings.py`; see identity/env.py).
 
 Production hardening is the default; `DJANGO_DEBUG=1` relaxes it explicitly for development.
 Every variable read here is documented in README.md with its default. A value that is not of its
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -133,13 +134,8 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
 LOGIN_URL = "accounts:signin"
 LOGIN_REDIRECT_URL = "accounts:home"
 
-# Argon2id at OWASP's recommended floor (19 MiB, 2 passes, 1 lane); hashes made with other
-# parameters are re-hashed at the next successful sign-in.
-ARGON2_MEMORY_COST_KIB = env.int("ARGON2_MEMORY_COST_KIB", 19456)
-ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", 2)
-ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", 1)
 PASSWORD_HASHERS = [
-    "accounts.hashers.Argon2idHasher",
+    "accounts.hashers.Argon2idHasher",  # its cost: ARGON2_* in accounts/app_settings.py
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "oidc.hashers.ClientSecretHasher",  # relying apps' secrets only (see that module)
 ]
@@ -161,43 +157,13 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},  # the offline floor
-    {"NAME": "accounts.validators.BreachedPasswordValidator"},
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},  # its service: PASSWORD_BREACH_CHECK_* (accounts)
 ]
-# New passwords are checked against Have I Been Pwned's range API (k-anonymity: a 5-character hash
-# prefix is sent). If it does not answer in time, the common-password list above decides (fail-open).
-PASSWORD_BREACH_CHECK = env.bool("PASSWORD_BREACH_CHECK", True)
-PASSWORD_BREACH_CHECK_URL = env.str("PASSWORD_BREACH_CHECK_URL", "https://api.pwnedpasswords.com/range/")
-PASSWORD_BREACH_CHECK_TIMEOUT = env.float("PASSWORD_BREACH_CHECK_TIMEOUT", 1.5)
-
-EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", 24 * 3600)
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", 3600)
-# A "This wasn't me" link in a mail about a credential event: days, not minutes (people read such mail
-# late), and single use.
-NOT_ME_LINK_TIMEOUT = env.int("NOT_ME_LINK_TIMEOUT", 7 * 24 * 3600)
-# After this many refused second steps (each after a right password) within the period of the
-# "warning-mail" rate limit, the owner is told their password is known; one such mail per period.
-MFA_FAILURE_MAIL_AFTER = env.int("MFA_FAILURE_MAIL_AFTER", 3)
-# Who must use a second factor: "off" (those who chose one), "staff", or "all"; admins can also
-# require it per user. People who must and have none enrol right after their password.
-MFA_REQUIRED = env.str("MFA_REQUIRED", "staff").lower()  # accounts.E001 checks it
-# A password sign-in waiting for its second factor is forgotten after this many seconds.
-MFA_PENDING_TIMEOUT = env.int("MFA_PENDING_TIMEOUT", 300)
+
+# django-otp's own settings (the cap on its back-off, MFA_TOTP_MAX_BACKOFF, is mfa's).
 OTP_TOTP_ISSUER = SITE_NAME
-
-# WebAuthn relying party: from SITE_URL unless set, never from the request's Host header.
-WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", "") or (urlsplit(SITE_URL).hostname or "localhost")
-WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", SITE_NAME)
-WEBAUTHN_ORIGINS = env.list("WEBAUTHN_ORIGINS", default=[]) or [SITE_URL]
-WEBAUTHN_CHALLENGE_TIMEOUT = env.int("WEBAUTHN_CHALLENGE_TIMEOUT", 120)
 OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's own backoff per device, under the Redis limits below
-# django-otp doubles that pause after each failure; capped, so an attacker cannot pause the owner's app for days.
-MFA_TOTP_MAX_BACKOFF = env.int("MFA_TOTP_MAX_BACKOFF", 15 * 60)
-
-# Past the password cap, a code mailed to the verified address (with the password) signs in; it lives this long.
-SIGNIN_CODE_TIMEOUT = env.int("SIGNIN_CODE_TIMEOUT", 15 * 60)
-
-# Sensitive actions need a sign-in or re-authentication at most this many seconds ago.
-REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_TIMEOUT", 600)
 
 # Rate limits, "N/period" (s, m, h, d, y): N attempts at once, then one more every period/N.
 # Override any of them with RATE_LIMITS="signin-account=5/15m,signup-ip=20/h". The table's names are
@@ -235,16 +201,7 @@ for _name, _, _spec in (item.partition("=") for item in env.list("RATE_LIMITS", 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "oidc.AuthorizationCode"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # DOT's own; named so oidc.TokenFamily can point at it
-# Signing keys: the keyset as JSON in OIDC_SIGNING_KEYS, or a file (generated in development).
-OIDC_SIGNING_KEYS = env.str("OIDC_SIGNING_KEYS", "")
-OIDC_KEYS_FILE = env.str("OIDC_KEYS_FILE", str(VAR_DIR / "oidc-keys.json"))
-# A factor proved after sign-in (a step-up for acr_values) counts for this many seconds.
-OIDC_STEP_UP_TIMEOUT = env.int("OIDC_STEP_UP_TIMEOUT", 600)
-# Refresh tokens rotate on every use and die this long after the first exchange, whatever happens.
-OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME = env.int("OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME", 30 * 24 * 3600)
-OIDC_LOGOUT_TOKEN_LIFETIME = 120
-OIDC_BACKCHANNEL_LOGOUT_TIMEOUT = env.int("OIDC_BACKCHANNEL_LOGOUT_TIMEOUT", 5)
-OIDC_BACKCHANNEL_LOGOUT_RETRIES = env.int("OIDC_BACKCHANNEL_LOGOUT_RETRIES", 8)
+# The provider's own settings (keys, step-up, logout) are in oidc/app_settings.py; these are DOT's.
 OIDC_SCOPES = {
     "openid": "Sign you in and know who you are",
     "email": "See your email address",
@@ -384,10 +341,6 @@ if EMAIL_HOST or not DEBUG:
     EMAIL_HOST = EMAIL_HOST or "localhost"
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-
-# Outbox rows still unsent this many seconds after they were written are enqueued again.
-MAIL_SWEEP_AFTER = env.int("MAIL_SWEEP_AFTER", 120)
-MAIL_MAX_ATTEMPTS = env.int("MAIL_MAX_ATTEMPTS", 20)
 
 # Without a URL of its own, the broker shares Redis with the site (through the sentinels if there are any).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "") or (

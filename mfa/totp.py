@@ -11,7 +11,6 @@ from base64 import b32encode
 from binascii import unhexlify
 
 import segno
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_otp import models as otp_models
@@ -20,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.ratelimit import RateLimited
 
+from .app_settings import app_settings
 from .policy import totp_devices
 
 STEP, DIGITS, TOLERANCE = 30, 6, 1  # 6 digits every 30 s; one step of clock drift either way
@@ -108,7 +108,7 @@ def cap_backoff() -> None:
     code). Fails loudly if an upgrade of django-otp renames it."""
     if not hasattr(otp_models, "MAX_THROTTLE_DELAY_SECONDS"):
         raise RuntimeError("django_otp.models.MAX_THROTTLE_DELAY_SECONDS is gone: cap django-otp's back-off anew")
-    otp_models.MAX_THROTTLE_DELAY_SECONDS = settings.MFA_TOTP_MAX_BACKOFF
+    otp_models.MAX_THROTTLE_DELAY_SECONDS = app_settings.MFA_TOTP_MAX_BACKOFF
 
 
 def clear_backoff(user) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -11,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.app_settings import app_settings
 from accounts.decorators import reauthentication_required
 from accounts.flows.signin import pending_signin
 from accounts.signin_state import signin_state
@@ -88,7 +88,7 @@ def _capped_message(method: str, context: dict) -> str:
 
 
 def has_recent_factor(request) -> bool:
-    return bool(signin_state(request).recent_methods(settings.REAUTHENTICATION_TIMEOUT))
+    return bool(signin_state(request).recent_methods(app_settings.REAUTHENTICATION_TIMEOUT))
 
 
 def _warn_if_few_codes_left(request, user) -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
-
 from accounts.signin_state import Factor, SigninState
+
+from .app_settings import app_settings
 
 ACR_1FA = "urn:identity:loa:1fa"
 ACR_MFA = "urn:identity:loa:mfa"
@@ -35,7 +35,7 @@ def counted_factors(session) -> list[Factor]:
     return [
         factor
         for factor in SigninState(session).factors
-        if not factor.later or factor.within(settings.OIDC_STEP_UP_TIMEOUT, now)
+        if not factor.later or factor.within(app_settings.OIDC_STEP_UP_TIMEOUT, now)
     ]
 
 

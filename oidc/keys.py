@@ -25,6 +25,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from jwcrypto import jwk
 
+from .app_settings import app_settings
+
 
 class KeysetUnavailable(ImproperlyConfigured):
     """The keyset cannot be used. `reason` names the setting, never the keys nor the file's path (the
@@ -34,7 +36,7 @@ class KeysetUnavailable(ImproperlyConfigured):
         self.reason = reason
         self.fix = (
             "Set OIDC_SIGNING_KEYS to a keyset `manage.py rotate_signing_key` prints."
-            if settings.OIDC_SIGNING_KEYS
+            if app_settings.OIDC_SIGNING_KEYS
             else f"Set OIDC_SIGNING_KEYS, or run `manage.py rotate_signing_key` to create {_keys_file()}."
         )
         super().__init__(f"{reason} {self.fix}")
@@ -62,13 +64,13 @@ def new_key_entry() -> dict:
 
 
 def _keys_file() -> Path:
-    return Path(settings.OIDC_KEYS_FILE)
+    return Path(app_settings.OIDC_KEYS_FILE)
 
 
 def read_keyset() -> dict:
     """The keyset as stored (environment first, then the file; generated in development)."""
-    if settings.OIDC_SIGNING_KEYS:
-        return json.loads(settings.OIDC_SIGNING_KEYS)
+    if app_settings.OIDC_SIGNING_KEYS:
+        return json.loads(app_settings.OIDC_SIGNING_KEYS)
     path = _keys_file()
     if not path.exists():
         if not settings.DEBUG:
@@ -106,8 +108,8 @@ def write_keyset(keyset: dict) -> None:
 
 
 def _stamp():
-    if settings.OIDC_SIGNING_KEYS:
-        return ("env", settings.OIDC_SIGNING_KEYS)
+    if app_settings.OIDC_SIGNING_KEYS:
+        return ("env", app_settings.OIDC_SIGNING_KEYS)
     path = _keys_file()
     try:
         stat = path.stat()
@@ -117,7 +119,7 @@ def _stamp():
 
 
 def _load() -> list[SigningKey]:
-    source = "OIDC_SIGNING_KEYS" if settings.OIDC_SIGNING_KEYS else "OIDC_KEYS_FILE"
+    source = "OIDC_SIGNING_KEYS" if app_settings.OIDC_SIGNING_KEYS else "OIDC_KEYS_FILE"
     try:
         loaded = []
         for entry in read_keyset()["keys"]:
@@ -144,7 +146,7 @@ def all_keys() -> list[SigningKey]:
 
 def retention() -> int:
     """How long a retired key stays published: as long as anything it signed can still be checked."""
-    return max(settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"], settings.OIDC_LOGOUT_TOKEN_LIFETIME) + 300
+    return max(settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"], app_settings.OIDC_LOGOUT_TOKEN_LIFETIME) + 300
 
 
 def active_key() -> SigningKey:
@@ -180,7 +182,7 @@ def key_for(kid: str | None) -> jwk.JWK | None:
 def keyset_problem() -> KeysetUnavailable | None:
     """Why nothing can be signed, or None. In development a missing file is no problem: it is made on
     first use."""
-    if settings.DEBUG and not settings.OIDC_SIGNING_KEYS and not _keys_file().exists():
+    if settings.DEBUG and not app_settings.OIDC_SIGNING_KEYS and not _keys_file().exists():
         return None
     try:
         active_key()

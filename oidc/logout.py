@@ -7,11 +7,11 @@ import logging
 import time
 import uuid
 
-from django.conf import settings
 from django.db import transaction
 from jwcrypto import jwt
 
 from . import issuer, keys
+from .app_settings import app_settings
 from .models import PendingLogout
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def logout_token(client, user, sid: str = "") -> str:
         "iss": issuer(),
         "aud": client.client_id,
         "iat": now,
-        "exp": now + settings.OIDC_LOGOUT_TOKEN_LIFETIME,
+        "exp": now + app_settings.OIDC_LOGOUT_TOKEN_LIFETIME,
         "jti": str(uuid.uuid4()),
         "sub": str(user.subject),
         "events": {BACKCHANNEL_EVENT: {}},

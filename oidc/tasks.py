@@ -6,9 +6,9 @@ import logging
 
 import requests
 from celery import shared_task
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from .app_settings import app_settings
 from .keys import KeysetUnavailable
 from .logout import enqueue_logout, logout_token
 from .models import Client, PendingLogout
@@ -25,7 +25,7 @@ class LogoutNotDelivered(Exception):
     retry_backoff=5,
     retry_backoff_max=600,
     retry_jitter=True,
-    max_retries=settings.OIDC_BACKCHANNEL_LOGOUT_RETRIES,
+    max_retries=app_settings.OIDC_BACKCHANNEL_LOGOUT_RETRIES,
 )
 def send_backchannel_logout(client_pk: int, user_pk: int, sid: str = "") -> None:
     client = Client.objects.filter(pk=client_pk).first()
@@ -36,7 +36,7 @@ def send_backchannel_logout(client_pk: int, user_pk: int, sid: str = "") -> None
     response = requests.post(
         client.backchannel_logout_uri,
         data={"logout_token": logout_token(client, user, sid)},
-        timeout=settings.OIDC_BACKCHANNEL_LOGOUT_TIMEOUT,
+        timeout=app_settings.OIDC_BACKCHANNEL_LOGOUT_TIMEOUT,
         allow_redirects=False,
     )
     if not 200 <= response.status_code < 300:

@@ -17,13 +17,13 @@ import json
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from jwcrypto import jws
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from . import keys
+from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
 
@@ -131,7 +131,7 @@ class IdentityValidator(OAuth2Validator):
         family = TokenFamily.objects.filter(family=request.refresh_token_instance.token_family).first()
         if family is None or family.revoked_at is not None:
             return False
-        if timezone.now() - family.created_at > timedelta(seconds=settings.OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME):
+        if timezone.now() - family.created_at > timedelta(seconds=app_settings.OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME):
             return False
         request.auth_context = family.auth_context()
         return True

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import logout
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from ..app_settings import app_settings
 from ..audit import record_event
 from ..devices import forget_devices
 from ..models import CredentialEvent, OutboxMail, SecurityEvent, User
@@ -78,7 +78,7 @@ def undo_other_sessions_events(request, user: User) -> bool:
     added a passkey and signed out must lose it too), then evict (the caller ends every session).
     A factor this session proved (its sign-in, or the re-authentication the button asked for) stays:
     whoever presses holds it. Returns whether the address is one the owner can read (see above)."""
-    since = timezone.now() - timedelta(seconds=settings.NOT_ME_LINK_TIMEOUT)
+    since = timezone.now() - timedelta(seconds=app_settings.NOT_ME_LINK_TIMEOUT)
     current = signin_state(request).ref
     with transaction.atomic():
         others = CredentialEvent.objects.select_for_update().filter(

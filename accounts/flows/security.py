@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from django.conf import settings
 from django.utils import timezone as django_timezone
 
 from identity import ratelimit
 from identity.net import describe_device
 
+from ..app_settings import app_settings
 from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
@@ -128,7 +128,7 @@ def warn_if_password_known(request, user: User) -> None:
     do); at most one such mail per period, so an attacker cannot mail-bomb them."""
     since = django_timezone.now() - timedelta(seconds=ratelimit.limit_for("warning-mail").period)
     failures = SecurityEvent.objects.filter(user=user, kind=Event.MFA_FAILED, at__gte=since).count()
-    if failures >= settings.MFA_FAILURE_MAIL_AFTER:
+    if failures >= app_settings.MFA_FAILURE_MAIL_AFTER:
         mail_warning(request, user, OutboxMail.Kind.MFA_FAILURES, failures=failures)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -25,6 +24,7 @@ from identity.metrics import SIGNINS
 from identity.net import client_ip, rate_limit_subject
 
 from .. import stages
+from ..app_settings import app_settings
 from ..audit import record_event, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
@@ -188,7 +188,7 @@ def pending_signin(request) -> tuple[PendingSignin, User] | None:
         return None
     if pending.step_up and pending.user != request.user.pk:
         return None
-    if pending.expired(settings.MFA_PENDING_TIMEOUT):
+    if pending.expired(app_settings.MFA_PENDING_TIMEOUT):
         state.pending = None
         return None
     user = User.objects.filter(pk=pending.user, is_active=True).first()
@@ -266,7 +266,7 @@ def reproves_signin(request, password: str) -> bool:
         return user is not None and user.pk == request.user.pk
     now = time.time()
     return any(
-        factor.later and factor.method in methods and factor.within(settings.REAUTHENTICATION_TIMEOUT, now)
+        factor.later and factor.method in methods and factor.within(app_settings.REAUTHENTICATION_TIMEOUT, now)
         for factor in state.factors
     )
 
@@ -277,7 +277,7 @@ def recently_authenticated(request) -> bool:
     for an account with a second factor: with a stolen session and the password, an intruder could
     otherwise add their own factor, remove the owner's or move the account to their address.
     (Enrolling a factor proves nothing, so it is never among the recent ones.)"""
-    recent = signin_state(request).recent_methods(settings.REAUTHENTICATION_TIMEOUT)
+    recent = signin_state(request).recent_methods(app_settings.REAUTHENTICATION_TIMEOUT)
     return bool(recent) and second_factor_requirement_met(request, recent)
 
 
@@ -285,7 +285,7 @@ def second_factor_requirement_met(request, recent: set[str] | None = None) -> bo
     """An account with a second factor proved one within REAUTHENTICATION_TIMEOUT; one without needs
     nothing more here (its password is proved by the caller: a re-authentication or a form field)."""
     if recent is None:
-        recent = signin_state(request).recent_methods(settings.REAUTHENTICATION_TIMEOUT)
+        recent = signin_state(request).recent_methods(app_settings.REAUTHENTICATION_TIMEOUT)
     return bool(recent & stages.second_factors()) or not stages.holds_second_factor(request.user)
 
 

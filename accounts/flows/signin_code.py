@@ -23,12 +23,12 @@ import re
 import secrets
 import time
 
-from django.conf import settings
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from identity import ratelimit
 
+from ..app_settings import app_settings
 from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User, normalize_email
 from ..outbox import queue_mail
@@ -93,7 +93,7 @@ def _mail_allowed(user: User | None, pending_id: str) -> bool:
 def has_code_signin(request) -> bool:
     """Whether this session is waiting for a mailed code (and it has not expired)."""
     pending = request.session.get(PENDING_CODE_SIGNIN)
-    return bool(pending) and time.time() - pending["started"] <= settings.SIGNIN_CODE_TIMEOUT
+    return bool(pending) and time.time() - pending["started"] <= app_settings.SIGNIN_CODE_TIMEOUT
 
 
 def waiting_code_signin(request) -> tuple[dict, User] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
 
+from ..app_settings import app_settings
 from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
 from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
 from ..flows.signup import sign_up
@@ -61,7 +61,7 @@ def signin_code(request):
         messages.info(request, _("Your sign-in took too long or has ended. Please sign in again."))
         return redirect("accounts:signin")
     form = SignInCodeForm(data=request.POST or None)
-    context = {"form": form, "minutes": settings.SIGNIN_CODE_TIMEOUT // 60}
+    context = {"form": form, "minutes": app_settings.SIGNIN_CODE_TIMEOUT // 60}
     if request.method == "POST" and form.is_valid():
         try:
             next_page = complete_code_signin(request, form.cleaned_data["code"])

@@ -16,7 +16,6 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
@@ -39,6 +38,8 @@ from webauthn.helpers.structs import (
 )
 
 from identity.cookies import private_cookie
+
+from ..app_settings import app_settings
 
 CHALLENGE_COOKIE = "passkey-challenge"  # identity.cookies: HttpOnly, __Host- outside development
 CHALLENGE_SALT = "mfa.passkeys.challenge"
@@ -98,7 +99,7 @@ def read_challenge(request, purpose: str, user_id=None) -> bytes:
         stored = None
     if not isinstance(stored, dict) or stored.get("purpose") != purpose or stored.get("user") != user_id:
         raise PasskeyError(_("There is no passkey request in progress. Please try again."))
-    if time.time() - stored["at"] > settings.WEBAUTHN_CHALLENGE_TIMEOUT:
+    if time.time() - stored["at"] > app_settings.WEBAUTHN_CHALLENGE_TIMEOUT:
         raise PasskeyError(_("The passkey request took too long. Please try again."))
     return base64url_to_bytes(stored["challenge"])
 
@@ -107,7 +108,7 @@ def use_up_challenge(challenge: bytes) -> None:
     """Record the first use of a challenge (atomically: SET NX) until it would expire; refuse a second.
     Called only for an answer from someone we know, so strangers cannot make it write."""
     used = USED_CHALLENGE_PREFIX + hashlib.sha256(challenge).hexdigest()
-    if not cache.add(used, 1, timeout=settings.WEBAUTHN_CHALLENGE_TIMEOUT + 1):
+    if not cache.add(used, 1, timeout=app_settings.WEBAUTHN_CHALLENGE_TIMEOUT + 1):
         raise PasskeyError(_("There is no passkey request in progress. Please try again."))
 
 
@@ -120,8 +121,8 @@ def take_challenge(request, purpose: str, user_id=None) -> bytes:
 
 def registration_options(user, user_handle: bytes, existing) -> Options:
     options = generate_registration_options(
-        rp_id=settings.WEBAUTHN_RP_ID,
-        rp_name=settings.WEBAUTHN_RP_NAME,
+        rp_id=app_settings.WEBAUTHN_RP_ID,
+        rp_name=app_settings.WEBAUTHN_RP_NAME,
         user_id=user_handle,
         user_name=user.email,
         user_display_name=user.display_name or user.email,
@@ -131,7 +132,7 @@ def registration_options(user, user_handle: bytes, existing) -> Options:
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[_descriptor(passkey) for passkey in existing],
-        timeout=settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
+        timeout=app_settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
     )
     return Options(options_to_json(options), _signed_challenge("register", options.challenge, user.pk))
 
@@ -142,8 +143,8 @@ def verify_registration(request, credential: dict) -> NewCredential:
         verified = verify_registration_response(
             credential=credential,
             expected_challenge=challenge,
-            expected_rp_id=settings.WEBAUTHN_RP_ID,
-            expected_origin=settings.WEBAUTHN_ORIGINS,
+            expected_rp_id=app_settings.WEBAUTHN_RP_ID,
+            expected_origin=app_settings.WEBAUTHN_ORIGINS,
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
@@ -164,10 +165,10 @@ def verify_registration(request, credential: dict) -> NewCredential:
 def authentication_options(allowed=()) -> Options:
     """Options for a passkey sign-in: any discoverable passkey (usernameless), or the given ones."""
     options = generate_authentication_options(
-        rp_id=settings.WEBAUTHN_RP_ID,
+        rp_id=app_settings.WEBAUTHN_RP_ID,
         allow_credentials=[_descriptor(passkey) for passkey in allowed],
         user_verification=UserVerificationRequirement.REQUIRED,
-        timeout=settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
+        timeout=app_settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
     )
     return Options(options_to_json(options), _signed_challenge("authenticate", options.challenge))
 
@@ -196,8 +197,8 @@ def verify_assertion(request, assertion: Assertion, passkey) -> tuple[int, bool]
         verified = verify_authentication_response(
             credential=assertion.raw,
             expected_challenge=challenge,
-            expected_rp_id=settings.WEBAUTHN_RP_ID,
-            expected_origin=settings.WEBAUTHN_ORIGINS,
+            expected_rp_id=app_settings.WEBAUTHN_RP_ID,
+            expected_origin=app_settings.WEBAUTHN_ORIGINS,
             credential_public_key=bytes(passkey.public_key),
             credential_current_sign_count=0,
             require_user_verification=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -20,6 +19,7 @@ from identity.cookies import delete_private_cookie, set_private_cookie
 from identity.net import client_ip, rate_limit_subject
 from identity.refusals import respond
 
+from ..app_settings import app_settings
 from ..flows import LastFactorRequired
 from ..views import NEW_RECOVERY_CODES
 from . import flows
@@ -30,7 +30,7 @@ def _json_options(options: Options) -> HttpResponse:
     """The options, with their signed challenge in a cookie only our own pages' scripts send back. It
     outlives the challenge, so a late answer is told it was late rather than that nothing was asked."""
     response = HttpResponse(options.json, content_type="application/json")
-    max_age = 2 * settings.WEBAUTHN_CHALLENGE_TIMEOUT
+    max_age = 2 * app_settings.WEBAUTHN_CHALLENGE_TIMEOUT
     return set_private_cookie(response, CHALLENGE_COOKIE, options.challenge, max_age=max_age, samesite="Strict")
 
 

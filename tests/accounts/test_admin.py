@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.sessions import user_sessions
 from tests.users import PASSWORD, pass_mfa, sign_in_admin
@@ -144,7 +145,7 @@ def test_outbox_admin_can_send_failed_mail_again(admin_client, user, client, set
 
     client.post("/accounts/password/reset/", {"email": user.email})
     row = OutboxMail.objects.get(user=user)
-    OutboxMail.objects.filter(pk=row.pk).update(attempts=settings.MAIL_MAX_ATTEMPTS, last_error="SMTP down")
+    OutboxMail.objects.filter(pk=row.pk).update(attempts=accounts_settings.MAIL_MAX_ATTEMPTS, last_error="SMTP down")
     admin_client.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
     row.refresh_from_db()
     assert row.attempts == 0 and row.state == "pending"
@@ -310,7 +311,7 @@ def test_outbox_send_again_needs_change_permission_not_view(make_user, user, cli
 
     client.post("/accounts/password/reset/", {"email": user.email})
     row = OutboxMail.objects.get(user=user)
-    OutboxMail.objects.filter(pk=row.pk).update(attempts=settings.MAIL_MAX_ATTEMPTS, last_error="SMTP down")
+    OutboxMail.objects.filter(pk=row.pk).update(attempts=accounts_settings.MAIL_MAX_ATTEMPTS, last_error="SMTP down")
     viewer = make_user("viewer@example.com", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_outboxmail"))
     add_totp(viewer)
@@ -319,7 +320,7 @@ def test_outbox_send_again_needs_change_permission_not_view(make_user, user, cli
     assert 'value="retry"' not in browser.get("/admin/accounts/outboxmail/").content.decode()
     browser.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
     row.refresh_from_db()
-    assert row.attempts == settings.MAIL_MAX_ATTEMPTS
+    assert row.attempts == accounts_settings.MAIL_MAX_ATTEMPTS
 
     viewer.user_permissions.add(Permission.objects.get(codename="change_outboxmail"))
     assert 'value="retry"' in browser.get("/admin/accounts/outboxmail/").content.decode()

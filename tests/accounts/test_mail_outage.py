@@ -16,6 +16,7 @@ import pytest
 import redis
 from django.utils import timezone
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, User
 from accounts.tasks import send_outbox_mail, sweep_outbox
 from tests.processes import point_celery_at, wait_until_broker_idle
@@ -85,7 +86,7 @@ def test_mail_written_during_a_broker_outage_is_sent_by_the_sweep(
     request.getfixturevalue("celery_worker")
     assert sweep_outbox() == 0, "the sweep must leave a fresh row to the task enqueued on commit"
     OutboxMail.objects.filter(pk=row.pk).update(
-        created_at=timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_AFTER + 5)
+        created_at=timezone.now() - timedelta(seconds=accounts_settings.MAIL_SWEEP_AFTER + 5)
     )
 
     sweep_outbox.delay()

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import tasks
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail
 from accounts.outbox import queue_mail
 
@@ -64,10 +65,10 @@ def test_sweep_enqueues_only_old_unsent_rows(user, monkeypatch, settings):
         stale = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
         sent = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
         hopeless = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
-    old = timezone.now() - timedelta(seconds=settings.MAIL_SWEEP_AFTER + 1)
+    old = timezone.now() - timedelta(seconds=accounts_settings.MAIL_SWEEP_AFTER + 1)
     OutboxMail.objects.filter(pk__in=[stale.pk, sent.pk, hopeless.pk]).update(created_at=old)
     OutboxMail.objects.filter(pk=sent.pk).update(sent_at=timezone.now())
-    OutboxMail.objects.filter(pk=hopeless.pk).update(attempts=settings.MAIL_MAX_ATTEMPTS)
+    OutboxMail.objects.filter(pk=hopeless.pk).update(attempts=accounts_settings.MAIL_MAX_ATTEMPTS)
     assert tasks.sweep_outbox() == 1
     assert enqueued == [stale.pk]
     assert fresh.pk not in enqueued
@@ -93,7 +94,7 @@ def test_sweep_waits_longer_after_each_failed_attempt(user, monkeypatch, setting
     with transaction.atomic():
         row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
     now = timezone.now()
-    old = now - timedelta(seconds=settings.MAIL_SWEEP_AFTER + 1)
+    old = now - timedelta(seconds=accounts_settings.MAIL_SWEEP_AFTER + 1)
     # Failed 3 times, the last one 5 minutes ago: the next try is due 2 min × 2² = 8 min after it.
     OutboxMail.objects.filter(pk=row.pk).update(created_at=old - timedelta(hours=1), attempts=3,
                                                 last_attempt_at=now - timedelta(minutes=5))

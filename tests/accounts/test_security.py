@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent
 from accounts.sessions import session_id, user_sessions
 from tests.users import PASSWORD, sign_in_admin
@@ -409,7 +410,7 @@ def test_ending_another_session_when_stale_goes_through_reauthentication(user, d
     laptop = sign_in(device(), user.email)
     phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
     [phone_id] = listed_session_ids(laptop.get("/accounts/security/").content.decode())
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 5)
 
     stale = laptop.post("/accounts/security/sessions/end/", {"session": phone_id})
     assert stale.status_code == 302
@@ -429,7 +430,7 @@ def test_ending_another_session_when_stale_goes_through_reauthentication(user, d
 
 def test_signing_out_this_session_by_id_when_stale_needs_no_reauthentication(user, device, settings, clock):
     ada = sign_in(device(), user.email)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 5)
     response = ada.post("/accounts/security/sessions/end/", {"session": sid(ada)})
     assert response.status_code == 302 and not response["Location"].startswith("/accounts/reauthenticate/")
     assert not is_signed_in(ada) and user_sessions(user.pk) == {}
@@ -451,7 +452,7 @@ def test_sign_out_all_others_when_stale_goes_through_reauthentication(user, devi
     phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
     tablet = sign_in(device(CHROME_MAC, OTHER_IP), user.email)
     current = sid(laptop)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 5)
 
     stale = laptop.post("/accounts/security/sessions/end-others/")
     assert stale.status_code == 302
@@ -482,7 +483,7 @@ def test_sign_out_all_others_when_stale_goes_through_reauthentication(user, devi
 
     # A re-authentication, too, only lasts REAUTHENTICATION_TIMEOUT.
     sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 5)
     assert laptop.post("/accounts/security/sessions/end-others/")["Location"].startswith("/accounts/reauthenticate/")
 
 
@@ -500,7 +501,7 @@ def test_timeout_setting_decides_what_is_stale(user, device, settings):
 def test_wrong_password_at_reauthentication_is_refused_and_recorded(user, device, settings, clock):
     laptop = sign_in(device(), user.email)
     phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 5)
     response = laptop.post("/accounts/reauthenticate/", {"password": "not my password", "next": "/accounts/security/"})
     assert response.status_code == 400
     assert "That password is not right." in response.content.decode()
@@ -763,7 +764,7 @@ def test_email_change_needs_sign_in(client):
 
 def test_email_change_when_stale_needs_reauthentication(user, device, settings, clock, deliver_outbox):
     ada = sign_in(device(), user.email)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 5)
     target = "/accounts/reauthenticate/?next=%2Faccounts%2Femail%2F"
     assert ada.get("/accounts/email/")["Location"] == target
     assert request_change(ada, "new@example.com")["Location"] == target
@@ -874,7 +875,7 @@ def test_email_change_link_expires(user, device, deliver_outbox, settings, clock
     ada = sign_in(device(), user.email)
     request_change(ada, "ada.new@example.com")
     path = confirm_path(deliver_outbox(), "ada.new@example.com")
-    clock.advance(settings.EMAIL_VERIFICATION_TIMEOUT + 5)
+    clock.advance(accounts_settings.EMAIL_VERIFICATION_TIMEOUT + 5)
     browser = sign_in(device(), user.email)  # a day later: the old session has expired too
     browser.get(path)
     assert browser.get("/accounts/email/confirm/").status_code == 400

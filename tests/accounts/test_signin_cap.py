@@ -14,6 +14,7 @@ import time
 import pytest
 from django.test import Client
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, SecurityEvent
 from identity import ratelimit
 from tests.users import PASSWORD, add_totp
@@ -149,7 +150,7 @@ def test_a_code_expires(capped_account, deliver_outbox, settings, monkeypatch):
     password_step(owner, capped_account.email, PASSWORD)
     code = mailed_code(deliver_outbox)
     real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + settings.SIGNIN_CODE_TIMEOUT + 1)
+    monkeypatch.setattr(time, "time", lambda: real_time() + accounts_settings.SIGNIN_CODE_TIMEOUT + 1)
     late = owner.post(CODE_PAGE, {"code": code})
     assert late.status_code == 302 and late["Location"] == SIGNIN
     assert "took too long" in owner.get(SIGNIN).content.decode()
@@ -258,7 +259,7 @@ def test_a_code_mail_delayed_past_its_lifetime_is_never_sent(capped_account, mai
     password_step(Client(), capped_account.email, PASSWORD)
     row = OutboxMail.objects.get(kind=OutboxMail.Kind.SIGNIN_CODE, user=capped_account)
     OutboxMail.objects.filter(pk=row.pk).update(
-        created_at=timezone.now() - timedelta(seconds=settings.SIGNIN_CODE_TIMEOUT + 1)
+        created_at=timezone.now() - timedelta(seconds=accounts_settings.SIGNIN_CODE_TIMEOUT + 1)
     )
     send_outbox_mail(row.pk)
     row.refresh_from_db()

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, User
 from accounts.tokens import make_verification_token
 from tests.users import PASSWORD
@@ -52,7 +53,7 @@ def test_link_expires(client, unverified, settings, monkeypatch):
     import time as time_module
 
     real_time = time_module.time
-    monkeypatch.setattr(time_module, "time", lambda: real_time() + settings.EMAIL_VERIFICATION_TIMEOUT + 5)
+    monkeypatch.setattr(time_module, "time", lambda: real_time() + accounts_settings.EMAIL_VERIFICATION_TIMEOUT + 5)
     client.get(link_path(token))
     assert client.post("/accounts/verify/confirm/").status_code == 400
     unverified.refresh_from_db()

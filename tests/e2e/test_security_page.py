@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent, User
 from accounts.sessions import user_sessions
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
@@ -98,7 +98,7 @@ def test_end_another_session_then_report_this_was_not_me(
 
             # Long after the sign-in, ending the other session asks the laptop to confirm it's you first.
             real_time = time.time
-            monkeypatch.setattr(time, "time", lambda: real_time() + settings.REAUTHENTICATION_TIMEOUT + 60)
+            monkeypatch.setattr(time, "time", lambda: real_time() + accounts_settings.REAUTHENTICATION_TIMEOUT + 60)
             other_row.get_by_role("button", name="Sign out").click()
             laptop.wait_for_url(re.compile(re.escape(f"{site}/accounts/reauthenticate/?next=")))
             assert laptop.locator("h1").inner_text() == "Confirm it's you"

@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from accounts.app_settings import app_settings as accounts_settings
 from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ def test_mail_that_gave_up_is_failed_in_admin_state_and_metrics(client, settings
     from accounts.models import OutboxMail
 
     client.post("/accounts/password/reset/", {"email": "someone@example.com"})
-    OutboxMail.objects.update(attempts=settings.MAIL_MAX_ATTEMPTS)
+    OutboxMail.objects.update(attempts=accounts_settings.MAIL_MAX_ATTEMPTS)
     assert OutboxMail.objects.get().state == "failed"
     assert sample(scrape()[1], "identity_mail_outbox_failed") == 1
 

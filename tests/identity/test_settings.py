@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
+from accounts.app_settings import AccountsSettings
+from accounts.app_settings import app_settings as accounts_settings
+from identity import settings as identity_settings
 from identity.env import env
 from identity.health import STARTUP
+from mfa.app_settings import MfaSettings
+from oidc.app_settings import OidcSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,6 +137,41 @@ def test_strings_keep_what_was_set_and_a_missing_required_one_is_named(environme
     assert env.str("NAME", "x") == "Identity" and env.str("EMPTY_NAME", "x") == ""
     with pytest.raises(ImproperlyConfigured, match="Set the UNSET_NAME environment variable"):
         env.str("UNSET_NAME")
+
+
+# --- An app's own settings: from the environment, overridden by a Django setting ----------------------
+
+
+def test_an_app_setting_comes_from_the_environment():
+    import json
+
+    probe = (
+        "import django, json; django.setup(); from accounts.app_settings import app_settings as a; "
+        "from mfa.app_settings import app_settings as m; from oidc.app_settings import app_settings as o; "
+        "print(json.dumps([a.MFA_PENDING_TIMEOUT, a.MFA_REQUIRED, m.WEBAUTHN_RP_ID, m.WEBAUTHN_ORIGINS, "
+        "o.OIDC_STEP_UP_TIMEOUT, a.REAUTHENTICATION_TIMEOUT]))"
+    )
+    env = {"DJANGO_SECRET_KEY": "x" * 50, "SITE_URL": "https://id.example.com", "MFA_PENDING_TIMEOUT": "42",
+           "MFA_REQUIRED": "ALL", "OIDC_STEP_UP_TIMEOUT": "60"}
+    result = load(env, probe=probe)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [42, "all", "id.example.com", ["https://id.example.com"], 60, 600]
+
+
+def test_a_django_setting_overrides_an_app_setting(settings):
+    """As tests override them (the settings fixture, override_settings), and a deployment's own module."""
+    assert accounts_settings.MFA_PENDING_TIMEOUT == 300
+    settings.MFA_PENDING_TIMEOUT = 5
+    assert accounts_settings.MFA_PENDING_TIMEOUT == 5
+    with override_settings(MFA_PENDING_TIMEOUT=7):
+        assert accounts_settings.MFA_PENDING_TIMEOUT == 7
+    assert accounts_settings.MFA_PENDING_TIMEOUT == 5
+
+
+def test_identity_settings_hold_no_app_setting():
+    """An app's own settings live with the app: identity/settings.py defines none of them."""
+    ours = {name for cls in (AccountsSettings, MfaSettings, OidcSettings) for name in vars(cls) if name.isupper()}
+    assert ours and not ours & set(vars(identity_settings))
 
 
 # --- Well formed but wrong: system checks, run by `manage.py check` and at every web start ------------

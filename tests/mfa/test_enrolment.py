@@ -7,6 +7,7 @@ import re
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import SecurityEvent
 from mfa import totp
 from mfa.models import RecoveryCode
@@ -40,7 +41,7 @@ def test_enrolment_needs_sign_in(client):
 
 
 def test_enrolment_needs_recent_authentication(signed_in_client, user, clock, settings):
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     response = signed_in_client.get(ENROL_PAGE)
     assert response.status_code == 302
     assert response["Location"] == "/accounts/reauthenticate/?next=%2Faccounts%2Fsecurity%2Ftotp%2Fadd%2F"

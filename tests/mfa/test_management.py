@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import SecurityEvent
 from accounts.sessions import user_sessions
 from mfa import recovery
@@ -50,7 +51,7 @@ def ada_signed_in(ada, browser) -> Client:
 
 
 def test_removal_needs_recent_authentication(ada, ada_signed_in, clock, settings):
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     response = ada_signed_in.post(remove_path(device_of(ada)))
     assert response.status_code == 302
     assert response["Location"] == "/accounts/reauthenticate/?next=%2Faccounts%2Fsecurity%2F"

@@ -12,9 +12,11 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from webauthn.helpers import bytes_to_base64url
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.signin_state import AUTH_METHODS
 from mfa import recovery
+from mfa.app_settings import app_settings as mfa_settings
 from mfa.models import Passkey, RecoveryCode
 from tests.users import PASSWORD, add_totp, sign_in_admin
 
@@ -131,14 +133,14 @@ def test_registration_options_ask_for_a_discoverable_user_verified_passkey_witho
     signed_in_client, user, settings
 ):
     options = options_from(signed_in_client, REGISTER_OPTIONS)
-    assert options["rp"] == {"id": "testserver", "name": settings.WEBAUTHN_RP_NAME}
+    assert options["rp"] == {"id": "testserver", "name": mfa_settings.WEBAUTHN_RP_NAME}
     assert options["authenticatorSelection"]["residentKey"] == "required"
     assert options["authenticatorSelection"]["requireResidentKey"] is True
     assert options["authenticatorSelection"]["userVerification"] == "required"
     assert options["attestation"] == "none"
     assert options["excludeCredentials"] == []
     assert {"type": "public-key", "alg": -7} in options["pubKeyCredParams"]
-    assert options["timeout"] == settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000
+    assert options["timeout"] == mfa_settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000
     assert options["user"]["name"] == user.email
     assert len(options["challenge"]) >= 22, "at least 16 random bytes"
     assert options_from(signed_in_client, REGISTER_OPTIONS)["challenge"] != options["challenge"]
@@ -341,14 +343,14 @@ def test_registration_needs_a_sign_in(client):
 
 
 def test_registration_needs_recent_authentication(signed_in_client, user, clock, settings):
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     response = post_json(signed_in_client, REGISTER_OPTIONS)
     assert response.status_code == 302 and response["Location"] == REAUTH_REDIRECT
 
 
 def test_a_credential_sent_after_re_authentication_lapsed_is_not_stored(signed_in_client, user, clock, settings):
     options = options_from(signed_in_client, REGISTER_OPTIONS)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     credential = SoftAuthenticator().create(options)
     response = post_json(signed_in_client, REGISTER, {"credential": credential})
     assert response.status_code == 302 and response["Location"] == REAUTH_REDIRECT
@@ -411,7 +413,7 @@ def test_a_registration_challenge_is_used_up_by_a_failed_attempt(signed_in_clien
 @pytest.mark.parametrize(("late", "accepted"), [(-1, True), (1, False)])
 def test_registration_challenge_expires(signed_in_client, clock, settings, late, accepted):
     options = options_from(signed_in_client, REGISTER_OPTIONS)
-    clock.advance(settings.WEBAUTHN_CHALLENGE_TIMEOUT + late)
+    clock.advance(mfa_settings.WEBAUTHN_CHALLENGE_TIMEOUT + late)
     response = post_json(signed_in_client, REGISTER, {"credential": SoftAuthenticator().create(options)})
     assert (response.status_code == 200) is accepted
     if not accepted:
@@ -490,7 +492,7 @@ def test_sign_in_options_are_usernameless_and_ask_for_user_verification(client, 
     assert options["allowCredentials"] == []
     assert options["userVerification"] == "required"
     assert options["rpId"] == "testserver"
-    assert options["timeout"] == settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000
+    assert options["timeout"] == mfa_settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000
     assert len(options["challenge"]) >= 22
     assert client.get(SIGNIN_OPTIONS).status_code == 405
 
@@ -577,7 +579,7 @@ def test_an_assertion_cannot_be_replayed(authenticator, ada_key, counts):
 @pytest.mark.parametrize(("late", "accepted"), [(-1, True), (1, False)])
 def test_sign_in_challenge_expires(client, authenticator, ada_key, clock, settings, late, accepted):
     body = {"credential": authenticator.get(options_from(client, SIGNIN_OPTIONS))}
-    clock.advance(settings.WEBAUTHN_CHALLENGE_TIMEOUT + late)
+    clock.advance(mfa_settings.WEBAUTHN_CHALLENGE_TIMEOUT + late)
     response = post_json(client, SIGNIN, body)
     assert (response.status_code == 200) is accepted
     if not accepted:
@@ -856,7 +858,7 @@ def test_a_passkey_after_the_pending_sign_in_expired_signs_in_on_its_own(
     client, user, authenticator, ada_key, clock, settings
 ):
     start_pending(client, user)
-    clock.advance(settings.MFA_PENDING_TIMEOUT + 1)
+    clock.advance(accounts_settings.MFA_PENDING_TIMEOUT + 1)
     assert options_from(client, SIGNIN_OPTIONS)["allowCredentials"] == []
     assert passkey_signin(client, authenticator).status_code == 200
     assert methods(client) == ["passkey"]
@@ -911,7 +913,7 @@ def test_renaming_a_passkey(ada_by_passkey, ada_key):
 
 
 def test_renaming_needs_recent_authentication(ada_by_passkey, ada_key, clock, settings):
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     response = ada_by_passkey.post(rename_path(ada_key), {"name": "Stolen"})
     assert response["Location"] == REAUTH_REDIRECT
     ada_key.refresh_from_db()
@@ -954,7 +956,7 @@ def test_removing_one_of_two_passkeys_mails_audits_and_keeps_the_codes(
 
 
 def test_removing_needs_recent_authentication(ada_by_passkey, ada_key, clock, settings):
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     assert ada_by_passkey.post(remove_path(ada_key))["Location"] == REAUTH_REDIRECT
     assert Passkey.objects.filter(pk=ada_key.pk).exists()
     assert not SecurityEvent.objects.filter(kind=Event.MFA_REMOVED).exists()

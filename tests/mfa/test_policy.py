@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import SecurityEvent
 from mfa import recovery
 from tests.users import PASSWORD, sign_in_admin
@@ -101,7 +102,7 @@ def test_the_restriction_survives_a_stale_session(must_enrol, browser, clock, se
     """Past the re-authentication window, re-authenticating is allowed, and leads back to enrolment."""
     c = browser()
     password_step(c, must_enrol.email)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     to_reauth = c.get(ENROL_PAGE)
     assert to_reauth["Location"].startswith("/accounts/reauthenticate/")
     assert c.get(to_reauth["Location"]).status_code == 200

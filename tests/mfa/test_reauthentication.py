@@ -19,6 +19,7 @@ from django.conf import settings
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import SecurityEvent
 from accounts.sessions import session_id
 from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
@@ -118,7 +119,7 @@ def owner(ada, authenticator):
 def owners_session(owner, browser, clock) -> Client:
     """Ada signed in with both factors, long enough ago that her sign-in is no recent proof any more."""
     c = sign_in_with_mfa(browser(), owner)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     return c
 
 
@@ -284,7 +285,7 @@ def test_the_reauthentication_page_only_returns_to_this_site(owners_session, own
 
 def test_a_reauthentication_left_too_long_is_started_again(owners_session, owner, clock):
     start_reauthentication(owners_session, ENROL_PAGE)
-    clock.advance(settings.MFA_PENDING_TIMEOUT + 1)
+    clock.advance(accounts_settings.MFA_PENDING_TIMEOUT + 1)
     late = submit_code(owners_session, totp_code(device_of(owner)))
     assert late.status_code == 302 and late["Location"] == SECURITY
     assert "you took too long. Please try again." in owners_session.get(SECURITY).content.decode()
@@ -346,7 +347,7 @@ def test_a_session_thief_with_the_password_cannot_change_it_without_the_accounts
     session lives on under a new key, and the owner's own browser is signed out."""
     add_totp(user)
     owner = sign_in_with_mfa(Client(raise_request_exception=False), user)
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)  # her sign-in is no recent proof any more
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)  # her sign-in is no recent proof any more
     thief = Client(raise_request_exception=False)
     thief.cookies[settings.SESSION_COOKIE_NAME] = owner.cookies[settings.SESSION_COOKIE_NAME].value
 
@@ -383,7 +384,7 @@ def test_without_a_second_factor_the_forms_current_password_is_the_proof(user, b
     even long after sign-in (that would ask for the password twice in a row)."""
     c = browser()
     assert password_step(c, user.email)["Location"] == "/accounts/"
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     assert c.get(PASSWORD_PAGE).status_code == 200
     wrong = c.post(PASSWORD_PAGE, {"old_password": "not her password 1", "new_password1": NEW, "new_password2": NEW})
     assert wrong.status_code == 400
@@ -404,7 +405,7 @@ def test_a_session_thief_cannot_sign_the_owner_out_one_session_at_a_time(user, c
     start_pending(phone, user)
     device.refresh_from_db()
     assert submit_code(phone, totp_code(device, steps_ago=-1)).status_code == 302
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 60)  # an ordinary session, not a fresh sign-in
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 60)  # an ordinary session, not a fresh sign-in
     assert is_signed_in(laptop)
     thief = Client(raise_request_exception=False)
     stolen = phone.cookies[settings.SESSION_COOKIE_NAME].value
@@ -477,7 +478,7 @@ def intruder(request, user, browser, authenticator) -> Client:
     is backdated rather than the clock moved on: ID tokens' lifetimes follow the real clock.)"""
     c = browser()
     assert password_step(c, user.email)["Location"] == "/accounts/"
-    backdate_signin(c, settings.REAUTHENTICATION_TIMEOUT + 1)
+    backdate_signin(c, accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     thief = copy_of(c)
     assert reauthenticate_with_password(thief)["Location"] == SECURITY
     if request.param == "passkey":

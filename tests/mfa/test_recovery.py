@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, SecurityEvent
 from mfa import recovery
 from mfa.models import RecoveryCode
@@ -204,7 +205,7 @@ def test_regenerating_voids_the_old_set_and_mails_the_owner(codes, ada, browser,
 def test_regenerating_needs_recent_authentication(codes, ada, browser, clock, settings):
     c = sign_in_with_mfa(browser(), ada)
     before = set(RecoveryCode.objects.values_list("code_hash", flat=True))
-    clock.advance(settings.REAUTHENTICATION_TIMEOUT + 1)
+    clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)
     response = c.post(REGENERATE)
     assert response.status_code == 302
     assert response["Location"] == "/accounts/reauthenticate/?next=%2Faccounts%2Fsecurity%2F"

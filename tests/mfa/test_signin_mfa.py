@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from accounts.models import SecurityEvent
 from accounts.sessions import SessionStore
@@ -147,7 +148,7 @@ def test_mfa_page_without_a_pending_sign_in_sends_to_sign_in(ada, browser):
 
 def test_pending_sign_in_expires(ada, browser, clock):
     c = start_pending(browser(), ada)
-    clock.advance(settings.MFA_PENDING_TIMEOUT + 1)
+    clock.advance(accounts_settings.MFA_PENDING_TIMEOUT + 1)
     # A right code for the expired sign-in does nothing: it is not even checked.
     late = submit_code(c, totp_code(device_of(ada)))
     assert late.status_code == 302 and late["Location"] == "/accounts/login/"
@@ -162,7 +163,7 @@ def test_pending_sign_in_expires(ada, browser, clock):
 
 def test_pending_sign_in_is_alive_just_before_its_timeout(ada, browser, clock):
     c = start_pending(browser(), ada)
-    clock.advance(settings.MFA_PENDING_TIMEOUT - 2)
+    clock.advance(accounts_settings.MFA_PENDING_TIMEOUT - 2)
     assert submit_code(c, totp_code(device_of(ada)))["Location"] == "/accounts/"
     assert is_signed_in(c)
 

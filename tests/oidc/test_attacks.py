@@ -17,6 +17,7 @@ from django.test import Client as Browser
 from django.test import RequestFactory
 from django.utils import timezone
 
+from oidc.app_settings import app_settings as oidc_settings
 from oidc.models import AuthorizationCode, Client, Consent, TokenFamily
 from tests.users import PASSWORD
 from tests.oidc.relying_party import (
@@ -356,7 +357,7 @@ def test_refresh_token_of_another_client_is_refused(rp, signed_in_client):
 def test_refresh_tokens_end_at_the_absolute_lifetime(rp, signed_in_client, settings):
     tokens = rp.sign_in_and_redeem(signed_in_client)
     rotated = rp.refresh(tokens["refresh_token"]).json()  # fine while the family is young
-    lifetime = timedelta(seconds=settings.OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME)
+    lifetime = timedelta(seconds=oidc_settings.OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME)
     family = TokenFamily.objects.get(client=rp.client)
     TokenFamily.objects.filter(pk=family.pk).update(created_at=timezone.now() - lifetime - timedelta(minutes=1))
     refused = rp.refresh(rotated["refresh_token"])

@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from oidc import keys
+from oidc.app_settings import app_settings as oidc_settings
 from oidc.logout import logout_token
 from .relying_party import RelyingParty, register
 
@@ -188,7 +189,7 @@ def test_two_rotations_within_the_retention_publish_three_keys(keys_file, rp):
 
 def test_retention_covers_every_token_the_key_signed(settings):
     assert keys.retention() >= settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"]
-    assert keys.retention() >= settings.OIDC_LOGOUT_TOKEN_LIFETIME
+    assert keys.retention() >= oidc_settings.OIDC_LOGOUT_TOKEN_LIFETIME
 
 
 # --- the JWKS ------------------------------------------------------------------------------------
