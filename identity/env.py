@@ -39,7 +39,9 @@ _EXPECTED = {int: "a whole number", float: "a number", bool: "on or off (1, true
 
 
 class Env(environ.Env):
-    def get_value(self, var: str, cast: Any = None, default: Any = environ.Env.NOTSET, parse_default: bool = False) -> Any:
+    def get_value(
+        self, var: str, cast: Any = None, default: Any = environ.Env.NOTSET, parse_default: bool = False
+    ) -> Any:
         raw = self.ENVIRON.get(var)
         value = None if raw is None else raw.strip()
         if value is None or (value == "" and cast not in (None, str, list)):

@@ -30,10 +30,16 @@ PROBE = (
 )
 
 
-def load(env: dict, cwd=ROOT, probe=PROBE):
+def run(command: list[str], env: dict, cwd=ROOT) -> subprocess.CompletedProcess:
+    """`command` in a fresh process on the production settings, with these variables (and the test
+    run's services)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECURE_"))}
     clean.update(env, DJANGO_SETTINGS_MODULE="identity.settings")
-    return subprocess.run([sys.executable, "-c", probe], env=clean, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(command, env=clean, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def load(env: dict, cwd=ROOT, probe=PROBE):
+    return run([sys.executable, "-c", probe], env, cwd)
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -188,12 +194,16 @@ def test_the_test_settings_pass_the_startup_checks():
 @pytest.mark.parametrize(
     ("setting", "value", "check_id", "message"),
     [
-        ("RATE_LIMITS", {"signin-acount": "1/h"}, "identity.E004", "RATE_LIMITS names an unknown limit: 'signin-acount'."),
-        ("RATE_LIMITS", {"signin-ip": "60/15min"}, "identity.E005", "RATE_LIMITS signin-ip: not a rate limit: '60/15min'."),
-        ("RATE_LIMITS", {"signin-ip": "0/h"}, "identity.E005", "RATE_LIMITS signin-ip: a rate limit needs at least one"),
+        ("RATE_LIMITS", {"signin-acount": "1/h"}, "identity.E004",
+         "RATE_LIMITS names an unknown limit: 'signin-acount'."),
+        ("RATE_LIMITS", {"signin-ip": "60/15min"}, "identity.E005",
+         "RATE_LIMITS signin-ip: not a rate limit: '60/15min'."),
+        ("RATE_LIMITS", {"signin-ip": "0/h"}, "identity.E005",
+         "RATE_LIMITS signin-ip: a rate limit needs at least one"),
         ("TRUSTED_PROXIES", ["10.0.0.1", "proxy.internal"], "identity.E002",
          "TRUSTED_PROXIES: not an IP address or network: 'proxy.internal'."),
-        ("METRICS_ALLOWED_IPS", ["localhost"], "identity.E003", "METRICS_ALLOWED_IPS: not an IP address or network: 'localhost'."),
+        ("METRICS_ALLOWED_IPS", ["localhost"], "identity.E003",
+         "METRICS_ALLOWED_IPS: not an IP address or network: 'localhost'."),
         ("MFA_REQUIRED", "sometimes", "accounts.E001", "MFA_REQUIRED must be off, staff or all, not 'sometimes'."),
     ],
 )
@@ -216,12 +226,7 @@ def test_sentinels_need_a_plain_redis_url(settings):
 
 
 def check(**variables: str) -> subprocess.CompletedProcess:
-    """`manage.py check` in a fresh process, with the production settings and these variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECURE_"))}
-    clean.update(DJANGO_SETTINGS_MODULE="identity.settings", DJANGO_SECRET_KEY="x" * 50, **variables)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], env=clean, cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    return run([sys.executable, "manage.py", "check"], {"DJANGO_SECRET_KEY": "x" * 50, **variables})
 
 
 @pytest.mark.parametrize(
@@ -232,7 +237,8 @@ def check(**variables: str) -> subprocess.CompletedProcess:
         ({"RATE_LIMITS": "signin-ip"}, ["identity.E005", "RATE_LIMITS signin-ip: not a rate limit: ''"]),
         ({"TRUSTED_PROXIES": "10.0.0.1,proxy.internal"}, ["identity.E002", "TRUSTED_PROXIES", "proxy.internal"]),
         ({"METRICS_ALLOWED_IPS": "127.0.0.1,localhost"}, ["identity.E003", "METRICS_ALLOWED_IPS", "'localhost'"]),
-        ({"REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_URL": "rediss://x:6380/0"}, ["identity.E006", "needs a redis:// REDIS_URL"]),
+        ({"REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_URL": "rediss://x:6380/0"},
+         ["identity.E006", "needs a redis:// REDIS_URL"]),
         ({"MFA_REQUIRED": "everyone"}, ["accounts.E001", "MFA_REQUIRED must be off, staff or all"]),
         ({"OIDC_API_SCOPES": '{"openid": "Sign in"}'}, ["oidc.E002", "'openid' is an OpenID Connect scope"]),
     ],
@@ -255,11 +261,9 @@ def test_manage_py_check_passes_with_good_overrides():
 
 def test_a_web_process_refuses_to_start_on_a_failing_startup_check():
     """gunicorn loads identity.wsgi, which runs the STARTUP checks before it serves (a worker that
-    cannot load the application stops the server: tests/oidc/test_review_findings.py starts one)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECURE_"))}
-    clean.update(DJANGO_SETTINGS_MODULE="identity.settings", DJANGO_SECRET_KEY="x" * 50, RATE_LIMITS="signin-ip=60/15min")
-    result = subprocess.run([sys.executable, "-c", "import identity.wsgi"], env=clean, cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    cannot load the application stops the server: the next test starts one)."""
+    variables = {"DJANGO_SECRET_KEY": "x" * 50, "RATE_LIMITS": "signin-ip=60/15min"}
+    result = run([sys.executable, "-c", "import identity.wsgi"], variables)
     assert result.returncode != 0
     assert "ImproperlyConfigured: identity.E005: RATE_LIMITS signin-ip: not a rate limit: '60/15min'." in result.stderr
 
