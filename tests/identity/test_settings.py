@@ -18,6 +18,8 @@ from identity.env import env
 from identity.health import STARTUP
 from mfa.app_settings import MfaSettings
 from oidc.app_settings import OidcSettings
+from tests.identity.test_operations import production_env
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -268,10 +270,8 @@ def test_a_web_process_refuses_to_start_on_a_failing_startup_check():
     assert "ImproperlyConfigured: identity.E005: RATE_LIMITS signin-ip: not a rate limit: '60/15min'." in result.stderr
 
 
+@pytest.mark.processes
 def test_gunicorn_does_not_start_with_a_malformed_rate_limit(tmp_path):
-    from tests.identity.test_operations import production_env
-    from tests.processes import free_port
-
     env = production_env(RATE_LIMITS="signin-ip=60/15min", BIND=f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "gunicorn.log"
