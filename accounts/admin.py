@@ -129,6 +129,7 @@ class UserAdmin(DjangoUserAdmin):
                     self.message_user(request, gettext("Password-based authentication was disabled."), messages.SUCCESS)
                 return redirect("admin:accounts_user_change", user.pk)
         return super().user_change_password(request, id, form_url)
+
     ordering = ("email",)
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
@@ -142,7 +143,10 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")}),
+        (
+            None,
+            {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")},
+        ),
     )
     actions = (
         "deactivate",
@@ -173,7 +177,10 @@ class UserAdmin(DjangoUserAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method_display, e.ip or "") for e in events),
+            (
+                (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method_display, e.ip or "")
+                for e in events
+            ),
         )
         return format_html(
             '<table>{}</table><p><a href="{}?user__id__exact={}">{}</a></p>',
@@ -203,7 +210,9 @@ class UserAdmin(DjangoUserAdmin):
         for user in users:
             send_password_reset(user, request, actor=request.user)
         self._report(
-            request, ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)), len(users)
+            request,
+            ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)),
+            len(users),
         )
 
     @admin.action(description=_("End all sessions of selected users"), permissions=["change"])
@@ -211,7 +220,9 @@ class UserAdmin(DjangoUserAdmin):
         users = list(self._manageable(request, queryset))
         for user in users:
             end_sessions_for(user, request, actor=request.user)
-        self._report(request, ngettext("Sessions ended for %d user.", "Sessions ended for %d users.", len(users)), len(users))
+        self._report(
+            request, ngettext("Sessions ended for %d user.", "Sessions ended for %d users.", len(users)), len(users)
+        )
 
     @admin.action(description=_("Clear sign-in throttling"), permissions=["change"])
     def clear_throttling(self, request, queryset):
@@ -219,7 +230,9 @@ class UserAdmin(DjangoUserAdmin):
         for user in users:
             clear_signin_throttling(user, request, actor=request.user)
         self._report(
-            request, ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)), len(users)
+            request,
+            ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)),
+            len(users),
         )
 
     @admin.action(description=_("Delete selected %(verbose_name_plural)s"), permissions=["delete"])

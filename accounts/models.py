@@ -62,12 +62,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = EmailAddressField(_("email address"), max_length=254, unique=True)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
     email_verified = models.BooleanField(_("email verified"), default=False)
-    is_active = models.BooleanField(
-        _("active"), default=True, help_text=_("Inactive accounts cannot sign in.")
-    )
-    is_staff = models.BooleanField(
-        _("staff"), default=False, help_text=_("Staff can sign in to the admin site.")
-    )
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Inactive accounts cannot sign in."))
+    is_staff = models.BooleanField(_("staff"), default=False, help_text=_("Staff can sign in to the admin site."))
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
     passkey_offered = models.BooleanField(
         _("offered a passkey"), default=False, help_text=_("Was shown the offer to add a passkey.")
@@ -153,9 +149,7 @@ class OutboxMail(models.Model):
         verbose_name = _("outgoing mail")
         verbose_name_plural = _("mail outbox")
         indexes = [
-            models.Index(
-                fields=["created_at"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True)
-            )
+            models.Index(fields=["created_at"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True))
         ]
 
     def __str__(self) -> str:

@@ -7,8 +7,8 @@ are minted from the user's current state when the mail is rendered for sending.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator

@@ -4,8 +4,7 @@ import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 from pwned_passwords_django.api import PwnedPasswords
 from pwned_passwords_django.validators import PwnedPasswordsValidator
 
@@ -29,9 +28,7 @@ class MaximumLengthValidator:
             )
 
     def get_help_text(self) -> str:
-        return _("Your password can be up to %(max_length)d characters long.") % {
-            "max_length": self.max_length
-        }
+        return _("Your password can be up to %(max_length)d characters long.") % {"max_length": self.max_length}
 
 
 class BreachedPasswordValidator(PwnedPasswordsValidator):

@@ -34,9 +34,7 @@ def seed(people: int) -> dict:
         User(email=accounts.email(n), password=encoded, email_verified=True) for n in range(2 * people)
     )
     holders = list(enumerate(users))[people:]
-    PasskeyOwner.objects.bulk_create(
-        PasskeyOwner(user=user, handle=accounts.user_handle(n)) for n, user in holders
-    )
+    PasskeyOwner.objects.bulk_create(PasskeyOwner(user=user, handle=accounts.user_handle(n)) for n, user in holders)
     Passkey.objects.bulk_create(
         Passkey(
             user=user,

@@ -17,9 +17,16 @@ def cookie_name(name: str) -> str:
     return f"__Host-{name}" if settings.SESSION_COOKIE_SECURE else name
 
 
-def set_private_cookie(response: HttpResponse, name: str, value: str, *, max_age: int, samesite: str = "Lax") -> HttpResponse:
+def set_private_cookie(
+    response: HttpResponse, name: str, value: str, *, max_age: int, samesite: str = "Lax"
+) -> HttpResponse:
     response.set_cookie(
-        cookie_name(name), value, max_age=max_age, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite=samesite
+        cookie_name(name),
+        value,
+        max_age=max_age,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite=samesite,
     )
     return response
 

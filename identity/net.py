@@ -40,7 +40,9 @@ def _parse(value: str) -> IPAddress | None:
 def from_trusted_proxy(request) -> bool:
     """Whether the request reached us through one of TRUSTED_PROXIES."""
     remote = _parse(request.META.get("REMOTE_ADDR", ""))
-    return remote is not None and any(remote in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+    return remote is not None and any(
+        remote in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    )
 
 
 def client_ip(request) -> str:

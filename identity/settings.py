@@ -65,7 +65,9 @@ SECRET_KEY = _secret_key()
 
 SITE_URL = env("SITE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
 if not SITE_URL:
-    raise ImproperlyConfigured("SITE_URL (the public origin, e.g. https://id.example.com) must be set when DJANGO_DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SITE_URL (the public origin, e.g. https://id.example.com) must be set when DJANGO_DEBUG is off."
+    )
 SITE_NAME = env("SITE_NAME", "Identity")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
@@ -266,7 +268,9 @@ for _name, _spec in RATE_LIMITS.items():  # a bad limit must stop the start, not
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "oidc.AuthorizationCode"
-OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # DOT's own; named so oidc.TokenFamily can point at it
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = (
+    "oauth2_provider.AccessToken"  # DOT's own; named so oidc.TokenFamily can point at it
+)
 # Signing keys: the keyset as JSON in OIDC_SIGNING_KEYS, or a file (generated in development).
 OIDC_SIGNING_KEYS = env("OIDC_SIGNING_KEYS")
 OIDC_KEYS_FILE = env("OIDC_KEYS_FILE", str(VAR_DIR / "oidc-keys.json"))

@@ -9,8 +9,11 @@ class MfaConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the app registry is ready: these modules import models.
-        from . import receivers  # noqa: F401  (connects to the accounts signals)
-        from . import sections, stages
+        from . import (
+            receivers,  # noqa: F401  (connects to the accounts signals)
+            sections,
+            stages,
+        )
         from .totp import cap_backoff
 
         cap_backoff()

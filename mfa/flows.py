@@ -6,9 +6,9 @@ from django.db import transaction
 
 from accounts.audit import record_credential_event, record_event
 from accounts.flows.signin import end_all_access
-from accounts.stages import must_have_mfa
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
+from accounts.stages import must_have_mfa
 
 from . import recovery, totp
 from .base import forget_factor_failures
@@ -86,7 +86,13 @@ def regenerate_recovery_codes(request) -> list[str]:
         credential_event = record_credential_event(
             request, request.user, CredentialEvent.Kind.RECOVERY_CODES, recovery=recovery.code_ids(request.user)
         )
-        _tell(request, request.user, Event.RECOVERY_CODES_GENERATED, "recovery_regenerated", credential_event=credential_event)
+        _tell(
+            request,
+            request.user,
+            Event.RECOVERY_CODES_GENERATED,
+            "recovery_regenerated",
+            credential_event=credential_event,
+        )
     return codes
 
 

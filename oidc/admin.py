@@ -109,7 +109,12 @@ class ClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
         return self._show_secret(request, made)
 
     def _show_secret(self, request, made):
-        context = {**self.admin_site.each_context(request), "made": made, "opts": self.model._meta, "title": _("Client credentials")}
+        context = {
+            **self.admin_site.each_context(request),
+            "made": made,
+            "opts": self.model._meta,
+            "title": _("Client credentials"),
+        }
         response = TemplateResponse(request, "admin/oidc/client_secret.html", context)
         response["Cache-Control"] = "no-store"
         return response

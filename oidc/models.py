@@ -117,12 +117,17 @@ class Client(AbstractApplication):
             errors.setdefault("authorization_grant_type", []).append(
                 _("Only the authorization code and client credentials grants are offered.")
             )
-        if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and self.client_type != self.CLIENT_CONFIDENTIAL:
+        if (
+            self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS
+            and self.client_type != self.CLIENT_CONFIDENTIAL
+        ):
             errors.setdefault("client_type", []).append(_("Client credentials need a confidential client."))
         for field in ("allowed_scopes", "served_scopes"):
             unknown = set(getattr(self, field).split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
             if unknown:
-                errors.setdefault(field, []).append(_("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))})
+                errors.setdefault(field, []).append(
+                    _("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))}
+                )
         self._check_resource_server(errors)
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in oidc.keys
         if errors:

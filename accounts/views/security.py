@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.refusals import explained, respond
 
+from .. import sections, tokens
 from ..decorators import reauthentication_required
 from ..flows.email import complete_email_change, request_email_change
 from ..flows.security import (
@@ -29,9 +30,8 @@ from ..flows.security import (
     signin_history,
 )
 from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url
-from ..signin_state import signin_state
 from ..forms import EmailChangeForm, NotMeForm, ReauthenticateForm
-from .. import sections, tokens
+from ..signin_state import signin_state
 from ..tokens import read_email_change_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 from .password import render_password_capped

@@ -4,8 +4,8 @@ removing. Protocol calls live in auth.py; the shared ending of a second factor i
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext_lazy as _
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from webauthn.helpers import generate_user_handle
 
 from accounts.audit import record_event
@@ -67,8 +67,10 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
     user = request.user
     new = auth.verify_registration(request, credential)
     handle = user_handle(user)
-    name = name.strip()[:64] or KNOWN_AUTHENTICATORS.get(new.aaguid) or describe_device(
-        request.META.get("HTTP_USER_AGENT", "")
+    name = (
+        name.strip()[:64]
+        or KNOWN_AUTHENTICATORS.get(new.aaguid)
+        or describe_device(request.META.get("HTTP_USER_AGENT", ""))
     )
     try:
         with transaction.atomic():

@@ -21,9 +21,7 @@ from tests.oidc.conftest import REDIRECT_URI, register
 pytestmark = pytest.mark.django_db
 
 GROUPS_READ_ONLY = "Only a superuser can change groups: a group&#x27;s permissions are given to everyone in it."
-APPS_READ_ONLY = (
-    "Only a superuser can change relying apps: their addresses, type and secret decide where sign-in codes and tokens go."
-)
+APPS_READ_ONLY = "Only a superuser can change relying apps: their addresses, type and secret decide where sign-in codes and tokens go."
 EVIL_CALLBACK = "https://evil.example/callback"
 
 

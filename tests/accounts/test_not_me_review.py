@@ -11,9 +11,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from mfa.policy import passkeys, totp_devices
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
-from tests.conftest import PASSWORD
+from mfa.policy import passkeys, totp_devices
 from tests.accounts.test_not_me import (
     ATTACKER_UA,
     NEW_PASSWORD,
@@ -26,6 +25,7 @@ from tests.accounts.test_not_me import (
     sign_in,
     signed_in,
 )
+from tests.conftest import PASSWORD
 from tests.mfa.conftest import clock, code_for_secret, enrol_through_pages, reauthenticate  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,9 @@ def test_the_old_mailbox_cannot_take_over_after_the_owner_moved_address_and_turn
     enrolled, _secret = enrol_through_pages(laptop, name="Owner's phone app")
     assert enrolled.status_code == 302, enrolled
     mails = deliver_outbox()
-    told_old = [m for m in mails if m.to == ["ada@example.com"] and m.subject == "Identity: Your email address was changed"]
+    told_old = [
+        m for m in mails if m.to == ["ada@example.com"] and m.subject == "Identity: Your email address was changed"
+    ]
     assert len(told_old) == 1
 
     # The thief reads only the old mailbox.

@@ -77,7 +77,12 @@ def test_a_refused_passkey_as_the_second_step_counts_as_a_refused_second_step(ma
 @pytest.mark.parametrize(
     ("kind", "facts", "subject", "phrase"),
     [
-        ("mfa_failures", {"failures": 3}, "Jemand hat Ihr Passwort eingegeben, aber nicht Ihren zweiten Faktor", "3-mal"),
+        (
+            "mfa_failures",
+            {"failures": 3},
+            "Jemand hat Ihr Passwort eingegeben, aber nicht Ihren zweiten Faktor",
+            "3-mal",
+        ),
         ("passkey_cloned", {"passkey": "Laptop"}, "Von Ihrem Passkey gibt es möglicherweise eine Kopie", "„Laptop“"),
         ("new_device", {}, "Neue Anmeldung bei Ihrem Konto", "Das war ich nicht"),
     ],

@@ -25,6 +25,7 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(client, user):
     assert unknown.status_code == wrong.status_code == 400
     message = "do not match an account"
     assert message in unknown.content.decode() and message in wrong.content.decode()
+
     # Apart from the echoed address and the per-response CSRF mask, the pages are identical.
     def shape(response, email):
         return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode()).replace(email, "X")

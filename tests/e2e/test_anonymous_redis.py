@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from identity.redis import connection
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.oidc.conftest import REDIRECT_URI, RelyingParty, register
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -25,7 +25,9 @@ def _sessions() -> list[bytes]:
     return connection().keys("session:*")
 
 
-def test_a_signed_out_browser_sent_to_sign_in_again_leaves_no_session_until_it_signs_in(sync_playwright, site, make_user):
+def test_a_signed_out_browser_sent_to_sign_in_again_leaves_no_session_until_it_signs_in(
+    sync_playwright, site, make_user
+):
     user = make_user("grace@example.com")
     client, secret = register("First party", skip_authorization=True)
     app = RelyingParty(client, secret)

@@ -28,8 +28,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import OutboxMail, SecurityEvent
 from mfa.models import RecoveryCode
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD, add_totp, pass_mfa
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "mfa"
 EMAIL = "grace@example.com"

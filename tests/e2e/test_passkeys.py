@@ -32,8 +32,8 @@ import pytest
 from accounts.models import SecurityEvent
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 
 EMAIL = "katherine@example.com"
 PASSKEY_NAME = "Test laptop"

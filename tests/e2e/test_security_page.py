@@ -25,8 +25,8 @@ from django.conf import settings
 
 from accounts.models import KnownDevice, OutboxMail, SecurityEvent, User
 from accounts.sessions import user_sessions
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "security-page"
 EMAIL = "margaret@example.com"

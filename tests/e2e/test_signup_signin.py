@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from accounts.models import OutboxMail, User
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "signup-signin"
 EMAIL = "katherine@example.com"

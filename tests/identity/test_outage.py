@@ -1,16 +1,15 @@
 """A backing service going away gives the friendly 503 page: never a 500, never a silent sign-out."""
 
-
 import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from tests.conftest import RedisProcess  # noqa: F401  (re-exported for older imports)
-from tests.conftest import PASSWORD
+from tests.conftest import (
+    PASSWORD,
+    RedisProcess,  # noqa: F401  (re-exported for older imports)
+)
 
 pytestmark = pytest.mark.django_db
-
-
 
 
 def test_redis_down_answers_503_and_recovers_without_a_restart(own_redis, user):

@@ -33,9 +33,7 @@ _UNSET = object()
 def cose_ec2_public_key(private_key: ec.EllipticCurvePrivateKey) -> bytes:
     """The COSE_Key form (kty EC2, alg ES256, crv P-256) a stored passkey's public key takes."""
     numbers = private_key.public_key().public_numbers()
-    return encode_cbor(
-        {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
-    )
+    return encode_cbor({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
 
 
 @dataclass

@@ -184,9 +184,7 @@ def admin_browser(make_admin) -> Client:
     return browser
 
 
-def test_admin_reset_removes_factors_ends_sessions_mails_and_audits(
-    ada, admin_browser, browser, deliver_outbox, clock
-):
+def test_admin_reset_removes_factors_ends_sessions_mails_and_audits(ada, admin_browser, browser, deliver_outbox, clock):
     add_totp(ada, "Tablet")
     recovery.generate(ada)
     laptop = sign_in_with_mfa(browser(), ada)

@@ -21,11 +21,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SecurityEvent
 from accounts.sessions import session_id
-from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
+from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from tests.conftest import PASSWORD, add_totp, totp_code
-from tests.oidc.conftest import RelyingParty, approve, backdate_signin, register as register_app
+from tests.oidc.conftest import RelyingParty, approve, backdate_signin
+from tests.oidc.conftest import register as register_app
 
 from .conftest import (
     CODES_PAGE,

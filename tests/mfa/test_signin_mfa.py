@@ -14,9 +14,9 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from accounts.models import SecurityEvent
 from accounts.sessions import SessionStore
+from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from tests.conftest import PASSWORD, add_totp, totp_code
 
 from .conftest import (

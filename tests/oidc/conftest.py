@@ -110,7 +110,9 @@ class RelyingParty:
         return body
 
 
-def register(name="Example app", *, client_type=Client.CLIENT_CONFIDENTIAL, grant=Client.GRANT_AUTHORIZATION_CODE, **fields) -> tuple[Client, str | None]:
+def register(
+    name="Example app", *, client_type=Client.CLIENT_CONFIDENTIAL, grant=Client.GRANT_AUTHORIZATION_CODE, **fields
+) -> tuple[Client, str | None]:
     secret = SECRET + secrets.token_hex(4) if client_type == Client.CLIENT_CONFIDENTIAL else None
     client = Client(
         name=name,
@@ -140,7 +142,9 @@ def public_rp(db) -> RelyingParty:
 # --- helpers for test_protocol.py and test_attacks.py -------------------------------------------
 
 
-def register_client(redirect_uris: str, name: str = "Native app", *, client_type=Client.CLIENT_PUBLIC, **fields) -> tuple[Client, str | None]:
+def register_client(
+    redirect_uris: str, name: str = "Native app", *, client_type=Client.CLIENT_PUBLIC, **fields
+) -> tuple[Client, str | None]:
     """Like `register`, with redirect URIs of the test's choosing (a native app on loopback, two URIs...)."""
     secret = SECRET + secrets.token_hex(4) if client_type == Client.CLIENT_CONFIDENTIAL else None
     client = Client(

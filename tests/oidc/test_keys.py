@@ -21,6 +21,7 @@ from django.core.management import call_command
 
 from oidc import keys
 from oidc.logout import logout_token
+
 from .conftest import RelyingParty, register
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +134,9 @@ def test_an_old_id_token_is_still_a_valid_logout_hint_after_rotation(keys_file, 
     assert signed_in_client.get("/accounts/").status_code == 302  # signed out
 
 
-def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_next_rotation(keys_file, rp, signed_in_client):
+def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_next_rotation(
+    keys_file, rp, signed_in_client
+):
     before = rp.sign_in_and_redeem(signed_in_client)
     old_kid = kid_of(before["id_token"])
     rotate()
@@ -283,4 +286,3 @@ def test_the_keys_file_is_reread_when_another_process_rotates_it(keys_file, rp, 
     keys.write_keyset(keys.rotated(keyset))  # as `manage.py rotate_signing_key` on another node would
     assert keys.active_key().kid != first
     assert kid_of(rp.sign_in_and_redeem(signed_in_client)["id_token"]) == keys.active_key().kid
-

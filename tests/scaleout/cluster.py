@@ -189,8 +189,17 @@ class Browser:
         self.node = node
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: dict | None = None, *, json_body: object = None,
-                headers: dict | None = None, node: str | None = None, timeout: float = 15):
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict | None = None,
+        *,
+        json_body: object = None,
+        headers: dict | None = None,
+        node: str | None = None,
+        timeout: float = 15,
+    ):
         node = node or self.node
         port = self.nodes.ports[node] if node else self.nodes.site_port
         site = self.nodes.site_url
