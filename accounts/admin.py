@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
@@ -28,6 +32,9 @@ from .forms import NormalizedPasswords
 from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
 from .outbox import enqueue
 from .superuser_admin import refuse  # also registers the superuser-only group admin
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
 
@@ -134,8 +141,9 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
     list_filter = ("is_active", "email_verified", "is_staff", "is_superuser", "mfa_required")
-    readonly_fields = ("last_login", "date_joined", "signin_throttle", "recent_events")
-    fieldsets = (
+    # Typed loosely: mfa.admin.UserAdmin extends them.
+    readonly_fields: ClassVar[tuple[str, ...]] = ("last_login", "date_joined", "signin_throttle", "recent_events")
+    fieldsets: ClassVar[tuple[tuple[StrOrPromise | None, Any], ...]] = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("display_name", "email_verified")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
@@ -148,7 +156,7 @@ class UserAdmin(DjangoUserAdmin):
             {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")},
         ),
     )
-    actions = (
+    actions: tuple[str, ...] = (
         "deactivate",
         "reactivate",
         "send_password_reset",

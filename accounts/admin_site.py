@@ -47,7 +47,8 @@ class IdentityAdminSite(admin.AdminSite):
                 403,
                 _("Two-step verification needed"),
                 _(
-                    "The administration site needs a sign-in with two-step verification. Sign out, then sign in again with your second factor."
+                    "The administration site needs a sign-in with two-step verification. "
+                    "Sign out, then sign in again with your second factor."
                 ),
             )
         query = urlencode({"next": next_url})

@@ -86,7 +86,7 @@ class SignInForm(NormalizedPasswords, forms.Form):
             self.user = check_password_signin(self.request, cleaned["email"], cleaned["password"])
         except SignInRefused as refusal:
             self.refusal = refusal.reason
-            raise forms.ValidationError(self.error_messages[refusal.reason], code=refusal.reason)
+            raise forms.ValidationError(self.error_messages[refusal.reason], code=refusal.reason) from refusal
         return cleaned
 
 

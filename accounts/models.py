@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -13,8 +14,11 @@ from django.utils.translation import gettext_lazy as _
 
 from identity.net import describe_device
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def normalize_email(address: str) -> str:
+
+def normalize_email(address: str | None) -> str:
     """Trim, apply Unicode NFKC and lower-case the domain; the local part keeps its case."""
     address = unicodedata.normalize("NFKC", address or "").strip()
     local, at, domain = address.rpartition("@")
@@ -30,13 +34,13 @@ class EmailAddressField(models.EmailField):
 EmailAddressField.register_lookup(Lower)
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def get_by_email(self, address: str) -> User:
+    def get_by_email(self, address: str | None) -> User:
         return self.get(email__lower=normalize_email(address).lower())
 
-    def get_by_natural_key(self, address: str) -> User:
+    def get_by_natural_key(self, address: str | None) -> User:
         return self.get_by_email(address)
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
@@ -54,7 +58,7 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]  # oidc.Client's (DOT, untyped)
     """A person. The email address is the sign-in identifier; there are no usernames."""
 
     # unique=True satisfies Django's USERNAME_FIELD check; the constraint below is what makes it
@@ -79,7 +83,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = _("user")
@@ -108,7 +112,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             raw_password = unicodedata.normalize("NFKC", raw_password)
         super().set_password(raw_password)
 
-    def check_password(self, raw_password: str) -> bool:
+    def check_password(self, raw_password: str | None) -> bool:
         return super().check_password(unicodedata.normalize("NFKC", raw_password or ""))
 
 
@@ -156,7 +160,7 @@ class OutboxMail(models.Model):
         return f"{self.get_kind_display()} → {self.to}"
 
     @property
-    def state(self) -> str:
+    def state(self) -> StrOrPromise:
         if self.sent_at:
             return _("discarded") if self.user_id is None else _("sent")
         if self.attempts >= settings.MAIL_MAX_ATTEMPTS:

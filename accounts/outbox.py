@@ -62,7 +62,7 @@ def _credential_event_links(row: OutboxMail) -> dict:
 
 
 def _password_reset_links(row: OutboxMail) -> dict:
-    return {"reset_url": password_reset_url(row.user)}
+    return {"reset_url": password_reset_url(row.user)}  # type: ignore[arg-type]  # rows without a user are never sent
 
 
 def _email_change_links(row: OutboxMail) -> dict:

@@ -75,8 +75,10 @@ class User:
 
     async def load_form(self, path: str) -> str:
         page = expect(await self.http.get(path), 200)
-        self.csrf = CSRF_FIELD.search(page.text).group(1)
-        self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE)
+        found = CSRF_FIELD.search(page.text)
+        assert found, f"no CSRF field on {path}"
+        self.csrf = found.group(1)
+        self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE) or ""
         return path
 
     async def sign_in(self, next_url: str = "") -> str:

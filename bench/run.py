@@ -78,7 +78,7 @@ def wait_for(url: str, what: str, proc: subprocess.Popen, timeout: float = 60) -
         if proc.poll() is not None:
             raise SystemExit(f"{what} exited; see {VAR}/*.log")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own http://127.0.0.1 URLs)
                 if response.status == 200:
                     return
         except OSError:
@@ -256,7 +256,7 @@ class Bench:
         """CPU each server has used so far, its exited children (recycled workers) included. A server
         that is gone is an error; a child that exits while it is read (a recycled worker, an autovacuum
         worker) is counted by its parent's children_* times from then on."""
-        totals = {}
+        totals: dict[str, float] = {}
         for proc in self.server_processes():
             t = proc.cpu_times()  # raises if a server itself died: the run is void
             used = t.user + t.system + t.children_user + t.children_system
@@ -329,6 +329,7 @@ class Bench:
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert driver.stdin and driver.stdout  # both piped
         assert driver.stdout.readline().strip() == "READY", f"the {name} driver failed to set up"
         extra_warmups, stalled, cold = 0, 0, (0 if name == "bare_django" else self.cold_web_workers())
         while cold and stalled < STALLED_WARMUPS:  # workers the load never reaches stay cold in the window too
@@ -462,7 +463,10 @@ def verdicts(out: dict, results: dict) -> dict:
 
 
 def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
-    head = f"{'scenario':<20}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/op':>11}{'web ms':>8}{'Redis RT':>10}{'ops/core-s':>12}"
+    head = (
+        f"{'scenario':<20}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU ms/op':>11}{'web ms':>8}{'Redis RT':>10}{'ops/core-s':>12}"
+    )
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         lines.append(
@@ -472,7 +476,8 @@ def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
         )
     lines += [
         "",
-        f"argon2id verify: {argon2['seconds'] * 1000:.1f} ms CPU (m={argon2['memory_kib']} KiB, t={argon2['time_cost']}); "
+        f"argon2id verify: {argon2['seconds'] * 1000:.1f} ms CPU "
+        f"(m={argon2['memory_kib']} KiB, t={argon2['time_cost']}); "
         f"limit {out['argon2_limit_per_s']:.1f} sign-ins/s on this machine",
         "",
     ]
@@ -508,7 +513,8 @@ def main() -> None:
         bench.start()
         cores = len(os.sched_getaffinity(0))  # the CPUs this run may use, not all the machine has
         print(
-            f"Identity on {bench.workers} gunicorn workers, {cores} cores; {args.users} virtual users, {args.seconds:g} s per scenario.",
+            f"Identity on {bench.workers} gunicorn workers, {cores} cores; "
+            f"{args.users} virtual users, {args.seconds:g} s per scenario.",
             flush=True,
         )
         results = {}

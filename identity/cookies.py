@@ -9,8 +9,12 @@ signed by their owners (django.core.signing with a salt of their own).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.conf import settings
 from django.http import HttpResponse
+
+SameSite = Literal["Lax", "Strict", "None"]
 
 
 def cookie_name(name: str) -> str:
@@ -18,7 +22,7 @@ def cookie_name(name: str) -> str:
 
 
 def set_private_cookie(
-    response: HttpResponse, name: str, value: str, *, max_age: int, samesite: str = "Lax"
+    response: HttpResponse, name: str, value: str, *, max_age: int, samesite: SameSite = "Lax"
 ) -> HttpResponse:
     response.set_cookie(
         cookie_name(name),
@@ -35,6 +39,6 @@ def private_cookie(request, name: str) -> str:
     return request.COOKIES.get(cookie_name(name), "")
 
 
-def delete_private_cookie(response: HttpResponse, name: str, samesite: str = "Lax") -> HttpResponse:
+def delete_private_cookie(response: HttpResponse, name: str, samesite: SameSite = "Lax") -> HttpResponse:
     response.delete_cookie(cookie_name(name), samesite=samesite)
     return response

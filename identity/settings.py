@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -244,7 +245,8 @@ RATE_LIMITS = {
     "email-change-account": "5/h",
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
-    "mfa-account-cap": "100/100y",  # NIST SP 800-63B: 100 consecutive wrong codes per account and kind, until a factor or reset
+    # NIST SP 800-63B: 100 consecutive wrong codes per account and kind, until a factor or reset
+    "mfa-account-cap": "100/100y",
     "signin-code-mail": "3/h",  # sign-in codes mailed to one account past its password cap
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
@@ -310,7 +312,7 @@ def _api_scopes() -> dict[str, str]:
     return scopes
 
 
-OAUTH2_PROVIDER = {
+OAUTH2_PROVIDER: dict[str, Any] = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": SITE_URL,
     "OAUTH2_VALIDATOR_CLASS": "oidc.validators.IdentityValidator",
@@ -460,7 +462,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.2,
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
 if CELERY_BROKER_URL.startswith("sentinel://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
     if REDIS_SENTINEL_PASSWORD:

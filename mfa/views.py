@@ -76,7 +76,8 @@ def _capped_message(method: str, context: dict) -> str:
     """Past the code cap waiting helps nothing: say which other way in is left."""
     if method == "otp":
         refused = _(
-            "After too many wrong codes in a row, codes from an authenticator app are no longer accepted for this account."
+            "After too many wrong codes in a row, codes from an authenticator app are no longer accepted "
+            "for this account."
         )
         other = (
             _("Use a passkey or a recovery code instead.")
@@ -93,7 +94,8 @@ def _capped_message(method: str, context: dict) -> str:
             str(refused),
             str(other),
             _(
-                "If you have none of these, ask an administrator to reset your two-step verification. We have emailed you about this."
+                "If you have none of these, ask an administrator to reset your two-step verification. "
+                "We have emailed you about this."
             ),
         )
     )
@@ -153,7 +155,8 @@ def totp_remove(request, device_id: int):
         messages.error(
             request,
             _(
-                "Your account must use two-step verification, so its last authenticator cannot be removed. Add another one first."
+                "Your account must use two-step verification, so its last authenticator cannot be removed. "
+                "Add another one first."
             ),
         )
         return redirect("accounts:security")

@@ -10,6 +10,7 @@ what reuse detection, absolute lifetimes, back-channel logout and "apps you auth
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,6 +22,9 @@ from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from . import keys
 from .scopes import OFFLINE_ACCESS, OIDC_SCOPES
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -101,7 +105,7 @@ class Client(AbstractApplication):
         verbose_name_plural = _("relying apps")
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[StrOrPromise]] = {}
         try:
             super().clean()
         except ValidationError as error:
@@ -133,7 +137,7 @@ class Client(AbstractApplication):
         if errors:
             raise ValidationError(errors)
 
-    def _check_resource_server(self, errors: dict[str, list[str]]) -> None:
+    def _check_resource_server(self, errors: dict[str, list[StrOrPromise]]) -> None:
         if not self.is_resource_server:
             if self.served_scopes.strip():
                 errors.setdefault("served_scopes", []).append(_("Only a resource server serves scopes."))

@@ -180,8 +180,8 @@ def point_celery_at(url: str) -> None:
     from identity.celery import app
 
     os.environ["CELERY_BROKER_URL"] = url
-    app.conf.broker_url = url
-    app._pool = None
+    app.conf.broker_url = url  # type: ignore[misc]  # a property in celery-types, settable in Celery
+    app._pool = None  # type: ignore[attr-defined]  # Celery's private connection pool
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None

@@ -104,10 +104,10 @@ def not_me(request):
         if "pwd" not in signin_state(request).signin_methods():
             confirm_first = urlencode({"next": reverse("accounts:security")})
             return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
-        refused = _("That password is not right. Nothing was changed.")
-        messages.error(request, refused)
+        not_right = _("That password is not right. Nothing was changed.")
+        messages.error(request, not_right)
         if form.is_valid():  # else the field already says what is wrong (empty, too long)
-            form.add_error("password", refused)
+            form.add_error("password", not_right)
         form.fields["password"].widget.attrs["autofocus"] = True  # the form sits at the page's foot
         context = {**_security_context(request), "not_me_form": form}
         return render(request, "accounts/security.html", context, status=400)

@@ -21,5 +21,5 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-DATABASES = {}
+DATABASES: dict[str, dict] = {}
 USE_TZ = True

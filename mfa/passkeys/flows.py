@@ -108,7 +108,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
     assertion = auth.parse_assertion(credential)
     passkey = Passkey.objects.select_related("user").filter(credential_id=assertion.credential_id).first()
     found = pending_signin(request)
-    problem = None
+    problem = ""
     if passkey is None:
         problem = "unknown_credential"
     elif assertion.user_handle is not None and assertion.user_handle != bytes(passkey.user_handle):
@@ -117,7 +117,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         problem = "other_account"
     elif not passkey.user.is_active:
         problem = "inactive"
-    if problem:
+    if problem or passkey is None:
         challenge = auth.read_challenge(request, "authenticate")
         if passkey is not None:  # a registered credential uses its challenge up; a stranger's writes nothing
             auth.use_up_challenge(challenge)

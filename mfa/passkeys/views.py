@@ -142,7 +142,8 @@ def remove(request, passkey_id: int):
         messages.error(
             request,
             _(
-                "Your account must use two-step verification, so its last passkey cannot be removed. Add another one first."
+                "Your account must use two-step verification, so its last passkey cannot be removed. "
+                "Add another one first."
             ),
         )
         return redirect("accounts:security")

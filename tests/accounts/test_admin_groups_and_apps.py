@@ -21,7 +21,10 @@ from tests.oidc.conftest import REDIRECT_URI, register
 pytestmark = pytest.mark.django_db
 
 GROUPS_READ_ONLY = "Only a superuser can change groups: a group&#x27;s permissions are given to everyone in it."
-APPS_READ_ONLY = "Only a superuser can change relying apps: their addresses, type and secret decide where sign-in codes and tokens go."
+APPS_READ_ONLY = (
+    "Only a superuser can change relying apps: "
+    "their addresses, type and secret decide where sign-in codes and tokens go."
+)
 EVIL_CALLBACK = "https://evil.example/callback"
 
 
@@ -33,7 +36,7 @@ def staff_with(make_user):
         staff = grant(make_user(email, is_staff=True), *codenames)
         add_totp(staff)
         browser = sign_in_admin(staff)
-        browser.account = staff
+        browser.account = staff  # type: ignore[attr-defined]  # a note for the test
         return browser
 
     return make

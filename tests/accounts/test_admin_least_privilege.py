@@ -38,7 +38,7 @@ def helpdesk(make_user) -> Client:
     staff = grant(make_user("helpdesk@example.com", is_staff=True), "view_user", "change_user")
     add_totp(staff)
     browser = sign_in_admin(staff)
-    browser.account = staff
+    browser.account = staff  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 

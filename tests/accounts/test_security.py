@@ -42,7 +42,7 @@ def device_token(cookie_value: str) -> str:
 
     from accounts.devices import COOKIE_SALT
 
-    return signing._unsign_cookie(cookie_value, cookie_name=DEVICE_COOKIE, salt=COOKIE_SALT)
+    return signing._unsign_cookie(cookie_value, cookie_name=DEVICE_COOKIE, salt=COOKIE_SALT)  # type: ignore[attr-defined]  # private
 
 
 NEW = "a brand new passphrase 7"
@@ -1010,7 +1010,7 @@ def test_email_change_requests_are_limited_per_account(user, make_user, device, 
 def admin_browser(make_admin, device) -> Client:
     root = make_admin()
     browser = sign_in_admin(root, device(CHROME_MAC, OTHER_IP))
-    browser.root = root
+    browser.root = root  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 

@@ -21,7 +21,7 @@ from tests.oidc.conftest import REDIRECT_URI, RelyingParty, register
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def _sessions() -> list[bytes]:
+def _sessions() -> list[bytes | str]:
     return connection().keys("session:*")
 
 

@@ -584,7 +584,7 @@ def test_malformed_forwarded_for_does_not_crash(settings, trusted, header):
         (["127.0.0.1", "2.2.2.2"], "127.0.0.1", "1.1.1.1:80, 2.2.2.2", "2.2.2.2"),
         (["127.0.0.1"], "127.0.0.1", " [2001:db8::1] ", "2001:db8::1"),
         (["::1"], "::1", "2001:db8::7", "2001:db8::7"),
-        ([], "not an address", "1.1.1.1", "0.0.0.0"),
+        ([], "not an address", "1.1.1.1", "0.0.0.0"),  # noqa: S104 (not a bind)
     ],
 )
 def test_client_ip(settings, trusted, remote, forwarded, expected):

@@ -194,7 +194,7 @@ class SoftAuthenticator:
                 "clientDataJSON": bytes_to_base64url(client_data),
                 "authenticatorData": bytes_to_base64url(auth_data),
                 "signature": bytes_to_base64url(signature),
-                "userHandle": None if handle is None else bytes_to_base64url(handle),
+                "userHandle": None if handle is None else bytes_to_base64url(handle),  # type: ignore[arg-type]  # bytes
             },
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",

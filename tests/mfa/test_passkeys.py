@@ -66,7 +66,7 @@ def register(c: Client, authenticator: SoftAuthenticator, name: str | None = Non
 
 def passkey_signin(c: Client, authenticator: SoftAuthenticator, next_url: object = None, **knobs):
     """One authentication ceremony (options, then assertion); returns the response to the assertion."""
-    body = {"credential": authenticator.get(options_from(c, SIGNIN_OPTIONS), **knobs)}
+    body: dict[str, object] = {"credential": authenticator.get(options_from(c, SIGNIN_OPTIONS), **knobs)}
     if next_url is not None:
         body["next"] = next_url
     return post_json(c, SIGNIN, body)
@@ -278,7 +278,7 @@ def test_backup_flags_are_stored(signed_in_client, user, flags, stored):
             uuid.UUID(int=0),
             "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
             "Firefox on Linux",
-        ),  # noqa: E501
+        ),
         (uuid.UUID(int=0), "", "Unknown device"),
     ],
 )
@@ -450,9 +450,12 @@ GARBAGE_BODIES = [
     b'{"credential": {}}',
     b'{"credential": {"id": 1, "rawId": 2}}',
     b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": []}}',
-    b'{"credential": {"id": "!!", "rawId": "!!", "type": "public-key", "response": {"clientDataJSON": "!!", "attestationObject": "!!"}}}',
-    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": "AA", "attestationObject": "AA"}}}',
-    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA", "userHandle": 5}}}',
+    b'{"credential": {"id": "!!", "rawId": "!!", "type": "public-key", '
+    b'"response": {"clientDataJSON": "!!", "attestationObject": "!!"}}}',
+    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", '
+    b'"response": {"clientDataJSON": "AA", "attestationObject": "AA"}}}',
+    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", '
+    b'"response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA", "userHandle": 5}}}',
 ]
 
 

@@ -484,8 +484,8 @@ def intruder(request, user, browser, authenticator) -> Client:
     if request.param == "passkey":
         enrol_a_passkey(thief, authenticator)
     else:
-        thief.secret = enrol_an_app(thief, authenticator)
-    thief.factor = request.param
+        thief.secret = enrol_an_app(thief, authenticator)  # type: ignore[attr-defined]  # a note for the test
+    thief.factor = request.param  # type: ignore[attr-defined]  # a note for the test
     return thief
 
 

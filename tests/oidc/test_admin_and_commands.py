@@ -273,7 +273,7 @@ class TestAdminAdd:
 
 
 class TestNewSecretAction:
-    def add_machine(self, admin_browser, name="Batch") -> tuple[Client, str]:
+    def add_machine(self, admin_browser, name="Batch") -> tuple[Client, str | None]:
         response = admin_browser.post(
             ADD, form_data(name=name, authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="")
         )

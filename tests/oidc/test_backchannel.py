@@ -409,7 +409,7 @@ class TestBackchannelLogout:
         assert response.status_code == 302
         assert response["Location"] == reverse("accounts:signin")
         assert elapsed < 8, f"sign-out took {elapsed:.1f}s while the broker was down"
-        assert "back-channel logout to %s not queued" % rp.client.client_id in caplog.text
+        assert f"back-channel logout to {rp.client.client_id} not queued" in caplog.text
         assert browser.get("/accounts/").status_code == 302  # signed out all the same
         assert rp.refresh(body["refresh_token"]).status_code == 400  # and the tokens revoked
         assert broker.llen("celery") == 0

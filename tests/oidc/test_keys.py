@@ -147,7 +147,7 @@ def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_nex
 
     # No longer published, even before the next rotation; tokens it signed no longer validate.
     assert published(rp) == [middle_kid]
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="Key not found"):
         rp.id_claims(before["id_token"])
 
     rotate()

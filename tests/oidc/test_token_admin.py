@@ -47,7 +47,7 @@ def helpdesk(make_user) -> Browser:
     staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     add_totp(staff)
     browser = sign_in_admin(User.objects.get(pk=staff.pk))
-    browser.account = staff
+    browser.account = staff  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 
@@ -257,7 +257,7 @@ def consent_helpdesk(make_user) -> Browser:
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_consent", "delete_consent"]))
     add_totp(staff)
     browser = sign_in_admin(User.objects.get(pk=staff.pk))
-    browser.account = staff
+    browser.account = staff  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 

@@ -98,11 +98,12 @@ class SentinelStack(Stack):
             states = [self.sentinel(port).sentinel_master(SERVICE) for port in self.sentinel_ports]
         except redis.ConnectionError:
             return False
-        return all(s["num-slaves"] == 1 and s["num-other-sentinels"] == 2 for s in states)
+        return all(s["num-slaves"] == 1 and s["num-other-sentinels"] == 2 for s in states)  # type: ignore[index]  # a dict
 
     def master_ports(self) -> set[int]:
         """The master's port according to each sentinel."""
-        return {int(self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE)[1]) for port in self.sentinel_ports}
+        addresses = [self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE) for port in self.sentinel_ports]
+        return {int(address[1]) for address in addresses}  # type: ignore[index]  # (host, port)
 
 
 def post_form(web: Stack, path: str, fields: dict, cookies: dict) -> int:
