@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
@@ -28,6 +32,9 @@ from .forms import NormalizedPasswords
 from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
 from .outbox import enqueue
 from .superuser_admin import refuse  # also registers the superuser-only group admin
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
 
@@ -129,12 +136,14 @@ class UserAdmin(DjangoUserAdmin):
                     self.message_user(request, gettext("Password-based authentication was disabled."), messages.SUCCESS)
                 return redirect("admin:accounts_user_change", user.pk)
         return super().user_change_password(request, id, form_url)
+
     ordering = ("email",)
     search_fields = ("email", "display_name")
     list_display = ("email", "display_name", "is_active", "email_verified", "is_staff", "last_login", "date_joined")
     list_filter = ("is_active", "email_verified", "is_staff", "is_superuser", "mfa_required")
-    readonly_fields = ("last_login", "date_joined", "signin_throttle", "recent_events")
-    fieldsets = (
+    # Typed loosely: mfa.admin.UserAdmin extends them.
+    readonly_fields: ClassVar[tuple[str, ...]] = ("last_login", "date_joined", "signin_throttle", "recent_events")
+    fieldsets: ClassVar[tuple[tuple[StrOrPromise | None, Any], ...]] = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("display_name", "email_verified")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
@@ -142,9 +151,12 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")}),
+        (
+            None,
+            {"classes": ("wide",), "fields": ("email", "display_name", "usable_password", "password1", "password2")},
+        ),
     )
-    actions = (
+    actions: tuple[str, ...] = (
         "deactivate",
         "reactivate",
         "send_password_reset",
@@ -173,7 +185,10 @@ class UserAdmin(DjangoUserAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method_display, e.ip or "") for e in events),
+            (
+                (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method_display, e.ip or "")
+                for e in events
+            ),
         )
         return format_html(
             '<table>{}</table><p><a href="{}?user__id__exact={}">{}</a></p>',
@@ -203,7 +218,9 @@ class UserAdmin(DjangoUserAdmin):
         for user in users:
             send_password_reset(user, request, actor=request.user)
         self._report(
-            request, ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)), len(users)
+            request,
+            ngettext("Reset mail queued for %d user.", "Reset mail queued for %d users.", len(users)),
+            len(users),
         )
 
     @admin.action(description=_("End all sessions of selected users"), permissions=["change"])
@@ -211,7 +228,9 @@ class UserAdmin(DjangoUserAdmin):
         users = list(self._manageable(request, queryset))
         for user in users:
             end_sessions_for(user, request, actor=request.user)
-        self._report(request, ngettext("Sessions ended for %d user.", "Sessions ended for %d users.", len(users)), len(users))
+        self._report(
+            request, ngettext("Sessions ended for %d user.", "Sessions ended for %d users.", len(users)), len(users)
+        )
 
     @admin.action(description=_("Clear sign-in throttling"), permissions=["change"])
     def clear_throttling(self, request, queryset):
@@ -219,7 +238,9 @@ class UserAdmin(DjangoUserAdmin):
         for user in users:
             clear_signin_throttling(user, request, actor=request.user)
         self._report(
-            request, ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)), len(users)
+            request,
+            ngettext("Throttling cleared for %d user.", "Throttling cleared for %d users.", len(users)),
+            len(users),
         )
 
     @admin.action(description=_("Delete selected %(verbose_name_plural)s"), permissions=["delete"])

@@ -37,13 +37,19 @@ class IdentityAdminSite(admin.AdminSite):
         if user.is_authenticated and not user.is_staff:
             return error_page(403, _("No access"), _("Your account cannot use the administration site."))
         if user.is_authenticated and stages.holds_second_factor(user):
-            messages.info(request, _("The administration site needs your second factor in this session. Confirm it's you to continue."))
+            messages.info(
+                request,
+                _("The administration site needs your second factor in this session. Confirm it's you to continue."),
+            )
             return redirect(begin_step_up(request, next_url))
         if user.is_authenticated:
             return error_page(
                 403,
                 _("Two-step verification needed"),
-                _("The administration site needs a sign-in with two-step verification. Sign out, then sign in again with your second factor."),
+                _(
+                    "The administration site needs a sign-in with two-step verification. "
+                    "Sign out, then sign in again with your second factor."
+                ),
             )
         query = urlencode({"next": next_url})
         return redirect(f"{reverse('accounts:signin')}?{query}")

@@ -10,7 +10,9 @@ class EmailBackend(ModelBackend):
     does not tell an attacker which addresses have accounts.
     """
 
-    def authenticate(self, request, email: str | None = None, password: str | None = None, username=None, **kwargs):
+    def authenticate(  # type: ignore[override]  # takes email too; Django passes credentials by keyword
+        self, request, email: str | None = None, password: str | None = None, username=None, **kwargs
+    ):
         email = email if email is not None else username
         if email is None or password is None:
             return None

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
+import unicodedata
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
-
-import unicodedata
-
-from django.conf import settings
 
 from .flows.signin import SignInRefused, check_password_signin, verify_password
 from .models import User, normalize_email
@@ -87,7 +86,7 @@ class SignInForm(NormalizedPasswords, forms.Form):
             self.user = check_password_signin(self.request, cleaned["email"], cleaned["password"])
         except SignInRefused as refusal:
             self.refusal = refusal.reason
-            raise forms.ValidationError(self.error_messages[refusal.reason], code=refusal.reason)
+            raise forms.ValidationError(self.error_messages[refusal.reason], code=refusal.reason) from refusal
         return cleaned
 
 

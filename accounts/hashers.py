@@ -11,13 +11,13 @@ class Argon2idHasher(Argon2PasswordHasher):
     """
 
     @property
-    def time_cost(self) -> int:
+    def time_cost(self) -> int:  # type: ignore[override]  # read from settings at each use
         return app_settings.ARGON2_TIME_COST
 
     @property
-    def memory_cost(self) -> int:
+    def memory_cost(self) -> int:  # type: ignore[override]  # read from settings at each use
         return app_settings.ARGON2_MEMORY_COST_KIB
 
     @property
-    def parallelism(self) -> int:
+    def parallelism(self) -> int:  # type: ignore[override]  # read from settings at each use
         return app_settings.ARGON2_PARALLELISM

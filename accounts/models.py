@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from typing import TYPE_CHECKING, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -12,10 +13,13 @@ from django.utils.translation import gettext_lazy as _
 
 from identity.net import describe_device
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 from .app_settings import app_settings
 
 
-def normalize_email(address: str) -> str:
+def normalize_email(address: str | None) -> str:
     """Trim, apply Unicode NFKC and lower-case the domain; the local part keeps its case."""
     address = unicodedata.normalize("NFKC", address or "").strip()
     local, at, domain = address.rpartition("@")
@@ -31,13 +35,13 @@ class EmailAddressField(models.EmailField):
 EmailAddressField.register_lookup(Lower)
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def get_by_email(self, address: str) -> User:
+    def get_by_email(self, address: str | None) -> User:
         return self.get(email__lower=normalize_email(address).lower())
 
-    def get_by_natural_key(self, address: str) -> User:
+    def get_by_natural_key(self, address: str | None) -> User:
         return self.get_by_email(address)
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
@@ -55,7 +59,7 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]  # oidc.Client's (DOT, untyped)
     """A person. The email address is the sign-in identifier; there are no usernames."""
 
     # unique=True satisfies Django's USERNAME_FIELD check; the constraint below is what makes it
@@ -63,12 +67,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = EmailAddressField(_("email address"), max_length=254, unique=True)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
     email_verified = models.BooleanField(_("email verified"), default=False)
-    is_active = models.BooleanField(
-        _("active"), default=True, help_text=_("Inactive accounts cannot sign in.")
-    )
-    is_staff = models.BooleanField(
-        _("staff"), default=False, help_text=_("Staff can sign in to the admin site.")
-    )
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Inactive accounts cannot sign in."))
+    is_staff = models.BooleanField(_("staff"), default=False, help_text=_("Staff can sign in to the admin site."))
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
     passkey_offered = models.BooleanField(
         _("offered a passkey"), default=False, help_text=_("Was shown the offer to add a passkey.")
@@ -84,7 +84,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = _("user")
@@ -113,7 +113,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             raw_password = unicodedata.normalize("NFKC", raw_password)
         super().set_password(raw_password)
 
-    def check_password(self, raw_password: str) -> bool:
+    def check_password(self, raw_password: str | None) -> bool:
         return super().check_password(unicodedata.normalize("NFKC", raw_password or ""))
 
 
@@ -154,16 +154,14 @@ class OutboxMail(models.Model):
         verbose_name = _("outgoing mail")
         verbose_name_plural = _("mail outbox")
         indexes = [
-            models.Index(
-                fields=["created_at"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True)
-            )
+            models.Index(fields=["created_at"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True))
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.to}"
 
     @property
-    def state(self) -> str:
+    def state(self) -> StrOrPromise:
         if self.sent_at:
             return _("discarded") if self.user_id is None else _("sent")
         if self.attempts >= app_settings.MAIL_MAX_ATTEMPTS:

@@ -43,16 +43,16 @@ class SessionStore(SessionBase):
     _unwritten = False  # a key cycle_key chose, not in Redis yet
 
     def load(self) -> dict:
-        key = _data_key(session_id(self._get_or_create_session_key()))
+        key = _data_key(session_id(self._get_or_create_session_key()))  # type: ignore[attr-defined]  # not in django-stubs
         raw = connection().getex(key, ex=settings.SESSION_COOKIE_AGE)
         self._renewed = True
         if raw is None:
             self._session_key = None
             return {}
-        return self.decode(raw.decode())
+        return self.decode(raw.decode())  # type: ignore[union-attr]  # bytes, not decoded
 
     def exists(self, session_key: str | None) -> bool:
-        return bool(session_key) and bool(connection().exists(_data_key(session_id(session_key))))
+        return bool(session_key and connection().exists(_data_key(session_id(session_key))))
 
     def _get_new_session_key(self) -> str:
         """A fresh random key, without Django's EXISTS round trip: 32 characters of a 36-letter
@@ -73,7 +73,7 @@ class SessionStore(SessionBase):
     def cycle_key(self) -> None:
         """A new key for the same data (every sign-in). It is written once, by the save at the end of
         the request and with SET NX like any new session, instead of once now and again then."""
-        data = self._session
+        data = self._session  # type: ignore[attr-defined]  # not in django-stubs
         old_key, old_written = self.session_key, not self._unwritten
         self._session_key = self._get_new_session_key()
         self._session_cache = data
@@ -107,7 +107,7 @@ class SessionStore(SessionBase):
             if not connection().expire(_data_key(sid), max(self.get_expiry_age(), 1)):
                 raise UpdateError
             return
-        data = self._get_session(no_load=must_create)
+        data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]  # not in django-stubs
         pipe = connection().pipeline(transaction=False)
         pipe.set(
             _data_key(sid),
@@ -137,15 +137,15 @@ class SessionStore(SessionBase):
 def user_sessions(user_id) -> dict[str, dict]:
     """The live sessions of a user, by session id, with their data; expired index entries are pruned."""
     redis = connection()
-    sids = [sid.decode() for sid in redis.smembers(_index_key(user_id))]
+    sids = [sid.decode() for sid in redis.smembers(_index_key(user_id))]  # type: ignore[union-attr]  # bytes, not decoded
     if not sids:
         return {}
     raw = redis.mget([_data_key(sid) for sid in sids])
-    dead = [sid for sid, data in zip(sids, raw) if data is None]
+    dead = [sid for sid, data in zip(sids, raw, strict=True) if data is None]
     if dead:
         redis.srem(_index_key(user_id), *dead)
     decode = SessionStore().decode
-    return {sid: decode(data.decode()) for sid, data in zip(sids, raw) if data is not None}
+    return {sid: decode(data.decode()) for sid, data in zip(sids, raw, strict=True) if data is not None}  # type: ignore[union-attr]  # bytes, not decoded
 
 
 def end_session(user_id, sid: str) -> bool:
@@ -160,7 +160,7 @@ def end_session(user_id, sid: str) -> bool:
 def end_user_sessions(user_id, keep_session_key: str | None = None) -> int:
     """Delete every session of a user, except the one named (the caller's own). Returns how many ended."""
     keep = session_id(keep_session_key) if keep_session_key else None
-    sids = [sid.decode() for sid in connection().smembers(_index_key(user_id))]
+    sids = [sid.decode() for sid in connection().smembers(_index_key(user_id))]  # type: ignore[union-attr]  # bytes, not decoded
     return _end(user_id, [sid for sid in sids if sid != keep])
 
 
@@ -171,7 +171,7 @@ def _end(user_id, sids: list[str]) -> int:
         return 0
     redis = connection()
     decode = SessionStore().decode
-    refs = [SigninState(decode(raw.decode())).ref for raw in redis.mget([_data_key(sid) for sid in sids]) if raw]
+    refs = [SigninState(decode(raw.decode())).ref for raw in redis.mget([_data_key(sid) for sid in sids]) if raw]  # type: ignore[union-attr]  # bytes, not decoded
     pipe = redis.pipeline(transaction=False)
     for sid in sids:
         pipe.delete(_data_key(sid))

@@ -90,7 +90,9 @@ class PendingSignin:
     reauth: bool = False
 
     @classmethod
-    def begin(cls, user_id: int, password_hash: str, factors: Iterable[Factor], next_url: str, **kind: bool) -> PendingSignin:
+    def begin(
+        cls, user_id: int, password_hash: str, factors: Iterable[Factor], next_url: str, **kind: bool
+    ) -> PendingSignin:
         return cls(
             user=user_id,
             id=secrets.token_hex(8),

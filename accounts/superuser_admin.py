@@ -8,11 +8,20 @@ included, to an address they read). Everyone else with access sees these pages r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+    _ModelAdmin = admin.ModelAdmin  # what the mixin is mixed into
+else:
+    _ModelAdmin = object
 
 PROTECTED_GROUPS = _("Only a superuser can change groups: a group's permissions are given to everyone in it.")
 
@@ -28,11 +37,11 @@ def refuse(model_admin: admin.ModelAdmin, request, message) -> TemplateResponse:
     return TemplateResponse(request, "admin/refused.html", context, status=403)
 
 
-class SuperuserChangesOnly:
+class SuperuserChangesOnly(_ModelAdmin):
     """A ModelAdmin mixin: adding, changing and deleting (and every action that needs those) are for
     superusers; the others keep what they were given to look at, with `protected_message` on the page."""
 
-    protected_message = ""
+    protected_message: StrOrPromise = ""
 
     def has_add_permission(self, request, *args) -> bool:
         return request.user.is_superuser and super().has_add_permission(request, *args)

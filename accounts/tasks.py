@@ -62,7 +62,7 @@ ADDRESS_BOUND = {OutboxMail.Kind.VERIFY_EMAIL, OutboxMail.Kind.PASSWORD_RESET}
 
 
 def _still_addressed(row: OutboxMail) -> bool:
-    return row.kind not in ADDRESS_BOUND or row.to.lower() == row.user.email.lower()
+    return row.kind not in ADDRESS_BOUND or row.to.lower() == row.user.email.lower()  # type: ignore[union-attr]  # has a user
 
 
 def _expired(row: OutboxMail) -> bool:

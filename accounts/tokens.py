@@ -97,7 +97,9 @@ def mint_signin_code(pending_id: str, user) -> str:
     mail is rendered so the outbox row holds no secret. Only a keyed hash is kept, in Redis, for
     SIGNIN_CODE_TIMEOUT; a new code for the same sign-in replaces the old one."""
     code = "".join(secrets.choice("0123456789") for _ in range(SIGNIN_CODE_DIGITS))
-    cache.set(_signin_code_key(pending_id), _signin_code_hash(pending_id, user.pk, code), app_settings.SIGNIN_CODE_TIMEOUT)
+    cache.set(
+        _signin_code_key(pending_id), _signin_code_hash(pending_id, user.pk, code), app_settings.SIGNIN_CODE_TIMEOUT
+    )
     return code
 
 

@@ -3,8 +3,7 @@ from functools import cache
 import httpx
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 from pwned_passwords_django.api import PwnedPasswords
 from pwned_passwords_django.validators import PwnedPasswordsValidator
 
@@ -30,9 +29,7 @@ class MaximumLengthValidator:
             )
 
     def get_help_text(self) -> str:
-        return _("Your password can be up to %(max_length)d characters long.") % {
-            "max_length": self.max_length
-        }
+        return _("Your password can be up to %(max_length)d characters long.") % {"max_length": self.max_length}
 
 
 class BreachedPasswordValidator(PwnedPasswordsValidator):
@@ -58,7 +55,9 @@ class BreachedPasswordValidator(PwnedPasswordsValidator):
     def validate(self, password: str, user=None) -> None:
         if not app_settings.PASSWORD_BREACH_CHECK:
             return
-        self.api_client = _range_client(app_settings.PASSWORD_BREACH_CHECK_URL, app_settings.PASSWORD_BREACH_CHECK_TIMEOUT)
+        self.api_client = _range_client(
+            app_settings.PASSWORD_BREACH_CHECK_URL, app_settings.PASSWORD_BREACH_CHECK_TIMEOUT
+        )
         super().validate(password, user)
 
 

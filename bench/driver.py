@@ -75,8 +75,10 @@ class User:
 
     async def load_form(self, path: str) -> str:
         page = expect(await self.http.get(path), 200)
-        self.csrf = CSRF_FIELD.search(page.text).group(1)
-        self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE)
+        found = CSRF_FIELD.search(page.text)
+        assert found, f"no CSRF field on {path}"
+        self.csrf = found.group(1)
+        self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE) or ""
         return path
 
     async def sign_in(self, next_url: str = "") -> str:
@@ -106,11 +108,18 @@ class User:
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         web, redirect_uri = self.seed["web"], self.seed["redirect_uri"]
-        query = urlencode({
-            "response_type": "code", "client_id": web["client_id"], "redirect_uri": redirect_uri,
-            "scope": "openid email offline_access", "state": secrets.token_urlsafe(12), "nonce": secrets.token_urlsafe(12),
-            "code_challenge": challenge, "code_challenge_method": "S256",
-        })
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": web["client_id"],
+                "redirect_uri": redirect_uri,
+                "scope": "openid email offline_access",
+                "state": secrets.token_urlsafe(12),
+                "nonce": secrets.token_urlsafe(12),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
         to_signin = location(expect(await self.http.get(f"/oauth/authorize/?{query}"), 302))
         await self.load_form(to_signin)
         next_url = parse_qs(urlsplit(to_signin).query)["next"][0]
@@ -119,7 +128,12 @@ class User:
         if not answer.startswith(redirect_uri):
             raise Failed(f"authorize answered {answer}")
         code = parse_qs(urlsplit(answer).query)["code"][0]
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }
         tokens = await self.token(form, web)
         if "id_token" not in tokens:
             raise Failed("no ID token")

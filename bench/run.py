@@ -51,10 +51,22 @@ TARGETS = [
     ("signin_vs_argon2_limit", "password sign-in vs the argon2id limit", 0.8, False, "{:.2f}", ("signin",)),
     ("codeflow_logins_per_core_s", "code-flow logins/s per core", 30, False, "{:.1f}", ("codeflow",)),
     ("refresh_requests_per_core_s", "refresh grants/s per core", 240, False, "{:.0f}", ("refresh",)),
-    ("client_credentials_requests_per_core_s", "client-credentials grants/s per core", 240, False, "{:.0f}",
-     ("client_credentials",)),
-    ("signed_in_page_vs_bare", "signed-in page vs bare Django view", 0.5, False, "{:.2f}",
-     ("signed_in_page", "bare_django")),
+    (
+        "client_credentials_requests_per_core_s",
+        "client-credentials grants/s per core",
+        240,
+        False,
+        "{:.0f}",
+        ("client_credentials",),
+    ),
+    (
+        "signed_in_page_vs_bare",
+        "signed-in page vs bare Django view",
+        0.5,
+        False,
+        "{:.2f}",
+        ("signed_in_page", "bare_django"),
+    ),
     ("ratelimit_round_trips", "Redis round trips per rate-limit check", 1, True, "{:.2f}", ()),
     ("session_bytes", "Redis memory per session (bytes)", 1024, True, "{:.0f}", ()),
 ]
@@ -66,7 +78,7 @@ def wait_for(url: str, what: str, proc: subprocess.Popen, timeout: float = 60) -
         if proc.poll() is not None:
             raise SystemExit(f"{what} exited; see {VAR}/*.log")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own http://127.0.0.1 URLs)
                 if response.status == 200:
                     return
         except OSError:
@@ -109,8 +121,9 @@ class Bench:
     def spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen:
         log = open(VAR / f"{name}.log", "wb")
         self.exits.callback(log.close)
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs[name] = proc
         self.exits.callback(self.stop, proc)
         return proc
@@ -125,17 +138,37 @@ class Bench:
                 os.killpg(proc.pid, signal.SIGKILL)
 
     def manage(self, *argv: str) -> None:
-        subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", *argv], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL
+        )
 
     def site_task(self, *argv: str) -> dict:
-        out = subprocess.run([sys.executable, "-m", "bench.site_tasks", *argv], cwd=ROOT, env=self.env,
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.site_tasks", *argv],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     def start(self) -> None:
         for name in ("redis", "broker"):
-            self.spawn(f"redis-{name}", ["redis-server", "--port", str(self.ports[name]), "--bind", "127.0.0.1",
-                                         "--save", "", "--appendonly", "no"])
+            self.spawn(
+                f"redis-{name}",
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.ports[name]),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+            )
         self.redis = redis.Redis(port=self.ports["redis"])
         self.broker = redis.Redis(port=self.ports["broker"])
         for _ in range(100):
@@ -158,12 +191,31 @@ class Bench:
         print("Measuring one argon2id verify…", flush=True)
         self.argon2 = self.site_task("argon2", "20")
 
-        web = self.spawn("gunicorn", [str(BIN / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
-                         BIND=f"127.0.0.1:{self.ports['web']}")
-        baseline = self.spawn("baseline", [str(BIN / "gunicorn"), "bench.baseline.wsgi", "-c", "gunicorn.conf.py"],
-                              BIND=f"127.0.0.1:{self.ports['baseline']}", DJANGO_SETTINGS_MODULE="bench.baseline.settings")
-        self.spawn("celery", [str(BIN / "celery"), "-A", "identity", "worker", "--concurrency=1", "--loglevel=WARNING",
-                              "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        web = self.spawn(
+            "gunicorn",
+            [str(BIN / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
+            BIND=f"127.0.0.1:{self.ports['web']}",
+        )
+        baseline = self.spawn(
+            "baseline",
+            [str(BIN / "gunicorn"), "bench.baseline.wsgi", "-c", "gunicorn.conf.py"],
+            BIND=f"127.0.0.1:{self.ports['baseline']}",
+            DJANGO_SETTINGS_MODULE="bench.baseline.settings",
+        )
+        self.spawn(
+            "celery",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "identity",
+                "worker",
+                "--concurrency=1",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        )
         wait_for(f"http://127.0.0.1:{self.ports['web']}/healthz", "gunicorn", web)
         wait_for(f"http://127.0.0.1:{self.ports['baseline']}/", "the baseline gunicorn", baseline)
         self.workers = len(psutil.Process(web.pid).children())
@@ -204,7 +256,7 @@ class Bench:
         """CPU each server has used so far, its exited children (recycled workers) included. A server
         that is gone is an error; a child that exits while it is read (a recycled worker, an autovacuum
         worker) is counted by its parent's children_* times from then on."""
-        totals = {}
+        totals: dict[str, float] = {}
         for proc in self.server_processes():
             t = proc.cpu_times()  # raises if a server itself died: the run is void
             used = t.user + t.system + t.children_user + t.children_system
@@ -214,7 +266,9 @@ class Bench:
                 except psutil.NoSuchProcess:
                     continue
                 used += c.user + c.system
-            key = "postgres" if proc.name() == "postgres" else next(n for n, p in self.procs.items() if p.pid == proc.pid)
+            key = (
+                "postgres" if proc.name() == "postgres" else next(n for n, p in self.procs.items() if p.pid == proc.pid)
+            )
             totals[key] = totals.get(key, 0.0) + used
         return totals
 
@@ -223,8 +277,12 @@ class Bench:
         the scenario that caused it and to no other."""
         wait_until_broker_idle(self.broker, timeout=120)
         info = self.redis.info("stats", "commandstats")  # one round trip: both sections at the same instant
-        return {"cpu": self.cpu_seconds(), "redis_reads": info["total_reads_processed"],
-                "redis_pings": info.get("cmdstat_ping", {}).get("calls", 0), "mail": self.mail.received}
+        return {
+            "cpu": self.cpu_seconds(),
+            "redis_reads": info["total_reads_processed"],
+            "redis_pings": info.get("cmdstat_ping", {}).get("calls", 0),
+            "mail": self.mail.received,
+        }
 
     def cold_web_workers(self) -> int:
         """Web workers with no Redis connection yet. The first request a worker serves opens one (its
@@ -237,18 +295,41 @@ class Bench:
                 connections = worker.net_connections(kind="tcp")
             except psutil.NoSuchProcess:
                 continue  # recycled meanwhile; its successor is seen next time
-            cold += not any(c.raddr and c.raddr.port == redis_port and c.status == psutil.CONN_ESTABLISHED
-                            for c in connections)
+            cold += not any(
+                c.raddr and c.raddr.port == redis_port and c.status == psutil.CONN_ESTABLISHED for c in connections
+            )
         return cold
 
     def scenario(self, name: str) -> dict:
         port = self.ports["baseline" if name == "bare_django" else "web"]
-        argv = [sys.executable, "-m", "bench.driver", "--base", f"http://127.0.0.1:{port}", "--scenario", name,
-                "--users", str(self.args.users), "--seconds", str(self.args.seconds), "--warmup", str(self.args.warmup),
-                "--seed", str(VAR / "seed.json"),
-                "--origin", self.env["SITE_URL"]]
-        driver = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.driver",
+            "--base",
+            f"http://127.0.0.1:{port}",
+            "--scenario",
+            name,
+            "--users",
+            str(self.args.users),
+            "--seconds",
+            str(self.args.seconds),
+            "--warmup",
+            str(self.args.warmup),
+            "--seed",
+            str(VAR / "seed.json"),
+            "--origin",
+            self.env["SITE_URL"],
+        ]
+        driver = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert driver.stdin and driver.stdout  # both piped
         assert driver.stdout.readline().strip() == "READY", f"the {name} driver failed to set up"
         extra_warmups, stalled, cold = 0, 0, (0 if name == "bare_django" else self.cold_web_workers())
         while cold and stalled < STALLED_WARMUPS:  # workers the load never reaches stay cold in the window too
@@ -279,29 +360,47 @@ class Bench:
         else:
             server_cpu = sum(v for k, v in used.items() if k != "baseline")
         ops, requests = max(result["operations"], 1), max(result["requests"], 1)
-        result.update({
-            "web_cpu_ms_per_op": used[web] / ops * 1000,
-            "server_cpu_ms_per_op": server_cpu / ops * 1000,
-            "server_cpu_ms_per_request": server_cpu / requests * 1000,
-            "cpu_by_process_s": {k: round(v, 3) for k, v in used.items()},
-            "ops_per_core_second": ops / server_cpu if server_cpu else 0.0,
-            # Less the one INFO that read `after`, and the health-check PINGs of idle connections.
-            "redis_round_trips_per_op": (
-                after["redis_reads"] - before["redis_reads"] - 1 - (after["redis_pings"] - before["redis_pings"])
-            ) / ops,
-            "extra_warmups": extra_warmups,
-            "cold_web_workers": cold,
-            "mail_delivered": after["mail"] - before["mail"],
-        })
+        result.update(
+            {
+                "web_cpu_ms_per_op": used[web] / ops * 1000,
+                "server_cpu_ms_per_op": server_cpu / ops * 1000,
+                "server_cpu_ms_per_request": server_cpu / requests * 1000,
+                "cpu_by_process_s": {k: round(v, 3) for k, v in used.items()},
+                "ops_per_core_second": ops / server_cpu if server_cpu else 0.0,
+                # Less the one INFO that read `after`, and the health-check PINGs of idle connections.
+                "redis_round_trips_per_op": (
+                    after["redis_reads"] - before["redis_reads"] - 1 - (after["redis_pings"] - before["redis_pings"])
+                )
+                / ops,
+                "extra_warmups": extra_warmups,
+                "cold_web_workers": cold,
+                "mail_delivered": after["mail"] - before["mail"],
+            }
+        )
         return result
 
     def profiler(self, name: str) -> subprocess.Popen:
         """py-spy sampling every web worker through the load window (collapsed stacks, one per line)."""
         web = self.procs["baseline" if name == "bare_django" else "gunicorn"]
         out = VAR / f"profile-{name}.txt"
-        return subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(web.pid), "--subprocesses", "--rate", "250",
-                                 "--format", "raw", "--nonblocking", "-o", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--pid",
+                str(web.pid),
+                "--subprocesses",
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def extras(self) -> dict:
         """The measurements that are not a load: round trips of one rate-limit check, memory per session."""
@@ -353,13 +452,21 @@ def verdicts(out: dict, results: dict) -> dict:
         met = value <= target if at_most else value >= target
         failed = any(results[name]["errors"] for name in scenarios)
         verdict = "INVALID" if failed else ("met" if met else "MISSED")
-        found[key] = {"label": label, "value": value, "target": f"{'<=' if at_most else '>='} {target}",
-                      "verdict": verdict, "shown": fmt.format(value)}
+        found[key] = {
+            "label": label,
+            "value": value,
+            "target": f"{'<=' if at_most else '>='} {target}",
+            "verdict": verdict,
+            "shown": fmt.format(value),
+        }
     return found
 
 
 def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
-    head = f"{'scenario':<20}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/op':>11}{'web ms':>8}{'Redis RT':>10}{'ops/core-s':>12}"
+    head = (
+        f"{'scenario':<20}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU ms/op':>11}{'web ms':>8}{'Redis RT':>10}{'ops/core-s':>12}"
+    )
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         lines.append(
@@ -367,12 +474,19 @@ def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
             f"{r['server_cpu_ms_per_op']:>11.2f}{r['web_cpu_ms_per_op']:>8.2f}{r['redis_round_trips_per_op']:>10.2f}"
             f"{r['ops_per_core_second']:>12.1f}"
         )
-    lines += ["", f"argon2id verify: {argon2['seconds'] * 1000:.1f} ms CPU (m={argon2['memory_kib']} KiB, t={argon2['time_cost']}); "
-              f"limit {out['argon2_limit_per_s']:.1f} sign-ins/s on this machine", ""]
+    lines += [
+        "",
+        f"argon2id verify: {argon2['seconds'] * 1000:.1f} ms CPU "
+        f"(m={argon2['memory_kib']} KiB, t={argon2['time_cost']}); "
+        f"limit {out['argon2_limit_per_s']:.1f} sign-ins/s on this machine",
+        "",
+    ]
     for item in found.values():
         lines.append(f"{item['label']:<44}{item['shown']:>10}  target {item['target']:<8} {item['verdict']}")
-    for key, label in (("signin_vs_argon2_limit_throughput", "password sign-in vs argon2id limit, raw throughput"),
-                       ("signed_in_page_vs_bare_throughput", "signed-in page vs bare Django, raw throughput")):
+    for key, label in (
+        ("signin_vs_argon2_limit_throughput", "password sign-in vs argon2id limit, raw throughput"),
+        ("signed_in_page_vs_bare_throughput", "signed-in page vs bare Django, raw throughput"),
+    ):
         if key in out:
             lines.append(f"{label:<44}{out[key]:>10.2f}  (driver-bound; for reference)")
     return "\n".join(lines)
@@ -384,7 +498,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured load before each scenario")
     parser.add_argument("--users", type=int, default=8, help=f"concurrent virtual users (at most {PEOPLE})")
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"),
+    )
     parser.add_argument("--profile", nargs="*", default=[], choices=SCENARIOS, help="py-spy these scenarios")
     parser.add_argument("--out", default=str(VAR / "results.json"))
     args = parser.parse_args()
@@ -395,7 +512,11 @@ def main() -> None:
         bench = Bench(exits, args)
         bench.start()
         cores = len(os.sched_getaffinity(0))  # the CPUs this run may use, not all the machine has
-        print(f"Identity on {bench.workers} gunicorn workers, {cores} cores; {args.users} virtual users, {args.seconds:g} s per scenario.", flush=True)
+        print(
+            f"Identity on {bench.workers} gunicorn workers, {cores} cores; "
+            f"{args.users} virtual users, {args.seconds:g} s per scenario.",
+            flush=True,
+        )
         results = {}
         for name in args.only:
             print(f"  {name}…", flush=True)
@@ -403,9 +524,15 @@ def main() -> None:
         extras = bench.extras() if "signed_in_page" in results else {}
         out = ratios(results, extras, bench.argon2, cores)
         found = verdicts(out, results)
-        report = {"machine": {"cores": cores, "gunicorn_workers": bench.workers}, "argon2": bench.argon2,
-                  "scenarios": results, "ratios": out, "targets": found, **extras,
-                  "wall_seconds": time.monotonic() - started}
+        report = {
+            "machine": {"cores": cores, "gunicorn_workers": bench.workers},
+            "argon2": bench.argon2,
+            "scenarios": results,
+            "ratios": out,
+            "targets": found,
+            **extras,
+            "wall_seconds": time.monotonic() - started,
+        }
     Path(args.out).write_text(json.dumps(report, indent=2))
     print()
     print(table(results, out, found, bench.argon2))

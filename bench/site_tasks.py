@@ -35,9 +35,7 @@ def seed(people: int) -> dict:
         User(email=accounts.email(n), password=encoded, email_verified=True) for n in range(2 * people)
     )
     holders = list(enumerate(users))[people:]
-    PasskeyOwner.objects.bulk_create(
-        PasskeyOwner(user=user, handle=accounts.user_handle(n)) for n, user in holders
-    )
+    PasskeyOwner.objects.bulk_create(PasskeyOwner(user=user, handle=accounts.user_handle(n)) for n, user in holders)
     Passkey.objects.bulk_create(
         Passkey(
             user=user,
@@ -77,16 +75,16 @@ def argon2_verify_seconds(rounds: int) -> dict:
 def session_memory(count: int) -> dict:
     """Redis memory per session: copies of a real signed-in session (one a bench user made, read back
     from Redis) stored through the session store, `INFO memory` before and after."""
-    from accounts.signin_state import PREVIOUS_SIGNIN
     from accounts.models import User
     from accounts.sessions import SESSION_PREFIX, SessionStore
+    from accounts.signin_state import PREVIOUS_SIGNIN
     from identity.redis import connection
 
     redis = connection()
     # The same template every run: the first (by key) session of a returning person, signed in.
     decode = SessionStore().decode
     keys = sorted(redis.scan_iter(SESSION_PREFIX + "*", count=1000))
-    stored = (decode(raw.decode()) for raw in redis.mget(keys) if raw)
+    stored = (decode(raw.decode()) for raw in redis.mget(keys) if raw)  # type: ignore[union-attr]  # bytes, not decoded
     template = next(data for data in stored if "_auth_user_id" in data and PREVIOUS_SIGNIN in data)
     user_ids = [str(pk) for pk in User.objects.order_by("pk").values_list("pk", flat=True)[:count]]
     before = redis.info("memory")["used_memory"]

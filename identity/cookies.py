@@ -9,17 +9,28 @@ signed by their owners (django.core.signing with a salt of their own).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.conf import settings
 from django.http import HttpResponse
+
+SameSite = Literal["Lax", "Strict", "None"]
 
 
 def cookie_name(name: str) -> str:
     return f"__Host-{name}" if settings.SESSION_COOKIE_SECURE else name
 
 
-def set_private_cookie(response: HttpResponse, name: str, value: str, *, max_age: int, samesite: str = "Lax") -> HttpResponse:
+def set_private_cookie(
+    response: HttpResponse, name: str, value: str, *, max_age: int, samesite: SameSite = "Lax"
+) -> HttpResponse:
     response.set_cookie(
-        cookie_name(name), value, max_age=max_age, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite=samesite
+        cookie_name(name),
+        value,
+        max_age=max_age,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite=samesite,
     )
     return response
 
@@ -28,6 +39,6 @@ def private_cookie(request, name: str) -> str:
     return request.COOKIES.get(cookie_name(name), "")
 
 
-def delete_private_cookie(response: HttpResponse, name: str, samesite: str = "Lax") -> HttpResponse:
+def delete_private_cookie(response: HttpResponse, name: str, samesite: SameSite = "Lax") -> HttpResponse:
     response.delete_cookie(cookie_name(name), samesite=samesite)
     return response

@@ -1,7 +1,7 @@
 """gunicorn's access log as one JSON object per line, secrets scrubbed, probes left out."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger
 
@@ -15,7 +15,7 @@ class JsonAccessLogger(Logger):
             return  # healthy probes every few seconds would drown the log
         headers = {name.lower(): value for name, value in resp.headers}
         entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": "INFO",
             "logger": "gunicorn.access",
             "remote": environ.get("REMOTE_ADDR", ""),

@@ -68,9 +68,7 @@ def refuse_to_start_misconfigured() -> None:
     """Stop a web process at its start, not at its first request, when a startup check fails (a
     gunicorn worker that cannot load the application stops the whole server, with this message)."""
     serious = [
-        message
-        for message in checks.run_checks(tags=[STARTUP], include_deployment_checks=True)
-        if message.is_serious()
+        message for message in checks.run_checks(tags=[STARTUP], include_deployment_checks=True) if message.is_serious()
     ]
     if serious:
         lines = [f"{message.id}: {message.msg} {message.hint or ''}".strip() for message in serious]

@@ -13,5 +13,5 @@ from .cookies import cookie_name
 
 class MessageCookieStorage(CookieStorage):
     @property
-    def cookie_name(self) -> str:
+    def cookie_name(self) -> str:  # type: ignore[override]  # depends on the settings at each use
         return cookie_name("messages")

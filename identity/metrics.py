@@ -11,7 +11,15 @@ from celery.signals import task_failure, task_retry, task_success
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils.crypto import constant_time_compare
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from identity.net import from_trusted_proxy
 

@@ -19,7 +19,6 @@ class RateLimitMiddleware:
         return respond(request, exception)
 
 
-
 class SecurityHeadersMiddleware:
     """The headers Django and django-csp do not set: Permissions-Policy, and no-referrer on token pages."""
 

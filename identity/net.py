@@ -40,7 +40,9 @@ def _parse(value: str) -> IPAddress | None:
 def from_trusted_proxy(request) -> bool:
     """Whether the request reached us through one of TRUSTED_PROXIES."""
     remote = _parse(request.META.get("REMOTE_ADDR", ""))
-    return remote is not None and any(remote in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+    return remote is not None and any(
+        remote in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    )
 
 
 def client_ip(request) -> str:
@@ -50,7 +52,7 @@ def client_ip(request) -> str:
     is the client. Anything left of it could have been written by the client, so it is never believed;
     a spoofed header from an untrusted client is ignored entirely.
     """
-    remote = _parse(request.META.get("REMOTE_ADDR", "")) or ipaddress.ip_address("0.0.0.0")
+    remote = _parse(request.META.get("REMOTE_ADDR", "")) or ipaddress.ip_address("0.0.0.0")  # noqa: S104 (not a bind)
     trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
 
     def is_trusted(address: IPAddress) -> bool:

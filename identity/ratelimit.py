@@ -177,16 +177,17 @@ def _location(name: str, subject: str) -> tuple[str, str]:
     return f"rl:{name}:{_digest(subject)}", "-"
 
 
-def _run(mode: str, counters: tuple[Counter, ...]) -> tuple[int, str | None]:
-    """(milliseconds to wait, the limit that makes it wait) for the next attempt on these counters."""
-    keys, args = [], [mode]
+def _run(mode: str, counters: tuple[Counter, ...]) -> tuple[int, str]:
+    """(milliseconds to wait, the limit that makes it wait, or "") for the next attempt on these counters."""
+    keys: list[str] = []
+    args: list[str | int] = [mode]
     for name, subject in counters:
         key, field = _location(name, subject)
         limit = limit_for(name)
         keys.append(key)
         args += [field, limit.interval_ms, limit.count]
     wait, tripped = _script(connection())(keys=keys, args=args)
-    return int(wait), (counters[int(tripped) - 1][0] if int(tripped) else None)
+    return int(wait), (counters[int(tripped) - 1][0] if int(tripped) else "")
 
 
 @cache

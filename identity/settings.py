@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -21,7 +22,7 @@ from identity.env import env
 from identity.redis import kombu_sentinel_url, parse_sentinels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+VAR_DIR: Path = BASE_DIR / "var"
 
 DEBUG = env.bool("DJANGO_DEBUG", False)
 
@@ -44,7 +45,9 @@ SECRET_KEY = _secret_key()
 
 SITE_URL = env.str("SITE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
 if not SITE_URL:
-    raise ImproperlyConfigured("SITE_URL (the public origin, e.g. https://id.example.com) must be set when DJANGO_DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SITE_URL (the public origin, e.g. https://id.example.com) must be set when DJANGO_DEBUG is off."
+    )
 SITE_NAME = env.str("SITE_NAME", "Identity")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
@@ -183,7 +186,8 @@ RATE_LIMIT_DEFAULTS = {
     "email-change-account": "5/h",
     "mfa-pending": "5/5m",  # second-factor codes tried for one pending sign-in
     "mfa-account": "10/15m",  # second-factor codes tried on one account, across sign-ins
-    "mfa-account-cap": "100/100y",  # NIST SP 800-63B: 100 consecutive wrong codes per account and kind, until a factor or reset
+    # NIST SP 800-63B: 100 consecutive wrong codes per account and kind, until a factor or reset
+    "mfa-account-cap": "100/100y",
     "signin-code-mail": "3/h",  # sign-in codes mailed to one account past its password cap
     "passkey-ip": "60/5m",  # passkey ceremonies started or finished from one address
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
@@ -200,7 +204,9 @@ for _name, _, _spec in (item.partition("=") for item in env.list("RATE_LIMITS", 
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "oidc.AuthorizationCode"
-OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # DOT's own; named so oidc.TokenFamily can point at it
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = (
+    "oauth2_provider.AccessToken"  # DOT's own; named so oidc.TokenFamily can point at it
+)
 # The provider's own settings (keys, step-up, logout) are in oidc/app_settings.py; these are DOT's.
 OIDC_SCOPES = {
     "openid": "Sign you in and know who you are",
@@ -360,7 +366,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.2,
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5}
 if CELERY_BROKER_URL.startswith("sentinel://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
     if REDIS_SENTINEL_PASSWORD:

@@ -66,7 +66,9 @@ def server_error(request) -> HttpResponse:
     if is_dependency_outage(sys.exc_info()[1]):
         return service_unavailable()
     return error_page(
-        500, _("Something went wrong"), _("An unexpected error stopped this page. It has been logged; please try again.")
+        500,
+        _("Something went wrong"),
+        _("An unexpected error stopped this page. It has been logged; please try again."),
     )
 
 

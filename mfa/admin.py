@@ -98,16 +98,20 @@ def _with_mfa_status(fields: tuple) -> tuple:
     return (*fields[:at], "mfa_status", *fields[at:])
 
 
-
 class UserAdmin(AccountsUserAdmin):
     """accounts' user admin, with the person's second factors, their status and the reset action."""
 
     inlines = [PasskeyInline, TOTPDeviceInline]
     readonly_fields = (*AccountsUserAdmin.readonly_fields, "mfa_status")
     fieldsets = tuple(
-        (name, {**options, "fields": _with_mfa_status(options["fields"])}) for name, options in AccountsUserAdmin.fieldsets
+        (name, {**options, "fields": _with_mfa_status(options["fields"])})
+        for name, options in AccountsUserAdmin.fieldsets
     )
-    actions = (*(action for action in AccountsUserAdmin.actions if action != "delete_selected"), "reset_mfa", "delete_selected")
+    actions = (
+        *(action for action in AccountsUserAdmin.actions if action != "delete_selected"),
+        "reset_mfa",
+        "delete_selected",
+    )
 
     @admin.display(description=_("Two-step verification"))
     def mfa_status(self, obj):

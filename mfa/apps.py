@@ -9,8 +9,7 @@ class MfaConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the app registry is ready: these modules import models.
-        from . import receivers  # noqa: F401  (connects to the accounts signals)
-        from . import sections, stages
+        from . import receivers, sections, stages  # noqa: F401  (receivers connects to the accounts signals)
         from .totp import cap_backoff
 
         cap_backoff()

@@ -99,4 +99,6 @@ def warn_codes_capped(request, user, method: str) -> None:
     """Tell the owner this kind of code is refused now, and how to get back in (section 3's warning
     mail, with its own once-an-hour budget so the password warning does not swallow it)."""
     failures = ratelimit.limit_for("mfa-account-cap").count
-    mail_warning(request, user, OutboxMail.Kind.MFA_FAILURES, topic=f"capped-{method}", failures=failures, capped=method)
+    mail_warning(
+        request, user, OutboxMail.Kind.MFA_FAILURES, topic=f"capped-{method}", failures=failures, capped=method
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from accounts.audit import record_credential_event, record_event
 from accounts.flows.signin import end_all_access
-from accounts.stages import must_have_mfa
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
 from accounts.outbox import queue_mail
+from accounts.stages import must_have_mfa
 
 from . import recovery, totp
 from .base import forget_factor_failures
@@ -25,7 +27,7 @@ class LastFactorRequired(Exception):
 def _tell(request, user, event: str, change: str, actor=None, credential_event: CredentialEvent | None = None) -> None:
     """Audit a change and mail the owner; a mail about something added carries its "This wasn't me" link."""
     record_event(request, event, user, actor=actor)
-    facts = {"event": credential_event.pk} if credential_event else {}
+    facts: dict[str, Any] = {"event": credential_event.pk} if credential_event else {}
     queue_mail(OutboxMail.Kind.MFA_CHANGED, user, request=request, change=change, **facts)
 
 
@@ -38,7 +40,7 @@ def factor_added(request, method: str, change: str, first: bool, factor) -> list
     used at a sign-in, a step-up or a re-authentication. Returns the new recovery codes, if any."""
     user = request.user
     codes = recovery.generate(user) if first else None
-    added = {method: [factor.pk], **({"recovery": recovery.code_ids(user)} if codes else {})}
+    added: dict[str, Any] = {method: [factor.pk], **({"recovery": recovery.code_ids(user)} if codes else {})}
     credential_event = record_credential_event(request, user, CredentialEvent.Kind.FACTOR_ADDED, **added)
     _tell(request, user, Event.MFA_ADDED, change, credential_event=credential_event)
     if codes:
@@ -86,7 +88,13 @@ def regenerate_recovery_codes(request) -> list[str]:
         credential_event = record_credential_event(
             request, request.user, CredentialEvent.Kind.RECOVERY_CODES, recovery=recovery.code_ids(request.user)
         )
-        _tell(request, request.user, Event.RECOVERY_CODES_GENERATED, "recovery_regenerated", credential_event=credential_event)
+        _tell(
+            request,
+            request.user,
+            Event.RECOVERY_CODES_GENERATED,
+            "recovery_regenerated",
+            credential_event=credential_event,
+        )
     return codes
 
 

@@ -66,7 +66,14 @@ def match_enrolment_code(secret_hex: str, code: str) -> int | None:
 def create_device(user, name: str, secret_hex: str, last_t: int) -> TOTPDevice:
     """A confirmed device whose enrolment code cannot be used again to sign in."""
     return TOTPDevice.objects.create(
-        user=user, name=name, key=secret_hex, step=STEP, digits=DIGITS, tolerance=TOLERANCE, confirmed=True, last_t=last_t
+        user=user,
+        name=name,
+        key=secret_hex,
+        step=STEP,
+        digits=DIGITS,
+        tolerance=TOLERANCE,
+        confirmed=True,
+        last_t=last_t,
     )
 
 

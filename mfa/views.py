@@ -75,16 +75,30 @@ def challenge(request):
 def _capped_message(method: str, context: dict) -> str:
     """Past the code cap waiting helps nothing: say which other way in is left."""
     if method == "otp":
-        refused = _("After too many wrong codes in a row, codes from an authenticator app are no longer accepted for this account.")
-        other = _("Use a passkey or a recovery code instead.") if context["has_passkeys"] else _("Use a recovery code instead.")
+        refused = _(
+            "After too many wrong codes in a row, codes from an authenticator app are no longer accepted "
+            "for this account."
+        )
+        other = (
+            _("Use a passkey or a recovery code instead.")
+            if context["has_passkeys"]
+            else _("Use a recovery code instead.")
+        )
     else:
-        refused = _("After too many wrong recovery codes in a row, recovery codes are no longer accepted for this account.")
+        refused = _(
+            "After too many wrong recovery codes in a row, recovery codes are no longer accepted for this account."
+        )
         other = _("Use a passkey or your authenticator app instead.")
-    return " ".join((
-        str(refused),
-        str(other),
-        _("If you have none of these, ask an administrator to reset your two-step verification. We have emailed you about this."),
-    ))
+    return " ".join(
+        (
+            str(refused),
+            str(other),
+            _(
+                "If you have none of these, ask an administrator to reset your two-step verification. "
+                "We have emailed you about this."
+            ),
+        )
+    )
 
 
 def has_recent_factor(request) -> bool:
@@ -119,7 +133,9 @@ def totp_add(request):
         if last_t is not None:
             del request.session[ENROL_SECRET]
             codes = enrol_totp(request, form.cleaned_data["name"], secret, last_t)
-            messages.success(request, _("Your authenticator app is set up. You will be asked for a code when you sign in."))
+            messages.success(
+                request, _("Your authenticator app is set up. You will be asked for a code when you sign in.")
+            )
             if codes:
                 request.session[NEW_RECOVERY_CODES] = codes
                 return redirect("mfa:recovery_codes")
@@ -138,7 +154,10 @@ def totp_remove(request, device_id: int):
     except LastFactorRequired:
         messages.error(
             request,
-            _("Your account must use two-step verification, so its last authenticator cannot be removed. Add another one first."),
+            _(
+                "Your account must use two-step verification, so its last authenticator cannot be removed. "
+                "Add another one first."
+            ),
         )
         return redirect("accounts:security")
     if removed:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
+from typing import ClassVar
 
 from django import forms
 from django.contrib import admin
@@ -109,7 +110,12 @@ class ClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
         return self._show_secret(request, made)
 
     def _show_secret(self, request, made):
-        context = {**self.admin_site.each_context(request), "made": made, "opts": self.model._meta, "title": _("Client credentials")}
+        context = {
+            **self.admin_site.each_context(request),
+            "made": made,
+            "opts": self.model._meta,
+            "title": _("Client credentials"),
+        }
         response = TemplateResponse(request, "admin/oidc/client_secret.html", context)
         response["Cache-Control"] = "no-store"
         return response
@@ -161,9 +167,9 @@ class TokenRecordAdmin(admin.ModelAdmin):
     with the admin), needs the delete permission, and skips accounts the admin may not manage.
     """
 
-    list_display = ("fingerprint", "user", "application", "created", "expires")
+    list_display: tuple[str, ...] = ("fingerprint", "user", "application", "created", "expires")
     list_select_related = ("user", "application")
-    list_filter = ("application",)
+    list_filter: ClassVar[tuple] = ("application",)
     search_fields = ("user__email", "application__name", "application__client_id")  # never by value
     actions = ["revoke_tokens"]
 

@@ -60,7 +60,11 @@ class SigningKey:
 
 def new_key_entry() -> dict:
     key = jwk.JWK.generate(kty="RSA", size=2048)
-    return {"pem": key.export_to_pem(private_key=True, password=None).decode(), "created": int(time.time()), "retired": None}
+    return {
+        "pem": key.export_to_pem(private_key=True, password=None).decode(),
+        "created": int(time.time()),
+        "retired": None,
+    }
 
 
 def _keys_file() -> Path:

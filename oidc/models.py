@@ -10,6 +10,7 @@ what reuse detection, absolute lifetimes, back-channel logout and "apps you auth
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,6 +22,9 @@ from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from . import keys
 from .scopes import OFFLINE_ACCESS, OIDC_SCOPES
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -101,7 +105,7 @@ class Client(AbstractApplication):
         verbose_name_plural = _("relying apps")
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[StrOrPromise]] = {}
         try:
             super().clean()
         except ValidationError as error:
@@ -117,18 +121,23 @@ class Client(AbstractApplication):
             errors.setdefault("authorization_grant_type", []).append(
                 _("Only the authorization code and client credentials grants are offered.")
             )
-        if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and self.client_type != self.CLIENT_CONFIDENTIAL:
+        if (
+            self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS
+            and self.client_type != self.CLIENT_CONFIDENTIAL
+        ):
             errors.setdefault("client_type", []).append(_("Client credentials need a confidential client."))
         for field in ("allowed_scopes", "served_scopes"):
             unknown = set(getattr(self, field).split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
             if unknown:
-                errors.setdefault(field, []).append(_("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))})
+                errors.setdefault(field, []).append(
+                    _("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))}
+                )
         self._check_resource_server(errors)
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in oidc.keys
         if errors:
             raise ValidationError(errors)
 
-    def _check_resource_server(self, errors: dict[str, list[str]]) -> None:
+    def _check_resource_server(self, errors: dict[str, list[StrOrPromise]]) -> None:
         if not self.is_resource_server:
             if self.served_scopes.strip():
                 errors.setdefault("served_scopes", []).append(_("Only a resource server serves scopes."))

@@ -1,7 +1,8 @@
 """Ending what was granted to relying apps: one family of tokens, a session's, an app's, or everything.
 
 Every path ends in `_revoke`: refresh tokens of the family are revoked and its access tokens deleted
-(DOT's `revoke_family`, or the family's one access token when it has no refresh token), the family is marked, and apps with a back-channel logout URI are told.
+(DOT's `revoke_family`, or the family's one access token when it has no refresh token), the family is
+marked, and apps with a back-channel logout URI are told.
 
 Authorization codes not yet exchanged are deleted with the access they would bring. An ended session
 is also remembered in Redis for as long as a code can live, so a code written by a request that read
@@ -86,8 +87,9 @@ def revoke_sessions(user_id, refs: list[str]) -> int:
 def revoke_user(user, keep_refs=()) -> int:
     """Nothing granted on this person's behalf may keep working; every app is told (by `sub`).
 
-    Every family and every outstanding code goes, whether or not its session is still alive (one that idled out is in no session
-    index any more, so ending sessions alone would miss it), except those of the sessions in `keep_refs`.
+    Every family and every outstanding code goes, whether or not its session is still alive (one that
+    idled out is in no session index any more, so ending sessions alone would miss it), except those of
+    the sessions in `keep_refs`.
     Then apps are told of each ended session (by `sid`) instead, so the kept session stays signed in
     to them too.
     """

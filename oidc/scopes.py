@@ -4,7 +4,6 @@ from django.conf import settings
 from django.utils.translation import gettext_noop
 from oauth2_provider.scopes import SettingsScopes
 
-
 # OpenID Connect Core 11: asked for (and consented to) when the app wants a refresh token.
 OFFLINE_ACCESS = "offline_access"
 

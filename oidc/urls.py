@@ -7,7 +7,9 @@ from . import views
 app_name = "oauth2_provider"
 
 urlpatterns = [
-    re_path(r"^\.well-known/openid-configuration/?$", views.DiscoveryView.as_view(), name="oidc-connect-discovery-info"),
+    re_path(
+        r"^\.well-known/openid-configuration/?$", views.DiscoveryView.as_view(), name="oidc-connect-discovery-info"
+    ),
     path("oauth/authorize/", views.AuthorizeView.as_view(), name="authorize"),
     path("oauth/token/", views.TokenView.as_view(), name="token"),
     path("oauth/userinfo/", views.UserInfoView.as_view(), name="user-info"),

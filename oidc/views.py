@@ -119,7 +119,9 @@ class AuthorizeView(OAuthLibMixin, View):
         if credentials.get("state"):
             params.append(("state", credentials["state"]))
         params.append(("iss", issuer()))  # RFC 9207
-        return OAuth2ResponseRedirect(add_params_to_uri(credentials["redirect_uri"], params), client.get_allowed_schemes())
+        return OAuth2ResponseRedirect(
+            add_params_to_uri(credentials["redirect_uri"], params), client.get_allowed_schemes()
+        )
 
     def _oauth_error(self, error):
         redirect_allowed, response = self.error_response(error)
@@ -148,7 +150,10 @@ def keyset_unavailable(problem: keys.KeysetUnavailable) -> JsonResponse:
     """A missing or broken keyset (which /readyz and the startup check report): 503, never a 500."""
     log.error("OpenID Connect keyset unavailable: %s", problem)
     response = JsonResponse(
-        {"error": "temporarily_unavailable", "error_description": "Tokens cannot be signed right now; try again later."},
+        {
+            "error": "temporarily_unavailable",
+            "error_description": "Tokens cannot be signed right now; try again later.",
+        },
         status=503,
     )
     response["Retry-After"] = "60"
@@ -251,7 +256,12 @@ class IntrospectView(dot.IntrospectTokenView):
         if not token_value:
             return JsonResponse({"error": "invalid_request", "error_description": "token is missing."}, status=400)
         checksum = hashlib.sha256(token_value.encode()).hexdigest()
-        token = get_access_token_model().objects.select_related("user", "application").filter(token_checksum=checksum).first()
+        token = (
+            get_access_token_model()
+            .objects.select_related("user", "application")
+            .filter(token_checksum=checksum)
+            .first()
+        )
         if token is None or not token.is_valid() or not resource_server.serves(token.scope):
             return JsonResponse({"active": False})
         data = {
@@ -314,7 +324,9 @@ class LogoutView(dot.RPInitiatedLogoutView):
         if self.request.user.is_authenticated:
             sign_out(self.request)
         if post_logout_redirect_uri:
-            target = add_params_to_uri(post_logout_redirect_uri, [("state", state)]) if state else post_logout_redirect_uri
+            target = (
+                add_params_to_uri(post_logout_redirect_uri, [("state", state)]) if state else post_logout_redirect_uri
+            )
             return OAuth2ResponseRedirect(target, application.get_allowed_schemes())
         messages.success(self.request, _("You have signed out."))
         return redirect("accounts:signin")

@@ -9,9 +9,9 @@ import os
 import socket
 import subprocess
 import time
+from typing import NoReturn
 
 import redis
-
 
 # Fixtures (in conftest.py files) that start servers, or that every test starting its own servers requests:
 # a test using one, directly or through another fixture, is marked `processes` (tests/conftest.py), so a
@@ -26,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def unavailable(reason: str):
+def unavailable(reason: str) -> NoReturn:
     """Skip on a developer machine; fail in CI, where a skipped test would pass unnoticed."""
     import pytest
 
@@ -82,8 +82,8 @@ def point_celery_at(url: str) -> None:
     from identity.celery import app
 
     os.environ["CELERY_BROKER_URL"] = url
-    app.conf.broker_url = url
-    app._pool = None
+    app.conf.broker_url = url  # type: ignore[misc]  # a property in celery-types, settable in Celery
+    app._pool = None  # type: ignore[attr-defined]  # Celery's private connection pool
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None

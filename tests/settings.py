@@ -22,7 +22,7 @@ SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # found through the finders instead
 
 # One signing keyset for the whole test run (and any server process the tests start).
 OIDC_KEYS_FILE = os.environ.setdefault("OIDC_KEYS_FILE", str(BASE_DIR / "var" / "test-oidc-keys.json"))  # noqa: F405

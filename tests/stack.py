@@ -102,12 +102,16 @@ class Stack:
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.tmp / f"{name}-{len(self.procs)}.log", "wb")
         self.exits.callback(log.close)
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(proc)
         return proc
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.tmp.glob("*.log"))
+        )
 
     def start_gunicorn(self) -> subprocess.Popen:
         proc = self._spawn("gunicorn", [str(GUNICORN), "identity.wsgi", "-c", "gunicorn.conf.py"])
@@ -125,8 +129,20 @@ class Stack:
     def start_worker(self) -> subprocess.Popen:
         proc = self._spawn(
             "worker",
-            [str(CELERY), "-A", "identity", "worker", "--pool=solo", "--concurrency=1", "-Q", "celery",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            [
+                str(CELERY),
+                "-A",
+                "identity",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "-Q",
+                "celery",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
         )
         log = Path(self.tmp / f"worker-{len(self.procs) - 1}.log")
 

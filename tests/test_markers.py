@@ -48,7 +48,8 @@ def _local_starters(tree: ast.Module) -> set[str]:
 def unmarked_starters(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
     module_marked = _marked(
-        node.value for node in tree.body
+        node.value
+        for node in tree.body
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets)
     )
     if module_marked:

@@ -61,6 +61,8 @@ def email_changed_by_admin(request, user: User, old_email: str, *, actor: User) 
     with the acting admin."""
     with transaction.atomic():
         record_event(request, Event.EMAIL_CHANGED, user, actor=actor, reason="admin")
-        queue_mail(OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=user.email, by_admin=True)
+        queue_mail(
+            OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=user.email, by_admin=True
+        )
     end_all_access(user, keep_request=request)
     lift_password_throttling(user.email)

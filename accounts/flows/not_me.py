@@ -1,4 +1,4 @@
-""""This wasn't me": evicting someone who got in with the owner's password.
+""" "This wasn't me": evicting someone who got in with the owner's password.
 
 Two ways in. The link in a mail about a credential event (a factor added, recovery codes generated, the
 address changed, a sign-in from a new browser) needs no sign-in: it proves only the mailbox the event was

@@ -3,6 +3,8 @@ granted outside the session that made the change, and mails the owner."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import update_session_auth_hash
 from django.db import transaction
 
@@ -38,7 +40,8 @@ def change_password(request, user: User, new_password: str | None, *, actor: Use
         user.set_password(new_password)
         user.save(update_fields=["password"])
         record_event(request, Event.PASSWORD_CHANGED, user, actor=actor, reason="admin" if actor else "")
-        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request, **({"by_admin": True} if actor else {}))
+        facts: dict[str, Any] = {"by_admin": True} if actor else {}
+        queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user, request=request, **facts)
     own = request.user.pk == user.pk
     if own:
         update_session_auth_hash(request, user)

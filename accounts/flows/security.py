@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone as django_timezone
 
@@ -15,8 +15,8 @@ from ..audit import record_event
 from ..models import OutboxMail, SecurityEvent, User
 from ..outbox import queue_mail
 from ..sessions import end_session, end_user_sessions, session_id, user_sessions
-from .not_me import undo_other_sessions_events
 from ..signin_state import SessionInfo, SigninState, signin_state
+from .not_me import undo_other_sessions_events
 from .signin import (
     end_all_access,
     recently_authenticated,
@@ -41,7 +41,7 @@ class ActiveSession:
 
 
 def _when(timestamp) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc) if timestamp else None
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
 
 
 def active_sessions(request) -> list[ActiveSession]:
@@ -61,7 +61,7 @@ def active_sessions(request) -> list[ActiveSession]:
                 is_current=sid == current,
             )
         )
-    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    epoch = datetime.min.replace(tzinfo=UTC)
     return sorted(sessions, key=lambda s: (not s.is_current, -(s.last_seen or epoch).timestamp()))
 
 
@@ -97,7 +97,7 @@ def previous_signin(request) -> dict | None:
     noted = signin_state(request).previous_signin
     if noted is None:
         return None
-    return {"at": datetime.fromtimestamp(noted.at, tz=timezone.utc), "device": noted.device}
+    return {"at": datetime.fromtimestamp(noted.at, tz=UTC), "device": noted.device}
 
 
 def end_other_sessions(request) -> int:

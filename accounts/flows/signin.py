@@ -12,6 +12,7 @@ password rate limits.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from django.contrib.auth import authenticate, login, logout
 from django.urls import reverse
@@ -200,7 +201,7 @@ def pending_signin(request) -> tuple[PendingSignin, User] | None:
 def resume_signin(request, method: str, **facts) -> str:
     """A factor was accepted: finish the pending sign-in (or step-up). Returns where to send the person."""
     state = signin_state(request)
-    pending = state.pending
+    pending = cast(PendingSignin, state.pending)  # complete_factor was handed it (pending_signin)
     state.pending = None
     if pending.step_up:
         add_factor_to_session(request, method, **facts)

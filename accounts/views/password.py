@@ -97,7 +97,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             if self.token_generator.check_token(self.user, token):
                 form_page = HttpResponseRedirect(request.path.replace(token, self.reset_url_token))
                 return keep_link_token(form_page, RESET_TOKEN_COOKIE, token)
-        elif self.user is not None and self.token_generator.check_token(self.user, kept_link_token(request, RESET_TOKEN_COOKIE)):
+        elif self.user is not None and self.token_generator.check_token(
+            self.user, kept_link_token(request, RESET_TOKEN_COOKIE)
+        ):
             self.validlink = True
             return FormView.dispatch(self, request, *args, **kwargs)  # past Django's session-based dispatch
         return self.render_to_response(self.get_context_data())

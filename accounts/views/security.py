@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.refusals import explained, respond
 
+from .. import sections, tokens
 from ..decorators import reauthentication_required
 from ..flows.email import complete_email_change, request_email_change
 from ..flows.security import (
@@ -29,9 +30,8 @@ from ..flows.security import (
     signin_history,
 )
 from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url
-from ..signin_state import signin_state
 from ..forms import EmailChangeForm, NotMeForm, ReauthenticateForm
-from .. import sections, tokens
+from ..signin_state import signin_state
 from ..tokens import read_email_change_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 from .password import render_password_capped
@@ -104,10 +104,10 @@ def not_me(request):
         if "pwd" not in signin_state(request).signin_methods():
             confirm_first = urlencode({"next": reverse("accounts:security")})
             return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
-        refused = _("That password is not right. Nothing was changed.")
-        messages.error(request, refused)
+        not_right = _("That password is not right. Nothing was changed.")
+        messages.error(request, not_right)
         if form.is_valid():  # else the field already says what is wrong (empty, too long)
-            form.add_error("password", refused)
+            form.add_error("password", not_right)
         form.fields["password"].widget.attrs["autofocus"] = True  # the form sits at the page's foot
         context = {**_security_context(request), "not_me_form": form}
         return render(request, "accounts/security.html", context, status=400)

@@ -15,13 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
 
+from .. import tokens
 from ..app_settings import app_settings
 from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
 from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
 from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInCodeForm, SignInForm, SignUpForm
-from .. import tokens
 from ..tokens import user_for_verification_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 
@@ -69,7 +69,9 @@ def signin_code(request):
             return respond(request, refused, "accounts/signin_code.html", context)
         if next_page:
             return redirect(next_page)
-        form.add_error("code", _("That code is not right, or it has expired. Check the latest email from us and try again."))
+        form.add_error(
+            "code", _("That code is not right, or it has expired. Check the latest email from us and try again.")
+        )
     return render(request, "accounts/signin_code.html", context, status=400 if form.is_bound else 200)
 
 

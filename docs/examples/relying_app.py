@@ -84,7 +84,7 @@ def validate_id_token(token: dict, nonce: str | None, previous: dict | None = No
 def page(body: str, title: str = "Example app") -> str:
     return (
         f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        '<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}'
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}"
         "table{border-collapse:collapse}th,td{text-align:left;padding:.2rem .8rem .2rem 0;vertical-align:top}"
         "td{font-family:monospace;word-break:break-all}form{display:inline-block;margin:0 .5rem .5rem 0}"
         "pre{background:#f4f4f4;padding:.8rem;overflow:auto}.note{color:#555}</style>"
@@ -118,8 +118,13 @@ class App(BaseHTTPRequestHandler):
         try:
             handler()
         except Exception as error:  # shown, not hidden: this is an example to learn from
-            self.reply(502, page(f"<p>{html.escape(type(error).__name__)}: {html.escape(str(error))}</p>"
-                                 '<p><a href="/">Back</a></p>', "Something went wrong"))
+            self.reply(
+                502,
+                page(
+                    f'<p>{html.escape(type(error).__name__)}: {html.escape(str(error))}</p><p><a href="/">Back</a></p>',
+                    "Something went wrong",
+                ),
+            )
 
     def reply(self, status: int, body: str = "", location: str | None = None):
         self.send_response(status)
@@ -152,8 +157,8 @@ class App(BaseHTTPRequestHandler):
             + "<p class=note>Checked: RS256 signature (JWKS, by kid), iss, aud, exp, nonce, at_hash.</p>"
             + f'<table id="claims">{rows}</table><h2>Tokens</h2>'
             + f'<p>Access token <code id="access-token">{fingerprint}</code> (SHA-256, first 12 hex digits), '
-            + f'expires at {time.strftime("%H:%M:%S", time.localtime(token["expires_at"]))}; '
-            + f'refresh token {"held" if token.get("refresh_token") else "none"}.</p>'
+            + f"expires at {time.strftime('%H:%M:%S', time.localtime(token['expires_at']))}; "
+            + f"refresh token {'held' if token.get('refresh_token') else 'none'}.</p>"
             + button("/refresh", "Refresh tokens")
             + button("/userinfo", "Call userinfo")
             + button("/logout", "Sign out")

@@ -30,6 +30,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_authe
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
+    AuthenticationCredential,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
@@ -72,7 +73,7 @@ class NewCredential:
 class Assertion:
     credential_id: bytes
     user_handle: bytes | None
-    raw: object  # the parsed credential, for verify_assertion
+    raw: AuthenticationCredential  # the parsed credential, for verify_assertion
 
 
 def _descriptor(passkey) -> PublicKeyCredentialDescriptor:

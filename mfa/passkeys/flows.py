@@ -4,8 +4,8 @@ removing. Protocol calls live in auth.py; the shared ending of a second factor i
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext_lazy as _
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from webauthn.helpers import generate_user_handle
 
 from accounts.audit import record_event
@@ -67,8 +67,10 @@ def complete_registration(request, credential: dict, name: str = "") -> tuple[Pa
     user = request.user
     new = auth.verify_registration(request, credential)
     handle = user_handle(user)
-    name = name.strip()[:64] or KNOWN_AUTHENTICATORS.get(new.aaguid) or describe_device(
-        request.META.get("HTTP_USER_AGENT", "")
+    name = (
+        name.strip()[:64]
+        or KNOWN_AUTHENTICATORS.get(new.aaguid)
+        or describe_device(request.META.get("HTTP_USER_AGENT", ""))
     )
     try:
         with transaction.atomic():
@@ -106,7 +108,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
     assertion = auth.parse_assertion(credential)
     passkey = Passkey.objects.select_related("user").filter(credential_id=assertion.credential_id).first()
     found = pending_signin(request)
-    problem = None
+    problem = ""
     if passkey is None:
         problem = "unknown_credential"
     elif assertion.user_handle is not None and assertion.user_handle != bytes(passkey.user_handle):
@@ -115,7 +117,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         problem = "other_account"
     elif not passkey.user.is_active:
         problem = "inactive"
-    if problem:
+    if problem or passkey is None:
         challenge = auth.read_challenge(request, "authenticate")
         if passkey is not None:  # a registered credential uses its challenge up; a stranger's writes nothing
             auth.use_up_challenge(challenge)

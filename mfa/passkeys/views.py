@@ -141,7 +141,10 @@ def remove(request, passkey_id: int):
     except LastFactorRequired:
         messages.error(
             request,
-            _("Your account must use two-step verification, so its last passkey cannot be removed. Add another one first."),
+            _(
+                "Your account must use two-step verification, so its last passkey cannot be removed. "
+                "Add another one first."
+            ),
         )
         return redirect("accounts:security")
     if removed:

@@ -47,9 +47,7 @@ def test_users_are_searchable_by_email_and_filterable(admin_client, make_user):
 def test_deactivate_action_ends_sessions_and_blocks_sign_in(admin_client, user):
     victim_browser = signed_in(user)
     assert victim_browser.get("/accounts/").status_code == 200
-    response = admin_client.post(
-        "/admin/accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]}
-    )
+    response = admin_client.post("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]})
     assert response.status_code == 302
     user.refresh_from_db()
     assert not user.is_active
@@ -101,7 +99,12 @@ def test_admin_can_add_a_user_and_duplicate_addresses_are_refused(admin_client, 
     assert "already exists" in response.content.decode()
     response = admin_client.post(
         "/admin/accounts/user/add/",
-        {"email": " Fresh@Example.com", "usable_password": "true", "password1": "a long admin-set pass", "password2": "a long admin-set pass"},
+        {
+            "email": " Fresh@Example.com",
+            "usable_password": "true",
+            "password1": "a long admin-set pass",
+            "password2": "a long admin-set pass",
+        },
     )
     assert response.status_code == 302
     assert User.objects.get_by_email("fresh@example.com").email == "Fresh@example.com"
@@ -158,7 +161,12 @@ def test_outbox_admin_can_send_failed_mail_again(admin_client, user, client, set
 
 def change_form(user, **overrides) -> dict:
     """The change form of an account as the page posts it, unchanged unless overridden (None: unticked)."""
-    data = {"email": user.email, "display_name": user.display_name, "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    data = {
+        "email": user.email,
+        "display_name": user.display_name,
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
     flags = ("is_active", "email_verified", "mfa_required", "is_staff", "is_superuser")
     data.update({field: "on" for field in flags if getattr(user, field)})
     data.update(NO_PASSKEY_CHANGES)
@@ -193,12 +201,16 @@ def test_marking_an_address_verified_or_not_is_audited_with_the_admin(root, make
     user = make_user("new@example.com", email_verified=False)
     admin = sign_in_admin(root)
     Kind = SecurityEvent.Kind
-    assert admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email_verified="on")).status_code == 302
+    assert (
+        admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email_verified="on")).status_code == 302
+    )
     user.refresh_from_db()
     assert user.email_verified
     [verified] = SecurityEvent.objects.filter(kind=Kind.EMAIL_VERIFIED)
     assert (verified.user, verified.actor) == (user, root)
-    assert admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email_verified=None)).status_code == 302
+    assert (
+        admin.post(f"/admin/accounts/user/{user.pk}/change/", change_form(user, email_verified=None)).status_code == 302
+    )
     [unverified] = SecurityEvent.objects.filter(kind=Kind.ADMIN_EMAIL_UNVERIFIED)
     assert (unverified.user, unverified.actor) == (user, root)
     assert not SecurityEvent.objects.filter(kind=Kind.EMAIL_CHANGED).exists()
@@ -227,7 +239,8 @@ def test_a_refused_admin_password_form_changes_nothing_and_says_why(root, user):
     admin = sign_in_admin(root)
     before = User.objects.get(pk=user.pk).password
     response = admin.post(
-        f"/admin/accounts/user/{user.pk}/password/", {"password1": "short", "password2": "other", "usable_password": "true"}
+        f"/admin/accounts/user/{user.pk}/password/",
+        {"password1": "short", "password2": "other", "usable_password": "true"},
     )
     assert response.status_code == 200 and "didn’t match" in response.content.decode()
     assert User.objects.get(pk=user.pk).password == before
@@ -237,7 +250,9 @@ def test_a_refused_admin_password_form_changes_nothing_and_says_why(root, user):
 def test_admin_can_turn_password_sign_in_off_through_the_same_flow(root, user, deliver_outbox):
     admin = sign_in_admin(root)
     deliver_outbox().clear()
-    response = admin.post(f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false", "unset-password": "1"})
+    response = admin.post(
+        f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false", "unset-password": "1"}
+    )
     assert response.status_code == 302
     user.refresh_from_db()
     assert not user.has_usable_password()
@@ -292,8 +307,8 @@ def test_admin_cannot_remove_the_last_factor_of_someone_who_must_use_mfa(root, m
 
 
 def test_two_step_status_lists_passkeys_as_well_as_authenticator_apps(root, user):
-    from tests.users import add_totp
     from tests.mfa.test_passkey_offer_and_admin import stored_passkey
+    from tests.users import add_totp
 
     admin = sign_in_admin(root)
     stored_passkey(user, "YubiKey")
@@ -354,4 +369,7 @@ def test_django_otps_device_admin_with_its_secrets_and_unmailed_edits_is_gone(ro
     assert admin.get("/admin/otp_totp/totpdevice/").status_code == 404
     assert admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").status_code == 404
     assert admin.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code == 404
-    assert admin.post("/admin/otp_totp/totpdevice/add/", {"user": user.pk, "name": "x", "key": "00" * 20}).status_code == 404
+    assert (
+        admin.post("/admin/otp_totp/totpdevice/add/", {"user": user.pk, "name": "x", "key": "00" * 20}).status_code
+        == 404
+    )

@@ -15,14 +15,15 @@ from accounts.models import User
 from oidc.models import Client
 from tests.accounts.test_admin import change_form
 from tests.accounts.test_admin_least_privilege import colleague, grant, root  # noqa: F401 (fixtures)
-from tests.users import add_totp, sign_in_admin
 from tests.oidc.relying_party import REDIRECT_URI, register
+from tests.users import add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
 GROUPS_READ_ONLY = "Only a superuser can change groups: a group&#x27;s permissions are given to everyone in it."
 APPS_READ_ONLY = (
-    "Only a superuser can change relying apps: their addresses, type and secret decide where sign-in codes and tokens go."
+    "Only a superuser can change relying apps: "
+    "their addresses, type and secret decide where sign-in codes and tokens go."
 )
 EVIL_CALLBACK = "https://evil.example/callback"
 
@@ -35,7 +36,7 @@ def staff_with(make_user):
         staff = grant(make_user(email, is_staff=True), *codenames)
         add_totp(staff)
         browser = sign_in_admin(staff)
-        browser.account = staff
+        browser.account = staff  # type: ignore[attr-defined]  # a note for the test
         return browser
 
     return make

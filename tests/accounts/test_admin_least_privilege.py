@@ -16,8 +16,8 @@ from accounts.models import SecurityEvent, User
 from accounts.sessions import user_sessions
 from mfa.models import Passkey
 from tests.accounts.test_admin import change_form, factor_removal, signed_in
-from tests.users import add_totp, sign_in_admin
 from tests.mfa.test_passkey_offer_and_admin import stored_passkey
+from tests.users import add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def helpdesk(make_user) -> Client:
     staff = grant(make_user("helpdesk@example.com", is_staff=True), "view_user", "change_user")
     add_totp(staff)
     browser = sign_in_admin(staff)
-    browser.account = staff
+    browser.account = staff  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 
@@ -93,7 +93,10 @@ def test_helpdesk_cannot_change_another_staff_account_or_its_own(helpdesk, colle
 def test_helpdesk_cannot_set_a_superusers_password(helpdesk, root):
     before = User.objects.get(pk=root.pk).password
     refused = helpdesk.get(f"/admin/accounts/user/{root.pk}/password/")
-    assert refused.status_code == 403 and "Only a superuser can set or turn off a password in the admin." in refused.content.decode()
+    assert (
+        refused.status_code == 403
+        and "Only a superuser can set or turn off a password in the admin." in refused.content.decode()
+    )
     new = "helpdesk chose this password"
     response = helpdesk.post(
         f"/admin/accounts/user/{root.pk}/password/", {"password1": new, "password2": new, "usable_password": "true"}
@@ -187,7 +190,9 @@ def test_helpdesk_with_delete_permission_cannot_delete_a_superuser(helpdesk, roo
     TOTPDevice.objects.filter(user=root).delete()  # nothing else the helpdesk would need permission for
     refused = helpdesk.post(f"/admin/accounts/user/{root.pk}/delete/", {"post": "yes"})
     assert refused.status_code == 403 and READ_ONLY in refused.content.decode()
-    confirm = helpdesk.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [root.pk, user.pk]})
+    confirm = helpdesk.post(
+        "/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [root.pk, user.pk]}
+    )
     assert confirm.status_code == 200 and "1 staff or superuser account was skipped" in confirm.content.decode()
     helpdesk.post(
         "/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [root.pk, user.pk], "post": "yes"}
@@ -205,12 +210,13 @@ def test_superusers_can_act_on_staff_accounts(root, colleague, action):
     assert "1 user" in page or action == "reactivate"  # the colleague is active: nothing to reactivate
 
 
-
 def test_a_superuser_can_delete_a_staff_account(root, colleague):
     admin = sign_in_admin(root)
     confirm = admin.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [colleague.pk]})
     assert confirm.status_code == 200 and "skipped" not in confirm.content.decode()
-    admin.post("/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"})
+    admin.post(
+        "/admin/accounts/user/", {"action": "delete_selected", "_selected_action": [colleague.pk], "post": "yes"}
+    )
     assert not User.objects.filter(pk=colleague.pk).exists()
 
 

@@ -24,7 +24,7 @@ BREACHED_MESSAGE = "This password has appeared in a data breach"
 
 
 def sha1(password: str) -> str:
-    return hashlib.sha1(password.encode()).hexdigest().upper()
+    return hashlib.sha1(password.encode(), usedforsecurity=False).hexdigest().upper()
 
 
 class RangeServer:

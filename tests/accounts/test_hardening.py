@@ -28,8 +28,15 @@ def test_staff_cannot_make_themselves_superuser(staff_editor):
     assert 'name="is_superuser"' not in page.content.decode()
     browser.post(
         f"/admin/accounts/user/{staff_editor.pk}/change/",
-        {"email": staff_editor.email, "is_active": "on", "is_superuser": "on", "is_staff": "on",
-         "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", **NO_PASSKEY_CHANGES},
+        {
+            "email": staff_editor.email,
+            "is_active": "on",
+            "is_superuser": "on",
+            "is_staff": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            **NO_PASSKEY_CHANGES,
+        },
     )
     staff_editor.refresh_from_db()
     assert not staff_editor.is_superuser

@@ -60,9 +60,7 @@ def body_text(message) -> str:
     return message.get_body(preferencelist=("plain",)).get_content()
 
 
-def test_mail_written_during_a_broker_outage_is_sent_by_the_sweep(
-    client, broker, settings, smtp_sink, request, caplog
-):
+def test_mail_written_during_a_broker_outage_is_sent_by_the_sweep(client, broker, settings, smtp_sink, request, caplog):
     # The broker is down: the sign-up must still succeed, leaving its mail in the outbox.
     with broker_down(settings):
         from identity.celery import app

@@ -20,17 +20,19 @@ from accounts.tokens import NOT_ME_SALT, read_not_me_token
 from mfa.models import Passkey, RecoveryCode
 from mfa.policy import passkeys, totp_devices
 from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
-from tests.users import PASSWORD, add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin, register
 from tests.oidc.relying_party import RelyingParty
 from tests.oidc.relying_party import register as register_app
+from tests.users import PASSWORD, add_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 
 Event = SecurityEvent.Kind
 ATTACKER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-OWNER_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+OWNER_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+)
 NEW_PASSWORD = "the owner's fresh passphrase 9"
 NOT_ME_LINK = re.compile(r"http://testserver(/accounts/not-me/[^/\s\"]+/)")
 RESET_LINK = re.compile(r"http://testserver(/accounts/password/reset/[^\s\"]+/)")
@@ -142,7 +144,9 @@ def test_the_passkey_mail_link_evicts_the_attacker_and_the_owner_gets_back_in(ow
     assert response.status_code == 302 and response["Location"] == "/accounts/", "no factor is asked for"
     assert signed_in(owner_back)
     token = link.split("/")[-2]
-    dump = "\n".join(repr(row) for model in (OutboxMail, CredentialEvent, SecurityEvent) for row in model.objects.values_list())
+    dump = "\n".join(
+        repr(row) for model in (OutboxMail, CredentialEvent, SecurityEvent) for row in model.objects.values_list()
+    )
     assert token not in dump, "rows hold no link tokens"
 
 
@@ -177,7 +181,9 @@ def test_a_reset_link_alone_never_removes_a_factor(make_user, deliver_outbox):
     thief.post("/accounts/password/reset/", {"email": owner.email})
     mail = mail_with(deliver_outbox(), "Reset your password")
     form = thief.get(link_in(mail, RESET_LINK))
-    assert thief.post(form["Location"], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}).status_code == 302
+    assert (
+        thief.post(form["Location"], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}).status_code == 302
+    )
     assert list(totp_devices(owner)) == [phone] and list(passkeys(owner)) == [own_passkey]
     assert sign_in(thief, password=NEW_PASSWORD)["Location"] == "/accounts/mfa/"
     assert not signed_in(thief)
@@ -408,7 +414,9 @@ def test_an_authenticator_app_the_attacker_set_up_goes_with_its_recovery_codes(o
     assert sign_in(browser(OWNER_UA), password=NEW_PASSWORD)["Location"] == "/accounts/"
 
 
-def test_an_old_address_taken_meanwhile_is_not_given_a_reset_for_the_intruders_address(owner, make_user, deliver_outbox):
+def test_an_old_address_taken_meanwhile_is_not_given_a_reset_for_the_intruders_address(
+    owner, make_user, deliver_outbox
+):
     attacker = browser()
     sign_in(attacker)
     attacker.post("/accounts/email/", {"email": "mallory@example.net"})

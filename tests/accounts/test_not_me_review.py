@@ -11,9 +11,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from mfa.policy import passkeys, totp_devices
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent
-from tests.users import PASSWORD
+from mfa.policy import passkeys, totp_devices
 from tests.accounts.test_not_me import (
     ATTACKER_UA,
     NEW_PASSWORD,
@@ -27,6 +26,7 @@ from tests.accounts.test_not_me import (
     signed_in,
 )
 from tests.mfa.pages import code_for_secret, enrol_through_pages, reauthenticate
+from tests.users import PASSWORD
 
 # The codes these tests compute must still be current when the server checks them (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("totp_clock")]
@@ -92,7 +92,9 @@ def test_the_old_mailbox_cannot_take_over_after_the_owner_moved_address_and_turn
     enrolled, _secret = enrol_through_pages(laptop, name="Owner's phone app")
     assert enrolled.status_code == 302, enrolled
     mails = deliver_outbox()
-    told_old = [m for m in mails if m.to == ["ada@example.com"] and m.subject == "Identity: Your email address was changed"]
+    told_old = [
+        m for m in mails if m.to == ["ada@example.com"] and m.subject == "Identity: Your email address was changed"
+    ]
     assert len(told_old) == 1
 
     # The thief reads only the old mailbox.

@@ -96,8 +96,9 @@ def test_sweep_waits_longer_after_each_failed_attempt(user, monkeypatch, setting
     now = timezone.now()
     old = now - timedelta(seconds=accounts_settings.MAIL_SWEEP_AFTER + 1)
     # Failed 3 times, the last one 5 minutes ago: the next try is due 2 min × 2² = 8 min after it.
-    OutboxMail.objects.filter(pk=row.pk).update(created_at=old - timedelta(hours=1), attempts=3,
-                                                last_attempt_at=now - timedelta(minutes=5))
+    OutboxMail.objects.filter(pk=row.pk).update(
+        created_at=old - timedelta(hours=1), attempts=3, last_attempt_at=now - timedelta(minutes=5)
+    )
     assert tasks.sweep_outbox() == 0
     OutboxMail.objects.filter(pk=row.pk).update(last_attempt_at=now - timedelta(minutes=9))
     assert tasks.sweep_outbox() == 1 and enqueued == [row.pk]

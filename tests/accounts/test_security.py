@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from datetime import UTC
 from urllib.parse import urlencode
 
 import pytest
@@ -42,7 +43,9 @@ def device_token(cookie_value: str) -> str:
 
     from accounts.devices import COOKIE_SALT
 
-    return signing._unsign_cookie(cookie_value, cookie_name=DEVICE_COOKIE, salt=COOKIE_SALT)
+    return signing._unsign_cookie(cookie_value, cookie_name=DEVICE_COOKIE, salt=COOKIE_SALT)  # type: ignore[attr-defined]  # private
+
+
 NEW = "a brand new passphrase 7"
 
 
@@ -281,18 +284,26 @@ def test_no_audit_or_outbox_row_holds_a_password_token_or_cookie(device, deliver
 
     kinds = set(SecurityEvent.objects.values_list("kind", flat=True))
     assert kinds >= {
-        Event.EMAIL_VERIFIED, Event.SIGNIN_FAILED, Event.SIGNIN_SUCCEEDED, Event.PASSWORD_CHANGED,
-        Event.PASSWORD_RESET_REQUESTED, Event.PASSWORD_RESET, Event.EMAIL_CHANGE_REQUESTED, Event.EMAIL_CHANGED,
+        Event.EMAIL_VERIFIED,
+        Event.SIGNIN_FAILED,
+        Event.SIGNIN_SUCCEEDED,
+        Event.PASSWORD_CHANGED,
+        Event.PASSWORD_RESET_REQUESTED,
+        Event.PASSWORD_RESET,
+        Event.EMAIL_CHANGE_REQUESTED,
+        Event.EMAIL_CHANGED,
     }
     assert set(OutboxMail.objects.values_list("kind", flat=True)) >= {
-        OutboxMail.Kind.VERIFY_EMAIL, OutboxMail.Kind.NEW_DEVICE, OutboxMail.Kind.PASSWORD_CHANGED,
-        OutboxMail.Kind.PASSWORD_RESET, OutboxMail.Kind.EMAIL_CHANGE, OutboxMail.Kind.EMAIL_CHANGED,
+        OutboxMail.Kind.VERIFY_EMAIL,
+        OutboxMail.Kind.NEW_DEVICE,
+        OutboxMail.Kind.PASSWORD_CHANGED,
+        OutboxMail.Kind.PASSWORD_RESET,
+        OutboxMail.Kind.EMAIL_CHANGE,
+        OutboxMail.Kind.EMAIL_CHANGED,
     }
     assert all(row.sent_at for row in OutboxMail.objects.all())
     dump = "\n".join(
-        repr(row)
-        for model in (SecurityEvent, OutboxMail, KnownDevice)
-        for row in model.objects.values_list()
+        repr(row) for model in (SecurityEvent, OutboxMail, KnownDevice) for row in model.objects.values_list()
     )
     leaked = [name for name, value in secrets_seen.items() if value in dump]
     assert leaked == [], f"secrets stored in audit/outbox/device rows: {leaked}"
@@ -1000,7 +1011,7 @@ def test_email_change_requests_are_limited_per_account(user, make_user, device, 
 def admin_browser(make_admin, device) -> Client:
     root = make_admin()
     browser = sign_in_admin(root, device(CHROME_MAC, OTHER_IP))
-    browser.root = root
+    browser.root = root  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 
@@ -1027,13 +1038,13 @@ def test_security_events_are_read_only_in_admin(admin_browser, user, device):
 
 
 def test_security_events_filter_by_kind_user_and_time_and_search_by_email(admin_browser, user, make_user, device):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     bob = make_user("bob@example.com")
     device().post("/accounts/login/", {"email": user.email, "password": "wrong wrong wrong"})
     sign_in(device(), bob.email)
     old = SecurityEvent.objects.create(kind=Event.SIGNED_OUT, user=bob, ip="192.0.2.1")
-    SecurityEvent.objects.filter(pk=old.pk).update(at=datetime(2021, 3, 4, 12, 0, tzinfo=timezone.utc))
+    SecurityEvent.objects.filter(pk=old.pk).update(at=datetime(2021, 3, 4, 12, 0, tzinfo=UTC))
 
     failed = listed(admin_browser.get(CHANGELIST, {"kind__exact": "signin_failed"}))
     assert [(e.kind, e.user) for e in failed] == [(Event.SIGNIN_FAILED, user)]
@@ -1106,8 +1117,9 @@ def test_a_password_reset_forgets_known_browsers(user, device, deliver_outbox):
     laptop = sign_in(device(), user.email)
     sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
     assert KnownDevice.objects.filter(user=user).count() == 2
-    from accounts.flows.password import complete_password_reset
     from django.test import RequestFactory
+
+    from accounts.flows.password import complete_password_reset
 
     complete_password_reset(RequestFactory().post("/"), user, "a brand new passphrase 7")
     assert not KnownDevice.objects.filter(user=user).exists()

@@ -9,9 +9,9 @@ from django.test import Client
 
 from accounts.models import SecurityEvent
 from tests.accounts.test_not_me import OWNER_UA, browser, mail_with, owner, sign_in  # noqa: F401  (owner: fixture)
-from tests.users import add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin
+from tests.users import add_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,12 @@ def test_a_refused_passkey_as_the_second_step_counts_as_a_refused_second_step(ma
 @pytest.mark.parametrize(
     ("kind", "facts", "subject", "phrase"),
     [
-        ("mfa_failures", {"failures": 3}, "Jemand hat Ihr Passwort eingegeben, aber nicht Ihren zweiten Faktor", "3-mal"),
+        (
+            "mfa_failures",
+            {"failures": 3},
+            "Jemand hat Ihr Passwort eingegeben, aber nicht Ihren zweiten Faktor",
+            "3-mal",
+        ),
         ("passkey_cloned", {"passkey": "Laptop"}, "Von Ihrem Passkey gibt es möglicherweise eine Kopie", "„Laptop“"),
         ("new_device", {}, "Neue Anmeldung bei Ihrem Konto", "Das war ich nicht"),
     ],

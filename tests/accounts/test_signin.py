@@ -4,8 +4,8 @@ import pytest
 
 from accounts.sessions import SESSION_PREFIX, session_id
 from identity.redis import connection
-from tests.users import PASSWORD
 from tests.timing import interleaved_medians, median_hash_time, statements
+from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +25,7 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(client, user):
     assert unknown.status_code == wrong.status_code == 400
     message = "do not match an account"
     assert message in unknown.content.decode() and message in wrong.content.decode()
+
     # Apart from the echoed address and the per-response CSRF mask, the pages are identical.
     def shape(response, email):
         return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode()).replace(email, "X")
@@ -45,7 +46,7 @@ def test_unknown_email_costs_a_hash_too(client, user, generous_limits):
         return client.post("/accounts/login/", {"email": email, "password": "wrong password here"})
 
     emails = (user.email, "nobody@example.com")
-    known_sql, unknown_sql = (statements(lambda: sign_in(email)) for email in emails)
+    known_sql, unknown_sql = (statements(lambda: sign_in(email)) for email in emails)  # noqa: B023 (called at once)
     assert known_sql == unknown_sql, "the same statements either way"
     known, unknown = interleaved_medians(sign_in, emails)
     one_hash = median_hash_time(lambda: user.check_password("x"))

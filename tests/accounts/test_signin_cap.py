@@ -378,7 +378,7 @@ def observe_repeat(candidate: str, ip: str) -> dict:
     seen["code_statements"] = [re.sub(r"'[^']*'|\b\d+\b|NULL", "?", q["sql"]) for q in queries.captured_queries]
     throttled = c.post(CODE_PAGE, {"code": WRONG_CODE})
     seen["throttled"] = (throttled.status_code, page_text(throttled))
-    seen["retry_after"] = int(throttled.get("Retry-After", 0))
+    seen["retry_after"] = int(throttled.get("Retry-After", "0"))
     return seen
 
 

@@ -20,8 +20,21 @@ pytestmark = pytest.mark.processes
 def results(redis_server_binary, tmp_path_factory) -> dict:
     url = database_url("identity_bench_ci")
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    argv = [sys.executable, "-m", "bench.run", "--seconds", "1", "--warmup", "0.5", "--users", "2",
-            "--database-url", url, "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--seconds",
+        "1",
+        "--warmup",
+        "0.5",
+        "--users",
+        "2",
+        "--database-url",
+        url,
+        "--out",
+        str(out),
+    ]
     run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "target" in run.stdout  # the table was printed

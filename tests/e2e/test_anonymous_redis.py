@@ -15,17 +15,19 @@ import pytest
 
 from identity.redis import connection
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.users import PASSWORD
 from tests.oidc.relying_party import REDIRECT_URI, RelyingParty, register
+from tests.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def _sessions() -> list[bytes]:
+def _sessions() -> list[bytes | str]:
     return connection().keys("session:*")
 
 
-def test_a_signed_out_browser_sent_to_sign_in_again_leaves_no_session_until_it_signs_in(sync_playwright, site, make_user):
+def test_a_signed_out_browser_sent_to_sign_in_again_leaves_no_session_until_it_signs_in(
+    sync_playwright, site, make_user
+):
     user = make_user("grace@example.com")
     client, secret = register("First party", skip_authorization=True)
     app = RelyingParty(client, secret)

@@ -21,9 +21,9 @@ import pytest
 from accounts.models import CredentialEvent, SecurityEvent, User
 from accounts.sessions import user_sessions
 from mfa.models import Passkey
-from tests.users import PASSWORD
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots
 from tests.e2e.test_passkeys import AUTHENTICATOR as PASSKEY_AUTHENTICATOR
+from tests.users import PASSWORD
 
 EMAIL = "grace@example.com"
 NEW_PASSWORD = "grace's brand new passphrase 4"

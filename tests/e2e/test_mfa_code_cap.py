@@ -12,8 +12,8 @@ import pytest
 from identity import ratelimit
 from mfa import recovery
 from mfa.base import code_cap
-from tests.users import PASSWORD, add_totp, totp_code
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots
+from tests.users import PASSWORD, add_totp, totp_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

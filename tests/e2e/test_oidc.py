@@ -44,11 +44,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from accounts.models import SecurityEvent
-from oidc.models import Client, Consent, TokenFamily
 from mfa.models import Passkey, PasskeyOwner
+from oidc.models import Client, Consent, TokenFamily
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 from tests.processes import free_port
 from tests.users import PASSWORD, add_totp, totp_code
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots, Watch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "relying_app.py"
@@ -101,8 +101,6 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log_path: Path, timeout: f
         except OSError:
             time.sleep(0.05)
     pytest.fail(f"the example app did not listen on {port}:\n{log_path.read_text()}", pytrace=False)
-
-
 
 
 @pytest.fixture
@@ -254,7 +252,10 @@ def test_password_sign_in_consent_refresh_userinfo_and_rp_initiated_logout(
         assert EMAIL in main
         scopes = page.locator("ul.scopes li").all_inner_texts()
         assert scopes == [
-            "Sign you in and know who you are", "See your email address", "See your name", "Keep access while you are away"
+            "Sign you in and know who you are",
+            "See your email address",
+            "See your name",
+            "Keep access while you are away",
         ], scopes
         snap(page, "consent")
         page.get_by_role("button", name="Allow", exact=True).click()
@@ -394,8 +395,14 @@ def prepared_passkey(user) -> dict:
     credential_id, handle = os.urandom(32), os.urandom(32)
     PasskeyOwner.objects.create(user=user, handle=handle)
     Passkey.objects.create(
-        user=user, user_handle=handle, credential_id=credential_id, public_key=cose, sign_count=0,
-        transports=["internal"], backup_eligible=False, name="Test laptop",
+        user=user,
+        user_handle=handle,
+        credential_id=credential_id,
+        public_key=cose,
+        sign_count=0,
+        transports=["internal"],
+        backup_eligible=False,
+        name="Test laptop",
     )
     pkcs8 = private.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -470,7 +477,6 @@ def test_passkey_sign_in_for_a_public_client(sync_playwright, site, make_user, s
     assert [e.method for e in events] == ["passkey"]
 
 
-
 def test_public_client_rp_initiated_logout_returns_to_its_loopback_uri(
     sync_playwright, site, make_user, start_app, empty_broker, snap
 ):
@@ -528,7 +534,6 @@ def test_form_posts_reach_the_app_under_the_sites_own_csp(
         finally:
             snap(page, f"own-csp-{path}")
         assert not [error for error in watch.errors if "form-action" in error]
-
 
 
 def test_consent_and_logout_pages_line_up_with_their_text(sync_playwright, site, make_user, start_app):

@@ -3,8 +3,9 @@
 One person registers a passkey on the security page (after a password sign-in), then signs in with it:
 with the "Sign in with a passkey" button, through the email field's autofill (conditional mediation),
 and as the second step after the password. Then the passkey is renamed (after confirming it's
-her with the passkey: her account holds one, so the password alone will not do) and removed. A second test opens a browser without WebAuthn: no passkey button, no error. The last
-two tests (strict xfails) pin bugs these runs showed.
+her with the passkey: her account holds one, so the password alone will not do) and removed. A second
+test opens a browser without WebAuthn: no passkey button, no error. The last two tests (strict xfails)
+pin bugs these runs showed.
 
 The virtual authenticator (CTAP2, internal transport, resident keys, user verification always
 succeeding, presence simulated) lives in the page's tab, so one page is used throughout. WebAuthn needs

@@ -20,10 +20,10 @@ from django.conf import settings
 
 from accounts.models import SecurityEvent
 from mfa.models import Passkey
-from tests.users import PASSWORD
 from tests.e2e.browser import Screenshots, Watch
 from tests.e2e.test_mfa import STEP, code_at, key_from_page
 from tests.e2e.test_passkeys import AUTHENTICATOR, launch
+from tests.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,8 @@ import re
 import pytest
 
 from identity import ratelimit
-from tests.users import PASSWORD
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots
+from tests.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +24,12 @@ HIGH = "1000/1000d"
 def test_past_the_cap_the_owner_signs_in_with_a_mailed_code_and_the_attacker_does_not(
     sync_playwright, site, settings, user, empty_broker, smtp_sink, celery_worker
 ):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signin-ip": HIGH, "signin-account": HIGH, "signin-ip-account": HIGH}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "signin-ip": HIGH,
+        "signin-account": HIGH,
+        "signin-ip-account": HIGH,
+    }
     for _ in range(100):  # the attacker's 100 failures (made through the page in tests/accounts/test_signin_cap.py)
         ratelimit.hit(("signin-account-cap", user.email))
     shots = Screenshots("signin-cap")

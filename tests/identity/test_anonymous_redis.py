@@ -92,7 +92,7 @@ PUBLIC = {
 def app(db, make_user) -> RelyingParty:
     client, secret = register()
     app = RelyingParty(client, secret)
-    app.user = make_user("mallory@example.com", email_verified=False)  # the attacker's own account
+    app.user = make_user("mallory@example.com", email_verified=False)  # type: ignore[attr-defined]  # the attacker's own
     return app
 
 

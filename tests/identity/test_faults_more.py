@@ -57,9 +57,7 @@ class PrivateCluster:
             self.as_user = ["runuser", "-u", "postgres", "--"]
 
     def run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [*self.as_user, *argv], cwd=self.root, capture_output=True, text=True, timeout=timeout
-        )
+        result = subprocess.run([*self.as_user, *argv], cwd=self.root, capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, f"{argv}: {result.stdout}\n{result.stderr}\n{self.server_log()}"
         return result
 
@@ -70,12 +68,32 @@ class PrivateCluster:
             return ""
 
     def initdb(self) -> None:
-        self.run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync")
+        self.run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
 
     def start(self) -> None:
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
-                 "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self.run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
 
     def stop(self) -> None:
         self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
@@ -84,14 +102,30 @@ class PrivateCluster:
         return (self.data / "postmaster.pid").exists()
 
     def psql(self, sql: str) -> None:
-        self.run(str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                 "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql)
+        self.run(
+            str(self.bindir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        )
 
     def cleanup(self) -> None:
         try:
             if self.running():
-                subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                                "-w", "stop"], capture_output=True, timeout=30)
+                subprocess.run(
+                    [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
+                    capture_output=True,
+                    timeout=30,
+                )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -130,8 +164,9 @@ def private_cluster():
 
 
 def _manage(env: dict, *argv: str) -> None:
-    result = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, f"manage.py {argv}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
@@ -144,9 +179,13 @@ def test_postgres_restarted_under_gunicorn_answers_503_then_recovers(redis_serve
     with stack(tmp_path) as web:
         web.env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{pg.port}/identity_private"
         _manage(web.env, "migrate", "--noinput")
-        _manage(web.env, "shell", "-c",
-                "from accounts.models import User; "
-                f"User.objects.create_user('ada@example.com', {PASSWORD!r}, email_verified=True)")
+        _manage(
+            web.env,
+            "shell",
+            "-c",
+            "from accounts.models import User; "
+            f"User.objects.create_user('ada@example.com', {PASSWORD!r}, email_verified=True)",
+        )
         web.start_gunicorn()
         assert web.request("GET", "/accounts/login/")[0] == 200
         assert web.request("GET", "/readyz")[0] == 200
@@ -166,8 +205,10 @@ def test_postgres_restarted_under_gunicorn_answers_503_then_recovers(redis_serve
             if status == 200:
                 token = CSRF.search(page).group(1)
                 status, page, _ = web.request(
-                    "POST", "/accounts/login/",
-                    {"csrfmiddlewaretoken": token, "email": "ada@example.com", "password": PASSWORD}, fresh,
+                    "POST",
+                    "/accounts/login/",
+                    {"csrfmiddlewaretoken": token, "email": "ada@example.com", "password": PASSWORD},
+                    fresh,
                 )
                 assert status == 503, (status, page[:500])  # looking up the account needs the database
             status, body, _ = web.request("GET", "/readyz")
@@ -179,8 +220,10 @@ def test_postgres_restarted_under_gunicorn_answers_503_then_recovers(redis_serve
         pg.start()  # same port; gunicorn is not restarted
 
         def back():
-            return (web.request("GET", "/readyz")[0] == 200
-                    and web.request("GET", "/accounts/", cookies=dict(cookies))[0] == 200)
+            return (
+                web.request("GET", "/readyz")[0] == 200
+                and web.request("GET", "/accounts/", cookies=dict(cookies))[0] == 200
+            )
 
         wait_for(back, 15, f"pages to answer 200 again\n{web.logs()}", interval=0.2)
         for _ in range(4):
@@ -230,8 +273,10 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
                     else:
                         token = CSRF.search(page).group(1)
                         status, page, _ = web.request(
-                            "POST", "/accounts/signup/",
-                            {"csrfmiddlewaretoken": token, "email": email, "password": PASSWORD}, cookies,
+                            "POST",
+                            "/accounts/signup/",
+                            {"csrfmiddlewaretoken": token, "email": email, "password": PASSWORD},
+                            cookies,
                         )
                         outcome = "302" if status == 302 else f"POST {status}"
                 except (OSError, http.client.HTTPException) as error:  # reset, closed or cut short by the kill
@@ -251,8 +296,11 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
         assert not any(thread.is_alive() for thread in threads)
 
         # The master replaced the worker.
-        wait_for(lambda: len(_children(master.pid)) == 3 and victim not in _children(master.pid), 20,
-                 "gunicorn to replace the killed worker")
+        wait_for(
+            lambda: len(_children(master.pid)) == 3 and victim not in _children(master.pid),
+            20,
+            "gunicorn to replace the killed worker",
+        )
         assert master.poll() is None
 
     kill = killed_at[0]
@@ -273,7 +321,7 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
     }
     user_ids = set(users.values_list("id", flat=True))
     assert all(outbox.get(uid) == 1 for uid in user_ids), outbox  # each account has exactly one verification mail
-    assert set(outbox) == user_ids, (set(outbox) - user_ids)  # every verification mail has its account
+    assert set(outbox) == user_ids, set(outbox) - user_ids  # every verification mail has its account
     assert not OutboxMail.objects.filter(kind=OutboxMail.Kind.ACCOUNT_EXISTS).exists()
 
     emails = set(users.values_list("email", flat=True))

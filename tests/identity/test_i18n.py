@@ -63,6 +63,7 @@ def parse_po(path: Path) -> list[dict]:
                 assert line.startswith('"'), f"unexpected line in {path.name}: {raw!r}"
                 literal = line
             value = ast.literal_eval(literal)
+            assert field is not None, f"a continued string before any keyword in {path.name}"
             if field[0] == "msgstr":
                 entry["msgstr"][field[1]] += value
             else:

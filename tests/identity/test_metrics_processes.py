@@ -8,8 +8,8 @@ from django.db import transaction
 
 from accounts.models import OutboxMail, User
 from accounts.outbox import queue_mail
-from tests.users import PASSWORD
 from tests.stack import stack, wait_for
+from tests.users import PASSWORD
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +33,9 @@ def test_counts_from_every_worker_and_the_celery_worker_add_up(redis_server_bina
         for _ in range(requests):
             assert web.request("GET", "/accounts/login/")[0] == 200
         text = web.request("GET", "/metrics")[1]
-        assert value(text, "identity_http_requests_total", view="accounts:signin", method="GET", status="200") == requests
+        assert (
+            value(text, "identity_http_requests_total", view="accounts:signin", method="GET", status="200") == requests
+        )
 
         celery_on(web.broker_url)
         with transaction.atomic():

@@ -33,8 +33,6 @@ HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 # --- helpers ----------------------------------------------------------------------------------
 
 
-
-
 @pytest.fixture
 def dead_redis(settings):
     """Redis (the app's own pool and Django's cache) pointed at a port where nothing listens."""
@@ -207,7 +205,9 @@ def test_probes_are_not_logged_at_info_when_healthy(client, caplog):
     assert client.get("/readyz").status_code == 200
     assert client.get("/healthz").status_code == 200
     noisy = [
-        r for r in caplog.records if r.levelno >= logging.INFO and ("readyz" in r.getMessage() or "healthz" in r.getMessage())
+        r
+        for r in caplog.records
+        if r.levelno >= logging.INFO and ("readyz" in r.getMessage() or "healthz" in r.getMessage())
     ]
     assert noisy == []
     assert [r for r in caplog.records if r.name.startswith("django") and r.levelno >= logging.INFO] == []
@@ -311,7 +311,18 @@ def test_rendered_pages_have_no_inline_script_or_style(client, path):
 
 
 def production_env(**extra) -> dict:
-    prefixes = ("DJANGO_", "DATABASE_", "SECURE_", "SITE_", "REDIS_", "CELERY_", "TRUSTED_", "LOG_", "SESSION_", "EMAIL_")
+    prefixes = (
+        "DJANGO_",
+        "DATABASE_",
+        "SECURE_",
+        "SITE_",
+        "REDIS_",
+        "CELERY_",
+        "TRUSTED_",
+        "LOG_",
+        "SESSION_",
+        "EMAIL_",
+    )
     keep = {k: v for k, v in os.environ.items() if not k.startswith(prefixes + ("PYTEST",))}
     alphabet = string.ascii_letters + string.digits + "!@#%^&*(-_=+)"
     keep.update(
@@ -600,7 +611,11 @@ def run_full_flow(deliver_outbox, make_user) -> dict:
     assert browser.get("/accounts/").status_code == 200
 
     stranger = Client(raise_request_exception=False)
-    assert stranger.post("/accounts/login/", {"email": email, "password": wrong_password}).status_code in (400, 401, 403)
+    assert stranger.post("/accounts/login/", {"email": email, "password": wrong_password}).status_code in (
+        400,
+        401,
+        403,
+    )
 
     resetter = Client(raise_request_exception=False)
     assert resetter.post("/accounts/password/reset/", {"email": email}).status_code == 302

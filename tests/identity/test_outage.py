@@ -1,6 +1,5 @@
 """A backing service going away gives the friendly 503 page: never a 500, never a silent sign-out."""
 
-
 import pytest
 from django.db import OperationalError
 from django.test import Client
@@ -8,8 +7,6 @@ from django.test import Client
 from tests.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
 
 
 def test_redis_down_answers_503_and_recovers_without_a_restart(own_redis, user):

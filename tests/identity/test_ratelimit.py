@@ -162,7 +162,11 @@ def test_clear_and_clear_all_forget(settings):
 
 def test_forgive_refunds_the_first_counter_and_clears_the_others(settings):
     use_limits(settings, {"signin-ip": "3/15m", "signin-account": "3/15m", "signin-account-cap": "3/15m"})
-    ip, account, cap = ("signin-ip", "198.51.100.7"), ("signin-account", "ada@example.com"), ("signin-account-cap", "ada@example.com")
+    ip, account, cap = (
+        ("signin-ip", "198.51.100.7"),
+        ("signin-account", "ada@example.com"),
+        ("signin-account-cap", "ada@example.com"),
+    )
     for _ in range(2):
         ratelimit.hit(ip, account, cap)
 
@@ -199,8 +203,16 @@ def test_redis_keys_and_fields_hold_no_address_or_ip(client, make_user):
     redis = connection()
     keys = sorted(key.decode() for key in redis.keys("rl:*"))
     assert {key.split(":")[1] for key in keys} == {
-        "signin-ip", "signin-account", "signin-ip-account", "signin-account-cap",
-        "signup-ip", "signup-address", "reset-ip", "reset-address", "verify-resend-ip", "verify-resend-address",
+        "signin-ip",
+        "signin-account",
+        "signin-ip-account",
+        "signin-account-cap",
+        "signup-ip",
+        "signup-address",
+        "reset-ip",
+        "reset-address",
+        "verify-resend-ip",
+        "verify-resend-address",
     }
     for key in keys:
         assert re.fullmatch(r"rl:[a-z-]+:[0-9a-f]{24}", key), key
@@ -516,8 +528,23 @@ def test_behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_counted(settings)
 @pytest.mark.parametrize("trusted", [[], ["127.0.0.1"]])
 @pytest.mark.parametrize(
     "header",
-    ["", ",", " , ,", "garbage", "1.1.1.1:8080", "999.1.1.1", "1.1.1.1, nonsense", "[::1", "::1]", "fe80::1%eth0",
-     "é, ü", "1.1.1.1,,,, ", "unknown, 2.2.2.2", "\x00", ",".join(["1.2.3.4"] * 2000)],
+    [
+        "",
+        ",",
+        " , ,",
+        "garbage",
+        "1.1.1.1:8080",
+        "999.1.1.1",
+        "1.1.1.1, nonsense",
+        "[::1",
+        "::1]",
+        "fe80::1%eth0",
+        "é, ü",
+        "1.1.1.1,,,, ",
+        "unknown, 2.2.2.2",
+        "\x00",
+        ",".join(["1.2.3.4"] * 2000),
+    ],
 )
 def test_malformed_forwarded_for_does_not_crash(settings, trusted, header):
     settings.TRUSTED_PROXIES = trusted
@@ -541,7 +568,7 @@ def test_malformed_forwarded_for_does_not_crash(settings, trusted, header):
         (["127.0.0.1", "2.2.2.2"], "127.0.0.1", "1.1.1.1:80, 2.2.2.2", "2.2.2.2"),
         (["127.0.0.1"], "127.0.0.1", " [2001:db8::1] ", "2001:db8::1"),
         (["::1"], "::1", "2001:db8::7", "2001:db8::7"),
-        ([], "not an address", "1.1.1.1", "0.0.0.0"),
+        ([], "not an address", "1.1.1.1", "0.0.0.0"),  # noqa: S104 (not a bind)
     ],
 )
 def test_client_ip(settings, trusted, remote, forwarded, expected):

@@ -159,8 +159,13 @@ def test_an_app_setting_comes_from_the_environment():
         "print(json.dumps([a.MFA_PENDING_TIMEOUT, a.MFA_REQUIRED, m.WEBAUTHN_RP_ID, m.WEBAUTHN_ORIGINS, "
         "o.OIDC_STEP_UP_TIMEOUT, a.REAUTHENTICATION_TIMEOUT]))"
     )
-    env = {"DJANGO_SECRET_KEY": "x" * 50, "SITE_URL": "https://id.example.com", "MFA_PENDING_TIMEOUT": "42",
-           "MFA_REQUIRED": "ALL", "OIDC_STEP_UP_TIMEOUT": "60"}
+    env = {
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "SITE_URL": "https://id.example.com",
+        "MFA_PENDING_TIMEOUT": "42",
+        "MFA_REQUIRED": "ALL",
+        "OIDC_STEP_UP_TIMEOUT": "60",
+    }
     result = load(env, probe=probe)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [42, "all", "id.example.com", ["https://id.example.com"], 60, 600]
@@ -186,7 +191,7 @@ def test_identity_settings_hold_no_app_setting():
 
 
 def startup_errors() -> dict[str, str]:
-    return {message.id: message.msg for message in run_checks(tags=[STARTUP]) if message.is_serious()}
+    return {str(message.id): message.msg for message in run_checks(tags=[STARTUP]) if message.is_serious()}
 
 
 def test_the_test_settings_pass_the_startup_checks():
@@ -196,16 +201,36 @@ def test_the_test_settings_pass_the_startup_checks():
 @pytest.mark.parametrize(
     ("setting", "value", "check_id", "message"),
     [
-        ("RATE_LIMITS", {"signin-acount": "1/h"}, "identity.E004",
-         "RATE_LIMITS names an unknown limit: 'signin-acount'."),
-        ("RATE_LIMITS", {"signin-ip": "60/15min"}, "identity.E005",
-         "RATE_LIMITS signin-ip: not a rate limit: '60/15min'."),
-        ("RATE_LIMITS", {"signin-ip": "0/h"}, "identity.E005",
-         "RATE_LIMITS signin-ip: a rate limit needs at least one"),
-        ("TRUSTED_PROXIES", ["10.0.0.1", "proxy.internal"], "identity.E002",
-         "TRUSTED_PROXIES: not an IP address or network: 'proxy.internal'."),
-        ("METRICS_ALLOWED_IPS", ["localhost"], "identity.E003",
-         "METRICS_ALLOWED_IPS: not an IP address or network: 'localhost'."),
+        (
+            "RATE_LIMITS",
+            {"signin-acount": "1/h"},
+            "identity.E004",
+            "RATE_LIMITS names an unknown limit: 'signin-acount'.",
+        ),
+        (
+            "RATE_LIMITS",
+            {"signin-ip": "60/15min"},
+            "identity.E005",
+            "RATE_LIMITS signin-ip: not a rate limit: '60/15min'.",
+        ),
+        (
+            "RATE_LIMITS",
+            {"signin-ip": "0/h"},
+            "identity.E005",
+            "RATE_LIMITS signin-ip: a rate limit needs at least one",
+        ),
+        (
+            "TRUSTED_PROXIES",
+            ["10.0.0.1", "proxy.internal"],
+            "identity.E002",
+            "TRUSTED_PROXIES: not an IP address or network: 'proxy.internal'.",
+        ),
+        (
+            "METRICS_ALLOWED_IPS",
+            ["localhost"],
+            "identity.E003",
+            "METRICS_ALLOWED_IPS: not an IP address or network: 'localhost'.",
+        ),
         ("MFA_REQUIRED", "sometimes", "accounts.E001", "MFA_REQUIRED must be off, staff or all, not 'sometimes'."),
     ],
 )
@@ -239,8 +264,10 @@ def check(**variables: str) -> subprocess.CompletedProcess:
         ({"RATE_LIMITS": "signin-ip"}, ["identity.E005", "RATE_LIMITS signin-ip: not a rate limit: ''"]),
         ({"TRUSTED_PROXIES": "10.0.0.1,proxy.internal"}, ["identity.E002", "TRUSTED_PROXIES", "proxy.internal"]),
         ({"METRICS_ALLOWED_IPS": "127.0.0.1,localhost"}, ["identity.E003", "METRICS_ALLOWED_IPS", "'localhost'"]),
-        ({"REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_URL": "rediss://x:6380/0"},
-         ["identity.E006", "needs a redis:// REDIS_URL"]),
+        (
+            {"REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_URL": "rediss://x:6380/0"},
+            ["identity.E006", "needs a redis:// REDIS_URL"],
+        ),
         ({"MFA_REQUIRED": "everyone"}, ["accounts.E001", "MFA_REQUIRED must be off, staff or all"]),
         ({"OIDC_API_SCOPES": '{"openid": "Sign in"}'}, ["oidc.E002", "'openid' is an OpenID Connect scope"]),
     ],
@@ -256,8 +283,12 @@ def test_manage_py_check_refuses_a_bad_value_and_names_it(variables, words):
 
 
 def test_manage_py_check_passes_with_good_overrides():
-    result = check(RATE_LIMITS=" signin-account = 5/15m , signup-ip=20/h", TRUSTED_PROXIES="10.0.0.1,10.1.0.0/16",
-                   METRICS_TOKEN="t" * 32, MFA_REQUIRED="All")
+    result = check(
+        RATE_LIMITS=" signin-account = 5/15m , signup-ip=20/h",
+        TRUSTED_PROXIES="10.0.0.1,10.1.0.0/16",
+        METRICS_TOKEN="t" * 32,
+        MFA_REQUIRED="All",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -278,7 +309,11 @@ def test_gunicorn_does_not_start_with_a_malformed_rate_limit(tmp_path):
     with open(log, "wb") as output:
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             returncode = server.wait(timeout=30)

@@ -33,9 +33,7 @@ _UNSET = object()
 def cose_ec2_public_key(private_key: ec.EllipticCurvePrivateKey) -> bytes:
     """The COSE_Key form (kty EC2, alg ES256, crv P-256) a stored passkey's public key takes."""
     numbers = private_key.public_key().public_numbers()
-    return encode_cbor(
-        {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
-    )
+    return encode_cbor({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
 
 
 @dataclass
@@ -196,7 +194,7 @@ class SoftAuthenticator:
                 "clientDataJSON": bytes_to_base64url(client_data),
                 "authenticatorData": bytes_to_base64url(auth_data),
                 "signature": bytes_to_base64url(signature),
-                "userHandle": None if handle is None else bytes_to_base64url(handle),
+                "userHandle": None if handle is None else bytes_to_base64url(handle),  # type: ignore[arg-type]  # bytes
             },
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import OutboxMail
 from identity import ratelimit
 from mfa import recovery
 from mfa.base import code_cap

@@ -181,13 +181,11 @@ def test_security_page_lists_the_devices_and_the_codes_left(ada, ada_signed_in):
 def admin_browser(make_admin) -> Client:
     root = make_admin()
     browser = sign_in_admin(root, Client(raise_request_exception=False, REMOTE_ADDR="198.51.100.200"))
-    browser.root = root
+    browser.root = root  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 
-def test_admin_reset_removes_factors_ends_sessions_mails_and_audits(
-    ada, admin_browser, browser, deliver_outbox, clock
-):
+def test_admin_reset_removes_factors_ends_sessions_mails_and_audits(ada, admin_browser, browser, deliver_outbox, clock):
     add_totp(ada, "Tablet")
     recovery.generate(ada)
     laptop = sign_in_with_mfa(browser(), ada)

@@ -13,8 +13,8 @@ from django.core import signing
 from django.test import Client
 from webauthn.helpers import bytes_to_base64url
 
-from identity.redis import connection
 from identity.cookies import cookie_name
+from identity.redis import connection
 from mfa.passkeys.auth import CHALLENGE_COOKIE, CHALLENGE_SALT
 
 from .pages import is_signed_in
@@ -113,7 +113,9 @@ def test_answers_from_a_passkey_nobody_registered_write_nothing(user, ada_key, g
     [
         pytest.param(lambda stored: signing.dumps(stored, salt="another-salt"), id="another-salt"),
         pytest.param(lambda stored: signing.dumps(stored, salt=CHALLENGE_SALT)[:-2] + "xx", id="tampered"),
-        pytest.param(lambda stored: signing.dumps({**stored, "purpose": "register"}, salt=CHALLENGE_SALT), id="other-purpose"),
+        pytest.param(
+            lambda stored: signing.dumps({**stored, "purpose": "register"}, salt=CHALLENGE_SALT), id="other-purpose"
+        ),
     ],
 )
 def test_a_challenge_the_site_did_not_sign_for_this_purpose_is_refused(authenticator, ada_key, forge, clock):

@@ -68,7 +68,7 @@ def register(c: Client, authenticator: SoftAuthenticator, name: str | None = Non
 
 def passkey_signin(c: Client, authenticator: SoftAuthenticator, next_url: object = None, **knobs):
     """One authentication ceremony (options, then assertion); returns the response to the assertion."""
-    body = {"credential": authenticator.get(options_from(c, SIGNIN_OPTIONS), **knobs)}
+    body: dict[str, object] = {"credential": authenticator.get(options_from(c, SIGNIN_OPTIONS), **knobs)}
     if next_url is not None:
         body["next"] = next_url
     return post_json(c, SIGNIN, body)
@@ -146,9 +146,7 @@ def test_registration_options_ask_for_a_discoverable_user_verified_passkey_witho
     assert options_from(signed_in_client, REGISTER_OPTIONS)["challenge"] != options["challenge"]
 
 
-def test_registration_options_exclude_existing_passkeys_and_keep_the_user_handle(
-    signed_in_client, user, authenticator
-):
+def test_registration_options_exclude_existing_passkeys_and_keep_the_user_handle(signed_in_client, user, authenticator):
     first, second = add_passkey(user, authenticator), add_passkey(user, authenticator, "Phone")
     add_passkey(User.objects.create_user("bob@example.com", PASSWORD), SoftAuthenticator())
     reauthenticate_with_passkey(signed_in_client, authenticator)
@@ -213,9 +211,7 @@ def test_recovery_codes_made_with_the_first_passkey_are_audited(signed_in_client
     assert SecurityEvent.objects.filter(kind=Event.RECOVERY_CODES_GENERATED, user=user).count() == 1
 
 
-def test_a_second_passkey_shares_the_user_handle_and_keeps_the_recovery_codes(
-    signed_in_client, user, deliver_outbox
-):
+def test_a_second_passkey_shares_the_user_handle_and_keeps_the_recovery_codes(signed_in_client, user, deliver_outbox):
     laptop_key = SoftAuthenticator()
     assert register(signed_in_client, laptop_key, "Laptop").status_code == 200
     codes = set(RecoveryCode.objects.values_list("code_hash", flat=True))
@@ -280,7 +276,11 @@ def test_backup_flags_are_stored(signed_in_client, user, flags, stored):
     ("aaguid", "user_agent", "name"),
     [
         (ONE_PASSWORD, "", "1Password"),
-        (uuid.UUID(int=0), "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "Firefox on Linux"),  # noqa: E501
+        (
+            uuid.UUID(int=0),
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Firefox on Linux",
+        ),
         (uuid.UUID(int=0), "", "Unknown device"),
     ],
 )
@@ -452,9 +452,12 @@ GARBAGE_BODIES = [
     b'{"credential": {}}',
     b'{"credential": {"id": 1, "rawId": 2}}',
     b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": []}}',
-    b'{"credential": {"id": "!!", "rawId": "!!", "type": "public-key", "response": {"clientDataJSON": "!!", "attestationObject": "!!"}}}',
-    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": "AA", "attestationObject": "AA"}}}',
-    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA", "userHandle": 5}}}',
+    b'{"credential": {"id": "!!", "rawId": "!!", "type": "public-key", '
+    b'"response": {"clientDataJSON": "!!", "attestationObject": "!!"}}}',
+    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", '
+    b'"response": {"clientDataJSON": "AA", "attestationObject": "AA"}}}',
+    b'{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", '
+    b'"response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA", "userHandle": 5}}}',
 ]
 
 

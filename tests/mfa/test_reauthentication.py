@@ -22,11 +22,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import SecurityEvent
 from accounts.sessions import session_id
-from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from mfa import recovery
 from mfa.models import Passkey, RecoveryCode
+from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
+from tests.oidc.relying_party import RelyingParty, approve, backdate_signin
+from tests.oidc.relying_party import register as register_app
 from tests.users import PASSWORD, add_totp, totp_code
-from tests.oidc.relying_party import RelyingParty, approve, backdate_signin, register as register_app
 
 from .pages import (
     CODES_PAGE,
@@ -484,8 +485,8 @@ def intruder(request, user, browser, authenticator) -> Client:
     if request.param == "passkey":
         enrol_a_passkey(thief, authenticator)
     else:
-        thief.secret = enrol_an_app(thief, authenticator)
-    thief.factor = request.param
+        thief.secret = enrol_an_app(thief, authenticator)  # type: ignore[attr-defined]  # a note for the test
+    thief.factor = request.param  # type: ignore[attr-defined]  # a note for the test
     return thief
 
 

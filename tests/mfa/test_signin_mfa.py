@@ -15,9 +15,9 @@ from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
 from accounts.app_settings import app_settings as accounts_settings
-from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from accounts.models import SecurityEvent
 from accounts.sessions import SessionStore
+from accounts.signin_state import AUTH_METHODS, PENDING_SIGNIN
 from tests.users import PASSWORD, add_totp, totp_code
 
 from .pages import (

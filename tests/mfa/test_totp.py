@@ -196,6 +196,4 @@ def test_throttled_code_attempts_are_audited(ada, browser):
     for _ in range(5):
         submit_code(c, wrong_code(device_of(ada)))
     assert submit_code(c, totp_code(device_of(ada))).status_code == 429
-    assert SecurityEvent.objects.filter(
-        user=ada, kind__in=[Event.SIGNIN_THROTTLED, Event.THROTTLED]
-    ).exists()
+    assert SecurityEvent.objects.filter(user=ada, kind__in=[Event.SIGNIN_THROTTLED, Event.THROTTLED]).exists()

@@ -110,7 +110,9 @@ class RelyingParty:
         return body
 
 
-def register(name="Example app", *, client_type=Client.CLIENT_CONFIDENTIAL, grant=Client.GRANT_AUTHORIZATION_CODE, **fields) -> tuple[Client, str | None]:
+def register(
+    name="Example app", *, client_type=Client.CLIENT_CONFIDENTIAL, grant=Client.GRANT_AUTHORIZATION_CODE, **fields
+) -> tuple[Client, str | None]:
     secret = SECRET + secrets.token_hex(4) if client_type == Client.CLIENT_CONFIDENTIAL else None
     client = Client(
         name=name,
@@ -125,7 +127,9 @@ def register(name="Example app", *, client_type=Client.CLIENT_CONFIDENTIAL, gran
     return client, secret
 
 
-def register_client(redirect_uris: str, name: str = "Native app", *, client_type=Client.CLIENT_PUBLIC, **fields) -> tuple[Client, str | None]:
+def register_client(
+    redirect_uris: str, name: str = "Native app", *, client_type=Client.CLIENT_PUBLIC, **fields
+) -> tuple[Client, str | None]:
     """Like `register`, with redirect URIs of the test's choosing (a native app on loopback, two URIs...)."""
     secret = SECRET + secrets.token_hex(4) if client_type == Client.CLIENT_CONFIDENTIAL else None
     client = Client(

@@ -60,9 +60,7 @@ def shown_credentials(page: str) -> list[tuple[str, str | None]]:
 
 def client_credentials(client_id: str, secret: str):
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return Browser().post(
-        "/oauth/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}"
-    )
+    return Browser().post("/oauth/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}")
 
 
 def code_flow_works(client: Client, secret: str, browser: Browser) -> bool:
@@ -195,8 +193,11 @@ class TestAdminAdd:
             ({"authorization_grant_type": "openid-hybrid"}, "authorization_grant_type", "Select a valid choice"),
             ({"authorization_grant_type": "password"}, "authorization_grant_type", "Select a valid choice"),
             (
-                {"client_type": Client.CLIENT_PUBLIC, "authorization_grant_type": Client.GRANT_CLIENT_CREDENTIALS,
-                 "redirect_uris": ""},
+                {
+                    "client_type": Client.CLIENT_PUBLIC,
+                    "authorization_grant_type": Client.GRANT_CLIENT_CREDENTIALS,
+                    "redirect_uris": "",
+                },
                 "client_type",
                 "Client credentials need a confidential client",
             ),
@@ -204,7 +205,9 @@ class TestAdminAdd:
             ({"redirect_uris": ""}, "redirect_uris", "cannot be empty"),
         ],
     )
-    def test_the_add_form_refuses_what_is_not_offered_with_a_clear_error(self, admin_browser, overrides, field, message):
+    def test_the_add_form_refuses_what_is_not_offered_with_a_clear_error(
+        self, admin_browser, overrides, field, message
+    ):
         response = admin_browser.post(ADD, form_data(**overrides))
         assert response.status_code == 200
         page = html_lib.unescape(response.content.decode())
@@ -253,7 +256,9 @@ class TestAdminAdd:
                 interleaved.append(
                     other_admin.post(
                         ADD,
-                        form_data(name="Other", authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris=""),
+                        form_data(
+                            name="Other", authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris=""
+                        ),
                     )
                 )
             return original(self, request, obj, post_url_continue)
@@ -268,7 +273,7 @@ class TestAdminAdd:
 
 
 class TestNewSecretAction:
-    def add_machine(self, admin_browser, name="Batch") -> tuple[Client, str]:
+    def add_machine(self, admin_browser, name="Batch") -> tuple[Client, str | None]:
         response = admin_browser.post(
             ADD, form_data(name=name, authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="")
         )
@@ -346,12 +351,18 @@ class TestRegisterClient:
 
     def test_every_option_is_stored(self):
         out, _ = register_client(
-            "--name", "Wiki",
-            "--redirect-uri", REDIRECT_URI,
-            "--redirect-uri", "http://127.0.0.1:8000/cb",
-            "--post-logout-uri", "https://rp.example/bye",
-            "--backchannel-logout-uri", "https://rp.example/bc",
-            "--scopes", "openid email",
+            "--name",
+            "Wiki",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--redirect-uri",
+            "http://127.0.0.1:8000/cb",
+            "--post-logout-uri",
+            "https://rp.example/bye",
+            "--backchannel-logout-uri",
+            "https://rp.example/bc",
+            "--scopes",
+            "openid email",
             "--skip-consent",
         )
         client = Client.objects.get(client_id=parse_plain(out)["client_id"])
@@ -398,9 +409,14 @@ class TestRegisterClient:
             (["--redirect-uri", "http://rp.example/cb"], "redirect_uris: http://rp.example/cb must use https"),
             (["--redirect-uri", "ftp://rp.example/cb"], "redirect_uris"),
             (["--redirect-uri", "https://rp.example/cb#x"], "must not contain a fragment"),
-            (["--redirect-uri", REDIRECT_URI, "--backchannel-logout-uri", "http://rp.example/bc"],
-             "backchannel_logout_uri: http://rp.example/bc must use https"),
-            (["--redirect-uri", REDIRECT_URI, "--post-logout-uri", "http://rp.example/bye"], "post_logout_redirect_uris"),
+            (
+                ["--redirect-uri", REDIRECT_URI, "--backchannel-logout-uri", "http://rp.example/bc"],
+                "backchannel_logout_uri: http://rp.example/bc must use https",
+            ),
+            (
+                ["--redirect-uri", REDIRECT_URI, "--post-logout-uri", "http://rp.example/bye"],
+                "post_logout_redirect_uris",
+            ),
             (["--redirect-uri", REDIRECT_URI, "--scopes", "openid root"], "Unknown scopes: root"),
             ([], "redirect_uris"),
         ],

@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from oidc.app_settings import app_settings as oidc_settings
 from oidc.models import AuthorizationCode, Client, Consent, TokenFamily
-from tests.users import PASSWORD
 from tests.oidc.relying_party import (
     ISSUER,
     REDIRECT_URI,
@@ -30,6 +29,7 @@ from tests.oidc.relying_party import (
     response_params,
     sign_in_with_password,
 )
+from tests.users import PASSWORD
 
 
 def authorize(rp: RelyingParty, browser: Browser, **overrides) -> tuple[str, dict]:
@@ -97,10 +97,7 @@ def test_unknown_client_id_is_an_error_page_never_a_redirect(rp, client, signed_
 
 def test_unsigned_request_object_cannot_move_the_redirect(rp, signed_in_client):
     # {"alg":"none"}.{"redirect_uri":"https://evil.example/","client_id":...}: not supported, never obeyed.
-    request_object = (
-        "eyJhbGciOiJub25lIn0."
-        "eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZS8iLCJzY29wZSI6Im9wZW5pZCJ9."
-    )
+    request_object = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwuZXhhbXBsZS8iLCJzY29wZSI6Im9wZW5pZCJ9."
     response = approve(signed_in_client, rp.authorization(request=request_object)["url"])
     if response.status_code == 302:
         assert response["Location"].startswith(REDIRECT_URI)
@@ -132,7 +129,8 @@ def test_unsafe_redirect_uris_cannot_be_registered(db, uri):
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://127.0.0.1/callback", "http://127.0.0.1:8123/callback", "http://[::1]/callback", "https://rp.example/cb"]
+    "uri",
+    ["http://127.0.0.1/callback", "http://127.0.0.1:8123/callback", "http://[::1]/callback", "https://rp.example/cb"],
 )
 def test_https_and_loopback_http_redirect_uris_can_be_registered(db, uri):
     client, _ = register_client(uri)
@@ -157,7 +155,12 @@ def test_loopback_redirects_may_use_any_port(signed_in_client, user, registered,
     returned = response_params(response)
     assert returned["state"] == request["params"]["state"]
     tokens = app.token(
-        {"grant_type": "authorization_code", "code": returned["code"], "redirect_uri": used, "code_verifier": request["verifier"]}
+        {
+            "grant_type": "authorization_code",
+            "code": returned["code"],
+            "redirect_uri": used,
+            "code_verifier": request["verifier"],
+        }
     )
     assert tokens.status_code == 200, tokens.content
     assert app.id_claims(tokens.json()["id_token"])["sub"] == str(user.subject)
@@ -464,7 +467,9 @@ def test_form_action_lets_pages_end_only_at_the_apps_registered_origin(rp, signe
     assert signin.status_code == 200 and form_action(signin) == {"'self'", "https://rp.example"}
     refused = signed_in_client.get(rp.authorization(redirect_uri="https://evil.example/callback")["url"])
     assert refused.status_code == 400 and form_action(refused) == {"'self'"}
-    spoofed = client.get("/accounts/login/?next=" + "/oauth/authorize/%3Fclient_id%3Dnope%26redirect_uri%3Dhttps://evil.example/")
+    spoofed = client.get(
+        "/accounts/login/?next=" + "/oauth/authorize/%3Fclient_id%3Dnope%26redirect_uri%3Dhttps://evil.example/"
+    )
     assert form_action(spoofed) == {"'self'"}
 
 

@@ -138,7 +138,9 @@ def session_name(browser: Browser) -> str:
     return session_id(browser.cookies[django_settings.SESSION_COOKIE_NAME].value)
 
 
-def app_with_backchannel(receiver: LogoutReceiver, name: str = "Notes", path: str = "/backchannel-logout") -> RelyingParty:
+def app_with_backchannel(
+    receiver: LogoutReceiver, name: str = "Notes", path: str = "/backchannel-logout"
+) -> RelyingParty:
     client, secret = register(name, backchannel_logout_uri=receiver.url(path))
     return RelyingParty(client, secret)
 
@@ -357,9 +359,7 @@ class TestBackchannelLogout:
         assert silent.refresh(silent_body["refresh_token"]).status_code == 400
 
     def test_rp_initiated_logout_tells_the_other_apps_of_the_session(self, receiver, worker, user):
-        client, secret = register(
-            "Initiator", post_logout_redirect_uris="https://rp.example/bye"
-        )
+        client, secret = register("Initiator", post_logout_redirect_uris="https://rp.example/bye")
         initiator = RelyingParty(client, secret)
         other = app_with_backchannel(receiver, "Other")
         browser = sign_in(user.email)
@@ -368,7 +368,11 @@ class TestBackchannelLogout:
 
         response = browser.get(
             "/oauth/logout/",
-            {"id_token_hint": hint, "client_id": client.client_id, "post_logout_redirect_uri": "https://rp.example/bye"},
+            {
+                "id_token_hint": hint,
+                "client_id": client.client_id,
+                "post_logout_redirect_uri": "https://rp.example/bye",
+            },
         )
         assert response.status_code == 302, response.content
         assert response["Location"].startswith("https://rp.example/bye")
@@ -407,7 +411,7 @@ class TestBackchannelLogout:
         assert response.status_code == 302
         assert response["Location"] == reverse("accounts:signin")
         assert elapsed < 8, f"sign-out took {elapsed:.1f}s while the broker was down"
-        assert "back-channel logout to %s not queued" % rp.client.client_id in caplog.text
+        assert f"back-channel logout to {rp.client.client_id} not queued" in caplog.text
         assert browser.get("/accounts/").status_code == 302  # signed out all the same
         assert rp.refresh(body["refresh_token"]).status_code == 400  # and the tokens revoked
         assert broker.llen("celery") == 0

@@ -15,10 +15,10 @@ from django.test import Client as Browser
 
 from accounts.sessions import SessionStore, user_sessions
 from oidc.models import AuthorizationCode, TokenFamily
-from tests.processes import wait_until_broker_idle
-from tests.users import PASSWORD, sign_in_admin
 from tests.oidc.relying_party import RelyingParty, register, sign_in_with_password
 from tests.oidc.test_backchannel import broker, receiver, worker  # noqa: F401  (fixtures)
+from tests.processes import wait_until_broker_idle
+from tests.users import PASSWORD, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -73,9 +73,11 @@ def test_own_password_change_keeps_the_changing_sessions_apps_and_ends_the_other
     assert refreshed.status_code == 200, refreshed.content  # the app of the session that changed it
     assert rp.userinfo(refreshed.json()["access_token"]).status_code == 200
     assert here.get("/accounts/").status_code == 200
-    assert not TokenFamily.objects.filter(user=user, revoked_at__isnull=True).exclude(
-        session_ref=here.session["accounts.session_ref"]
-    ).exists()
+    assert (
+        not TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
+        .exclude(session_ref=here.session["accounts.session_ref"])
+        .exists()
+    )
 
 
 def test_admin_password_set_ends_every_token_family_and_session_of_the_person(public_rp, user, make_admin):
@@ -192,7 +194,8 @@ def test_a_code_issued_before_the_owners_password_change_brings_no_tokens(rp, us
     owner = Browser(raise_request_exception=False)
     assert owner.post("/accounts/login/", {"email": user.email, "password": PASSWORD}).status_code == 302
     changed = owner.post(
-        "/accounts/password/change/", {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+        "/accounts/password/change/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
     )
     assert changed.status_code == 302, changed.content.decode()[:2000]
     assert thief.get("/accounts/").status_code == 302, "the thief's session ended"
@@ -209,7 +212,7 @@ def test_a_code_issued_before_this_wasnt_me_brings_no_tokens(rp, user, deliver_o
     """The same with the eviction path of section 3: the thief's sign-in from a new browser is mailed
     with a "This wasn't me" link; the owner follows it (every session ends, every token is revoked);
     the code the thief's browser already holds still brings a refresh token that rotates for weeks."""
-    from tests.accounts.test_not_me import OWNER_UA, browser, follow_not_me, link_in, mail_with, sign_in
+    from tests.accounts.test_not_me import OWNER_UA, browser, follow_not_me, link_in, sign_in
 
     sign_in(browser(OWNER_UA, "198.51.100.7"))  # the owner's laptop: the account's first browser
     thief = browser()

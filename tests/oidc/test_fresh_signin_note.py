@@ -16,8 +16,8 @@ import pytest
 from django.core import signing
 
 from identity.cookies import cookie_name
-from oidc.flows import FRESH_SIGNIN_COOKIE, FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW
 from identity.redis import connection
+from oidc.flows import FRESH_SIGNIN_COOKIE, FRESH_SIGNIN_SALT, FRESH_SIGNIN_WINDOW
 from tests.oidc.relying_party import approve, backdate_signin, sign_in_with_password
 
 from .test_protocol import code_from, is_signin_page
@@ -45,14 +45,20 @@ def test_the_anonymous_detour_stores_nothing_and_the_sign_in_still_counts_as_fre
     back = sign_in_with_password(client, user.email, request["url"])
     response = approve(client, back["Location"])
     code_from(rp, response, request)
-    assert response.cookies[cookie_name(FRESH_SIGNIN_COOKIE)].value == "", "the note is dropped once its request is answered"
+    assert response.cookies[cookie_name(FRESH_SIGNIN_COOKIE)].value == "", (
+        "the note is dropped once its request is answered"
+    )
 
 
 @pytest.mark.parametrize(
     "forge",
     [
-        pytest.param(lambda url: ({"request": _request_id(url), "at": 0}, "another-salt"), id="signed-with-another-salt"),
-        pytest.param(lambda url: ({"request": _request_id(url + "&x=1"), "at": 0}, FRESH_SIGNIN_SALT), id="for-another-request"),
+        pytest.param(
+            lambda url: ({"request": _request_id(url), "at": 0}, "another-salt"), id="signed-with-another-salt"
+        ),
+        pytest.param(
+            lambda url: ({"request": _request_id(url + "&x=1"), "at": 0}, FRESH_SIGNIN_SALT), id="for-another-request"
+        ),
         pytest.param(lambda url: ({"at": 0}, FRESH_SIGNIN_SALT), id="for-no-request"),
     ],
 )

@@ -19,9 +19,9 @@ from django.core.management import CommandError, call_command
 from identity.env import env
 from oidc.checks import api_scopes_usable
 from oidc.models import Client
-from tests.users import sign_in_admin
 from tests.oidc.relying_party import RelyingParty
 from tests.oidc.test_review_findings import add_resource_server_in_admin, introspect, resource_server
+from tests.users import sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -75,8 +75,12 @@ def test_a_row_saved_before_the_rule_serves_no_openid_connect_scope(rp, signed_i
     }
     secret = "an old API's secret 0123456789"
     old_api = Client(
-        name="Old API", client_type=Client.CLIENT_CONFIDENTIAL, authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS,
-        client_secret=secret, is_resource_server=True, served_scopes=f"{scope} mail.read",
+        name="Old API",
+        client_type=Client.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+        is_resource_server=True,
+        served_scopes=f"{scope} mail.read",
     )
     old_api.save()  # no full_clean: as it was stored before
     old_api = RelyingParty(old_api, secret)
@@ -86,7 +90,16 @@ def test_a_row_saved_before_the_rule_serves_no_openid_connect_scope(rp, signed_i
 
 def test_register_client_and_the_admin_say_why_openid_is_refused(make_admin):
     with pytest.raises(CommandError, match=f"served_scopes: openid .*{NOT_SERVED}"):
-        call_command("register_client", "--name", "Any API", "--machine", "--introspect", "--serves", "openid", stdout=io.StringIO())
+        call_command(
+            "register_client",
+            "--name",
+            "Any API",
+            "--machine",
+            "--introspect",
+            "--serves",
+            "openid",
+            stdout=io.StringIO(),
+        )
     admin_browser = sign_in_admin(make_admin())
     refused = add_resource_server_in_admin(admin_browser, "Any API", "openid")
     assert refused.status_code == 200 and NOT_SERVED in refused.content.decode()

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from oidc import keys
 from oidc.app_settings import app_settings as oidc_settings
 from oidc.logout import logout_token
+
 from .relying_party import RelyingParty, register
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +135,9 @@ def test_an_old_id_token_is_still_a_valid_logout_hint_after_rotation(keys_file, 
     assert signed_in_client.get("/accounts/").status_code == 302  # signed out
 
 
-def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_next_rotation(keys_file, rp, signed_in_client):
+def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_next_rotation(
+    keys_file, rp, signed_in_client
+):
     before = rp.sign_in_and_redeem(signed_in_client)
     old_kid = kid_of(before["id_token"])
     rotate()
@@ -145,7 +148,7 @@ def test_after_the_retention_a_retired_key_is_unpublished_and_dropped_at_the_nex
 
     # No longer published, even before the next rotation; tokens it signed no longer validate.
     assert published(rp) == [middle_kid]
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="Key not found"):
         rp.id_claims(before["id_token"])
 
     rotate()
@@ -284,4 +287,3 @@ def test_the_keys_file_is_reread_when_another_process_rotates_it(keys_file, rp, 
     keys.write_keyset(keys.rotated(keyset))  # as `manage.py rotate_signing_key` on another node would
     assert keys.active_key().kid != first
     assert kid_of(rp.sign_in_and_redeem(signed_in_client)["id_token"]) == keys.active_key().kid
-

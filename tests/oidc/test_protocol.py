@@ -19,7 +19,6 @@ from django.test import Client as Browser
 
 from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from oidc.models import Client, Consent, TokenFamily
-from tests.users import PASSWORD, add_totp, pass_mfa
 from tests.oidc.relying_party import (
     ISSUER,
     REDIRECT_URI,
@@ -31,6 +30,7 @@ from tests.oidc.relying_party import (
     response_params,
     sign_in_with_password,
 )
+from tests.users import PASSWORD, add_totp, pass_mfa
 
 
 def jwt_header(token: str) -> dict:
@@ -175,7 +175,9 @@ def test_missing_redirect_uri_is_refused_even_with_one_registered(rp, signed_in_
     assert "Location" not in response
 
 
-@pytest.mark.parametrize("response_type", ["token", "id_token", "code id_token", "code token", "id_token token", "none"])
+@pytest.mark.parametrize(
+    "response_type", ["token", "id_token", "code id_token", "code token", "id_token token", "none"]
+)
 def test_other_response_types_are_refused(rp, signed_in_client, response_type):
     request = rp.authorization(response_type=response_type)
     response = signed_in_client.get(request["url"])
@@ -666,7 +668,9 @@ def test_client_secrets_are_stored_hashed_and_checked(rp, signed_in_client):
 def test_revoking_an_access_token_ends_it(rp, signed_in_client):
     body = rp.sign_in_and_redeem(signed_in_client)
     assert rp.userinfo(body["access_token"]).status_code == 200
-    response = rp.http.post("/oauth/revoke/", {"token": body["access_token"], "token_type_hint": "access_token"}, **rp.auth())
+    response = rp.http.post(
+        "/oauth/revoke/", {"token": body["access_token"], "token_type_hint": "access_token"}, **rp.auth()
+    )
     assert response.status_code == 200
     assert rp.userinfo(body["access_token"]).status_code == 401
 
@@ -687,7 +691,9 @@ def test_introspection_for_a_resource_server(rp, signed_in_client, user):
     rp.client.allowed_scopes += " mail.read"
     rp.client.save()
     body = rp.sign_in_and_redeem(signed_in_client, scope="openid email profile mail.read")
-    api_client, api_secret = register("API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="mail.read")
+    api_client, api_secret = register(
+        "API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="mail.read"
+    )
     api = RelyingParty(api_client, api_secret)
 
     def introspect(token):

@@ -24,20 +24,20 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client as Browser
-from django.conf import settings as django_settings
 from oauth2_provider.models import RefreshToken
 
 from identity import health
 from oidc import keys
 from oidc.models import AuthorizationCode, Client, TokenFamily
-from tests.users import sign_in_admin
 from tests.identity.test_operations import production_env
 from tests.oidc.relying_party import REDIRECT_URI, RelyingParty, approve, register, register_client
 from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
 from tests.processes import free_port
+from tests.users import sign_in_admin
 
 ORIGINAL_KEYS_FILE = django_settings.OIDC_KEYS_FILE
 
@@ -168,11 +168,23 @@ def test_a_bearer_token_is_no_way_into_introspection(someones_token):
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"client_type": Client.CLIENT_PUBLIC, "is_resource_server": True, "served_scopes": "mail.read"}, "is_resource_server", "confidential"),
+        (
+            {"client_type": Client.CLIENT_PUBLIC, "is_resource_server": True, "served_scopes": "mail.read"},
+            "is_resource_server",
+            "confidential",
+        ),
         ({"is_resource_server": True, "served_scopes": ""}, "served_scopes", "Name the scopes"),
-        ({"is_resource_server": True, "served_scopes": "mail.read payroll"}, "served_scopes", "Unknown scopes: payroll"),
+        (
+            {"is_resource_server": True, "served_scopes": "mail.read payroll"},
+            "served_scopes",
+            "Unknown scopes: payroll",
+        ),
         ({"served_scopes": "mail.read"}, "served_scopes", "Only a resource server"),
-        ({"is_resource_server": True, "served_scopes": "offline_access"}, "served_scopes", "no resource server serves it"),
+        (
+            {"is_resource_server": True, "served_scopes": "offline_access"},
+            "served_scopes",
+            "no resource server serves it",
+        ),
     ],
 )
 def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, fields, field, message):
@@ -183,7 +195,17 @@ def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, fields
 
 def test_register_client_introspect_makes_a_resource_server_that_can_introspect(someones_token, user):
     out = io.StringIO()
-    call_command("register_client", "--name", "Mail API", "--machine", "--introspect", "--serves", "mail.read", "--json", stdout=out)
+    call_command(
+        "register_client",
+        "--name",
+        "Mail API",
+        "--machine",
+        "--introspect",
+        "--serves",
+        "mail.read",
+        "--json",
+        stdout=out,
+    )
     printed = json.loads(out.getvalue())
     client = Client.objects.get(client_id=printed["client_id"])
     assert client.is_resource_server and client.served_scopes == "mail.read"
@@ -193,8 +215,16 @@ def test_register_client_introspect_makes_a_resource_server_that_can_introspect(
         call_command("register_client", "--name", "No scopes", "--machine", "--introspect", stdout=io.StringIO())
     with pytest.raises(CommandError, match="is_resource_server"):
         call_command(
-            "register_client", "--name", "SPA", "--public", "--redirect-uri", REDIRECT_URI, "--introspect",
-            "--serves", "mail.read", stdout=io.StringIO(),
+            "register_client",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--introspect",
+            "--serves",
+            "mail.read",
+            stdout=io.StringIO(),
         )
 
 
@@ -202,8 +232,11 @@ def add_resource_server_in_admin(admin_browser: Browser, name: str, served_scope
     return admin_browser.post(
         ADD,
         form_data(
-            name=name, authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="",
-            is_resource_server="on", served_scopes=served_scopes,
+            name=name,
+            authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS,
+            redirect_uris="",
+            is_resource_server="on",
+            served_scopes=served_scopes,
         ),
     )
 
@@ -369,7 +402,11 @@ def test_check_deploy_fails_without_a_usable_keyset(broken_keyset):
     path, words = broken_keyset
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=ROOT, env=production_env(OIDC_KEYS_FILE=str(path)), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=production_env(OIDC_KEYS_FILE=str(path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -382,7 +419,9 @@ def test_gunicorn_does_not_start_without_a_keyset(tmp_path):
     """The review's production start: no key, yet gunicorn served and the first token request was a 500."""
     port = free_port()
     env = production_env(
-        OIDC_KEYS_FILE=str(tmp_path / "missing.json"), BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1",
+        OIDC_KEYS_FILE=str(tmp_path / "missing.json"),
+        BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
         SECURE_SSL_REDIRECT="0",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -391,7 +430,11 @@ def test_gunicorn_does_not_start_without_a_keyset(tmp_path):
     with open(log, "wb") as output:
         server = subprocess.Popen(
             [str(gunicorn), "identity.wsgi", "-c", "gunicorn.conf.py"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             returncode = server.wait(timeout=30)

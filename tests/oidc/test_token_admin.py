@@ -18,9 +18,9 @@ from oauth2_provider.models import AccessToken, IDToken, RefreshToken
 
 from accounts.models import SecurityEvent, User
 from oidc.models import AuthorizationCode, Consent, TokenFamily
-from tests.users import add_totp, sign_in_admin
 from tests.oidc.relying_party import RelyingParty
 from tests.oidc.test_credential_revocation import assert_invalid_grant, signed_in
+from tests.users import add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def helpdesk(make_user) -> Browser:
     staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     add_totp(staff)
     browser = sign_in_admin(User.objects.get(pk=staff.pk))
-    browser.account = staff
+    browser.account = staff  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 
@@ -257,7 +257,7 @@ def consent_helpdesk(make_user) -> Browser:
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_consent", "delete_consent"]))
     add_totp(staff)
     browser = sign_in_admin(User.objects.get(pk=staff.pk))
-    browser.account = staff
+    browser.account = staff  # type: ignore[attr-defined]  # a note for the test
     return browser
 
 

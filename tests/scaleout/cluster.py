@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from tests.processes import free_port
-from tests.users import PASSWORD
 from tests.stack import CSRF, GUNICORN, ROOT, Stack, wait_for
+from tests.users import PASSWORD
 
 NODE_WORKERS = 2
 # Only the per-account-and-address limit is lowered, for the test that counts failures across nodes.
@@ -190,8 +190,17 @@ class Browser:
         self.node = node
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: dict | None = None, *, json_body: object = None,
-                headers: dict | None = None, node: str | None = None, timeout: float = 15):
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict | None = None,
+        *,
+        json_body: object = None,
+        headers: dict | None = None,
+        node: str | None = None,
+        timeout: float = 15,
+    ):
         node = node or self.node
         port = self.nodes.ports[node] if node else self.nodes.site_port
         site = self.nodes.site_url

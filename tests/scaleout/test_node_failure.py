@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.users import PASSWORD
-from tests.stack import CSRF
 from tests.scaleout.cluster import Browser, location, password_step
+from tests.stack import CSRF
+from tests.users import PASSWORD
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -72,13 +72,17 @@ def test_killing_a_node_under_load_fails_no_request_after_the_balancer_notices(n
         while not stop.is_set():
             if rng.random() < 0.25:
                 fresh = Browser(nodes)
-                outcome, page = record("login-page", lambda: fresh.get("/accounts/login/"))
+                outcome, page = record("login-page", lambda: fresh.get("/accounts/login/"))  # noqa: B023 (called at once)
                 if outcome.ok:
                     token = CSRF.search(page).group(1)
-                    record("login", lambda: fresh.request(
-                        "POST", "/accounts/login/",
-                        {"csrfmiddlewaretoken": token, "email": users[i].email, "password": PASSWORD},
-                    ))
+                    record(
+                        "login",
+                        lambda: fresh.request(  # noqa: B023 (called at once)
+                            "POST",
+                            "/accounts/login/",
+                            {"csrfmiddlewaretoken": token, "email": users[i].email, "password": PASSWORD},  # noqa: B023 (called at once)
+                        ),
+                    )
             else:
                 record("security", lambda: signed_in.get("/accounts/security/"))
 
@@ -104,7 +108,8 @@ def test_killing_a_node_under_load_fails_no_request_after_the_balancer_notices(n
     # How nginx noticed: requests cut off inside node a ("prematurely closed", "reset by peer") and,
     # once fail_timeout lets it try a again, refused connections; each marks a down for fail_timeout.
     against_a = [
-        line for line in (nodes.tmp / "nginx-error.log").read_text(errors="replace").splitlines()
+        line
+        for line in (nodes.tmp / "nginx-error.log").read_text(errors="replace").splitlines()
         if "[error]" in line and f'upstream: "http://{port_a}/' in line
     ]
     refused = sum("Connection refused" in line for line in against_a)
@@ -113,7 +118,9 @@ def test_killing_a_node_under_load_fails_no_request_after_the_balancer_notices(n
         f"{len(around)} in flight, {len(after)} after; {len(failed)} failed, {len(late_failures)} of them "
         f"started after the kill; nginx logged {len(against_a)} errors against node a, {refused} of them "
         f"refused connections\n"
-        + "\n".join(f"  {o.what} at {o.started - killed_at:+.3f}s: {o.status} {o.error} via {o.upstream}" for o in failed)
+        + "\n".join(
+            f"  {o.what} at {o.started - killed_at:+.3f}s: {o.status} {o.error} via {o.upstream}" for o in failed
+        )
     )
     print(report)
 

@@ -26,8 +26,8 @@ import redis
 from accounts.models import User
 from identity.redis import kombu_sentinel_url, new_client, parse_sentinels
 from tests.processes import free_port
-from tests.users import PASSWORD
 from tests.stack import CSRF, ROOT, Stack, sign_in, wait_for
+from tests.users import PASSWORD
 
 SERVICE = "mymaster"
 DB = 3  # not 0: REDIS_URL's database number must reach the master through the sentinels
@@ -42,8 +42,23 @@ class SentinelStack(Stack):
         master = redis.Redis(port=self.redis.port)
         master.config_set("repl-diskless-sync-delay", 0)  # the replica syncs now, not in 5 s
         self.replica_port = free_port()
-        self._spawn("replica", ["redis-server", "--port", str(self.replica_port), "--bind", "127.0.0.1", "--save", "",
-                                "--dir", str(tmp), "--replicaof", "127.0.0.1", str(self.redis.port)])
+        self._spawn(
+            "replica",
+            [
+                "redis-server",
+                "--port",
+                str(self.replica_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(tmp),
+                "--replicaof",
+                "127.0.0.1",
+                str(self.redis.port),
+            ],
+        )
         self.sentinel_ports = [free_port() for _ in range(3)]
         for port in self.sentinel_ports:
             conf = tmp / f"sentinel-{port}.conf"  # sentinels rewrite their own configuration file
@@ -77,11 +92,12 @@ class SentinelStack(Stack):
             states = [self.sentinel(port).sentinel_master(SERVICE) for port in self.sentinel_ports]
         except redis.ConnectionError:
             return False
-        return all(s["num-slaves"] == 1 and s["num-other-sentinels"] == 2 for s in states)
+        return all(s["num-slaves"] == 1 and s["num-other-sentinels"] == 2 for s in states)  # type: ignore[index]  # a dict
 
     def master_ports(self) -> set[int]:
         """The master's port according to each sentinel."""
-        return {int(self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE)[1]) for port in self.sentinel_ports}
+        addresses = [self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE) for port in self.sentinel_ports]
+        return {int(address[1]) for address in addresses}  # type: ignore[index]  # (host, port)
 
 
 def post_form(web: Stack, path: str, fields: dict, cookies: dict) -> int:
@@ -104,8 +120,9 @@ def test_a_failover_keeps_people_signed_in_and_the_site_working_without_a_restar
         signed_in = [sign_in(web, user.email) for user in users[:3]]
         assert [security_page(web, cookies) for cookies in signed_in * 2] == [200] * 6
         failures = {}  # one browser, so the counter is per address and account
-        statuses = [post_form(web, "/accounts/login/", {"email": users[0].email, "password": WRONG}, failures)
-                    for _ in range(2)]
+        statuses = [
+            post_form(web, "/accounts/login/", {"email": users[0].email, "password": WRONG}, failures) for _ in range(2)
+        ]
         assert statuses == [400, 400]
 
         master = redis.Redis(port=web.redis.port)
@@ -126,8 +143,9 @@ def test_a_failover_keeps_people_signed_in_and_the_site_working_without_a_restar
         assert [security_page(web, cookies) for cookies in signed_in * 2] == [200] * 6, "still signed in"
         newcomer = sign_in(web, users[3].email)
         assert security_page(web, newcomer) == 200
-        statuses = [post_form(web, "/accounts/login/", {"email": users[0].email, "password": WRONG}, failures)
-                    for _ in range(2)]
+        statuses = [
+            post_form(web, "/accounts/login/", {"email": users[0].email, "password": WRONG}, failures) for _ in range(2)
+        ]
         assert statuses == [400, 429], "the two failures before the failover still count"
 
         assert post_form(web, "/accounts/password/reset/", {"email": users[1].email}, {}) == 302
@@ -151,7 +169,9 @@ def test_a_planned_failover_moves_writes_to_the_new_master(redis_server_binary, 
         client.set("before", "1")  # leaves a connection to the first master in the pool
         sentinel = web.sentinel(web.sentinel_ports[0])
         # A sentinel answers NOGOODSLAVE until it has seen the replica report in (INFO every few seconds).
-        wait_for(lambda: _failover_started(sentinel), 30, f"a sentinel to accept the failover\n{web.logs()}", interval=0.2)
+        wait_for(
+            lambda: _failover_started(sentinel), 30, f"a sentinel to accept the failover\n{web.logs()}", interval=0.2
+        )
         wait_for(lambda: web.master_ports() == {web.replica_port}, 30, f"the failover\n{web.logs()}", interval=0.1)
         wait_for(lambda: redis.Redis(port=web.redis.port).role()[0] == b"slave", 30, "the old master to be demoted")
 
@@ -228,8 +248,12 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_settings_derive_the_celery_broker_from_the_sentinels():
-    result = load_settings(REDIS_SENTINELS="10.0.0.1:26379,10.0.0.2:26379", REDIS_URL="redis://x:6379/2",
-                           REDIS_SENTINEL_MASTER="identity", REDIS_SENTINEL_PASSWORD="pw")
+    result = load_settings(
+        REDIS_SENTINELS="10.0.0.1:26379,10.0.0.2:26379",
+        REDIS_URL="redis://x:6379/2",
+        REDIS_SENTINEL_MASTER="identity",
+        REDIS_SENTINEL_PASSWORD="pw",
+    )
     assert result.returncode == 0, result.stderr
     sentinels, broker, options = json.loads(result.stdout)
     assert sentinels == [["10.0.0.1", 26379], ["10.0.0.2", 26379]]

@@ -14,10 +14,10 @@ import pytest
 from authlib.jose import JsonWebKey, JsonWebToken
 
 from mfa.models import Passkey
-from tests.users import add_totp, totp_code
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.oidc.relying_party import REDIRECT_URI, pkce_pair, register
 from tests.scaleout.cluster import Browser, location, mfa_step, password_step
+from tests.users import add_totp, totp_code
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -143,8 +143,13 @@ def test_passkey_challenge_from_one_node_is_verified_on_the_other(nodes, make_us
     handle = uuid.uuid4().bytes * 2
     credential = authenticator.new_credential(urlsplit(nodes.site_url).hostname, handle)
     Passkey.objects.create(
-        user=user, user_handle=handle, credential_id=credential.id, public_key=credential.public_key,
-        transports=["internal"], aaguid=str(uuid.UUID(bytes=authenticator.aaguid)), name="Laptop",
+        user=user,
+        user_handle=handle,
+        credential_id=credential.id,
+        public_key=credential.public_key,
+        transports=["internal"],
+        aaguid=str(uuid.UUID(bytes=authenticator.aaguid)),
+        name="Laptop",
     )
     browser = Browser(nodes)
     browser.form_token("/accounts/login/", "a")  # the page sets the CSRF cookie the script sends back

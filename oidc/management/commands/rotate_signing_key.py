@@ -25,5 +25,6 @@ class Command(BaseCommand):
         except FileNotFoundError:
             current = {"keys": []}
         keys.write_keyset(keys.rotated(current))
-        self.stdout.write(f"New signing key {keys.active_key().kid} in {path}; retired keys stay published for "
-                          f"{keys.retention()} s.")
+        self.stdout.write(
+            f"New signing key {keys.active_key().kid} in {path}; retired keys stay published for {keys.retention()} s."
+        )
