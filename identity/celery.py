@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "identity.settings")
 
@@ -14,3 +15,20 @@ app.autodiscover_tasks()
 from .metrics import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()
+
+
+@worker_init.connect
+def refuse_to_start_misconfigured_worker(**kwargs) -> None:
+    """A worker, like a web process (identity/wsgi.py), does not start when a setting fails its startup
+    check, as it did not when such settings failed at import. SystemExit, because Celery logs and
+    ignores an ordinary exception from a signal handler."""
+    import django  # the Celery app is imported by Django's settings machinery: these load after it
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .health import refuse_to_start_misconfigured
+
+    django.setup()
+    try:
+        refuse_to_start_misconfigured(deployment=False)
+    except ImproperlyConfigured as misconfigured:
+        raise SystemExit(f"Identity's worker will not start: {misconfigured}") from misconfigured

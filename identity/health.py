@@ -64,12 +64,12 @@ def readiness() -> tuple[bool, dict[str, str]]:
     return all(value == "ok" for value in results.values()), results
 
 
-def refuse_to_start_misconfigured() -> None:
+def refuse_to_start_misconfigured(*, deployment: bool = True) -> None:
     """Stop a web process at its start, not at its first request, when a startup check fails (a
-    gunicorn worker that cannot load the application stops the whole server, with this message)."""
-    serious = [
-        message for message in checks.run_checks(tags=[STARTUP], include_deployment_checks=True) if message.is_serious()
-    ]
+    gunicorn worker that cannot load the application stops the whole server, with this message).
+    `deployment`: the deploy-only ones too (the signing keyset, which a Celery worker starts without)."""
+    found = checks.run_checks(tags=[STARTUP], include_deployment_checks=deployment)
+    serious = [message for message in found if message.is_serious()]
     if serious:
         lines = [f"{message.id}: {message.msg} {message.hint or ''}".strip() for message in serious]
         raise ImproperlyConfigured("\n".join(lines))

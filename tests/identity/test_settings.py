@@ -324,3 +324,13 @@ def test_gunicorn_does_not_start_with_a_malformed_rate_limit(tmp_path):
     text = log.read_text(errors="replace")
     assert returncode != 0
     assert "identity.E005" in text and "RATE_LIMITS signin-ip" in text, text[-3000:]
+
+
+@pytest.mark.processes
+def test_a_celery_worker_does_not_start_with_a_malformed_rate_limit():
+    """As before the checks were system checks (the settings import failed then): the worker refuses too."""
+    variables = {"DJANGO_SECRET_KEY": "x" * 50, "RATE_LIMITS": "signin-ip=60/15min"}
+    celery = str(Path(sys.executable).parent / "celery")
+    result = run([celery, "-A", "identity", "worker", "--pool=solo", "--loglevel=WARNING"], variables)
+    assert result.returncode != 0
+    assert "identity.E005: RATE_LIMITS signin-ip: not a rate limit: '60/15min'." in result.stdout + result.stderr
