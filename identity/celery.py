@@ -22,7 +22,8 @@ def refuse_to_start_misconfigured_worker(**kwargs) -> None:
     """A worker, like a web process (identity/wsgi.py), does not start when a setting fails its startup
     check, as it did not when such settings failed at import. SystemExit, because Celery logs and
     ignores an ordinary exception from a signal handler."""
-    import django  # the Celery app is imported by Django's settings machinery: these load after it
+    # Imported when a worker starts: this module is imported while Django loads, before the apps are.
+    import django
     from django.core.exceptions import ImproperlyConfigured
 
     from .health import refuse_to_start_misconfigured

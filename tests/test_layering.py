@@ -54,12 +54,17 @@ def imported_modules(node: ast.Import | ast.ImportFrom, module: str, is_package:
 
 
 def _commented(lines: list[str], at: int) -> bool:
-    """A comment on the import's line, or on the run of imports it belongs to, or just above that run."""
+    """A comment on the import's line, or in the block of imports it belongs to (ruff's import groups,
+    separated by blank lines), or just above that block."""
+
+    def in_block(line: str) -> bool:
+        return not line.strip() or line.strip().startswith(("from ", "import ", "#"))
+
     start = at
-    while start > 0 and lines[start - 1].strip().startswith(("from ", "import ", "#")):
+    while start > 0 and in_block(lines[start - 1]):
         start -= 1
     end = at
-    while end + 1 < len(lines) and lines[end + 1].strip().startswith(("from ", "import ")):
+    while end + 1 < len(lines) and in_block(lines[end + 1]) and not lines[end + 1].strip().startswith("#"):
         end += 1
     return any("#" in line for line in lines[start : end + 1])
 
