@@ -11,7 +11,8 @@ it. The stored shape is plain JSON (Django's session serializer), the same as be
 - `accounts.pending_signin`: a sign-in (or step-up) waiting for its next factor.
 - `accounts.session_ref`: a stable random reference to the session (OIDC `sid`), never its key.
 - `accounts.session_info`: the device, address and last-seen time, for the security page.
-- `accounts.previous_signin`: the sign-in before this one, for the account page.
+- `accounts.previous_signin`: the sign-in before this one (`at`, `browser`, `system`), for the account
+  page.
 """
 
 from __future__ import annotations
@@ -138,8 +139,14 @@ class SessionInfo:
 
 @dataclass(frozen=True)
 class PreviousSignin:
+    """The sign-in before this session's: when, and its browser and system (described in the page's
+    language when shown). `device`: that description, as sessions stored it before (in the language of
+    their sign-in)."""
+
     at: int
-    device: str
+    browser: str = ""
+    system: str = ""
+    device: str = ""
 
 
 @dataclass
@@ -214,7 +221,7 @@ class SigninState:
 
     @previous_signin.setter
     def previous_signin(self, previous: PreviousSignin) -> None:
-        self.session[PREVIOUS_SIGNIN] = asdict(previous)
+        self.session[PREVIOUS_SIGNIN] = {key: value for key, value in asdict(previous).items() if value}
 
     # --- the sign-in waiting for a factor -----------------------------------------------------
     @property

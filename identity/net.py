@@ -87,11 +87,18 @@ def _families(user_agent: str) -> tuple[str, str]:
     return ("" if browser == "Other" else browser), ("" if system == "Other" else system)
 
 
+def device_families(user_agent: str) -> tuple[str, str]:
+    """(browser, system), e.g. ("Firefox", "Windows"): names in no language, to describe later."""
+    return _families(user_agent[:512]) if user_agent else ("", "")
+
+
 def describe_device(user_agent: str) -> str:
     """'Firefox on Windows', for lists of sessions and sign-ins."""
-    if not user_agent:
-        return _("Unknown device")
-    browser, system = _families(user_agent[:512])
+    return describe_families(*device_families(user_agent))
+
+
+def describe_families(browser: str, system: str) -> str:
+    """'Firefox on Windows' in the language of the request at hand."""
     if browser and system:
         return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
     return browser or system or _("Unknown device")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone as django_timezone
 
 from identity import ratelimit
-from identity.net import describe_device
+from identity.net import describe_device, describe_families
 
 from ..app_settings import app_settings
 from ..audit import record_event
@@ -97,7 +97,8 @@ def previous_signin(request) -> dict | None:
     noted = signin_state(request).previous_signin
     if noted is None:
         return None
-    return {"at": datetime.fromtimestamp(noted.at, tz=UTC), "device": noted.device}
+    device = noted.device if noted.device else describe_families(noted.browser, noted.system)
+    return {"at": datetime.fromtimestamp(noted.at, tz=UTC), "device": device}
 
 
 def end_other_sessions(request) -> int:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from identity import ratelimit
 from identity.metrics import SIGNINS
-from identity.net import client_ip, rate_limit_subject
+from identity.net import client_ip, device_families, rate_limit_subject
 
 from .. import stages
 from ..app_settings import app_settings
@@ -227,7 +227,8 @@ def complete_signin(request, user: User, factors: list[Factor]) -> None:
     state.record_signin(factors, SessionInfo(ip=facts["ip"], ua=facts["user_agent"]))
     previous = SecurityEvent.objects.filter(user=user, kind=Event.SIGNIN_SUCCEEDED).order_by("-at").first()
     if previous is not None:
-        state.previous_signin = PreviousSignin(at=int(previous.at.timestamp()), device=previous.device)
+        browser, system = device_families(previous.user_agent)
+        state.previous_signin = PreviousSignin(at=int(previous.at.timestamp()), browser=browser, system=system)
     record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(factor.method for factor in factors))
     recognise_device(request, user)
 

@@ -1180,3 +1180,11 @@ def test_the_account_page_shows_the_sign_in_before_this_sessions_own(user, devic
     sign_in(device(FIREFOX_WINDOWS, OTHER_IP), user.email)
     page = phone.get("/accounts/").content.decode()
     assert "Firefox on Windows" in page and "Safari" not in page.split("Previous sign-in", 1)[1].split("</dd>", 1)[0]
+
+
+def test_the_previous_sign_in_is_described_in_the_language_of_the_page(user, device):
+    """Noted when the session began (in that request's language), it is still said in the page's."""
+    sign_in(device(FIREFOX_WINDOWS, HOME_IP), user.email)
+    phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)  # signs in in English
+    page = phone.get("/accounts/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Vorherige Anmeldung" in page and "Firefox unter Windows" in page and "Firefox on Windows" not in page
