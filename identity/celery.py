@@ -25,7 +25,7 @@ def refuse_to_start_misconfigured_worker(**kwargs) -> None:
     import django  # the Celery app is imported by Django's settings machinery: these load after it
     from django.core.exceptions import ImproperlyConfigured
 
-    from .health import refuse_to_start_misconfigured
+    from .health import refuse_to_start_misconfigured  # health reads the settings: only after django.setup() too
 
     django.setup()
     try:
