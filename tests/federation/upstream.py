@@ -38,7 +38,8 @@ class Person:
 @dataclass
 class Misbehaviour:
     nonce: str | None = None  # the ID token carries this nonce instead of the one asked for
-    audience: str | None = None  # ... this `aud` instead of the client's id
+    audience: str | list[str] | None = None  # ... this `aud` instead of the client's id
+    azp: str | None = None  # ... and this `azp`
     token_issuer: str | None = None  # ... this `iss` instead of the provider's
     foreign_key: bool = False  # ... a signature by a key not in the JWKS (same `kid`)
     iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
@@ -128,6 +129,8 @@ class Upstream:
             "exp": now + 300,
             "nonce": self.misbehave.nonce or nonce,
         }
+        if self.misbehave.azp is not None:
+            claims["azp"] = self.misbehave.azp
         if person.email is not None:
             claims["email"] = person.email
         if person.email_verified is not None:
