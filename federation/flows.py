@@ -25,6 +25,8 @@ from typing import NoReturn
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -169,7 +171,7 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     existing = User.objects.filter(email__lower=email.lower()).first()
     if existing is not None:
         _refuse(request, "email_taken", provider.slug, user=existing)
-    if not provider.may_create_accounts or not provider.allows_domain(email):
+    if not provider.may_create_accounts or not provider.allows_domain(email) or not _valid_address(email):
         _refuse(request, "not_allowed", provider.slug)
     try:
         with transaction.atomic():
@@ -182,6 +184,15 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
         # The same person (or address) arrived twice at once: the other request created it.
         _refuse(request, "email_taken", provider.slug)
     return begin_signin(request, user, METHOD, next_url)
+
+
+def _valid_address(email: str) -> bool:
+    """A provider's address becomes an account's sign-in name only if it is one we would take at sign-up."""
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= User._meta.get_field("email").max_length  # type: ignore[operator]  # always set
 
 
 def _sign_in_linked(request, provider: Provider, link: UpstreamLink, next_url: str) -> str:

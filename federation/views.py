@@ -12,7 +12,8 @@ from . import flows
 from .app_settings import app_settings
 from .models import Provider
 
-# What the refusal page says, by Refused.reason (templates/federation/refused.html words each).
+# The refusal page's status by Refused.reason (403 for the rest); templates/federation/refused.html
+# words each reason.
 STATUS = {"state": 400, "upstream": 400, "unreachable": 502, "email_taken": 409}
 
 

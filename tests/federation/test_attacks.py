@@ -97,6 +97,15 @@ def test_accounts_are_created_only_in_allowed_domains(provider, upstream):
     assert signed_in_as(browser).email == "grace@corp.example"
 
 
+@pytest.mark.parametrize("address", ["not an address", "grace@", "a" * 250 + "@example.org"])
+def test_an_address_we_would_not_take_at_sign_up_creates_no_account(provider, upstream, address):
+    upstream.person.email = address
+    browser = Client()
+
+    assert refused(sign_in_through(browser), "not_allowed", browser)
+    assert not User.objects.exists()
+
+
 def test_a_deactivated_account_cannot_come_back_through_its_link(provider):
     sign_in_through(Client())
     User.objects.update(is_active=False)
