@@ -103,3 +103,12 @@ def test_the_sign_in_and_sign_up_pages_show_a_button_per_enabled_provider(provid
 
 def test_without_providers_the_pages_show_no_buttons(db):
     assert "Continue with" not in Client().get("/accounts/login/").content.decode()
+
+
+def test_the_account_pages_show_the_sign_in_through_the_provider(provider):
+    browser = Client()
+    sign_in_through(browser)
+
+    assert browser.get("/accounts/").status_code == 200
+    security = browser.get("/accounts/security/")
+    assert security.status_code == 200 and "sign-in provider" in security.content.decode()
