@@ -202,6 +202,8 @@ class SecurityEvent(models.Model):
         ADMIN_SESSIONS_ENDED = "admin_sessions_ended", _("Sessions ended by an admin")
         ADMIN_EMAIL_UNVERIFIED = "admin_email_unverified", _("Email marked unverified by an admin")
         ADMIN_TOKENS_REVOKED = "admin_tokens_revoked", _("App access revoked by an admin")
+        UPSTREAM_VERIFIED = "upstream_verified", _("Sign-in provider vouched")
+        UPSTREAM_LINKED = "upstream_linked", _("Sign-in provider linked")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     # Kept when the account is deleted: the trail must outlive what it describes.
@@ -232,6 +234,7 @@ class SecurityEvent(models.Model):
         "otp": _("authenticator app"),
         "recovery": _("recovery code"),
         "passkey": _("passkey"),
+        "fed": _("sign-in provider"),
     }
 
     @property

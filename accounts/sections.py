@@ -1,6 +1,7 @@
 """Sections other apps contribute to the account's pages, so accounts never imports them: mfa adds
 its passkeys and two-step verification to the security page (and the passkey offer to the home page),
-the OIDC provider the apps signed in to. Each registers in its AppConfig.ready()."""
+the OIDC provider the apps signed in to, federation its providers' buttons to the sign-in and sign-up
+pages. Each registers in its AppConfig.ready()."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 HOME = "home"
 SECURITY = "security"
+SIGNIN = "signin"
+SIGNUP = "signup"
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Section:
     order: int = 0
 
 
-_sections: dict[str, list[Section]] = {HOME: [], SECURITY: []}
+_sections: dict[str, list[Section]] = {HOME: [], SECURITY: [], SIGNIN: [], SIGNUP: []}
 
 
 def add_section(page: str, section: Section) -> None:

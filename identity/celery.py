@@ -26,7 +26,7 @@ def refuse_to_start_misconfigured_worker(**kwargs) -> None:
     import django
     from django.core.exceptions import ImproperlyConfigured
 
-    from .health import refuse_to_start_misconfigured
+    from .health import refuse_to_start_misconfigured  # health reads the settings: only after django.setup() too
 
     django.setup()
     try:

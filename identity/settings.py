@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "oauth2_provider",
     "oidc",
+    "federation",
     "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -193,6 +194,7 @@ RATE_LIMIT_DEFAULTS = {
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
     "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)
     "authorize-ip": "120/m",  # authorization requests from one address (IPv6: one /64)
+    "federation-ip": "30/5m",  # sign-ins through another provider started or finished from one address
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
     "warning-mail": "1/h",  # warnings mailed per account and kind (password known, cloned passkey): no mail-bombing
 }

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("oidc.urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("mfa.urls")),
+    path("accounts/federation/", include("federation.urls")),
     path("metrics", metrics_view),
     path("admin/", admin.site.urls),
 ]

@@ -2,8 +2,8 @@
 
 `amr` (RFC 8176) lists only factors actually proved in this session; `acr` names the level reached:
 
-    urn:identity:loa:1fa   one factor (a password)
-    urn:identity:loa:mfa   two factors (a password and an authenticator app or recovery code)
+    urn:identity:loa:1fa   one factor (a password, or a sign-in through another provider: `fed`)
+    urn:identity:loa:mfa   two factors (one of those, and an authenticator app or recovery code)
     phr                    phishing-resistant (a user-verified passkey; OpenID EAP ACR Values)
 
 Factors proved at sign-in count for the whole session. A factor proved later (a step-up asked for
@@ -26,8 +26,10 @@ ACR_PHR = "phr"
 LEVELS = {ACR_1FA: 1, ACR_MFA: 2, ACR_PHR: 3}
 ACR_VALUES_SUPPORTED = list(LEVELS)
 
-# Recovery codes are single-use codes: RFC 8176's "otp" is the honest name for them too.
-AMR_BY_METHOD = {"pwd": ["pwd"], "otp": ["otp"], "recovery": ["otp"]}
+# Recovery codes are single-use codes: RFC 8176's "otp" is the honest name for them too. A sign-in
+# through another provider is RFC 8176's "fed", one factor whatever the provider did (federation/).
+AMR_BY_METHOD = {"pwd": ["pwd"], "fed": ["fed"], "otp": ["otp"], "recovery": ["otp"]}
+FIRST_FACTORS = frozenset({"pwd", "fed"})
 
 
 def counted_factors(session) -> list[Factor]:
@@ -57,7 +59,7 @@ def level_of(factors: list[Factor]) -> int:
     methods = {factor.method for factor in factors}
     if "passkey" in methods:
         return LEVELS[ACR_PHR]
-    if "pwd" in methods and methods & {"otp", "recovery"}:
+    if methods & FIRST_FACTORS and methods & {"otp", "recovery"}:
         return LEVELS[ACR_MFA]
     return LEVELS[ACR_1FA] if methods else 0
 

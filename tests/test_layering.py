@@ -1,6 +1,6 @@
 """The layers of Identity, kept honest (docs/architecture.md draws them).
 
-    oidc    mfa        feature apps on top: they plug into accounts, never into each other
+    oidc  mfa  federation   feature apps on top: they plug into accounts, never into each other
        accounts        people, sign-in, sessions, audit: knows no factor or protocol app
        identity        infrastructure: settings, Redis, rate limits, logging, metrics, errors
 
@@ -26,6 +26,7 @@ MAY_IMPORT = {
     "accounts": {"identity"},
     "mfa": {"accounts", "identity"},
     "oidc": {"accounts", "identity"},
+    "federation": {"accounts", "identity"},
 }
 
 

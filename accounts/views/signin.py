@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
 
-from .. import tokens
+from .. import sections, tokens
 from ..app_settings import app_settings
 from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
 from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
@@ -39,7 +39,7 @@ def signin(request):
         return redirect(next_url or "accounts:home")
     email = request.GET.get("email", "") or (request.user.email if again else "")
     form = SignInForm(request, data=request.POST or None, initial={"email": email})
-    context = {"form": form, "next": next_url or "", "again": again}
+    context = {"form": form, "next": next_url or "", "again": again, **sections.page_sections(request, sections.SIGNIN)}
     try:
         try:
             if request.method == "POST" and form.is_valid():
@@ -92,7 +92,8 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         sign_up(request, form.cleaned_data["email"], form.cleaned_data["password"])
         return redirect("accounts:check_inbox")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.is_bound else 200)
+    context = {"form": form, **sections.page_sections(request, sections.SIGNUP)}
+    return render(request, "accounts/signup.html", context, status=400 if form.is_bound else 200)
 
 
 @require_GET

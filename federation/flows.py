@@ -1,0 +1,211 @@
+"""Signing in through an upstream provider: the start, the callback, and the linking rules.
+
+`begin_upstream_signin` sends the browser to the provider with state, nonce and PKCE; what the callback
+needs back rides in a signed, short-lived private cookie (a "ticket"), since an anonymous browser gets
+no session here. `complete_upstream_signin` checks the ticket, the `iss` of the response (RFC 9207),
+lets client.py exchange the code and validate the ID token, then applies the linking rules:
+
+- a person is found by the link (issuer, subject), never by email;
+- a verified address that matches an existing account never signs in to it or links it: its owner
+  must first sign in by the account's own means (linking from the security page comes later);
+- with no link and no such account, a provider allowed to create accounts creates one (address
+  verified, in an allowed domain), links it and signs in;
+- an unverified address (`email_verified` false or absent) never creates or matches an account;
+- an inactive account or a disabled provider is refused.
+
+An upstream sign-in is one factor ("fed"): accounts' `begin_signin` then runs the stages exactly as
+after a password, so an account with a second factor is asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import NoReturn
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
+
+from accounts.audit import record_event
+from accounts.flows.signin import begin_signin, safe_next_url
+from accounts.models import SecurityEvent, User, normalize_email
+from identity import ratelimit
+from identity.net import client_ip, rate_limit_subject
+
+from . import client
+from .app_settings import app_settings
+from .models import Provider, UpstreamLink
+
+Event = SecurityEvent.Kind
+METHOD = "fed"
+TICKET_COOKIE = "federation"
+_TICKET_SALT = "federation.ticket"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What the callback must see again: which provider, the state and nonce sent, the PKCE verifier,
+    and where to go after. Signed (it must not be made up) and timed (FEDERATION_STATE_TIMEOUT)."""
+
+    provider: str
+    state: str
+    nonce: str
+    verifier: str
+    next: str
+
+    def dumps(self) -> str:
+        return signing.dumps(asdict(self), salt=_TICKET_SALT)
+
+    @classmethod
+    def loads(cls, value: str) -> Ticket | None:
+        if not value:
+            return None
+        try:
+            return cls(**signing.loads(value, salt=_TICKET_SALT, max_age=app_settings.FEDERATION_STATE_TIMEOUT))
+        except (signing.BadSignature, TypeError):
+            return None
+
+
+class Refused(Exception):
+    """An upstream sign-in that must not go on. `reason` picks the page's words (views.py) and ends the
+    audit row's reason ("<provider>:<reason>")."""
+
+    def __init__(self, reason: str, provider: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.provider = provider
+
+
+def callback_url(provider: Provider) -> str:
+    """Named by SITE_URL, never the request's Host, which the client chooses."""
+    return settings.SITE_URL.rstrip("/") + reverse("federation:callback", args=[provider.slug])
+
+
+def check_rate_limit(request) -> None:
+    """Starts and callbacks from one address are counted together: each costs calls to the provider."""
+    try:
+        ratelimit.hit(("federation-ip", rate_limit_subject(client_ip(request))))
+    except ratelimit.RateLimited as throttled:
+        message = _("Too many attempts. Please wait %(wait)s before trying again.")
+        audit = ratelimit.Audit(Event.SIGNIN_THROTTLED, None, METHOD, "federation-ip")
+        raise throttled.saying(message, audit=audit) from None
+
+
+def begin_upstream_signin(request, provider: Provider, next_url: str | None) -> tuple[str, Ticket]:
+    """Where to send the browser (the provider's authorization endpoint), and the ticket to set as
+    the private cookie."""
+    check_rate_limit(request)
+    try:
+        started = client.authorization(provider, callback_url(provider))
+    except client.UpstreamError as error:
+        _refuse(request, "unreachable", provider.slug, detail=error.step)
+    ticket = Ticket(
+        provider=provider.slug,
+        state=started["state"],
+        nonce=started["nonce"],
+        verifier=started["code_verifier"],
+        next=safe_next_url(next_url) or "",
+    )
+    return started["url"], ticket
+
+
+def complete_upstream_signin(request, slug: str, ticket_value: str) -> str:
+    """The provider sent the browser back. Returns where to send it next; raises Refused otherwise.
+    The caller deletes the ticket cookie whatever happens, so a callback works once."""
+    check_rate_limit(request)
+    ticket = Ticket.loads(ticket_value)
+    if ticket is None or ticket.provider != slug:
+        _refuse(request, "state", slug)  # no ticket, an expired one, or one for another provider (mix-up)
+    if not constant_time_compare(request.GET.get("state", ""), ticket.state):
+        _refuse(request, "state", slug)
+    provider = Provider.objects.filter(slug=slug).first()
+    if provider is None or not provider.enabled:
+        _refuse(request, "disabled", slug)
+    if request.GET.get("error") or not request.GET.get("code"):
+        _refuse(request, "upstream", slug)  # the person cancelled, or the provider refused
+    claims = _validated_claims(request, provider, ticket)
+    return _sign_in(request, provider, claims, ticket.next)
+
+
+def _validated_claims(request, provider: Provider, ticket: Ticket) -> dict:
+    app = client.client_for(provider)
+    try:
+        found = client.metadata(app, provider)
+        # RFC 9207: a response's `iss` names who sent it, so a response from another provider (a mix-up
+        # attack) is caught before its code goes to this one's token endpoint.
+        iss = request.GET.get("iss")
+        if iss is not None and iss != provider.issuer:
+            _refuse(request, "issuer", provider.slug)
+        if iss is None and found.get("authorization_response_iss_parameter_supported"):
+            _refuse(request, "issuer", provider.slug)
+        return client.exchange(
+            app,
+            provider,
+            callback_url(provider),
+            code=request.GET["code"],
+            code_verifier=ticket.verifier,
+            nonce=ticket.nonce,
+        )
+    except client.UpstreamError as error:
+        _refuse(request, "unreachable" if error.step == "discovery" else "token", provider.slug, detail=error.step)
+
+
+def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
+    """The linking rules (see the module's docstring)."""
+    issuer, subject = claims["iss"], claims["sub"]
+    link = UpstreamLink.objects.filter(issuer=issuer, subject=subject).select_related("user").first()
+    if link is not None:
+        return _sign_in_linked(request, provider, link, next_url)
+    if claims.get("email_verified") is not True or not claims.get("email"):
+        _refuse(request, "unverified", provider.slug)
+    email = normalize_email(claims["email"])
+    existing = User.objects.filter(email__lower=email.lower()).first()
+    if existing is not None:
+        _refuse(request, "email_taken", provider.slug, user=existing)
+    if not provider.may_create_accounts or not provider.allows_domain(email) or not _valid_address(email):
+        _refuse(request, "not_allowed", provider.slug)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, None, email_verified=True)
+            link = UpstreamLink.objects.create(
+                user=user, provider=provider, issuer=issuer, subject=subject, last_used_at=timezone.now()
+            )
+            record_event(request, Event.UPSTREAM_LINKED, user, method=METHOD, reason=provider.slug)
+    except IntegrityError:
+        # The same person (or address) arrived twice at once: the other request created it.
+        _refuse(request, "email_taken", provider.slug)
+    return begin_signin(request, user, METHOD, next_url)
+
+
+def _valid_address(email: str) -> bool:
+    """A provider's address becomes an account's sign-in name only if it is one we would take at sign-up."""
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= User._meta.get_field("email").max_length  # type: ignore[operator]  # always set
+
+
+def _sign_in_linked(request, provider: Provider, link: UpstreamLink, next_url: str) -> str:
+    user = link.user
+    if not user.is_active:
+        _refuse(request, "inactive", provider.slug, user=user)
+    UpstreamLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
+    record_event(request, Event.UPSTREAM_VERIFIED, user, method=METHOD, reason=provider.slug)
+    return begin_signin(request, user, METHOD, next_url)
+
+
+def _refuse(request, reason: str, slug: str, *, user: User | None = None, detail: str = "") -> NoReturn:
+    """Audit the refusal and raise it; `detail` (which protocol step failed) goes to the log only."""
+    log.info("upstream sign-in through %s refused: %s %s", slug, reason, detail)
+    record_event(request, Event.SIGNIN_FAILED, user, method=METHOD, reason=f"{slug}:{reason}"[:40])
+    raise Refused(reason, slug)

@@ -1,0 +1,104 @@
+"""Upstream identity providers, and which of their people is which of ours.
+
+A person is linked to a provider by the pair (issuer, subject) the provider's ID token names, never
+by email: an address is a claim a provider may let its users change, and matching on it would let
+anyone who controls an account there with a victim's address sign in as the victim."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .crypto import seal, unseal
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+class Provider(models.Model):
+    """A generic OpenID Connect provider found by discovery at its issuer. The client secret is kept
+    encrypted (crypto.py) and is never shown again once entered."""
+
+    slug = models.SlugField(
+        _("slug"), max_length=20, unique=True, help_text=_("Part of its addresses: /accounts/federation/<slug>/.")
+    )
+    name = models.CharField(_("name"), max_length=60, help_text=_('What its button says: "Continue with <name>".'))
+    issuer = models.URLField(
+        _("issuer"),
+        max_length=300,
+        help_text=_("Exactly as the provider's ID tokens say it; discovery is read from issuer + %(path)s.")
+        % {"path": DISCOVERY_PATH},
+    )
+    client_id = models.CharField(_("client ID"), max_length=300)
+    client_secret_sealed = models.TextField(_("client secret (encrypted)"), blank=True, editable=False)
+    scopes = models.CharField(_("scopes"), max_length=300, default="openid email profile")
+    enabled = models.BooleanField(_("enabled"), default=True, help_text=_("Off: nobody signs in through it, at once."))
+    may_create_accounts = models.BooleanField(
+        _("may create accounts"),
+        default=False,
+        help_text=_("A person it vouches for (verified address, allowed domain) who has no account here gets one."),
+    )
+    allowed_email_domains = models.CharField(
+        _("allowed email domains"),
+        max_length=500,
+        blank=True,
+        help_text=_("Separated by spaces or commas; accounts are created only for these. Blank: any domain."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sign-in provider")
+        verbose_name_plural = _("sign-in providers")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if "openid" not in self.scopes.split():
+            raise ValidationError({"scopes": _('The scopes must include "openid".')})
+
+    @property
+    def client_secret(self) -> str:
+        return unseal(self.client_secret_sealed)
+
+    @client_secret.setter
+    def client_secret(self, secret: str) -> None:
+        self.client_secret_sealed = seal(secret)
+
+    @property
+    def discovery_url(self) -> str:
+        # OpenID Connect Discovery 1.0, section 4: a terminating "/" of the issuer is removed first.
+        return self.issuer.rstrip("/") + DISCOVERY_PATH
+
+    def domains(self) -> set[str]:
+        return {domain.lower().lstrip("@") for domain in self.allowed_email_domains.replace(",", " ").split()}
+
+    def allows_domain(self, email: str) -> bool:
+        allowed = self.domains()
+        return not allowed or email.rpartition("@")[2].lower() in allowed
+
+
+class UpstreamLink(models.Model):
+    """This account is the person a provider calls `subject` (under `issuer`)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upstream_links", verbose_name=_("user")
+    )
+    # PROTECT: deleting a provider would silently strand the accounts it created; disable it instead.
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="links", verbose_name=_("provider"))
+    issuer = models.CharField(_("issuer"), max_length=300)
+    subject = models.CharField(_("subject"), max_length=255)
+    created_at = models.DateTimeField(_("linked"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("upstream link")
+        verbose_name_plural = _("upstream links")
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="upstream_link_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} · {self.subject}"

@@ -1,0 +1,36 @@
+"""Going through an upstream sign-in the way a browser does: our start, the provider, our callback."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+from django.test import Client
+
+
+def to_provider(browser: Client, slug: str = "acme", next_url: str | None = None) -> str:
+    """Start the sign-in; the provider's authorization URL it redirects to."""
+    started = browser.get(f"/accounts/federation/{slug}/", {"next": next_url} if next_url else {})
+    assert started.status_code == 302, started
+    return started["Location"]
+
+
+def at_provider(authorization_url: str) -> str:
+    """The provider approves: the callback path (with its query) it sends the browser back to."""
+    answer = requests.get(authorization_url, allow_redirects=False, timeout=5)
+    assert answer.status_code == 302, answer.text
+    callback = urlsplit(answer.headers["Location"])
+    return f"{callback.path}?{callback.query}"
+
+
+def sign_in_through(browser: Client, slug: str = "acme", next_url: str | None = None):
+    """The whole round trip; our callback's response."""
+    return browser.get(at_provider(to_provider(browser, slug, next_url)))
+
+
+def signed_in_as(browser: Client):
+    """The account this browser's session is signed in to, or None."""
+    from accounts.models import User
+
+    user_id = browser.session.get("_auth_user_id")
+    return User.objects.get(pk=user_id) if user_id else None

@@ -1,0 +1,180 @@
+"""A small, real OpenID Connect provider on loopback, for federation's tests: discovery, JWKS, an
+authorization endpoint that approves whoever `person` says at once, and a token endpoint that checks
+the client's secret, the redirect URI and the PKCE verifier (S256, with authlib's own challenge
+function) and issues RS256 ID tokens signed with joserfc (authlib's JOSE library).
+
+It runs in a thread of the test process (http.server on 127.0.0.1, a port the system picks), so it is
+no server process of its own in tests/test_markers.py's sense. Each attack a test plays is a switch
+on `Upstream` (`misbehave`), so the provider is otherwise as an honest one would be."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+REDIRECT_URI_TEMPLATE = "http://testserver/accounts/federation/{slug}/callback/"
+
+
+@dataclass
+class Person:
+    """Who signs in at the provider: `email_verified` None leaves the claim out."""
+
+    subject: str = "upstream-user-1"
+    email: str | None = "grace@example.org"
+    email_verified: bool | None = True
+
+
+@dataclass
+class Misbehaviour:
+    nonce: str | None = None  # the ID token carries this nonce instead of the one asked for
+    audience: str | list[str] | None = None  # ... this `aud` instead of the client's id
+    azp: str | None = None  # ... and this `azp`
+    token_issuer: str | None = None  # ... this `iss` instead of the provider's
+    foreign_key: bool = False  # ... a signature by a key not in the JWKS (same `kid`)
+    iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
+    omit_iss_parameter: bool = False  # ... or leaves `iss` out
+
+
+@dataclass
+class Upstream:
+    slug: str = "acme"
+    client_id: str = "identity-client"
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    person: Person = field(default_factory=Person)
+    misbehave: Misbehaviour = field(default_factory=Misbehaviour)
+    issuer: str = ""
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_requests: int = 0
+
+    def __post_init__(self) -> None:
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
+        self.foreign = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def redirect_uri(self) -> str:
+        return REDIRECT_URI_TEMPLATE.format(slug=self.slug)
+
+    def start(self) -> Upstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": f"{self.issuer}/authorize",
+            "token_endpoint": f"{self.issuer}/token",
+            "jwks_uri": f"{self.issuer}/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "authorization_response_iss_parameter_supported": True,
+        }
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """Approve the request for `person`: the callback URL with a fresh code."""
+        assert query["client_id"] == self.client_id and query["redirect_uri"] == self.redirect_uri, query
+        assert query["response_type"] == "code" and "openid" in query["scope"].split(), query
+        assert query["code_challenge_method"] == "S256" and query.get("nonce"), query
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {"challenge": query["code_challenge"], "nonce": query["nonce"], "person": self.person}
+        answer = {"code": code, "state": query["state"]}
+        if not self.misbehave.omit_iss_parameter:
+            answer["iss"] = self.misbehave.iss_parameter or self.issuer
+        return f"{self.redirect_uri}?{urlencode(answer)}"
+
+    def token(self, form: dict[str, str], authorization: str) -> tuple[int, dict[str, Any]]:
+        self.token_requests += 1
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if authorization != f"Basic {expected}":
+            return 401, {"error": "invalid_client"}
+        grant = self.codes.pop(form.get("code", ""), None)  # a code works once
+        if grant is None or form.get("redirect_uri") != self.redirect_uri:
+            return 400, {"error": "invalid_grant"}
+        if create_s256_code_challenge(form.get("code_verifier", "")) != grant["challenge"]:
+            return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
+        return 200, {
+            "access_token": secrets.token_urlsafe(16),
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": self.id_token(grant["person"], grant["nonce"]),
+        }
+
+    def id_token(self, person: Person, nonce: str) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.misbehave.token_issuer or self.issuer,
+            "sub": person.subject,
+            "aud": self.misbehave.audience or self.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": self.misbehave.nonce or nonce,
+        }
+        if self.misbehave.azp is not None:
+            claims["azp"] = self.misbehave.azp
+        if person.email is not None:
+            claims["email"] = person.email
+        if person.email_verified is not None:
+            claims["email_verified"] = person.email_verified
+        key = self.foreign if self.misbehave.foreign_key else self.key
+        return jwt.encode({"alg": "RS256", "kid": "upstream-1"}, claims, key)
+
+    def jwks(self) -> Any:
+        return KeySet([self.key]).as_dict(private=False)
+
+
+def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path == "/.well-known/openid-configuration":
+                self._json(200, upstream.discovery())
+            elif url.path == "/jwks":
+                self._json(200, dict(upstream.jwks()))
+            elif url.path == "/authorize":
+                query = {name: values[0] for name, values in parse_qs(url.query).items()}
+                self.send_response(302)
+                self.send_header("Location", upstream.authorize(query))
+                self.end_headers()
+            else:
+                self._json(404, {"error": "not_found"})
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/token":
+                self._json(404, {"error": "not_found"})
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+            form = {name: values[0] for name, values in parse_qs(body).items()}
+            self._json(*upstream.token(form, self.headers.get("Authorization", "")))
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures, not traffic
+            pass
+
+    return Handler
