@@ -51,8 +51,14 @@ def add_stage(stage: SigninStage) -> None:
         _stages.append(stage)
 
 
-def stages() -> tuple[SigninStage, ...]:
-    return tuple(_stages)
+def pending_url(user, methods: set[str]) -> str | None:
+    """Where the first stage that still asks something sends a sign-in that proved `methods`."""
+    return next((url for stage in _stages if (url := stage.pending_url(user, methods))), None)
+
+
+def after_signin_url(request, user, methods: set[str]) -> str | None:
+    """Where the first stage that asks something sends a sign-in that just completed."""
+    return next((url for stage in _stages if (url := stage.after_signin_url(request, user, methods))), None)
 
 
 def second_factors() -> frozenset[str]:

@@ -144,26 +144,19 @@ def begin_signin(request, user: User, method: str, next_url: str | None, **facts
     """After the first factor: sign in, or wait for the next stage (a second factor). Returns where to
     send the person."""
     first = Factor.now(method, **facts)
-    for stage in stages.stages():
-        url = stage.pending_url(user, {method})
-        if url:
-            request.session.cycle_key()
-            signin_state(request).pending = PendingSignin.begin(
-                user.pk, user.get_session_auth_hash(), [first], next_url or ""
-            )
-            SIGNINS.labels("password", "mfa_pending").inc()
-            return url
-    return _complete_and_continue(request, user, [first], next_url or "")
+    url = stages.pending_url(user, {method})
+    if url is None:
+        return _complete_and_continue(request, user, [first], next_url or "")
+    request.session.cycle_key()
+    signin_state(request).pending = PendingSignin.begin(user.pk, user.get_session_auth_hash(), [first], next_url or "")
+    SIGNINS.labels("password", "mfa_pending").inc()
+    return url
 
 
 def _complete_and_continue(request, user: User, factors: list[Factor], next_url: str) -> str:
     complete_signin(request, user, factors)
     methods = {factor.method for factor in factors}
-    for stage in stages.stages():
-        url = stage.after_signin_url(request, user, methods)
-        if url:
-            return url
-    return next_url or reverse("accounts:home")
+    return stages.after_signin_url(request, user, methods) or next_url or reverse("accounts:home")
 
 
 def begin_step_up(request, next_url: str, *, reauthentication: bool = False) -> str:
@@ -171,14 +164,13 @@ def begin_step_up(request, next_url: str, *, reauthentication: bool = False) -> 
     admin site needs one, or (`reauthentication`) a sensitive change needs the account's highest level.
     It waits like a pending sign-in; `resume_signin` adds the factor to this session."""
     user = request.user
-    for stage in stages.stages():
-        url = stage.pending_url(user, set())
-        if url:
-            signin_state(request).pending = PendingSignin.begin(
-                user.pk, user.get_session_auth_hash(), [], next_url, step_up=True, reauth=reauthentication
-            )
-            return url
-    raise LookupError("no sign-in stage can ask this account for more")  # callers check holds_second_factor
+    url = stages.pending_url(user, set())
+    if url is None:
+        raise LookupError("no sign-in stage can ask this account for more")  # callers check holds_second_factor
+    signin_state(request).pending = PendingSignin.begin(
+        user.pk, user.get_session_auth_hash(), [], next_url, step_up=True, reauth=reauthentication
+    )
+    return url
 
 
 def pending_signin(request) -> tuple[PendingSignin, User] | None:
