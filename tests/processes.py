@@ -6,9 +6,12 @@ imported only inside the functions that need them."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import NoReturn
 
 import redis
@@ -24,6 +27,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def gunicorn_refusal(env: dict, log: Path, cwd: Path, timeout: float = 30) -> tuple[int | None, str]:
+    """Start gunicorn on the project where it should refuse to: (its exit status, None if it served and
+    was killed; everything it logged)."""
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            returncode: int | None = server.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)  # it served
+                server.wait()
+    return returncode, log.read_text(errors="replace")
 
 
 def unavailable(reason: str) -> NoReturn:

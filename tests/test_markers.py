@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.processes import PROCESS_FIXTURES
 
 TESTS = Path(__file__).resolve().parent
-STARTERS = frozenset({"Popen", "stack", "Stack", "Cluster", "RedisProcess"})
+STARTERS = frozenset({"Popen", "stack", "Stack", "Cluster", "RedisProcess", "gunicorn_refusal"})
 
 
 def _called(node: ast.AST) -> set[str]:

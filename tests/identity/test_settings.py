@@ -1,7 +1,6 @@
 """The settings module read fresh in a subprocess, the way a deployment would load it."""
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from identity.health import STARTUP
 from mfa.app_settings import MfaSettings
 from oidc.app_settings import OidcSettings
 from tests.identity.test_operations import production_env
-from tests.processes import free_port
+from tests.processes import free_port, gunicorn_refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -305,24 +304,8 @@ def test_a_web_process_refuses_to_start_on_a_failing_startup_check():
 def test_gunicorn_does_not_start_with_a_malformed_rate_limit(tmp_path):
     env = production_env(RATE_LIMITS="signin-ip=60/15min", BIND=f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as output:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            returncode = server.wait(timeout=30)
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGKILL)  # it served
-                server.wait()
-    text = log.read_text(errors="replace")
-    assert returncode != 0
+    returncode, text = gunicorn_refusal(env, tmp_path / "gunicorn.log", ROOT)
+    assert returncode is not None and returncode != 0
     assert "identity.E005" in text and "RATE_LIMITS signin-ip" in text, text[-3000:]
 
 

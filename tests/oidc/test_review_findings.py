@@ -16,8 +16,6 @@ import base64
 import importlib
 import io
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +34,7 @@ from oidc.models import AuthorizationCode, Client, TokenFamily
 from tests.identity.test_operations import production_env
 from tests.oidc.relying_party import REDIRECT_URI, RelyingParty, approve, register, register_client
 from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
-from tests.processes import free_port
+from tests.processes import free_port, gunicorn_refusal
 from tests.users import sign_in_admin
 
 ORIGINAL_KEYS_FILE = django_settings.OIDC_KEYS_FILE
@@ -425,25 +423,8 @@ def test_gunicorn_does_not_start_without_a_keyset(tmp_path):
         SECURE_SSL_REDIRECT="0",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as output:
-        server = subprocess.Popen(
-            [str(gunicorn), "identity.wsgi", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            returncode = server.wait(timeout=30)
-        finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGKILL)  # it served: the old behaviour
-                server.wait()
-    text = log.read_text(errors="replace")
-    assert returncode != 0
+    returncode, text = gunicorn_refusal(env, tmp_path / "gunicorn.log", ROOT)  # None: it served (the old behaviour)
+    assert returncode is not None and returncode != 0
     assert "oidc.E001" in text and NO_KEY in text, text[-3000:]
 
 
