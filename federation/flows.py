@@ -177,7 +177,7 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
         with transaction.atomic():
             user = User.objects.create_user(email, None, email_verified=True)
             link = UpstreamLink.objects.create(
-                user=user, provider=provider, issuer=issuer, subject=subject, last_used_at=timezone.now()
+                user=user, provider=provider, issuer=issuer, subject=subject, email=email, last_used_at=timezone.now()
             )
             record_event(request, Event.UPSTREAM_LINKED, user, method=METHOD, reason=provider.slug)
     except IntegrityError:

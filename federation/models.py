@@ -18,12 +18,20 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 class Provider(models.Model):
-    """A generic OpenID Connect provider found by discovery at its issuer. The client secret is kept
-    encrypted (crypto.py) and is never shown again once entered."""
+    """An upstream identity provider: a generic OpenID Connect provider found by discovery at its
+    issuer, or one of the presets (`Kind`). The client secret is kept encrypted (crypto.py) and is never
+    shown again once entered."""
+
+    class Kind(models.TextChoices):
+        OIDC = "oidc", _("OpenID Connect")
+        GOOGLE = "google", _("Google")
+        ENTRA = "entra", _("Microsoft Entra ID")
+        GITHUB = "github", _("GitHub")
 
     slug = models.SlugField(
         _("slug"), max_length=20, unique=True, help_text=_("Part of its addresses: /accounts/federation/<slug>/.")
     )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.OIDC)
     name = models.CharField(_("name"), max_length=60, help_text=_('What its button says: "Continue with <name>".'))
     issuer = models.URLField(
         _("issuer"),
@@ -45,6 +53,29 @@ class Provider(models.Model):
         max_length=500,
         blank=True,
         help_text=_("Separated by spaces or commas; accounts are created only for these. Blank: any domain."),
+    )
+    allowed_tenants = models.CharField(
+        _("allowed tenants"),
+        max_length=1000,
+        blank=True,
+        help_text=_("Microsoft Entra ID for many tenants: the tenant IDs whose people may sign in. Blank: any tenant."),
+    )
+    bound_domains = models.CharField(
+        _("bound email domains"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Separated by spaces or commas. People whose address is in one of these domains are sent to this "
+            "provider to sign in, and cannot sign up with a password."
+        ),
+    )
+    trust_upstream_mfa = models.BooleanField(
+        _("trust its second factors"),
+        default=False,
+        help_text=_(
+            "On: when its ID token says the person used more than a password there (amr), that counts as a "
+            "second factor here. Off (the default): a sign-in through it is one factor."
+        ),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
@@ -92,6 +123,9 @@ class UpstreamLink(models.Model):
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="links", verbose_name=_("provider"))
     issuer = models.CharField(_("issuer"), max_length=300)
     subject = models.CharField(_("subject"), max_length=255)
+    # The address the provider gave when the link was made: shown to its owner ("Google · a@example.com")
+    # and in admin, never used to find an account.
+    email = models.CharField(_("address at the provider"), max_length=254, blank=True)
     created_at = models.DateTimeField(_("linked"), default=timezone.now)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
 
