@@ -13,3 +13,5 @@ class FederationConfig(AppConfig):
         from . import checks, sections  # noqa: F401
 
         sections.register()
+        # Its receivers forget a provider's cached discovery and keys when it is saved.
+        from . import metadata  # noqa: F401
