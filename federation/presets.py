@@ -223,8 +223,11 @@ def claims_options(provider: Provider) -> dict[str, Any]:
 
 
 def vouched(provider: Provider, claims: dict[str, Any]) -> dict[str, Any]:
-    """The validated claims as the linking rules read them. Entra's `email` is whatever the tenant set:
+    """The validated claims as the linking rules read them. Google's `iss` is its issuer in one form,
+    so both forms find the same link. Entra's `email` is whatever the tenant set:
     verified only when `xms_edov` is JSON true; whatever `email_verified` it might send is ignored."""
+    if provider.kind == "google":
+        claims["iss"] = provider.issuer  # one link whichever of its two forms the token used
     if provider.kind == "entra":
         claims["email_verified"] = claims.get("xms_edov") is True
     return claims

@@ -14,6 +14,7 @@ import json
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,7 @@ class Person:
     subject: str = "upstream-user-1"
     email: str | None = "grace@example.org"
     email_verified: bool | None = True
+    claims: dict[str, Any] = field(default_factory=dict)  # more claims in its ID token (amr, tid, ...)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Misbehaviour:
     foreign_key: bool = False  # ... a signature by a key not in the JWKS (same `kid`)
     iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
     omit_iss_parameter: bool = False  # ... or leaves `iss` out
+    kid: str | None = None  # the ID token's header names this key id instead of the signing key's
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Upstream:
     issuer: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
+    fetches: Counter[str] = field(default_factory=Counter)  # GET requests by path (discovery, keys)
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
@@ -75,6 +79,14 @@ class Upstream:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def rotate_key(self) -> None:
+        """A new signing key under a new `kid`; the old one leaves the JWKS."""
+        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})
+
+    def discovery_for(self, path: str) -> dict[str, Any] | None:
+        """The discovery document served at `path`, if one is."""
+        return self.discovery() if path == "/.well-known/openid-configuration" else None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -120,6 +132,11 @@ class Upstream:
         }
 
     def id_token(self, person: Person, nonce: str) -> str:
+        claims = self.id_token_claims(person, nonce)
+        key = self.foreign if self.misbehave.foreign_key else self.key
+        return jwt.encode({"alg": "RS256", "kid": self.misbehave.kid or self.key.kid}, claims, key)
+
+    def id_token_claims(self, person: Person, nonce: str) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.misbehave.token_issuer or self.issuer,
@@ -135,8 +152,7 @@ class Upstream:
             claims["email"] = person.email
         if person.email_verified is not None:
             claims["email_verified"] = person.email_verified
-        key = self.foreign if self.misbehave.foreign_key else self.key
-        return jwt.encode({"alg": "RS256", "kid": "upstream-1"}, claims, key)
+        return {**claims, **person.claims}
 
     def jwks(self) -> Any:
         return KeySet([self.key]).as_dict(private=False)
@@ -146,8 +162,10 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            if url.path == "/.well-known/openid-configuration":
-                self._json(200, upstream.discovery())
+            upstream.fetches[url.path] += 1
+            discovery = upstream.discovery_for(url.path)
+            if discovery is not None:
+                self._json(200, discovery)
             elif url.path == "/jwks":
                 self._json(200, dict(upstream.jwks()))
             elif url.path == "/authorize":
