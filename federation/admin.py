@@ -15,6 +15,8 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.template.response import TemplateResponse
+from django.utils.html import escape
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts.superuser_admin import SuperuserChangesOnly
@@ -43,7 +45,7 @@ class ProviderForm(forms.ModelForm):
         label=_("issuer"), max_length=300, assume_scheme="https", help_text=Provider._meta.get_field("issuer").help_text
     )
     client_secret = forms.CharField(
-        label=_("client secret"),
+        label=capfirst(_("client secret")),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
@@ -59,9 +61,13 @@ class ProviderForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         preset = preset_for(self.instance.kind if self.instance.pk else self.kind_chosen)
         if "issuer" in self.fields:
-            self.fields["issuer"].label, self.fields["issuer"].help_text = preset.issuer_label, preset.issuer_help
+            self.fields["issuer"].label = capfirst(preset.issuer_label)
+            self.fields["issuer"].help_text = preset.issuer_help
         if "kind" in self.fields:
             self.fields["kind"].required = False
+        for field in self.fields.values():
+            # The admin shows help as HTML; "<slug>" and "<tenant ID>" are words here, not tags.
+            field.help_text = escape(field.help_text)
 
     def clean_kind(self) -> str:
         # Fixed by the choice before the form (or, once saved, by the provider): not what the page posts.
@@ -99,6 +105,9 @@ class ProviderAdmin(SuperuserChangesOnly, admin.ModelAdmin):
     list_display = ("name", "kind", "slug", "issuer", "enabled", "may_create_accounts")
     list_filter = ("kind", "enabled", "may_create_accounts")
     prepopulated_fields = {"slug": ("name",)}
+
+    class Media:
+        css = {"all": ["federation/admin.css"]}
 
     def add_view(self, request, form_url="", extra_context=None):
         """The kind first (a page of choices), then its form."""
