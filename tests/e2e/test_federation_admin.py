@@ -70,3 +70,23 @@ def test_adding_a_provider_starts_with_its_kind_then_its_form(sync_playwright, s
         browser.close()
 
     assert not watch.errors, watch.errors
+
+
+def test_the_sign_in_page_shows_each_kinds_icon(sync_playwright, site, snap):
+    from federation.models import Provider  # after the database is set up for this test
+
+    for kind, name in [("google", "Google"), ("entra", "Microsoft"), ("github", "GitHub")]:
+        Provider.objects.create(slug=kind, name=name, kind=kind, issuer="https://idp.example", client_id="x")
+    watch = Watch(site)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        watch.attach(page)
+        page.goto(site + "/accounts/login/")
+        icons = page.locator(".federation-buttons img")
+        assert icons.count() == 3
+        assert all(icons.nth(i).evaluate("image => image.naturalWidth > 0") for i in range(3))
+        snap(page, "sign-in-buttons")
+        browser.close()
+
+    assert not watch.errors, watch.errors

@@ -367,3 +367,29 @@ def test_github_com_uses_its_api_host_and_an_enterprise_server_its_api_path():
     assert (
         github.api_base(Provider(kind="github", issuer="https://git.example.com")) == "https://git.example.com/api/v3"
     )
+
+
+@pytest.mark.parametrize(
+    ("iss", "signs_in"),
+    [
+        (lambda entra: entra.authority(TENANT), True),  # a tenant's issuer, as a many-tenant response would name it
+        (lambda entra: entra.issuer, False),  # the base
+        (lambda entra: entra.authority("organizations"), False),
+        (lambda entra: f"https://login.evil.example/{TENANT}/v2.0", False),
+    ],
+    ids=["tenant-issuer", "base", "organizations", "other-host"],
+)
+def test_an_entra_response_naming_an_issuer_must_name_a_tenants_own(db, entra, iss, signs_in):
+    """Entra sends no RFC 9207 `iss`; if a many-tenant response carried one, only a tenant's issuer on
+    its own host could be it, checked before the code is spent."""
+    entra.edov = True
+    entra_provider(entra)
+    entra.misbehave.omit_iss_parameter, entra.misbehave.iss_parameter = False, iss(entra)
+    browser = Client()
+
+    done = sign_in_through(browser)
+
+    if signs_in:
+        assert signed_in_as(browser) is not None
+    else:
+        assert refused(done, "issuer", browser, "acme") and entra.token_requests == 0
