@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 SIGNED_IN_AT = "accounts.signed_in_at"
@@ -156,6 +156,9 @@ class PreviousSignin:
     via: str = ""
 
 
+_PREVIOUS_FACTS = frozenset(fact.name for fact in fields(PreviousSignin))
+
+
 @dataclass
 class SigninState:
     """The sign-in state of one session (a request's session, or a stored one read by the engine)."""
@@ -224,7 +227,10 @@ class SigninState:
     @property
     def previous_signin(self) -> PreviousSignin | None:
         stored = self.session.get(PREVIOUS_SIGNIN)
-        return PreviousSignin(**stored) if stored else None
+        if not stored:
+            return None
+        # Facts a newer release added are skipped, so a rolling deploy's older worker still reads them.
+        return PreviousSignin(**{name: value for name, value in stored.items() if name in _PREVIOUS_FACTS})
 
     @previous_signin.setter
     def previous_signin(self, previous: PreviousSignin) -> None:
