@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .upstream import Person, Upstream
+from .upstream import Upstream
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_TENANT = "0e3e2f6c-1b1a-4c3d-9e8f-5a6b7c8d9e0f"
@@ -39,9 +39,8 @@ class Entra(Upstream):
         document["issuer"] = self.authority("{tenantid}" if tenant in ("organizations", "common") else tenant)
         return document
 
-    def id_token_claims(self, person: Person, nonce: str) -> dict[str, Any]:
-        claims = super().id_token_claims(person, nonce)
-        if "email_verified" not in person.claims:  # Entra sends none (a test may make it)
+    def shaped(self, claims: dict[str, Any]) -> dict[str, Any]:
+        if "email_verified" not in self.person.claims:  # Entra sends none (a test may make it)
             claims.pop("email_verified", None)
         claims.setdefault("tid", self.tenant)
         if not self.misbehave.token_issuer:

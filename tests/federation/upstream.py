@@ -29,12 +29,15 @@ REDIRECT_URI_TEMPLATE = "http://testserver/accounts/federation/{slug}/callback/"
 
 @dataclass
 class Person:
-    """Who signs in at the provider: `email_verified` None leaves the claim out."""
+    """Who signs in at the provider: `email_verified` None leaves the claim out. `amr`: how they
+    authenticated there (RFC 8176), put in the ID token as it is (any JSON, to play garbage too); None
+    leaves it out."""
 
     subject: str = "upstream-user-1"
     email: str | None = "grace@example.org"
     email_verified: bool | None = True
-    claims: dict[str, Any] = field(default_factory=dict)  # more claims in its ID token (amr, tid, ...)
+    amr: Any = None
+    claims: dict[str, Any] = field(default_factory=dict)  # more claims in its ID token (tid, xms_edov, ...)
 
 
 @dataclass
@@ -44,9 +47,9 @@ class Misbehaviour:
     azp: str | None = None  # ... and this `azp`
     token_issuer: str | None = None  # ... this `iss` instead of the provider's
     foreign_key: bool = False  # ... a signature by a key not in the JWKS (same `kid`)
+    kid: str | None = None  # ... a header naming this key id instead of the signing key's
     iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
     omit_iss_parameter: bool = False  # ... or leaves `iss` out
-    kid: str | None = None  # the ID token's header names this key id instead of the signing key's
 
 
 @dataclass
@@ -56,10 +59,10 @@ class Upstream:
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     person: Person = field(default_factory=Person)
     misbehave: Misbehaviour = field(default_factory=Misbehaviour)
+    fetches: Counter[str] = field(default_factory=Counter)  # GET requests by path (discovery, keys)
     issuer: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
-    fetches: Counter[str] = field(default_factory=Counter)  # GET requests by path (discovery, keys)
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
@@ -132,11 +135,6 @@ class Upstream:
         }
 
     def id_token(self, person: Person, nonce: str) -> str:
-        claims = self.id_token_claims(person, nonce)
-        key = self.foreign if self.misbehave.foreign_key else self.key
-        return jwt.encode({"alg": "RS256", "kid": self.misbehave.kid or self.key.kid}, claims, key)
-
-    def id_token_claims(self, person: Person, nonce: str) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.misbehave.token_issuer or self.issuer,
@@ -152,7 +150,15 @@ class Upstream:
             claims["email"] = person.email
         if person.email_verified is not None:
             claims["email_verified"] = person.email_verified
-        return {**claims, **person.claims}
+        if person.amr is not None:
+            claims["amr"] = person.amr
+        claims = self.shaped({**claims, **person.claims})
+        key = self.foreign if self.misbehave.foreign_key else self.key
+        return jwt.encode({"alg": "RS256", "kid": self.misbehave.kid or self.key.kid}, claims, key)
+
+    def shaped(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """The ID token's claims as this provider words them (entra.py's differ)."""
+        return claims
 
     def jwks(self) -> Any:
         return KeySet([self.key]).as_dict(private=False)
