@@ -54,7 +54,7 @@ class ProviderForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = [*COMMON_FIELDS, "allowed_tenants"]
+        fields = [*COMMON_FIELDS, "allowed_tenants", "trust_upstream_mfa"]
         widgets = {"kind": forms.HiddenInput}
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -134,8 +134,14 @@ class ProviderAdmin(SuperuserChangesOnly, admin.ModelAdmin):
         return kind if kind in PRESETS else "oidc"
 
     def get_fields(self, request, obj=None) -> list[str]:
+        """The common settings and the kind's own: allowed tenants beside the authority, trusting its
+        second factors beside what else it may do."""
         fields = list(COMMON_FIELDS)
-        fields[fields.index("issuer") + 1 : fields.index("issuer") + 1] = preset_for(self._kind(request, obj)).fields
+        extra = preset_for(self._kind(request, obj)).fields
+        if "allowed_tenants" in extra:
+            fields.insert(fields.index("issuer") + 1, "allowed_tenants")
+        if "trust_upstream_mfa" in extra:
+            fields.insert(fields.index("may_create_accounts") + 1, "trust_upstream_mfa")
         return fields
 
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:

@@ -67,6 +67,7 @@ PRESETS = {
                 "Exactly as the provider's ID tokens say it; discovery is read from issuer + "
                 "/.well-known/openid-configuration."
             ),
+            fields=("trust_upstream_mfa",),
         ),
         Preset(
             "google",
@@ -89,7 +90,7 @@ PRESETS = {
                 "https://login.microsoftonline.com/organizations/v2.0 for the work and school accounts of any "
                 "tenant, .../common/v2.0 for those and personal Microsoft accounts."
             ),
-            fields=("allowed_tenants",),
+            fields=("allowed_tenants", "trust_upstream_mfa"),
         ),
         Preset(
             "github",
@@ -123,6 +124,8 @@ def errors(provider: Provider) -> dict[str, Any]:
         found["scopes"] = _('The scopes must include "user:email": without it GitHub shows no verified address.')
     if provider.kind == "github" and provider.trust_upstream_mfa:
         found["trust_upstream_mfa"] = _("GitHub does not say how its users signed in: its second factors cannot count.")
+    if provider.kind == "google" and provider.trust_upstream_mfa:
+        found["trust_upstream_mfa"] = _("Google's ID tokens do not say how its users signed in (no amr).")
     if provider.kind in ("google", "github") and _path(provider.issuer) not in ("", "/"):
         found["issuer"] = _("Only the scheme and host, without a path.")
     if provider.kind == "entra":

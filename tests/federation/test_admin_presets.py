@@ -125,3 +125,25 @@ def test_an_error_on_a_setting_the_form_does_not_show_is_said_above_it(admin):
     )
 
     assert refused.status_code == 200 and "its second factors cannot count" in refused.content.decode()
+
+
+@pytest.mark.parametrize(("kind", "shown"), [("oidc", True), ("entra", True), ("google", False), ("github", False)])
+def test_trusting_second_factors_is_offered_only_where_the_tokens_can_say_so(admin, kind, shown):
+    """GitHub has no ID token and Google's carry no amr: for them the setting does not apply."""
+    page = admin.get(ADD, {"kind": kind}).content.decode()
+
+    assert ('name="trust_upstream_mfa"' in page) == shown
+
+
+def test_an_oidc_provider_may_be_trusted_with_its_second_factors(admin):
+    assert admin.post(f"{ADD}?kind=oidc", provider_form(trust_upstream_mfa="on")).status_code == 302
+    assert Provider.objects.get().trust_upstream_mfa
+
+
+def test_google_cannot_be_trusted_with_second_factors_it_never_names(db):
+    from django.core.exceptions import ValidationError
+
+    provider = Provider(kind="google", slug="google", name="Google", issuer="https://accounts.google.com")
+    provider.client_id, provider.trust_upstream_mfa = "x", True
+    with pytest.raises(ValidationError, match="no amr"):
+        provider.full_clean()

@@ -85,11 +85,14 @@ def test_a_secret_on_the_command_line_is_refused():
           "--client-secret-env", "S"], '"openid"'),
         (["--kind", "oidc", "--slug", "not a slug", "--issuer", "https://a.example", "--client-id", "x",
           "--client-secret-env", "S"], "slug"),
+        (["--kind", "github", "--slug", "gh", "--trust-upstream-mfa", "--client-id", "x", "--client-secret-env", "S"],
+         "its second factors cannot count"),
         (["--kind", "saml", "--slug", "x"], "invalid choice"),
     ],
     ids=[
         "no-secret", "unset-variable", "empty-stdin", "oidc-without-issuer", "no-client-id", "entra-domain-tenant",
-        "tenants-for-one", "tenants-for-github", "tenant-for-google", "no-openid", "bad-slug", "unknown-kind",
+        "tenants-for-one", "tenants-for-github", "tenant-for-google", "no-openid", "bad-slug", "trust-github",
+        "unknown-kind",
     ],
 )  # fmt: skip
 def test_bad_input_is_a_clear_error(monkeypatch, args, message):

@@ -44,6 +44,11 @@ class Command(BaseCommand):
         parser.add_argument("--allowed-tenants", help="Entra for many tenants: the tenant IDs allowed.")
         parser.add_argument("--may-create-accounts", action=BooleanOptionalAction)
         parser.add_argument("--allowed-domains", help="Email domains it may create accounts for (blank: any).")
+        parser.add_argument(
+            "--trust-upstream-mfa",
+            action=BooleanOptionalAction,
+            help="Its ID token's amr may count as a second factor here (not for Google or GitHub).",
+        )
         enabled = parser.add_mutually_exclusive_group()
         enabled.add_argument("--disable", action="store_true", help="Nobody signs in through it, at once.")
         enabled.add_argument("--enable", action="store_true")
@@ -91,6 +96,7 @@ class Command(BaseCommand):
             ("allowed_tenants", "allowed_tenants"),
             ("may_create_accounts", "may_create_accounts"),
             ("allowed_domains", "allowed_email_domains"),
+            ("trust_upstream_mfa", "trust_upstream_mfa"),
         ]:
             if options[option] is not None:
                 setattr(provider, field, options[option])
