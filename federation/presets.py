@@ -130,7 +130,9 @@ def errors(provider: Provider) -> dict[str, Any]:
         found["issuer"] = _("Only the scheme and host, without a path.")
     if provider.kind == "entra":
         tenant = entra_tenant(provider.issuer)
-        if tenant is None:
+        if tenant is not None and _path(provider.issuer) != f"/{tenant}/v2.0":
+            found["issuer"] = _("Write the tenant ID in lower case, as Entra's ID tokens have it.")
+        elif tenant is None:
             found["issuer"] = _(
                 "The authority must be <base>/<tenant ID>/v2.0, <base>/organizations/v2.0 or <base>/common/v2.0 "
                 "(the tenant ID is the directory's GUID)."

@@ -67,10 +67,11 @@ def test_a_google_issuer_with_a_path_is_refused(admin):
         (f"{ENTRA}/contoso.onmicrosoft.com/v2.0", ""),  # a domain, not the tenant's GUID
         (f"{ENTRA}/{TENANT}", ""),  # v1 authority
         (f"{ENTRA}/{TENANT}/v2.0/", ""),
+        (f"{ENTRA}/{TENANT.upper()}/v2.0", ""),  # Entra's issuer has it in lower case
         (f"{ENTRA}/{TENANT}/v2.0", OTHER_TENANT),  # one tenant: there is nothing to allow
         (f"{ENTRA}/organizations/v2.0", "not-a-tenant-id"),
     ],
-    ids=["domain", "v1", "trailing-slash", "tenants-for-one", "not-a-guid"],
+    ids=["domain", "v1", "trailing-slash", "upper-case", "tenants-for-one", "not-a-guid"],
 )
 def test_entra_settings_that_do_not_fit_are_refused(admin, issuer, tenants):
     form = provider_form(slug="entra", issuer=issuer, allowed_tenants=tenants)
