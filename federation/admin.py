@@ -135,13 +135,13 @@ class ProviderAdmin(SuperuserChangesOnly, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None) -> list[str]:
         """The common settings and the kind's own: allowed tenants beside the authority, trusting its
-        second factors beside what else it may do."""
+        second factors last."""
         fields = list(COMMON_FIELDS)
         extra = preset_for(self._kind(request, obj)).fields
         if "allowed_tenants" in extra:
             fields.insert(fields.index("issuer") + 1, "allowed_tenants")
         if "trust_upstream_mfa" in extra:
-            fields.insert(fields.index("may_create_accounts") + 1, "trust_upstream_mfa")
+            fields.append("trust_upstream_mfa")
         return fields
 
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
