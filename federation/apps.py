@@ -15,3 +15,5 @@ class FederationConfig(AppConfig):
 
         sections.register()
         assurance.register()
+        # Its receivers forget a provider's cached discovery and keys when it is saved.
+        from . import metadata  # noqa: F401

@@ -139,26 +139,21 @@ def complete_upstream_signin(request, slug: str, ticket_value: str) -> str:
 
 
 def _validated_claims(request, provider: Provider, ticket: Ticket) -> dict:
-    app = client.client_for(provider)
+    """The claims client.py validated (iss, sub, email, email_verified; amr, acr, auth_time when sent),
+    or the refusal: the provider unreachable, its response naming another issuer (RFC 9207), or its
+    code or tokens refused."""
     try:
-        found = client.metadata(app, provider)
-        # RFC 9207: a response's `iss` names who sent it, so a response from another provider (a mix-up
-        # attack) is caught before its code goes to this one's token endpoint.
-        iss = request.GET.get("iss")
-        if iss is not None and iss != provider.issuer:
-            _refuse(request, "issuer", provider.slug)
-        if iss is None and found.get("authorization_response_iss_parameter_supported"):
-            _refuse(request, "issuer", provider.slug)
-        return client.exchange(
-            app,
+        return client.validated_claims(
             provider,
             callback_url(provider),
             code=request.GET["code"],
             code_verifier=ticket.verifier,
             nonce=ticket.nonce,
+            response_iss=request.GET.get("iss"),
         )
     except client.UpstreamError as error:
-        _refuse(request, "unreachable" if error.step == "discovery" else "token", provider.slug, detail=error.step)
+        reason = {"discovery": "unreachable", "issuer": "issuer"}.get(error.step, "token")
+        _refuse(request, reason, provider.slug, detail=error.step)
 
 
 def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:

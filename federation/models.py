@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import presets
 from .crypto import seal, unseal
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -89,8 +90,9 @@ class Provider(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if "openid" not in self.scopes.split():
-            raise ValidationError({"scopes": _('The scopes must include "openid".')})
+        found = presets.errors(self)  # what its kind asks of it (openid in the scopes, Entra's authority, ...)
+        if found:
+            raise ValidationError(found)
 
     @property
     def client_secret(self) -> str:

@@ -14,6 +14,7 @@ import json
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +37,7 @@ class Person:
     email: str | None = "grace@example.org"
     email_verified: bool | None = True
     amr: Any = None
+    claims: dict[str, Any] = field(default_factory=dict)  # more claims in its ID token (tid, xms_edov, ...)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Misbehaviour:
     azp: str | None = None  # ... and this `azp`
     token_issuer: str | None = None  # ... this `iss` instead of the provider's
     foreign_key: bool = False  # ... a signature by a key not in the JWKS (same `kid`)
+    kid: str | None = None  # ... a header naming this key id instead of the signing key's
     iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
     omit_iss_parameter: bool = False  # ... or leaves `iss` out
 
@@ -56,6 +59,7 @@ class Upstream:
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     person: Person = field(default_factory=Person)
     misbehave: Misbehaviour = field(default_factory=Misbehaviour)
+    fetches: Counter[str] = field(default_factory=Counter)  # GET requests by path (discovery, keys)
     issuer: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
@@ -78,6 +82,14 @@ class Upstream:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def rotate_key(self) -> None:
+        """A new signing key under a new `kid`; the old one leaves the JWKS."""
+        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})
+
+    def discovery_for(self, path: str) -> dict[str, Any] | None:
+        """The discovery document served at `path`, if one is."""
+        return self.discovery() if path == "/.well-known/openid-configuration" else None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -140,8 +152,13 @@ class Upstream:
             claims["email_verified"] = person.email_verified
         if person.amr is not None:
             claims["amr"] = person.amr
+        claims = self.shaped({**claims, **person.claims})
         key = self.foreign if self.misbehave.foreign_key else self.key
-        return jwt.encode({"alg": "RS256", "kid": "upstream-1"}, claims, key)
+        return jwt.encode({"alg": "RS256", "kid": self.misbehave.kid or self.key.kid}, claims, key)
+
+    def shaped(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """The ID token's claims as this provider words them (entra.py's differ)."""
+        return claims
 
     def jwks(self) -> Any:
         return KeySet([self.key]).as_dict(private=False)
@@ -151,8 +168,10 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            if url.path == "/.well-known/openid-configuration":
-                self._json(200, upstream.discovery())
+            upstream.fetches[url.path] += 1
+            discovery = upstream.discovery_for(url.path)
+            if discovery is not None:
+                self._json(200, discovery)
             elif url.path == "/jwks":
                 self._json(200, dict(upstream.jwks()))
             elif url.path == "/authorize":
