@@ -13,3 +13,8 @@ class FederationConfig(AppConfig):
         from . import checks, sections  # noqa: F401
 
         sections.register()
+        # Imported once the app registry is ready: both import models (home-realm discovery, mail).
+        from . import realm, verify
+
+        realm.register()
+        verify.register()
