@@ -259,3 +259,18 @@ def test_a_forged_handover_sets_no_browser_cookie(unverified):
     browser = Client()
     done = browser.get("/accounts/federation/verify/sent/", {"b": "forged:value"})
     assert done.status_code == 302 and cookie_name("federation-verify") not in browser.cookies
+
+
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [("en", "did not confirm that the address is theirs"), ("de", "hat nicht bestätigt, dass die Adresse")],
+)
+def test_the_mail_is_in_the_visitor_s_language(unverified, deliver_outbox, language, says):
+    browser = Client(HTTP_ACCEPT_LANGUAGE=language)
+    sign_in_through(browser)
+
+    [mail] = deliver_outbox()
+
+    html = mail.alternatives[0][0]
+    assert says in mail.body and says in html and "Acme" in mail.body
+    assert LINK.search(mail.body) and LINK.search(html)
