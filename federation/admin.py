@@ -35,6 +35,7 @@ COMMON_FIELDS = [
     "enabled",
     "may_create_accounts",
     "allowed_email_domains",
+    "bound_domains",
 ]
 
 

@@ -9,11 +9,12 @@ class FederationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported once the app registry is ready: sections and assurance import models; checks
-        # registers the check.
-        from . import assurance, checks, sections  # noqa: F401
+        # Imported once the app registry is ready, since they import models: sections (the buttons),
+        # assurance (trusted second factors), realm (home-realm discovery), verify (the mailed link);
+        # checks registers the check, metadata's receivers forget a saved provider's cached discovery.
+        from . import assurance, checks, metadata, realm, sections, verify  # noqa: F401
 
         sections.register()
         assurance.register()
-        # Its receivers forget a provider's cached discovery and keys when it is saved.
-        from . import metadata  # noqa: F401
+        realm.register()
+        verify.register()

@@ -10,7 +10,8 @@ lets client.py exchange the code and validate the ID token, then applies the lin
   must first sign in by the account's own means (linking from the security page comes later);
 - with no link and no such account, a provider allowed to create accounts creates one (address
   verified, in an allowed domain), links it and signs in;
-- an unverified address (`email_verified` false or absent) never creates or matches an account;
+- an unverified address (`email_verified` false or absent) never creates or matches an account
+  (verify.py mails it first);
 - an inactive account or a disabled provider is refused.
 
 An upstream sign-in is one factor ("fed"): accounts' `begin_signin` then runs the stages exactly as
@@ -40,7 +41,7 @@ from accounts.models import SecurityEvent, User, normalize_email
 from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
-from . import assurance, client
+from . import assurance, client, realm, verify
 from .app_settings import app_settings
 from .metrics import count_refusal
 from .models import Provider, UpstreamLink
@@ -117,7 +118,7 @@ def begin_upstream_signin(request, provider: Provider, next_url: str | None) -> 
         verifier=started["code_verifier"],
         next=safe_next_url(next_url) or "",
     )
-    return started["url"], ticket
+    return realm.with_login_hint(started["url"], request), ticket
 
 
 def complete_upstream_signin(request, slug: str, ticket_value: str) -> str:
@@ -163,11 +164,16 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     if link is not None:
         return _sign_in_linked(request, provider, link, next_url, claims)
     if claims.get("email_verified") is not True or not claims.get("email"):
-        _refuse(request, "unverified", provider.slug)
+        # Our own mail verifies it first (verify.py); refused if this provider could not create the account.
+        return verify.begin_address_verification(request, provider, claims, next_url) or _refuse(
+            request, "unverified", provider.slug
+        )
     email = normalize_email(claims["email"])
     existing = User.objects.filter(email__lower=email.lower()).first()
     if existing is not None:
-        _refuse(request, "email_taken", provider.slug, user=existing)
+        # Unless the address's domain is bound to this provider, which vouches for it (realm.py).
+        bound = realm.sign_in_bound_account(request, provider, claims, existing, next_url)
+        return bound or _refuse(request, "email_taken", provider.slug, user=existing)
     if not provider.may_create_accounts or not provider.allows_domain(email) or not _valid_address(email):
         _refuse(request, "not_allowed", provider.slug)
     try:

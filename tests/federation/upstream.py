@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-REDIRECT_URI_TEMPLATE = "http://testserver/accounts/federation/{slug}/callback/"
+REDIRECT_URI_TEMPLATE = "{site}/accounts/federation/{slug}/callback/"
 
 
 @dataclass
@@ -63,6 +63,8 @@ class Upstream:
     issuer: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
+    site: str = "http://testserver"  # our SITE_URL, which names the redirect URI (a live server's in tests/e2e)
+    authorizations: list[dict[str, str]] = field(default_factory=list)  # every authorization request's query
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
@@ -73,7 +75,7 @@ class Upstream:
 
     @property
     def redirect_uri(self) -> str:
-        return REDIRECT_URI_TEMPLATE.format(slug=self.slug)
+        return REDIRECT_URI_TEMPLATE.format(site=self.site, slug=self.slug)
 
     def start(self) -> Upstream:
         self._thread.start()
@@ -107,6 +109,7 @@ class Upstream:
 
     def authorize(self, query: dict[str, str]) -> str:
         """Approve the request for `person`: the callback URL with a fresh code."""
+        self.authorizations.append(query)
         assert query["client_id"] == self.client_id and query["redirect_uri"] == self.redirect_uri, query
         assert query["response_type"] == "code" and "openid" in query["scope"].split(), query
         assert query["code_challenge_method"] == "S256" and query.get("nonce"), query
