@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
 
-from . import flows
+from . import flows, realm
 from .app_settings import app_settings
 from .models import Provider
 
@@ -44,5 +44,6 @@ def callback(request, slug: str):
 
 
 def _refused(request, refused: flows.Refused, provider: Provider | None):
-    context = {"reason": refused.reason, "provider": provider}
-    return render(request, "federation/refused.html", context, status=STATUS.get(refused.reason, 403))
+    context = {"reason": refused.reason, "provider": provider, "password_email": refused.password_email}
+    response = render(request, "federation/refused.html", context, status=STATUS.get(refused.reason, 403))
+    return realm.offer_password_way(response, refused.password_email) if refused.password_email else response
