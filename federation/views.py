@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
 
-from . import flows, realm
+from . import flows, realm, verify
 from .app_settings import app_settings
 from .models import Provider
 
@@ -40,7 +40,7 @@ def callback(request, slug: str):
         response = redirect(flows.complete_upstream_signin(request, slug, private_cookie(request, flows.TICKET_COOKIE)))
     except flows.Refused as refused:
         response = _refused(request, refused, Provider.objects.filter(slug=slug).first())
-    return delete_private_cookie(response, flows.TICKET_COOKIE)
+    return verify.keep_browser_secret(request, delete_private_cookie(response, flows.TICKET_COOKIE))
 
 
 def _refused(request, refused: flows.Refused, provider: Provider | None):
