@@ -99,6 +99,8 @@ def test_an_existing_password_account_of_a_bound_domain_signs_in_with_its_passwo
             page.locator("[data-realm-hint]").wait_for(state="visible")
             page.get_by_role("button", name="Sign in with Acme").click()
             page.locator('[data-refusal="email_taken"]').wait_for()
+            SCREENS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENS / "password-way-refused-en-desktop.png"), full_page=True)
             page.get_by_role("link", name="Sign in with your password").click()
             page.wait_for_url(f"{site}/accounts/login/?next=/accounts/security/")
             assert page.get_by_label("Email address").input_value() == "grace@example.org"
@@ -106,6 +108,7 @@ def test_an_existing_password_account_of_a_bound_domain_signs_in_with_its_passwo
             # The script leaves the password be for this address (had it hidden the field, the fill
             # would wait for it in vain, or the post would lack it).
             assert page.locator("[data-realm-hint]").is_hidden()
+            page.screenshot(path=str(SCREENS / "password-way-signin-en-desktop.png"), full_page=True)
             page.get_by_label("Password").fill(PASSWORD)
             page.get_by_role("button", name="Sign in", exact=True).click()
             page.wait_for_url(f"{site}/accounts/security/")
