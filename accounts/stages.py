@@ -19,10 +19,12 @@ from .app_settings import app_settings
 class FactorKind:
     """A kind of second factor, named by the method a session records when it is proved ("otp").
     `held_by`: whether an account holds one, so that its sign-in waits for it (None for a kind that
-    only backs up the others, like recovery codes)."""
+    only backs up the others, like recovery codes). `signs_in_alone`: one is a way into the account
+    without a password (a passkey), so removing another way in may leave the account reachable."""
 
     method: str
     held_by: Callable[[Any], bool] | None = None
+    signs_in_alone: bool = False
 
 
 class SigninStage:
@@ -74,6 +76,12 @@ def holds(user, method: str) -> bool:
 def holds_second_factor(user) -> bool:
     """Whether the account holds a second factor, so its highest level is more than a password."""
     return any(kind.held_by(user) for kind in _kinds.values() if kind.held_by is not None)
+
+
+def holds_factor_that_signs_in(user) -> bool:
+    """Whether the account holds a factor that signs in without a password (a passkey): asked before
+    another way in (a sign-in provider's link) is removed, so an account is never left with none."""
+    return any(kind.held_by(user) for kind in _kinds.values() if kind.signs_in_alone and kind.held_by is not None)
 
 
 def must_have_mfa(user) -> bool:
