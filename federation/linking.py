@@ -23,7 +23,7 @@ claims to `complete_confirmation` or `complete_link` here, never to a sign-in.
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
@@ -126,7 +126,8 @@ def complete_link(request, provider: Provider, claims: dict, ticket: Ticket) -> 
     if existing is not None:
         messages.info(request, _("Your account was already linked to that %(name)s account.") % {"name": provider.name})
         return ticket.next
-    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+    given = claims.get("email")
+    email = given if isinstance(given, str) else ""
     try:
         with transaction.atomic():
             link = UpstreamLink.objects.create(
@@ -182,7 +183,7 @@ def remove_disowned_links(request, user: User, link_ids: list[int]) -> None:
 def _mail(request, user: User, link: UpstreamLink, change: str, event: CredentialEvent | None = None) -> None:
     """Every change is mailed (not once per period, as warnings are): an intruder's link must never
     hide behind the owner's own mail of a moment before."""
-    facts = {"event": event.pk} if event is not None else {}
+    facts: dict[str, Any] = {"event": event.pk} if event is not None else {}
     queue_mail(
         OutboxMail.Kind.UPSTREAM_CHANGED,
         user,

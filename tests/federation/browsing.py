@@ -34,3 +34,19 @@ def signed_in_as(browser: Client):
 
     user_id = browser.session.get("_auth_user_id")
     return User.objects.get(pk=user_id) if user_id else None
+
+
+def round_trip(browser: Client, started):
+    """From a start's answer (a redirect to the provider) through the provider to our callback's answer."""
+    assert started.status_code == 302, started
+    return browser.get(at_provider(started["Location"]))
+
+
+def confirm_with(browser: Client, slug: str = "acme", next_url: str = "/accounts/security/"):
+    """ "Confirm with <provider>" on the re-authentication page, the whole round trip."""
+    return round_trip(browser, browser.post(f"/accounts/federation/{slug}/confirm/", {"next": next_url}))
+
+
+def link_through(browser: Client, slug: str = "acme"):
+    """ "Link <provider>" on the security page, the whole round trip (the session confirmed recently)."""
+    return round_trip(browser, browser.post(f"/accounts/federation/{slug}/link/"))
