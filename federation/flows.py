@@ -7,7 +7,7 @@ lets client.py exchange the code and validate the ID token, then applies the lin
 
 - a person is found by the link (issuer, subject), never by email;
 - a verified address that matches an existing account never signs in to it or links it: its owner
-  must first sign in by the account's own means (linking from the security page comes later);
+  must first sign in by the account's own means, then link the provider from the security page;
 - with no link and no such account, a provider allowed to create accounts creates one (address
   verified, in an allowed domain), links it and signs in;
 - an unverified address (`email_verified` false or absent) never creates or matches an account;
@@ -243,7 +243,7 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     except IntegrityError:
         # The same person (or address) arrived twice at once: the other request created it.
         _refuse(request, "email_taken", provider.slug)
-    return begin_signin(request, user, METHOD, next_url, id=link.pk)
+    return begin_signin(request, user, METHOD, next_url)
 
 
 def _valid_address(email: str) -> bool:
@@ -261,9 +261,7 @@ def _sign_in_linked(request, provider: Provider, link: UpstreamLink, next_url: s
         _refuse(request, "inactive", provider.slug, user=user)
     UpstreamLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
     record_event(request, Event.UPSTREAM_VERIFIED, user, method=METHOD, reason=provider.slug)
-    # The link's id goes with the factor: a "This wasn't me" from this session keeps the link it used
-    # (accounts' SigninState.proved_ids), as it keeps a passkey it used.
-    return begin_signin(request, user, METHOD, next_url, id=link.pk)
+    return begin_signin(request, user, METHOD, next_url)
 
 
 def _refuse(request, reason: str, slug: str, *, user: User | None = None, detail: str = "") -> NoReturn:

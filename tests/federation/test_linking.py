@@ -312,7 +312,8 @@ def test_the_mailed_link_removes_the_link_an_intruder_added(ada, upstream, deliv
 
 def test_the_owners_own_link_stays_when_they_press_the_button_from_a_session_it_signed_in(ada, upstream):
     """The owner linked Acme from one session and signed in through it on another: "This wasn't me"
-    from there keeps the link it used, as it keeps a passkey it used (SigninState.proved_ids)."""
+    from there (after confirming with Acme, as a session without a password must) keeps the link that
+    confirmed, as it keeps a passkey it used (SigninState.proved_ids)."""
     link_through(signed_in())
     phone = Client()
     sign_in_through(phone)
