@@ -64,7 +64,7 @@ def confirm(request, slug: str):
         url, ticket = linking.begin_confirmation(request, provider, request.POST.get("next"))
     except flows.Refused as refused:
         return _refused(request, refused, provider)
-    return _to_provider(url, ticket)
+    return _to_provider(url, ticket, request, provider)
 
 
 @never_cache
@@ -76,7 +76,7 @@ def link(request, slug: str):
         url, ticket = linking.begin_link(request, provider)
     except flows.Refused as refused:
         return _refused(request, refused, provider)
-    return _to_provider(url, ticket)
+    return _to_provider(url, ticket, request, provider)
 
 
 @never_cache
@@ -94,8 +94,14 @@ def unlink(request, link_id: int):
     return redirect("accounts:security")
 
 
-def _to_provider(url: str, ticket: flows.Ticket):
-    response = redirect(url)
+def _to_provider(url: str, ticket: flows.Ticket, request=None, provider: Provider | None = None):
+    """Off to the provider, with the ticket. After a form's POST (`request` given) not by a redirect: the
+    browser holds every redirect that follows a form to CSP's `form-action 'self'`, so a page that goes
+    on by itself (a meta refresh, no script) takes the person there, with a link in case it does not."""
+    if request is None:
+        response = redirect(url)
+    else:
+        response = render(request, "federation/continue.html", {"url": url, "provider": provider})
     return set_private_cookie(
         response, flows.TICKET_COOKIE, ticket.dumps(), max_age=app_settings.FEDERATION_STATE_TIMEOUT
     )

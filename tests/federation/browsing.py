@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import urlsplit
 
 import requests
@@ -36,10 +38,20 @@ def signed_in_as(browser: Client):
     return User.objects.get(pk=user_id) if user_id else None
 
 
+def provider_url(started) -> str:
+    """Where a start sends the browser: a redirect (a sign-in's link), or after a form's POST (confirm,
+    link) a page that goes on by itself, whose link says where."""
+    if started.status_code == 302:
+        return started["Location"]
+    assert started.status_code == 200, started
+    found = re.search(r'<a href="([^"]+)" data-continue>', started.content.decode())
+    assert found, started.content.decode()[:2000]
+    return html.unescape(found.group(1))
+
+
 def round_trip(browser: Client, started):
-    """From a start's answer (a redirect to the provider) through the provider to our callback's answer."""
-    assert started.status_code == 302, started
-    return browser.get(at_provider(started["Location"]))
+    """From a start's answer through the provider to our callback's answer."""
+    return browser.get(at_provider(provider_url(started)))
 
 
 def confirm_with(browser: Client, slug: str = "acme", next_url: str = "/accounts/security/"):

@@ -20,7 +20,7 @@ from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin
 from tests.users import PASSWORD
 
-from .browsing import at_provider, confirm_with, link_through, sign_in_through, signed_in_as
+from .browsing import at_provider, confirm_with, link_through, provider_url, sign_in_through, signed_in_as
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ def test_linking_the_same_identity_again_changes_nothing(ada, deliver_outbox):
 def test_a_link_ticket_works_only_in_the_session_and_for_the_person_that_started_it(ada, upstream, make_user):
     browser = signed_in()
     started = browser.post("/accounts/federation/acme/link/")
-    callback = at_provider(started["Location"])
+    callback = at_provider(provider_url(started))
     make_user("mallory@example.com")
     other = signed_in("mallory@example.com")
     other.cookies[TICKET] = browser.cookies[TICKET].value

@@ -19,7 +19,7 @@ from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
 from tests.mfa.pages import ENROL_PAGE, MFA_PAGE, REAUTH_PAGE, device_of, enrol_through_pages
 from tests.users import PASSWORD, add_totp
 
-from .browsing import at_provider, confirm_with, sign_in_through, signed_in_as, to_provider
+from .browsing import at_provider, confirm_with, provider_url, sign_in_through, signed_in_as, to_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +54,9 @@ def test_a_provider_only_account_confirms_with_its_provider_and_adds_an_authenti
     assert "Your account has no password." in page
 
     started = browser.post(CONFIRM, {"next": ENROL_PAGE})
-    query = parse_qs(urlsplit(started["Location"]).query)
+    query = parse_qs(urlsplit(provider_url(started)).query)
     assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
-    done = browser.get(at_provider(started["Location"]))
+    done = browser.get(at_provider(provider_url(started)))
 
     assert done.status_code == 302 and done["Location"] == ENROL_PAGE
     assert later_fed(browser) and signed_in_as(browser) == user
@@ -124,7 +124,7 @@ def test_a_reauth_ticket_signs_nobody_in_elsewhere(grace, upstream):
     before the code is spent, and signs nobody in."""
     browser, _ = grace
     started = browser.post(CONFIRM, {"next": "/accounts/security/"})
-    callback = at_provider(started["Location"])
+    callback = at_provider(provider_url(started))
     elsewhere = Client()
     elsewhere.cookies[TICKET] = browser.cookies[TICKET].value
     spent = upstream.token_requests
@@ -142,14 +142,14 @@ def test_a_ticket_bound_to_another_session_or_person_fails(grace, upstream, make
     started = browser.post(CONFIRM, {"next": "/accounts/security/"})
     second.cookies[TICKET] = browser.cookies[TICKET].value
 
-    assert refused(second.get(at_provider(started["Location"])), "session") and not later_fed(second)
+    assert refused(second.get(at_provider(provider_url(started))), "session") and not later_fed(second)
 
     # The same browser, signed out and signed in as someone else meanwhile: the ticket was Grace's.
     started = browser.post(CONFIRM, {"next": "/accounts/security/"})
     browser.post("/accounts/logout/")
     make_user("ada@example.com")
     assert browser.post("/accounts/login/", {"email": "ada@example.com", "password": PASSWORD}).status_code == 302
-    assert refused(browser.get(at_provider(started["Location"])), "session") and not later_fed(browser)
+    assert refused(browser.get(at_provider(provider_url(started))), "session") and not later_fed(browser)
 
 
 def test_an_anonymous_ticket_confirms_no_signed_in_account(grace, upstream, make_user):

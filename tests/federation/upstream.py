@@ -62,6 +62,7 @@ class Upstream:
     issuer: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
+    site: str = "http://testserver"  # ours, as the redirect URI names it (a live server's for browser tests)
     authenticated_at: int | None = None  # when the person last signed in at the provider (None: never)
     last_authorization: dict[str, str] = field(default_factory=dict)  # the last request's query
 
@@ -74,7 +75,7 @@ class Upstream:
 
     @property
     def redirect_uri(self) -> str:
-        return REDIRECT_URI_TEMPLATE.format(slug=self.slug)
+        return self.site + REDIRECT_URI_TEMPLATE.format(slug=self.slug).removeprefix("http://testserver")
 
     def start(self) -> Upstream:
         self._thread.start()
