@@ -23,7 +23,7 @@ from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import SecurityEvent
 from federation.models import Provider, UpstreamLink
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Screenshots
-from tests.federation.upstream import Upstream
+from tests.federation.upstream import Person, Upstream
 from tests.users import PASSWORD
 
 EMAIL = "dorothy@example.com"
@@ -42,7 +42,9 @@ def upstream(site):
 
 @pytest.fixture
 def provider(upstream) -> Provider:
-    made = Provider(slug=upstream.slug, name="Acme", issuer=upstream.issuer, client_id=upstream.client_id)
+    made = Provider(
+        slug=upstream.slug, name="Acme", issuer=upstream.issuer, client_id=upstream.client_id, may_create_accounts=True
+    )
     made.client_secret = upstream.client_secret
     made.save()
     return made
@@ -129,19 +131,34 @@ def test_link_sign_in_through_confirm_with_and_unlink_a_provider(
             shots(page, "confirm-before-unlink")
             page.get_by_role("button", name="Confirm with Acme").click()
             page.wait_for_url(f"{site}/accounts/security/")
+            confirmation = dict(upstream.last_authorization)
             section().get_by_role("button", name="Unlink").click()
             page.get_by_text("Acme is unlinked").wait_for()
             assert "Link Acme" in section().inner_text()
             shots(page, "unlinked")
+
+            # Someone whose account Acme created has no password: the confirm page offers only Acme.
+            page.locator("header").get_by_role("button", name="Sign out").click()
+            page.wait_for_url(f"{site}/accounts/login/")
+            upstream.person = Person(subject="upstream-mary", email="mary@example.org")
+            page.get_by_role("link", name="Continue with Acme").click()
+            page.wait_for_url(f"{site}/accounts/")
+            for language, size in (("en", "desktop"), ("de", "phone")):
+                page.set_extra_http_headers({"Accept-Language": language})
+                page.set_viewport_size(SIZES[size])
+                page.goto(f"{site}/accounts/reauthenticate/?next=/accounts/security/")
+                assert page.get_by_label("Password").count() == 0
+                shots(page, f"confirm-without-password-{size}-{language}")
         except Exception:
             shots(page, "failed")  # what the test saw
             raise
         finally:
             browser.close()
 
-    assert not UpstreamLink.objects.exists()
-    assert upstream.last_authorization.get("prompt") == "login", "the confirmation asked for a fresh sign-in"
+    assert not UpstreamLink.objects.filter(user=user).exists()
+    assert (confirmation["prompt"], confirmation["max_age"]) == ("login", "0"), "it asked for a fresh sign-in"
     kinds = list(SecurityEvent.objects.filter(user=user).order_by("at").values_list("kind", "method"))
     Event = SecurityEvent.Kind
     assert (Event.UPSTREAM_LINKED, "fed") in kinds and (Event.REAUTHENTICATED, "fed") in kinds
-    assert kinds[-1] == (Event.UPSTREAM_UNLINKED, "fed")
+    assert kinds[-2:] == [(Event.UPSTREAM_UNLINKED, "fed"), (Event.SIGNED_OUT, "")]
+    assert UpstreamLink.objects.get().user.email == "mary@example.org"
