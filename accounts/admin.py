@@ -186,7 +186,7 @@ class UserAdmin(DjangoUserAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.reason or e.method_display, e.ip or "")
+                (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), e.details or e.method_display, e.ip or "")
                 for e in events
             ),
         )
@@ -311,12 +311,16 @@ class OutboxMailAdmin(ReadOnlyAdmin):
 
 @admin.register(SecurityEvent)
 class SecurityEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "kind", "user", "method", "reason", "ip", "actor")
+    list_display = ("at", "kind", "user", "method", "details", "ip", "actor")
     list_filter = ("kind", "method", "at")
     search_fields = ("user__email", "ip")
     date_hierarchy = "at"
     list_select_related = ("user", "actor")
     readonly_fields = [f.name for f in SecurityEvent._meta.fields]
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def details(self, obj):
+        return obj.details
 
 
 @admin.register(CredentialEvent)

@@ -38,11 +38,20 @@ def record_event(
     )
 
 
+def metric_method(method: str) -> str:
+    """The sign-in metrics' `method` label for the factors recorded ("fed+otp"): how the sign-in began."""
+    if method.startswith("fed"):
+        return "federation"
+    return "passkey" if "passkey" in method else "password"
+
+
 def count_event(kind: str, method: str, reason: str) -> None:
     Kind = SecurityEvent.Kind
-    signin_method = "passkey" if "passkey" in method else "password"
+    signin_method = metric_method(method)
     if kind == Kind.SIGNIN_SUCCEEDED:
         SIGNINS.labels(signin_method, "success").inc()
+    elif kind == Kind.SIGNIN_FAILED and signin_method == "federation":
+        SIGNINS.labels(signin_method, "refused").inc()  # why: federation's own refusal counter
     elif kind == Kind.SIGNIN_FAILED:
         SIGNINS.labels(signin_method, "unverified" if reason == "unverified" else "bad_credentials").inc()
     elif kind == Kind.MFA_VERIFIED:
@@ -57,7 +66,7 @@ def record_throttled(request, kind: str, user: User | None = None, **fields) -> 
     """Record a refused (throttled) attempt, but only a bounded number per client address, so an
     attacker who is being turned away cannot grow the audit table one row per request."""
     if kind == SecurityEvent.Kind.SIGNIN_THROTTLED:
-        SIGNINS.labels("password", "throttled").inc()
+        SIGNINS.labels(metric_method(fields.get("method", "")), "throttled").inc()
     try:
         ratelimit.hit(("audit-throttled", rate_limit_subject(client_ip(request))))
     except ratelimit.RateLimited:

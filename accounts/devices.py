@@ -30,8 +30,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def recognise_device(request, user: User) -> None:
-    """Note the browser behind a successful sign-in; mail the user if it is new to their account.
+def recognise_device(request, user: User, *, via: str = "") -> None:
+    """Note the browser behind a successful sign-in; mail the user if it is new to their account
+    (`via`: the identity provider the sign-in went through, which the mail names).
 
     The first browser an account ever uses is registered silently (it is the one that just signed up).
     """
@@ -51,7 +52,8 @@ def recognise_device(request, user: User) -> None:
         if created and not first:
             # Nothing was added, but its "This wasn't me" link still ends everything and the password.
             event = record_credential_event(request, user, CredentialEvent.Kind.NEW_DEVICE)
-            queue_mail(OutboxMail.Kind.NEW_DEVICE, user, request=request, event=event.pk)
+            facts = {"via": via} if via else {}
+            queue_mail(OutboxMail.Kind.NEW_DEVICE, user, request=request, event=event.pk, **facts)
 
 
 def forget_devices(user: User) -> None:

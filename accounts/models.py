@@ -214,6 +214,8 @@ class SecurityEvent(models.Model):
     )
     kind = models.CharField(_("event"), max_length=40, choices=Kind.choices, db_index=True)
     method = models.CharField(_("method"), max_length=20, blank=True)  # pwd, passkey, otp, ...
+    # Why it failed; on a "Signed in" event, the name of the identity provider the sign-in went through
+    # (as it was then), shown as "via Acme".
     reason = models.CharField(_("reason"), max_length=40, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
@@ -237,12 +239,32 @@ class SecurityEvent(models.Model):
         "recovery": _("recovery code"),
         "passkey": _("passkey"),
         "fed": _("sign-in provider"),
+        "upstream_mfa": _("two-step verification at the provider"),
     }
+    VIA_MAX_LENGTH = 40  # the reason column's
+
+    @property
+    def via(self) -> str:
+        """The identity provider a sign-in went through ("Acme"), or ""."""
+        return self.reason if self.kind == self.Kind.SIGNIN_SUCCEEDED else ""
 
     @property
     def method_display(self) -> str:
-        """'password, authenticator app' for the stored 'pwd+otp'."""
-        return ", ".join(str(self.METHOD_NAMES.get(part, part)) for part in self.method.split("+") if part)
+        """'password, authenticator app' for the stored 'pwd+otp'; 'via Acme, authenticator app' for a
+        sign-in through the provider Acme."""
+        via = self.via
+        return ", ".join(
+            _("via %(provider)s") % {"provider": via}
+            if part == "fed" and via
+            else str(self.METHOD_NAMES.get(part, part))
+            for part in self.method.split("+")
+            if part
+        )
+
+    @property
+    def details(self) -> str:
+        """The admin's one-line summary: "via Acme" for a sign-in through a provider, else the reason."""
+        return _("via %(provider)s") % {"provider": self.via} if self.via else self.reason
 
     @property
     def device(self) -> str:

@@ -6,7 +6,8 @@ it. The stored shape is plain JSON (Django's session serializer), the same as be
 
 - `accounts.auth_methods`: the factors proved, each `{"method", "at", ...facts}`; `later` marks one
   proved after the sign-in (a step-up or re-authentication), `id` the credential's row, `key` a
-  passkey's kind ("hwk" device-bound, "swk" synced).
+  passkey's kind ("hwk" device-bound, "swk" synced), `via` the name of the provider a sign-in went
+  through ("Acme", as it was then).
 - `accounts.signed_in_at`: when the sign-in completed (the OIDC `auth_time`, the absolute lifetime).
 - `accounts.pending_signin`: a sign-in (or step-up) waiting for its next factor.
 - `accounts.session_ref`: a stable random reference to the session (OIDC `sid`), never its key.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 SIGNED_IN_AT = "accounts.signed_in_at"
@@ -38,13 +39,15 @@ class Factor:
     """A proved factor and when. `later`: proved after the sign-in (step-up, re-authentication), next
     to (never instead of) what the sign-in proved. `id`: the credential's row (a passkey or an
     authenticator app), so a recovery can tell which ones the person at this session holds. `key`: a
-    passkey's kind, for the OIDC `amr`."""
+    passkey's kind, for the OIDC `amr`. `via`: the name of the identity provider a sign-in went
+    through, as it was then, for "via Acme" in the history and the new-device mail."""
 
     method: str
     at: int
     later: bool = False
     id: int | None = None
     key: str | None = None
+    via: str | None = None
 
     @classmethod
     def now(cls, method: str, **facts: Any) -> Factor:
@@ -59,6 +62,8 @@ class Factor:
             stored["id"] = self.id
         if self.key is not None:
             stored["key"] = self.key
+        if self.via is not None:
+            stored["via"] = self.via
         return stored
 
     @classmethod
@@ -69,6 +74,7 @@ class Factor:
             later=bool(stored.get("later", False)),
             id=stored.get("id"),
             key=stored.get("key"),
+            via=stored.get("via"),
         )
 
     def within(self, seconds: float, now: float | None = None) -> bool:
@@ -141,12 +147,16 @@ class SessionInfo:
 class PreviousSignin:
     """The sign-in before this session's: when, and its browser and system (described in the page's
     language when shown). `device`: that description, as sessions stored it before (in the language of
-    their sign-in)."""
+    their sign-in). `via`: the identity provider it went through, if any."""
 
     at: int
     browser: str = ""
     system: str = ""
     device: str = ""
+    via: str = ""
+
+
+_PREVIOUS_FACTS = frozenset(fact.name for fact in fields(PreviousSignin))
 
 
 @dataclass
@@ -217,7 +227,10 @@ class SigninState:
     @property
     def previous_signin(self) -> PreviousSignin | None:
         stored = self.session.get(PREVIOUS_SIGNIN)
-        return PreviousSignin(**stored) if stored else None
+        if not stored:
+            return None
+        # Facts a newer release added are skipped, so a rolling deploy's older worker still reads them.
+        return PreviousSignin(**{name: value for name, value in stored.items() if name in _PREVIOUS_FACTS})
 
     @previous_signin.setter
     def previous_signin(self, previous: PreviousSignin) -> None:

@@ -19,11 +19,17 @@ from .app_settings import app_settings
 class FactorKind:
     """A kind of second factor, named by the method a session records when it is proved ("otp").
     `held_by`: whether an account holds one, so that its sign-in waits for it (None for a kind that
-    only backs up the others, like recovery codes). `signs_in_alone`: one is a way into the account
+    only backs up the others, like recovery codes, or that no account holds here).
+
+    `signin_only`: proved elsewhere and vouched for with the first factor (a trusted identity
+    provider's own second factor): it passes the second-factor stage and the MFA policy for the sign-in
+    it came with, but never re-authenticates here, since it is no factor the account holds and nothing
+    here checked it (`reauthentication_factors`). `signs_in_alone`: one is a way into the account
     without a password (a passkey), so removing another way in may leave the account reachable."""
 
     method: str
     held_by: Callable[[Any], bool] | None = None
+    signin_only: bool = False
     signs_in_alone: bool = False
 
 
@@ -66,6 +72,15 @@ def after_signin_url(request, user, methods: set[str]) -> str | None:
 def second_factors() -> frozenset[str]:
     """The methods that count as a second factor."""
     return frozenset(_kinds)
+
+
+def reauthentication_factors() -> frozenset[str]:
+    """The second factors that confirm it's you again: all but those only vouched for at a sign-in."""
+    return frozenset(method for method, kind in _kinds.items() if not kind.signin_only)
+
+
+def signin_only_factors() -> frozenset[str]:
+    return frozenset(method for method, kind in _kinds.items() if kind.signin_only)
 
 
 def holds(user, method: str) -> bool:

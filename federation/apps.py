@@ -9,9 +9,10 @@ class FederationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported once the app registry is ready: sections and linking import models; checks registers
-        # the check; receivers connects to the accounts signals.
-        from . import checks, linking, receivers, sections  # noqa: F401
+        # Imported once the app registry is ready: sections, assurance and linking import models; checks
+        # registers the check; receivers connects to the accounts signals.
+        from . import assurance, checks, linking, receivers, sections  # noqa: F401
 
         sections.register()
+        assurance.register()
         linking.register()

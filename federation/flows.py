@@ -14,7 +14,8 @@ lets client.py exchange the code and validate the ID token, then applies the lin
 - an inactive account or a disabled provider is refused.
 
 An upstream sign-in is one factor ("fed"): accounts' `begin_signin` then runs the stages exactly as
-after a password, so an account with a second factor is asked for it.
+after a password, so an account with a second factor is asked for it, unless the provider's own second
+factor is trusted (assurance.py).
 
 The same round trip serves a signed-in person (linking.py): confirming it's you through a provider, and
 linking one. Their tickets name that purpose and are bound to the person and the session that started
@@ -48,8 +49,9 @@ from accounts.signin_state import signin_state
 from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
-from . import client
+from . import assurance, client
 from .app_settings import app_settings
+from .metrics import count_refusal
 from .models import Provider, UpstreamLink
 
 Event = SecurityEvent.Kind
@@ -224,7 +226,7 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     issuer, subject = claims["iss"], claims["sub"]
     link = UpstreamLink.objects.filter(issuer=issuer, subject=subject).select_related("user").first()
     if link is not None:
-        return _sign_in_linked(request, provider, link, next_url)
+        return _sign_in_linked(request, provider, link, next_url, claims)
     if claims.get("email_verified") is not True or not claims.get("email"):
         _refuse(request, "unverified", provider.slug)
     email = normalize_email(claims["email"])
@@ -243,7 +245,7 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     except IntegrityError:
         # The same person (or address) arrived twice at once: the other request created it.
         _refuse(request, "email_taken", provider.slug)
-    return begin_signin(request, user, METHOD, next_url)
+    return begin_signin(request, user, METHOD, next_url, **assurance.signin_facts(provider, claims))
 
 
 def _valid_address(email: str) -> bool:
@@ -255,17 +257,18 @@ def _valid_address(email: str) -> bool:
     return len(email) <= User._meta.get_field("email").max_length  # type: ignore[operator]  # always set
 
 
-def _sign_in_linked(request, provider: Provider, link: UpstreamLink, next_url: str) -> str:
+def _sign_in_linked(request, provider: Provider, link: UpstreamLink, next_url: str, claims: dict) -> str:
     user = link.user
     if not user.is_active:
         _refuse(request, "inactive", provider.slug, user=user)
     UpstreamLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
     record_event(request, Event.UPSTREAM_VERIFIED, user, method=METHOD, reason=provider.slug)
-    return begin_signin(request, user, METHOD, next_url)
+    return begin_signin(request, user, METHOD, next_url, **assurance.signin_facts(provider, claims))
 
 
 def _refuse(request, reason: str, slug: str, *, user: User | None = None, detail: str = "") -> NoReturn:
     """Audit the refusal and raise it; `detail` (which protocol step failed) goes to the log only."""
     log.info("upstream sign-in through %s refused: %s %s", slug, reason, detail)
+    count_refusal(reason, slug)
     record_event(request, Event.SIGNIN_FAILED, user, method=METHOD, reason=f"{slug}:{reason}"[:40])
     raise Refused(reason, slug)

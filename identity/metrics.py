@@ -26,6 +26,9 @@ from identity.net import from_trusted_proxy
 REQUESTS = Counter("identity_http_requests_total", "HTTP requests by view and status", ["view", "method", "status"])
 LATENCY = Histogram("identity_http_request_duration_seconds", "Request latency by view", ["view"])
 SIGNINS = Counter("identity_signins_total", "Sign-in attempts by method and outcome", ["method", "outcome"])
+FEDERATION_REFUSALS = Counter(
+    "identity_federation_refusals_total", "Sign-ins through identity providers refused", ["provider", "reason"]
+)
 MFA_CHECKS = Counter("identity_mfa_checks_total", "Second-factor checks by method and outcome", ["method", "outcome"])
 RATE_LIMITED = Counter("identity_rate_limited_total", "Requests refused by a rate limit", ["limit"])
 TOKENS_ISSUED = Counter("identity_oidc_tokens_issued_total", "Tokens issued by grant type", ["grant_type"])

@@ -32,7 +32,7 @@ def respond(request, refused: RateLimited, template: str | None = None, context:
         oauth_error = {"error": "temporarily_unavailable", "error_description": explained(refused)}
         response = JsonResponse(oauth_error, status=429)
     elif template is None:
-        return too_many_requests(refused.retry_after)  # type: ignore[arg-type]  # without_wait() always has its page
+        return too_many_requests(refused.retry_after)
     else:
         said = {"throttled": explained(refused)} if refused.message is not None else {}
         response = render(request, template, {**(context or {}), **said}, status=429)

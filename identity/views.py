@@ -51,7 +51,12 @@ def wait_phrase(seconds: int) -> str:
     return ngettext("about %(n)d hour", "about %(n)d hours", hours) % {"n": hours}
 
 
-def too_many_requests(retry_after: int) -> HttpResponse:
+def too_many_requests(retry_after: int | None) -> HttpResponse:
+    """The 429 page; `retry_after` None: a refusal that waiting does not lift (no Retry-After)."""
+    if retry_after is None:
+        return error_page(
+            429, _("Too many attempts"), _("To protect accounts, this is paused. Please try again later.")
+        )
     return error_page(
         429,
         _("Too many attempts"),

@@ -3,7 +3,8 @@
 `amr` (RFC 8176) lists only factors actually proved in this session; `acr` names the level reached:
 
     urn:identity:loa:1fa   one factor (a password, or a sign-in through another provider: `fed`)
-    urn:identity:loa:mfa   two factors (one of those, and an authenticator app or recovery code)
+    urn:identity:loa:mfa   two factors (one of those, and an authenticator app or recovery code, or
+                           the provider's own second factor where an admin trusts it: amr fed, mfa)
     phr                    phishing-resistant (a user-verified passkey; OpenID EAP ACR Values)
 
 Factors proved at sign-in count for the whole session. A factor proved later (a step-up asked for
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import time
 
+from accounts import stages
 from accounts.signin_state import Factor, SigninState
 
 from .app_settings import app_settings
@@ -27,7 +29,9 @@ LEVELS = {ACR_1FA: 1, ACR_MFA: 2, ACR_PHR: 3}
 ACR_VALUES_SUPPORTED = list(LEVELS)
 
 # Recovery codes are single-use codes: RFC 8176's "otp" is the honest name for them too. A sign-in
-# through another provider is RFC 8176's "fed", one factor whatever the provider did (federation/).
+# through another provider is RFC 8176's "fed", one factor on its own (federation/). A second factor
+# the provider vouched for (a kind registered `signin_only`, where an admin trusts the provider's) names
+# no method of its own: we did not see which it was, so only "mfa" says that there were two.
 AMR_BY_METHOD = {"pwd": ["pwd"], "fed": ["fed"], "otp": ["otp"], "recovery": ["otp"]}
 FIRST_FACTORS = frozenset({"pwd", "fed"})
 
@@ -59,7 +63,7 @@ def level_of(factors: list[Factor]) -> int:
     methods = {factor.method for factor in factors}
     if "passkey" in methods:
         return LEVELS[ACR_PHR]
-    if methods & FIRST_FACTORS and methods & {"otp", "recovery"}:
+    if methods & FIRST_FACTORS and methods & stages.second_factors():
         return LEVELS[ACR_MFA]
     return LEVELS[ACR_1FA] if methods else 0
 

@@ -98,7 +98,7 @@ def previous_signin(request) -> dict | None:
     if noted is None:
         return None
     device = noted.device if noted.device else describe_families(noted.browser, noted.system)
-    return {"at": datetime.fromtimestamp(noted.at, tz=UTC), "device": device}
+    return {"at": datetime.fromtimestamp(noted.at, tz=UTC), "device": device, "via": noted.via}
 
 
 def end_other_sessions(request) -> int:

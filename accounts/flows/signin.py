@@ -12,6 +12,7 @@ password rate limits.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import cast
 
 from django.contrib.auth import authenticate, login, logout
@@ -26,7 +27,7 @@ from identity.net import client_ip, device_families, rate_limit_subject
 
 from .. import stages
 from ..app_settings import app_settings
-from ..audit import record_event, request_facts
+from ..audit import metric_method, record_event, request_facts
 from ..devices import recognise_device
 from ..models import SecurityEvent, User, normalize_email
 from ..sessions import end_user_sessions
@@ -140,16 +141,26 @@ def check_password_signin(request, email: str, password: str) -> User:
     return user
 
 
-def begin_signin(request, user: User, method: str, next_url: str | None, **facts) -> str:
+def begin_signin(
+    request, user: User, method: str, next_url: str | None, *, vouched: Iterable[str] = (), **facts
+) -> str:
     """After the first factor: sign in, or wait for the next stage (a second factor). Returns where to
-    send the person."""
-    first = Factor.now(method, **facts)
-    url = stages.pending_url(user, {method})
+    send the person.
+
+    `vouched`: second factors whoever proved the first one vouches for with it (a trusted identity
+    provider's own second factor). They are recorded as factors of this sign-in, with the same facts,
+    and so pass the second-factor stage; only kinds registered `signin_only` may be vouched for, so
+    that such a factor never re-authenticates here (stages.FactorKind)."""
+    vouched = tuple(vouched)
+    if not set(vouched) <= stages.signin_only_factors():
+        raise ValueError(f"only sign-in-only factor kinds can be vouched for: {vouched}")
+    proved = [Factor.now(method, **facts), *(Factor.now(other, **facts) for other in vouched)]
+    url = stages.pending_url(user, {factor.method for factor in proved})
     if url is None:
-        return _complete_and_continue(request, user, [first], next_url or "")
+        return _complete_and_continue(request, user, proved, next_url or "")
     request.session.cycle_key()
-    signin_state(request).pending = PendingSignin.begin(user.pk, user.get_session_auth_hash(), [first], next_url or "")
-    SIGNINS.labels("password", "mfa_pending").inc()
+    signin_state(request).pending = PendingSignin.begin(user.pk, user.get_session_auth_hash(), proved, next_url or "")
+    SIGNINS.labels(metric_method(method), "mfa_pending").inc()
     return url
 
 
@@ -220,9 +231,14 @@ def complete_signin(request, user: User, factors: list[Factor]) -> None:
     previous = SecurityEvent.objects.filter(user=user, kind=Event.SIGNIN_SUCCEEDED).order_by("-at").first()
     if previous is not None:
         browser, system = device_families(previous.user_agent)
-        state.previous_signin = PreviousSignin(at=int(previous.at.timestamp()), browser=browser, system=system)
-    record_event(request, Event.SIGNIN_SUCCEEDED, user, method="+".join(factor.method for factor in factors))
-    recognise_device(request, user)
+        state.previous_signin = PreviousSignin(
+            at=int(previous.at.timestamp()), browser=browser, system=system, via=previous.via
+        )
+    # A sign-in through an identity provider keeps its name (as it is now) in the event's reason.
+    via = next((factor.via for factor in factors if factor.via), "")[: SecurityEvent.VIA_MAX_LENGTH]
+    method = "+".join(factor.method for factor in factors)
+    record_event(request, Event.SIGNIN_SUCCEEDED, user, method=method, reason=via)
+    recognise_device(request, user, via=via)
 
 
 def begin_reauthentication(request, next_url: str) -> str | None:
@@ -280,7 +296,9 @@ def second_factor_requirement_met(request, recent: set[str] | None = None) -> bo
     nothing more here (its password is proved by the caller: a re-authentication or a form field)."""
     if recent is None:
         recent = signin_state(request).recent_methods(app_settings.REAUTHENTICATION_TIMEOUT)
-    return bool(recent & stages.second_factors()) or not stages.holds_second_factor(request.user)
+    # Not a second factor a provider vouched for at the sign-in: the account does not hold it, and a
+    # provider (or whoever controls the person's account there) must not add or remove factors here.
+    return bool(recent & stages.reauthentication_factors()) or not stages.holds_second_factor(request.user)
 
 
 def sign_out(request) -> None:

@@ -28,7 +28,7 @@ def test_the_first_sign_in_creates_a_verified_account_links_it_and_signs_in(prov
     link = UpstreamLink.objects.get(user=user)
     assert (link.issuer, link.subject, link.provider) == (upstream.issuer, "upstream-user-1", provider)
     events = list(SecurityEvent.objects.filter(user=user).order_by("at").values_list("kind", "method", "reason"))
-    assert events == [(Event.UPSTREAM_LINKED, "fed", "acme"), (Event.SIGNIN_SUCCEEDED, "fed", "")]
+    assert events == [(Event.UPSTREAM_LINKED, "fed", "acme"), (Event.SIGNIN_SUCCEEDED, "fed", "Acme")]
 
 
 def test_the_request_carries_state_nonce_and_a_pkce_s256_challenge(provider):
@@ -111,4 +111,4 @@ def test_the_account_pages_show_the_sign_in_through_the_provider(provider):
 
     assert browser.get("/accounts/").status_code == 200
     security = browser.get("/accounts/security/")
-    assert security.status_code == 200 and "sign-in provider" in security.content.decode()
+    assert security.status_code == 200 and "via Acme" in security.content.decode()

@@ -32,11 +32,14 @@ REDIRECT_URI_TEMPLATE = "http://testserver/accounts/federation/{slug}/callback/"
 
 @dataclass
 class Person:
-    """Who signs in at the provider: `email_verified` None leaves the claim out."""
+    """Who signs in at the provider: `email_verified` None leaves the claim out. `amr`: how they
+    authenticated there (RFC 8176), put in the ID token as it is (any JSON, to play garbage too); None
+    leaves it out."""
 
     subject: str = "upstream-user-1"
     email: str | None = "grace@example.org"
     email_verified: bool | None = True
+    amr: Any = None
 
 
 @dataclass
@@ -155,6 +158,8 @@ class Upstream:
             claims["email"] = person.email
         if person.email_verified is not None:
             claims["email_verified"] = person.email_verified
+        if person.amr is not None:
+            claims["amr"] = person.amr
         key = self.foreign if self.misbehave.foreign_key else self.key
         return jwt.encode({"alg": "RS256", "kid": "upstream-1"}, claims, key)
 

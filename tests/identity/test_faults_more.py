@@ -247,7 +247,9 @@ def _children(pid: int) -> list[int]:
 
 
 def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_server_binary, tmp_path):
-    threads_n, duration, kill_after = 6, 5.0, 1.5
+    # Load until enough sign-ups finished on both sides of the kill, however fast this machine is:
+    # the test counts outcomes, never time.
+    threads_n, before_kill, after_kill_n = 6, 6, 10
     with stack(tmp_path) as web:
         web.env["WEB_CONCURRENCY"] = "3"
         web.env["RATE_LIMITS"] = "signup-ip=100000/h,signup-address=100/h"
@@ -256,12 +258,12 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
 
         lock = threading.Lock()
         results: list[tuple[float, float, str, str]] = []  # (started, ended, email, outcome)
-        start = time.monotonic()
         killed_at: list[float] = []
+        done = threading.Event()
 
         def client(n: int):
             i = 0
-            while time.monotonic() - start < duration:
+            while not done.is_set():
                 i += 1
                 email = f"load{n}-{i}@load.example"
                 began = time.monotonic()
@@ -287,10 +289,16 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
         threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(threads_n)]
         for thread in threads:
             thread.start()
-        time.sleep(kill_after)
+        wait_for(lambda: len(results) >= before_kill, 60, f"{before_kill} sign-ups before the kill")
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
         killed_at.append(time.monotonic())
+        wait_for(
+            lambda: sum(r[0] > killed_at[0] for r in list(results)) >= after_kill_n,
+            60,
+            f"{after_kill_n} after the kill",
+        )
+        done.set()
         for thread in threads:
             thread.join(60)
         assert not any(thread.is_alive() for thread in threads)
@@ -310,8 +318,8 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
     assert len(failures) <= threads_n, failures  # at most the requests in flight on the killed worker
     assert all(r[0] <= kill for r in failures), (kill, failures)  # anything started after the kill succeeded
     assert all(r[3] == "302" for r in after_kill)
-    assert len(after_kill) >= 10, len(after_kill)
-    assert len(successes) >= 20, len(successes)
+    assert len(after_kill) >= after_kill_n, len(after_kill)
+    assert len(successes) >= after_kill_n, len(successes)
 
     # The database: no partial accounts.
     users = User.objects.filter(email__endswith="@load.example")

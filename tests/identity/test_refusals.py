@@ -221,3 +221,19 @@ def test_a_refusal_speaks_the_visitors_language(settings, user):
     c.post("/accounts/passkeys/signin/options/", content_type="application/json")
     answer = c.post("/accounts/passkeys/signin/options/", content_type="application/json")
     assert answer.json() == {"error": "Zu viele Versuche. Bitte warten Sie einen Moment."}
+
+
+def test_a_refusal_waiting_does_not_lift_gets_the_429_page_without_a_wait_in_any_language(rf):
+    """A past-the-cap refusal that reaches the middleware (no page of its own) still gets the 429 page,
+    saying nothing of a wait it has not got and sending no Retry-After."""
+    from django.utils import translation
+
+    from identity.refusals import respond
+
+    refused = ratelimit.RateLimited(30, ("signin-account-cap",), audit=None).without_wait()
+    response = respond(rf.get("/"), refused)
+    assert response.status_code == 429 and not response.has_header("Retry-After")
+    assert b"Please try again later." in response.content and b"Please try again in" not in response.content
+    with translation.override("de"):
+        german = respond(rf.get("/"), refused)
+    assert "Bitte versuchen Sie es später noch einmal.".encode() in german.content
