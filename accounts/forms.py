@@ -8,6 +8,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
+from . import realms
 from .flows.signin import SignInRefused, check_password_signin, verify_password
 from .models import User, normalize_email
 
@@ -102,9 +103,30 @@ class SignInCodeForm(forms.Form):
     )
 
 
+def bound_domain_error(realm: realms.Realm) -> forms.ValidationError:
+    """An address whose domain an admin bound to a provider: it signs up and in there only."""
+    return forms.ValidationError(
+        _("Addresses at %(domain)s sign in with %(name)s. Continue with %(name)s instead."),
+        code="bound_domain",
+        params={"domain": realm.domain, "name": realm.name},
+    )
+
+
 class SignUpForm(NormalizedPasswords, forms.Form):
     email = EmailField()
     password = NewPasswordField()
+
+    def __init__(self, *args, **kwargs):
+        self.realm: realms.Realm | None = None
+        super().__init__(*args, **kwargs)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        # Said of the domain, never of the address: it tells nobody whether an account exists.
+        self.realm = realms.find(email)
+        if self.realm is not None:
+            raise bound_domain_error(self.realm)
+        return email
 
     def clean(self):
         cleaned = super().clean()
@@ -177,4 +199,13 @@ class EmailChangeForm(forms.Form):
         email = self.cleaned_data["email"]
         if email.lower() == self.user.email.lower():
             raise forms.ValidationError(_("That is already your address."), code="same")
+        # A bound domain's addresses sign in through its provider only: moving an account there would
+        # be a way to a password account in the domain that sign-up refuses.
+        realm = realms.find(email)
+        if realm is not None:
+            raise forms.ValidationError(
+                _("Addresses at %(domain)s sign in with %(name)s, so an account cannot move there."),
+                code="bound_domain",
+                params={"domain": realm.domain, "name": realm.name},
+            )
         return email

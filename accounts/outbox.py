@@ -96,6 +96,20 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
 }
 
 
+# Kinds that go to an address with no account behind it (yet): another app's, added with add_mail_kind.
+# Any other row without a user is a decoy the worker discards.
+TO_ADDRESS_ONLY: set[str] = set()
+
+
+def add_mail_kind(kind: str, links: Callable[[OutboxMail], dict], *, to_address_only: bool = False) -> None:
+    """Another app's kind of mail (federation's address verification): `links` mints its links at send
+    time from the row, as LINKS does; its templates are mail/<kind>.txt, .html and _subject.txt.
+    `to_address_only`: its rows name no user and are sent to `to` all the same."""
+    LINKS[kind] = links
+    if to_address_only:
+        TO_ADDRESS_ONLY.add(kind)
+
+
 def queue_mail(kind: str, user: User | None, *, request=None, to: str | None = None, **facts) -> OutboxMail:
     """Write a mail to the outbox and send it once the surrounding transaction commits.
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from .app_settings import app_settings
 from .models import CredentialEvent, OutboxMail
-from .outbox import enqueue, render_mail
+from .outbox import TO_ADDRESS_ONLY, enqueue, render_mail
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def send_outbox_mail(mail_id: int) -> None:
         )
         if row is None:  # already sent, being sent by another worker, or gone
             return
-        if row.user_id is None or not _still_addressed(row) or _expired(row):  # a decoy, or stale
+        decoy = row.user_id is None and row.kind not in TO_ADDRESS_ONLY
+        if decoy or not _still_addressed(row) or _expired(row):  # a decoy, or stale
             row.sent_at = timezone.now()
             row.save(update_fields=["sent_at"])
             return

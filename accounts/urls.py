@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.signin, name="signin"),
     path("login/code/", views.signin_code, name="signin_code"),
+    path("login/realm/", views.signin_realm, name="signin_realm"),
     path("logout/", views.signout, name="signout"),
     path("signup/", views.signup, name="signup"),
     path("signup/check-inbox/", views.check_inbox, name="check_inbox"),

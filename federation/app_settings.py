@@ -17,6 +17,12 @@ class FederationSettings(AppSettings):
     FEDERATION_STATE_TIMEOUT: int = env.int("FEDERATION_STATE_TIMEOUT", 600)
     # Seconds each call to a provider (discovery, keys, token) may take before the sign-in is refused.
     FEDERATION_HTTP_TIMEOUT: float = env.float("FEDERATION_HTTP_TIMEOUT", 5.0)
+    # Seconds a provider's discovery document and keys are kept in the cache (metadata.py); saving the
+    # provider forgets them at once.
+    FEDERATION_METADATA_TTL: int = env.int("FEDERATION_METADATA_TTL", 3600)
+    # An ID token naming a key the cached set lacks fetches the keys again (a rotation), at most once
+    # per this many seconds per provider.
+    FEDERATION_JWKS_REFETCH_INTERVAL: int = env.int("FEDERATION_JWKS_REFETCH_INTERVAL", 60)
 
 
 app_settings = FederationSettings()

@@ -10,7 +10,8 @@ lets client.py exchange the code and validate the ID token, then applies the lin
   must first sign in by the account's own means, then link the provider from the security page;
 - with no link and no such account, a provider allowed to create accounts creates one (address
   verified, in an allowed domain), links it and signs in;
-- an unverified address (`email_verified` false or absent) never creates or matches an account;
+- an unverified address (`email_verified` false or absent) never creates or matches an account
+  (verify.py mails it first);
 - an inactive account or a disabled provider is refused.
 
 An upstream sign-in is one factor ("fed"): accounts' `begin_signin` then runs the stages exactly as
@@ -49,7 +50,7 @@ from accounts.signin_state import signin_state
 from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
-from . import assurance, client
+from . import assurance, client, realm, verify
 from .app_settings import app_settings
 from .metrics import count_refusal
 from .models import Provider, UpstreamLink
@@ -150,7 +151,7 @@ def begin_round_trip(
         started=int(time.time()),
     )
     url = add_params_to_uri(started["url"], list(params.items())) if params else started["url"]
-    return url, ticket
+    return realm.with_login_hint(url, request), ticket
 
 
 # The endings of the signed-in person's round trips (linking.py registers them): called with the
@@ -199,26 +200,21 @@ def complete_upstream_signin(request, slug: str, ticket_value: str) -> str:
 
 
 def _validated_claims(request, provider: Provider, ticket: Ticket) -> dict:
-    app = client.client_for(provider)
+    """The claims client.py validated (iss, sub, email, email_verified; amr, acr, auth_time when sent),
+    or the refusal: the provider unreachable, its response naming another issuer (RFC 9207), or its
+    code or tokens refused."""
     try:
-        found = client.metadata(app, provider)
-        # RFC 9207: a response's `iss` names who sent it, so a response from another provider (a mix-up
-        # attack) is caught before its code goes to this one's token endpoint.
-        iss = request.GET.get("iss")
-        if iss is not None and iss != provider.issuer:
-            _refuse(request, "issuer", provider.slug)
-        if iss is None and found.get("authorization_response_iss_parameter_supported"):
-            _refuse(request, "issuer", provider.slug)
-        return client.exchange(
-            app,
+        return client.validated_claims(
             provider,
             callback_url(provider),
             code=request.GET["code"],
             code_verifier=ticket.verifier,
             nonce=ticket.nonce,
+            response_iss=request.GET.get("iss"),
         )
     except client.UpstreamError as error:
-        _refuse(request, "unreachable" if error.step == "discovery" else "token", provider.slug, detail=error.step)
+        reason = {"discovery": "unreachable", "issuer": "issuer"}.get(error.step, "token")
+        _refuse(request, reason, provider.slug, detail=error.step)
 
 
 def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
@@ -228,11 +224,16 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     if link is not None:
         return _sign_in_linked(request, provider, link, next_url, claims)
     if claims.get("email_verified") is not True or not claims.get("email"):
-        _refuse(request, "unverified", provider.slug)
+        # Our own mail verifies it first (verify.py); refused if this provider could not create the account.
+        return verify.begin_address_verification(request, provider, claims, next_url) or _refuse(
+            request, "unverified", provider.slug
+        )
     email = normalize_email(claims["email"])
     existing = User.objects.filter(email__lower=email.lower()).first()
     if existing is not None:
-        _refuse(request, "email_taken", provider.slug, user=existing)
+        # Unless the address's domain is bound to this provider, which vouches for it (realm.py).
+        bound = realm.sign_in_bound_account(request, provider, claims, existing, next_url)
+        return bound or _refuse(request, "email_taken", provider.slug, user=existing)
     if not provider.may_create_accounts or not provider.allows_domain(email) or not _valid_address(email):
         _refuse(request, "not_allowed", provider.slug)
     try:

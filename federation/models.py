@@ -6,12 +6,15 @@ anyone who controls an account there with a victim's address sign in as the vict
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import presets
 from .crypto import seal, unseal
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -89,8 +92,12 @@ class Provider(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if "openid" not in self.scopes.split():
-            raise ValidationError({"scopes": _('The scopes must include "openid".')})
+        found = presets.errors(self)  # what its kind asks of it (openid in the scopes, Entra's authority, ...)
+        if self.slug in RESERVED_SLUGS:
+            found["slug"] = _("This slug is one of the sign-in pages' own addresses.")
+        if found:
+            raise ValidationError(found)
+        validate_bound_domains(self.bound_domains, self)
 
     @property
     def client_secret(self) -> str:
@@ -105,12 +112,50 @@ class Provider(models.Model):
         # OpenID Connect Discovery 1.0, section 4: a terminating "/" of the issuer is removed first.
         return self.issuer.rstrip("/") + DISCOVERY_PATH
 
+    def bound(self) -> set[str]:
+        """The domains whose addresses sign in here (home-realm discovery, federation/realm.py)."""
+        return set(self.bound_domains.replace(",", " ").split())
+
     def domains(self) -> set[str]:
         return {domain.lower().lstrip("@") for domain in self.allowed_email_domains.replace(",", " ").split()}
 
     def allows_domain(self, email: str) -> bool:
         allowed = self.domains()
         return not allowed or email.rpartition("@")[2].lower() in allowed
+
+
+# Addresses under /accounts/federation/ that are not a provider's (verify.py's pages).
+RESERVED_SLUGS = {"verify"}
+
+# A domain name as DNS has it (RFC 1123 labels), lowercase, at least two labels.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$")
+
+
+def validate_bound_domains(value: str, provider: Provider) -> None:
+    """Bound domains are written as DNS names, lowercase and without "@" (the admin sees exactly what
+    is matched), and a domain is bound to one provider only: home-realm discovery must have a single
+    answer, and the provider a domain is bound to is the one trusted to vouch for its addresses."""
+    errors = []
+    for domain in value.replace(",", " ").split():
+        if "@" in domain:
+            errors.append(_("Write %(domain)s without the “@”.") % {"domain": domain})
+        elif domain != domain.lower():
+            errors.append(_("Write %(domain)s in lowercase.") % {"domain": domain})
+        elif not _DOMAIN.match(domain):
+            errors.append(_("%(domain)s is not a domain name.") % {"domain": domain})
+    if errors:
+        raise ValidationError({"bound_domains": errors})
+    for other in Provider.objects.exclude(pk=provider.pk).exclude(bound_domains=""):
+        taken = sorted(provider.bound() & other.bound())
+        if taken:
+            raise ValidationError(
+                {
+                    "bound_domains": _(
+                        "%(domains)s is already bound to %(provider)s: a domain signs in with one provider only."
+                    )
+                    % {"domains": ", ".join(taken), "provider": other.name}
+                }
+            )
 
 
 class UpstreamLink(models.Model):

@@ -17,6 +17,7 @@ from django.views.generic import FormView
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
 
+from .. import realms
 from ..decorators import reauthentication_required
 from ..flows.password import change_password, complete_password_reset, may_change_password, request_password_reset
 from ..flows.signin import password_capped
@@ -68,6 +69,12 @@ def render_password_capped(request, refused: RateLimited, template: str, context
 def password_reset(request):
     form = EmailOnlyForm(data=request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # A bound domain's provider holds its people's credentials: no reset mail (our password is not
+        # how they sign in), the page sends them there. Said of the domain, whether or not an account
+        # exists at the address.
+        realm = realms.find(form.cleaned_data["email"])
+        if realm is not None:
+            return render(request, "accounts/password_reset_realm.html", {"realm": realm})
         request_password_reset(request, form.cleaned_data["email"])
         return redirect("accounts:password_reset_sent")
     return render(request, "accounts/password_reset.html", {"form": form}, status=400 if form.is_bound else 200)

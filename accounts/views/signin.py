@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -12,10 +13,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from identity import ratelimit
+from identity.net import client_ip, rate_limit_subject
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
 
-from .. import sections, tokens
+from .. import realms, sections, tokens
 from ..app_settings import app_settings
 from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
 from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
@@ -40,6 +43,12 @@ def signin(request):
     email = request.GET.get("email", "") or (request.user.email if again else "")
     form = SignInForm(request, data=request.POST or None, initial={"email": email})
     context = {"form": form, "next": next_url or "", "again": again, **sections.page_sections(request, sections.SIGNIN)}
+    if request.method == "POST" and (realm := realm_of(request.POST, next_url)) is not None:
+        # Home-realm discovery: the domain's provider signs in, and the password is not checked (nor is
+        # it asked whether the address has an account: every address of the domain goes there). A page
+        # that moves on at once rather than a redirect: CSP's form-action 'self' also covers the
+        # redirects after a form is posted, and this chain ends at the provider's origin.
+        return render(request, "accounts/signin_realm.html", {"realm": realm})
     try:
         try:
             if request.method == "POST" and form.is_valid():
@@ -50,6 +59,28 @@ def signin(request):
     except RateLimited as refused:
         return respond(request, refused, "accounts/signin.html", context)
     return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
+
+
+def realm_of(data, next_url: str | None = None) -> realms.Realm | None:
+    """The realm of the address a form posted, if it is a valid one whose domain is bound."""
+    form = EmailOnlyForm(data=data)
+    return realms.find(form.cleaned_data["email"], next_url) if form.is_valid() else None
+
+
+@never_cache
+@require_GET
+def signin_realm(request):
+    """For the sign-in page's script (static/js/realm.js): whether a domain signs in with a provider,
+    so the page can say so before a password is typed. It is asked the domain only (the typed address
+    stays in the page) and answers from it alone (which domains are bound is no secret: the sign-in
+    page itself sends their addresses away); rate-limited per client address."""
+    try:
+        ratelimit.hit(("signin-realm-ip", rate_limit_subject(client_ip(request))))
+    except RateLimited as throttled:
+        raise throttled.saying(_("Too many attempts. Please wait a moment."), audit=None, answer="json") from None
+    domain = request.GET.get("domain", "")
+    realm = realm_of({"email": f"someone@{domain}"}) if domain and "@" not in domain else None
+    return JsonResponse({"realm": {"name": realm.name, "domain": realm.domain} if realm else None})
 
 
 @sensitive_post_parameters("code")
@@ -92,7 +123,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         sign_up(request, form.cleaned_data["email"], form.cleaned_data["password"])
         return redirect("accounts:check_inbox")
-    context = {"form": form, **sections.page_sections(request, sections.SIGNUP)}
+    context = {"form": form, "realm": form.realm, **sections.page_sections(request, sections.SIGNUP)}
     return render(request, "accounts/signup.html", context, status=400 if form.is_bound else 200)
 
 

@@ -105,7 +105,7 @@ def test_link_sign_in_through_confirm_with_and_unlink_a_provider(
                 for size, viewport in SIZES.items():
                     page.set_viewport_size(viewport)
                     page.goto(f"{site}/accounts/security/")
-                    assert ("Anmeldedienste" if language == "de" else "Sign-in providers") in section().inner_text()
+                    assert ("Anmeldeanbieter" if language == "de" else "Sign-in providers") in section().inner_text()
                     section().screenshot(path=str(shots.folder / f"security-section-{size}-{language}.png"))
                     shots(page, f"security-{size}-{language}")
                     page.goto(f"{site}/accounts/reauthenticate/?next=/accounts/security/")
@@ -131,7 +131,7 @@ def test_link_sign_in_through_confirm_with_and_unlink_a_provider(
             shots(page, "confirm-before-unlink")
             page.get_by_role("button", name="Confirm with Acme").click()
             page.wait_for_url(f"{site}/accounts/security/")
-            confirmation = dict(upstream.last_authorization)
+            confirmation = dict(upstream.authorizations[-1])
             section().get_by_role("button", name="Unlink").click()
             page.get_by_text("Acme is unlinked").wait_for()
             assert "Link Acme" in section().inner_text()

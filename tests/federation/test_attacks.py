@@ -60,6 +60,9 @@ def test_the_address_matches_whatever_its_case(provider, upstream, make_user):
 
 @pytest.mark.parametrize("verified", [False, None], ids=["false", "absent"])
 def test_an_unverified_address_neither_creates_nor_matches_an_account(provider, upstream, make_user, verified):
+    """From a provider that may not create accounts, refused outright; from one that may, our own mail
+    verifies it first (test_verify.py)."""
+    Provider.objects.filter(pk=provider.pk).update(may_create_accounts=False)
     upstream.person.email_verified = verified
     browser = Client()
     assert refused(sign_in_through(browser), "unverified", browser)
@@ -72,6 +75,7 @@ def test_an_unverified_address_neither_creates_nor_matches_an_account(provider, 
 
 
 def test_the_string_true_is_no_verified_address(provider, upstream):
+    Provider.objects.filter(pk=provider.pk).update(may_create_accounts=False)
     upstream.person.email_verified = "true"  # type: ignore[assignment]  # what some providers send
     browser = Client()
     assert refused(sign_in_through(browser), "unverified", browser)

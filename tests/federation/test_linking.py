@@ -136,7 +136,7 @@ def test_a_link_ticket_works_only_in_the_session_and_for_the_person_that_started
 def test_the_link_mail_is_in_the_persons_language(ada, deliver_outbox):
     browser = signed_in(HTTP_ACCEPT_LANGUAGE="de")
     link_through(browser)
-    [mail] = [m for m in deliver_outbox() if "Anmeldedienst" in m.subject]
+    [mail] = [m for m in deliver_outbox() if "Anmeldeanbieter" in m.subject]
     assert "mit Acme verknüpft" in mail.body
 
 

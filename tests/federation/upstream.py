@@ -18,6 +18,7 @@ import json
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +28,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-REDIRECT_URI_TEMPLATE = "http://testserver/accounts/federation/{slug}/callback/"
+REDIRECT_URI_TEMPLATE = "{site}/accounts/federation/{slug}/callback/"
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Person:
     email: str | None = "grace@example.org"
     email_verified: bool | None = True
     amr: Any = None
+    claims: dict[str, Any] = field(default_factory=dict)  # more claims in its ID token (tid, xms_edov, ...)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Misbehaviour:
     azp: str | None = None  # ... and this `azp`
     token_issuer: str | None = None  # ... this `iss` instead of the provider's
     foreign_key: bool = False  # ... a signature by a key not in the JWKS (same `kid`)
+    kid: str | None = None  # ... a header naming this key id instead of the signing key's
     iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
     omit_iss_parameter: bool = False  # ... or leaves `iss` out
     ignore_prompt: bool = False  # prompt=login and max_age=0 do not make the person sign in again
@@ -62,12 +65,13 @@ class Upstream:
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     person: Person = field(default_factory=Person)
     misbehave: Misbehaviour = field(default_factory=Misbehaviour)
+    fetches: Counter[str] = field(default_factory=Counter)  # GET requests by path (discovery, keys)
     issuer: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: int = 0
-    site: str = "http://testserver"  # ours, as the redirect URI names it (a live server's for browser tests)
+    site: str = "http://testserver"  # our SITE_URL, which names the redirect URI (a live server's in tests/e2e)
+    authorizations: list[dict[str, str]] = field(default_factory=list)  # every authorization request's query
     authenticated_at: int | None = None  # when the person last signed in at the provider (None: never)
-    last_authorization: dict[str, str] = field(default_factory=dict)  # the last request's query
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
@@ -78,7 +82,7 @@ class Upstream:
 
     @property
     def redirect_uri(self) -> str:
-        return self.site + REDIRECT_URI_TEMPLATE.format(slug=self.slug).removeprefix("http://testserver")
+        return REDIRECT_URI_TEMPLATE.format(site=self.site, slug=self.slug)
 
     def start(self) -> Upstream:
         self._thread.start()
@@ -87,6 +91,14 @@ class Upstream:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def rotate_key(self) -> None:
+        """A new signing key under a new `kid`; the old one leaves the JWKS."""
+        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})
+
+    def discovery_for(self, path: str) -> dict[str, Any] | None:
+        """The discovery document served at `path`, if one is."""
+        return self.discovery() if path == "/.well-known/openid-configuration" else None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -104,10 +116,10 @@ class Upstream:
 
     def authorize(self, query: dict[str, str]) -> str:
         """Approve the request for `person`: the callback URL with a fresh code."""
+        self.authorizations.append(query)
         assert query["client_id"] == self.client_id and query["redirect_uri"] == self.redirect_uri, query
         assert query["response_type"] == "code" and "openid" in query["scope"].split(), query
         assert query["code_challenge_method"] == "S256" and query.get("nonce"), query
-        self.last_authorization = dict(query)
         again = "login" in query.get("prompt", "").split() or query.get("max_age") == "0"
         if self.authenticated_at is None or (again and not self.misbehave.ignore_prompt):
             self.authenticated_at = int(time.time())
@@ -160,8 +172,13 @@ class Upstream:
             claims["email_verified"] = person.email_verified
         if person.amr is not None:
             claims["amr"] = person.amr
+        claims = self.shaped({**claims, **person.claims})
         key = self.foreign if self.misbehave.foreign_key else self.key
-        return jwt.encode({"alg": "RS256", "kid": "upstream-1"}, claims, key)
+        return jwt.encode({"alg": "RS256", "kid": self.misbehave.kid or self.key.kid}, claims, key)
+
+    def shaped(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """The ID token's claims as this provider words them (entra.py's differ)."""
+        return claims
 
     def jwks(self) -> Any:
         return KeySet([self.key]).as_dict(private=False)
@@ -171,8 +188,10 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            if url.path == "/.well-known/openid-configuration":
-                self._json(200, upstream.discovery())
+            upstream.fetches[url.path] += 1
+            discovery = upstream.discovery_for(url.path)
+            if discovery is not None:
+                self._json(200, discovery)
             elif url.path == "/jwks":
                 self._json(200, dict(upstream.jwks()))
             elif url.path == "/authorize":
