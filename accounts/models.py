@@ -135,6 +135,7 @@ class OutboxMail(models.Model):
         MFA_FAILURES = "mfa_failures", _("Password known, second step failed")
         PASSKEY_CLONED = "passkey_cloned", _("A copy of a passkey may exist")
         SIGNIN_CODE = "signin_code", _("Sign-in code")
+        UPSTREAM_CHANGED = "upstream_changed", _("Sign-in provider linked or unlinked")
 
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     user = models.ForeignKey(
@@ -204,6 +205,7 @@ class SecurityEvent(models.Model):
         ADMIN_TOKENS_REVOKED = "admin_tokens_revoked", _("App access revoked by an admin")
         UPSTREAM_VERIFIED = "upstream_verified", _("Sign-in provider vouched")
         UPSTREAM_LINKED = "upstream_linked", _("Sign-in provider linked")
+        UPSTREAM_UNLINKED = "upstream_unlinked", _("Sign-in provider unlinked")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     # Kept when the account is deleted: the trail must outlive what it describes.
@@ -288,8 +290,9 @@ class CredentialEvent(models.Model):
     "This wasn't me" link names one of these rows, and `used_at` makes it work once.
 
     `added` says what the change added: {"otp": [device ids], "passkey": [ids], "recovery": [code ids]},
-    or {"previous_email": address}. `session_ref` is the stable reference of the session that made it;
-    `told` is the address its mail went to, which is all its link proves (see accounts/flows/not_me.py).
+    {"fed": [sign-in provider link ids]}, or {"previous_email": address}. `session_ref` is the stable
+    reference of the session that made it; `told` is the address its mail went to, which is all its
+    link proves (see accounts/flows/not_me.py).
     """
 
     class Kind(models.TextChoices):
@@ -297,6 +300,7 @@ class CredentialEvent(models.Model):
         RECOVERY_CODES = "recovery_codes", _("Recovery codes generated")
         EMAIL_CHANGED = "email_changed", _("Email address changed")
         NEW_DEVICE = "new_device", _("Sign-in from a new device")
+        UPSTREAM_LINKED = "upstream_linked", _("Sign-in provider linked")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credential_events", verbose_name=_("user"))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

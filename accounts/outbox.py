@@ -92,6 +92,7 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.MFA_FAILURES: _account_links,
     OutboxMail.Kind.PASSKEY_CLONED: _account_links,
     OutboxMail.Kind.SIGNIN_CODE: _signin_code,
+    OutboxMail.Kind.UPSTREAM_CHANGED: _credential_event_links,
 }
 
 

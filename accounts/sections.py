@@ -1,7 +1,8 @@
 """Sections other apps contribute to the account's pages, so accounts never imports them: mfa adds
 its passkeys and two-step verification to the security page (and the passkey offer to the home page),
 the OIDC provider the apps signed in to, federation its providers' buttons to the sign-in and sign-up
-pages. Each registers in its AppConfig.ready()."""
+pages, the providers an account is linked to to the security page and "Confirm with <provider>" to the
+re-authentication page. Each registers in its AppConfig.ready()."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ HOME = "home"
 SECURITY = "security"
 SIGNIN = "signin"
 SIGNUP = "signup"
+# "Confirm it's you": ways to re-authenticate besides the password (its template sees the page's `next`).
+REAUTHENTICATE = "reauthenticate"
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Section:
     order: int = 0
 
 
-_sections: dict[str, list[Section]] = {HOME: [], SECURITY: [], SIGNIN: [], SIGNUP: []}
+_sections: dict[str, list[Section]] = {HOME: [], SECURITY: [], SIGNIN: [], SIGNUP: [], REAUTHENTICATE: []}
 
 
 def add_section(page: str, section: Section) -> None:

@@ -24,11 +24,13 @@ class FactorKind:
     `signin_only`: proved elsewhere and vouched for with the first factor (a trusted identity
     provider's own second factor): it passes the second-factor stage and the MFA policy for the sign-in
     it came with, but never re-authenticates here, since it is no factor the account holds and nothing
-    here checked it (`reauthentication_factors`)."""
+    here checked it (`reauthentication_factors`). `signs_in_alone`: one is a way into the account
+    without a password (a passkey), so removing another way in may leave the account reachable."""
 
     method: str
     held_by: Callable[[Any], bool] | None = None
     signin_only: bool = False
+    signs_in_alone: bool = False
 
 
 class SigninStage:
@@ -89,6 +91,12 @@ def holds(user, method: str) -> bool:
 def holds_second_factor(user) -> bool:
     """Whether the account holds a second factor, so its highest level is more than a password."""
     return any(kind.held_by(user) for kind in _kinds.values() if kind.held_by is not None)
+
+
+def holds_factor_that_signs_in(user) -> bool:
+    """Whether the account holds a factor that signs in without a password (a passkey): asked before
+    another way in (a sign-in provider's link) is removed, so an account is never left with none."""
+    return any(kind.held_by(user) for kind in _kinds.values() if kind.signs_in_alone and kind.held_by is not None)
 
 
 def must_have_mfa(user) -> bool:

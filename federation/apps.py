@@ -9,12 +9,14 @@ class FederationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported once the app registry is ready, since they import models: sections (the buttons),
-        # assurance (trusted second factors), realm (home-realm discovery), verify (the mailed link);
-        # checks registers the check, metadata's receivers forget a saved provider's cached discovery.
-        from . import assurance, checks, metadata, realm, sections, verify  # noqa: F401
+        # Imported once the app registry is ready, since they import models: sections (the buttons, the
+        # links, "Confirm with"), assurance (trusted second factors), realm (home-realm discovery), verify
+        # (the mailed link), linking (confirming and linking); checks registers the check, metadata's
+        # receivers forget a saved provider's cached discovery, receivers answer accounts' signals.
+        from . import assurance, checks, linking, metadata, realm, receivers, sections, verify  # noqa: F401
 
         sections.register()
         assurance.register()
         realm.register()
         verify.register()
+        linking.register()

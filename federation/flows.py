@@ -7,7 +7,7 @@ lets client.py exchange the code and validate the ID token, then applies the lin
 
 - a person is found by the link (issuer, subject), never by email;
 - a verified address that matches an existing account never signs in to it or links it: its owner
-  must first sign in by the account's own means (linking from the security page comes later);
+  must first sign in by the account's own means, then link the provider from the security page;
 - with no link and no such account, a provider allowed to create accounts creates one (address
   verified, in an allowed domain), links it and signs in;
 - an unverified address (`email_verified` false or absent) never creates or matches an account
@@ -17,14 +17,22 @@ lets client.py exchange the code and validate the ID token, then applies the lin
 An upstream sign-in is one factor ("fed"): accounts' `begin_signin` then runs the stages exactly as
 after a password, so an account with a second factor is asked for it, unless the provider's own second
 factor is trusted (assurance.py).
+
+The same round trip serves a signed-in person (linking.py): confirming it's you through a provider, and
+linking one. Their tickets name that purpose and are bound to the person and the session that started
+them (`Ticket.purpose`, `user`, `session`); the callback hands them to the purpose's own ending
+(`add_purpose`) once the ID token is validated, and never signs anyone in with them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import NoReturn
 
+from authlib.common.urls import add_params_to_uri
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -38,6 +46,7 @@ from django.utils.translation import gettext as _
 from accounts.audit import record_event
 from accounts.flows.signin import begin_signin, safe_next_url
 from accounts.models import SecurityEvent, User, normalize_email
+from accounts.signin_state import signin_state
 from identity import ratelimit
 from identity.net import client_ip, rate_limit_subject
 
@@ -50,6 +59,7 @@ Event = SecurityEvent.Kind
 METHOD = "fed"
 TICKET_COOKIE = "federation"
 _TICKET_SALT = "federation.ticket"
+SIGNIN = "signin"
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +67,21 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Ticket:
     """What the callback must see again: which provider, the state and nonce sent, the PKCE verifier,
-    and where to go after. Signed (it must not be made up) and timed (FEDERATION_STATE_TIMEOUT)."""
+    and where to go after. Signed (it must not be made up) and timed (FEDERATION_STATE_TIMEOUT).
+
+    `purpose`: SIGNIN (anonymous), or a signed-in person's round trip (linking.py), then bound to
+    `user` (their id) and `session` (its stable reference), and `started` (when it began, for the ID
+    token's `auth_time`)."""
 
     provider: str
     state: str
     nonce: str
     verifier: str
     next: str
+    purpose: str = SIGNIN
+    user: int | None = None
+    session: str = ""
+    started: int = 0
 
     def dumps(self) -> str:
         return signing.dumps(asdict(self), salt=_TICKET_SALT)
@@ -107,19 +125,55 @@ def check_rate_limit(request) -> None:
 def begin_upstream_signin(request, provider: Provider, next_url: str | None) -> tuple[str, Ticket]:
     """Where to send the browser (the provider's authorization endpoint), and the ticket to set as
     the private cookie."""
+    return begin_round_trip(request, provider, next_url)
+
+
+def begin_round_trip(
+    request, provider: Provider, next_url: str | None, *, purpose: str = SIGNIN, params: dict[str, str] | None = None
+) -> tuple[str, Ticket]:
+    """The start of any round trip: an anonymous sign-in, or (another `purpose`) one of the signed-in
+    person's, whose ticket is bound to them and this session. `params` go on the authorization URL
+    (`prompt`, `max_age`)."""
     check_rate_limit(request)
     try:
         started = client.authorization(provider, callback_url(provider))
     except client.UpstreamError as error:
         _refuse(request, "unreachable", provider.slug, detail=error.step)
+    bound = purpose != SIGNIN
     ticket = Ticket(
         provider=provider.slug,
         state=started["state"],
         nonce=started["nonce"],
         verifier=started["code_verifier"],
         next=safe_next_url(next_url) or "",
+        purpose=purpose,
+        user=request.user.pk if bound else None,
+        session=signin_state(request).ref if bound else "",
+        started=int(time.time()),
     )
-    return realm.with_login_hint(started["url"], request), ticket
+    url = add_params_to_uri(started["url"], list(params.items())) if params else started["url"]
+    return realm.with_login_hint(url, request), ticket
+
+
+# The endings of the signed-in person's round trips (linking.py registers them): called with the
+# validated claims once the ticket is known to be this person's and this session's.
+_purposes: dict[str, Callable[[object, Provider, dict, Ticket], str]] = {}
+
+
+def add_purpose(purpose: str, complete: Callable[[object, Provider, dict, Ticket], str]) -> None:
+    _purposes[purpose] = complete
+
+
+def bound_to_this_session(request, ticket: Ticket) -> bool:
+    """A signed-in person's ticket works only in the session that started it, for the same person: a
+    cookie carried to another browser, or left behind after signing out and in as someone else, fails."""
+    ref = signin_state(request).ref if request.user.is_authenticated else ""
+    return (
+        ticket.user is not None
+        and request.user.pk == ticket.user
+        and bool(ref)
+        and constant_time_compare(ref, ticket.session)
+    )
 
 
 def complete_upstream_signin(request, slug: str, ticket_value: str) -> str:
@@ -134,9 +188,15 @@ def complete_upstream_signin(request, slug: str, ticket_value: str) -> str:
     provider = Provider.objects.filter(slug=slug).first()
     if provider is None or not provider.enabled:
         _refuse(request, "disabled", slug)
+    if ticket.purpose != SIGNIN:
+        # Checked before the code is spent: another person's or another session's ticket goes nowhere.
+        if ticket.purpose not in _purposes or not bound_to_this_session(request, ticket):
+            _refuse(request, "session", slug, user=request.user if request.user.is_authenticated else None)
     if request.GET.get("error") or not request.GET.get("code"):
         _refuse(request, "upstream", slug)  # the person cancelled, or the provider refused
     claims = _validated_claims(request, provider, ticket)
+    if ticket.purpose != SIGNIN:
+        return _purposes[ticket.purpose](request, provider, claims, ticket)
     return _sign_in(request, provider, claims, ticket.next)
 
 

@@ -11,4 +11,7 @@ urlpatterns = [
     path("verify/<str:token>/", verify_views.verify_link, name="verify_link"),
     path("<slug:slug>/", views.start, name="start"),
     path("<slug:slug>/callback/", views.callback, name="callback"),
+    path("<slug:slug>/confirm/", views.confirm, name="confirm"),
+    path("<slug:slug>/link/", views.link, name="link"),
+    path("links/<int:link_id>/unlink/", views.unlink, name="unlink"),
 ]

@@ -18,8 +18,9 @@ FACTOR_KINDS = (
     FactorKind("otp", held_by=lambda user: totp_devices(user).exists()),
     FactorKind("recovery"),  # backs up the others: holding codes alone is no second factor
     # A user-verified passkey is multi-factor on its own (something you have, plus PIN or biometrics):
-    # as the first factor it passes the stage too.
-    FactorKind("passkey", held_by=lambda user: passkeys(user).exists()),
+    # as the first factor it passes the stage too. Every passkey here is discoverable (passkeys/auth.py
+    # requires a resident key), so each one signs in without a password.
+    FactorKind("passkey", held_by=lambda user: passkeys(user).exists(), signs_in_alone=True),
 )
 
 

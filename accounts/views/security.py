@@ -120,13 +120,20 @@ def not_me(request):
 @login_required
 def reauthenticate(request):
     """Confirm it's you at the account's highest level: a second factor at the challenge page if the
-    account holds one (a password posted here is then not even checked), else the password."""
+    account holds one (a password posted here is then not even checked), else the password, or what
+    other apps offer in its place (a sign-in provider the account is linked to, sections.REAUTHENTICATE).
+    An account without a usable password is shown no password field."""
     next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or "/accounts/security/"
     challenge = begin_reauthentication(request, next_url)
     if challenge:
         return redirect(challenge)
     form = ReauthenticateForm(data=request.POST or None)
-    context = {"form": form, "next": next_url}
+    context = {
+        "form": form,
+        "next": next_url,
+        "has_password": request.user.has_usable_password(),
+        **sections.page_sections(request, sections.REAUTHENTICATE),
+    }
     if request.method == "POST" and form.is_valid():
         try:
             if confirm_identity(request, form.cleaned_data["password"]):

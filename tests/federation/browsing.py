@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import urlsplit
 
 import requests
@@ -34,3 +36,29 @@ def signed_in_as(browser: Client):
 
     user_id = browser.session.get("_auth_user_id")
     return User.objects.get(pk=user_id) if user_id else None
+
+
+def provider_url(started) -> str:
+    """Where a start sends the browser: a redirect (a sign-in's link), or after a form's POST (confirm,
+    link) a page that goes on by itself, whose link says where."""
+    if started.status_code == 302:
+        return started["Location"]
+    assert started.status_code == 200, started
+    found = re.search(r'<a href="([^"]+)" data-continue>', started.content.decode())
+    assert found, started.content.decode()[:2000]
+    return html.unescape(found.group(1))
+
+
+def round_trip(browser: Client, started):
+    """From a start's answer through the provider to our callback's answer."""
+    return browser.get(at_provider(provider_url(started)))
+
+
+def confirm_with(browser: Client, slug: str = "acme", next_url: str = "/accounts/security/"):
+    """ "Confirm with <provider>" on the re-authentication page, the whole round trip."""
+    return round_trip(browser, browser.post(f"/accounts/federation/{slug}/confirm/", {"next": next_url}))
+
+
+def link_through(browser: Client, slug: str = "acme"):
+    """ "Link <provider>" on the security page, the whole round trip (the session confirmed recently)."""
+    return round_trip(browser, browser.post(f"/accounts/federation/{slug}/link/"))

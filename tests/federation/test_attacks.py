@@ -44,7 +44,7 @@ def test_a_verified_address_of_an_existing_account_never_signs_in_or_links(provi
     done = sign_in_through(browser)
 
     assert done.status_code == 409 and refused(done, "email_taken", browser)
-    assert "Sign in to it with its password or passkey first" in done.content.decode()
+    assert "If it is yours, sign in to it with its password or passkey, then link Acme on its" in done.content.decode()
     assert not UpstreamLink.objects.exists() and User.objects.count() == 1
     assert SecurityEvent.objects.get(kind=Event.SIGNIN_FAILED).user == victim
 

@@ -204,11 +204,10 @@ def test_entra_refuses_a_token_without_a_tenant_id(db, entra, tid):
 @pytest.mark.parametrize("edov", [None, False, "true", 1], ids=["absent", "false", "string", "one"])
 def test_an_entra_address_is_unverified_unless_xms_edov_is_true(db, entra, make_user, edov):
     """Entra's `email` is set by the tenant: without xms_edov true it neither creates nor matches an
-    account, whatever `email_verified` the token might carry."""
+    account, whatever `email_verified` the token might carry. (From a provider that may not create
+    accounts it is refused outright; one that may mails it first, test_verify.py.)"""
     entra.edov = edov
     entra.person.claims["email_verified"] = True
-    # A provider that may create accounts would mail an unverified address first (test_verify.py): this
-    # one may not, so the refusal shows that the address counted as unverified.
     entra_provider(entra, may_create_accounts=False)
     browser = Client()
     assert refused(sign_in_through(browser), "unverified", browser, "acme") and not User.objects.exists()

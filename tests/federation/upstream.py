@@ -3,6 +3,10 @@ authorization endpoint that approves whoever `person` says at once, and a token 
 the client's secret, the redirect URI and the PKCE verifier (S256, with authlib's own challenge
 function) and issues RS256 ID tokens signed with joserfc (authlib's JOSE library).
 
+The person has a session at the provider (`authenticated_at`, the ID token's `auth_time`): a request
+with `prompt=login` or `max_age=0` makes them sign in there again, as an honest provider would, unless
+`misbehave.ignore_prompt` (a provider that answers from the old session).
+
 It runs in a thread of the test process (http.server on 127.0.0.1, a port the system picks), so it is
 no server process of its own in tests/test_markers.py's sense. Each attack a test plays is a switch
 on `Upstream` (`misbehave`), so the provider is otherwise as an honest one would be."""
@@ -50,6 +54,8 @@ class Misbehaviour:
     kid: str | None = None  # ... a header naming this key id instead of the signing key's
     iss_parameter: str | None = None  # the authorization response's `iss` (RFC 9207) says this
     omit_iss_parameter: bool = False  # ... or leaves `iss` out
+    ignore_prompt: bool = False  # prompt=login and max_age=0 do not make the person sign in again
+    omit_auth_time: bool = False  # the ID token says nothing of when the person authenticated
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Upstream:
     token_requests: int = 0
     site: str = "http://testserver"  # our SITE_URL, which names the redirect URI (a live server's in tests/e2e)
     authorizations: list[dict[str, str]] = field(default_factory=list)  # every authorization request's query
+    authenticated_at: int | None = None  # when the person last signed in at the provider (None: never)
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
@@ -113,8 +120,16 @@ class Upstream:
         assert query["client_id"] == self.client_id and query["redirect_uri"] == self.redirect_uri, query
         assert query["response_type"] == "code" and "openid" in query["scope"].split(), query
         assert query["code_challenge_method"] == "S256" and query.get("nonce"), query
+        again = "login" in query.get("prompt", "").split() or query.get("max_age") == "0"
+        if self.authenticated_at is None or (again and not self.misbehave.ignore_prompt):
+            self.authenticated_at = int(time.time())
         code = secrets.token_urlsafe(16)
-        self.codes[code] = {"challenge": query["code_challenge"], "nonce": query["nonce"], "person": self.person}
+        self.codes[code] = {
+            "challenge": query["code_challenge"],
+            "nonce": query["nonce"],
+            "person": self.person,
+            "auth_time": self.authenticated_at,
+        }
         answer = {"code": code, "state": query["state"]}
         if not self.misbehave.omit_iss_parameter:
             answer["iss"] = self.misbehave.iss_parameter or self.issuer
@@ -134,10 +149,10 @@ class Upstream:
             "access_token": secrets.token_urlsafe(16),
             "token_type": "Bearer",
             "expires_in": 300,
-            "id_token": self.id_token(grant["person"], grant["nonce"]),
+            "id_token": self.id_token(grant["person"], grant["nonce"], grant["auth_time"]),
         }
 
-    def id_token(self, person: Person, nonce: str) -> str:
+    def id_token(self, person: Person, nonce: str, auth_time: int | None = None) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.misbehave.token_issuer or self.issuer,
@@ -149,6 +164,8 @@ class Upstream:
         }
         if self.misbehave.azp is not None:
             claims["azp"] = self.misbehave.azp
+        if auth_time is not None and not self.misbehave.omit_auth_time:
+            claims["auth_time"] = auth_time
         if person.email is not None:
             claims["email"] = person.email
         if person.email_verified is not None:

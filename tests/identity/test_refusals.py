@@ -231,7 +231,8 @@ def test_a_refusal_waiting_does_not_lift_gets_the_429_page_without_a_wait_in_any
     from identity.refusals import respond
 
     refused = ratelimit.RateLimited(30, ("signin-account-cap",), audit=None).without_wait()
-    response = respond(rf.get("/"), refused)
+    with translation.override("en"):
+        response = respond(rf.get("/"), refused)
     assert response.status_code == 429 and not response.has_header("Retry-After")
     assert b"Please try again later." in response.content and b"Please try again in" not in response.content
     with translation.override("de"):
