@@ -18,7 +18,7 @@ from federation.realm import PASSWORD_COOKIE, PASSWORD_WAY_AGE
 from identity.cookies import cookie_name
 from tests.users import add_totp, pass_mfa
 
-from .browsing import sign_in_through, signed_in_as
+from .browsing import link_through, sign_in_through, signed_in_as
 from .test_realm import beta, bound, post_signin, realm_target  # noqa: F401  # fixtures
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +75,23 @@ def test_with_the_cookie_the_password_signs_in_to_that_account_and_goes_to_secur
     # Linking is the signed-in person's own act on the security page: nothing was linked yet.
     assert not UpstreamLink.objects.exists()
     assert SecurityEvent.objects.filter(user=grace, kind=Event.SIGNIN_SUCCEEDED, method="pwd").exists()
+
+
+def test_the_whole_way_password_then_link_on_the_security_page_then_the_provider_signs_in(grace):
+    """The rule's own path: sign in to the account by its own means, link from the security page (a
+    fresh password sign-in needs no other confirmation), and from then on the provider signs in."""
+    browser = Client()
+    refused_with_the_way(browser)
+    assert post_signin(browser, "grace@example.org")["Location"] == "/accounts/security/"
+    assert "Link Acme" in browser.get("/accounts/security/").content.decode()
+
+    done = link_through(browser)
+
+    assert done.status_code == 302 and done["Location"] == "/accounts/security/"
+    assert UpstreamLink.objects.get().user == grace
+    browser.post("/accounts/logout/")
+    again = Client()
+    assert sign_in_through(again).status_code == 302 and signed_in_as(again) == grace
 
 
 def test_the_password_is_checked_as_always(grace):
