@@ -100,10 +100,11 @@ class Refused(Exception):
     """An upstream sign-in that must not go on. `reason` picks the page's words (views.py) and ends the
     audit row's reason ("<provider>:<reason>")."""
 
-    def __init__(self, reason: str, provider: str = ""):
+    def __init__(self, reason: str, provider: str = "", password_email: str = ""):
         super().__init__(reason)
         self.reason = reason
         self.provider = provider
+        self.password_email = password_email  # email_taken in a bound domain: see realm.offer_password_way
 
 
 def callback_url(provider: Provider) -> str:
@@ -231,9 +232,10 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
     email = normalize_email(claims["email"])
     existing = User.objects.filter(email__lower=email.lower()).first()
     if existing is not None:
-        # Unless the address's domain is bound to this provider, which vouches for it (realm.py).
-        bound = realm.sign_in_bound_account(request, provider, claims, existing, next_url)
-        return bound or _refuse(request, "email_taken", provider.slug, user=existing)
+        # Even in a domain bound to this provider; there the refusal lets this browser use the account's
+        # password for that address, to sign in and link (realm.py).
+        offer = realm.password_way(provider, claims, existing)
+        _refuse(request, "email_taken", provider.slug, user=existing, password_email=offer)
     if not provider.may_create_accounts or not provider.allows_domain(email) or not _valid_address(email):
         _refuse(request, "not_allowed", provider.slug)
     try:
@@ -267,9 +269,11 @@ def _sign_in_linked(request, provider: Provider, link: UpstreamLink, next_url: s
     return begin_signin(request, user, METHOD, next_url, **assurance.signin_facts(provider, claims))
 
 
-def _refuse(request, reason: str, slug: str, *, user: User | None = None, detail: str = "") -> NoReturn:
+def _refuse(
+    request, reason: str, slug: str, *, user: User | None = None, detail: str = "", password_email: str = ""
+) -> NoReturn:
     """Audit the refusal and raise it; `detail` (which protocol step failed) goes to the log only."""
     log.info("upstream sign-in through %s refused: %s %s", slug, reason, detail)
     count_refusal(reason, slug)
     record_event(request, Event.SIGNIN_FAILED, user, method=METHOD, reason=f"{slug}:{reason}"[:40])
-    raise Refused(reason, slug)
+    raise Refused(reason, slug, password_email)

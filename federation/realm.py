@@ -5,36 +5,40 @@ there, and only there.
   a bound domain to the provider's start, with `login_hint` (the address) and `next`, instead of
   checking a password; sign-up, password reset and the address change refuse such addresses and
   point to the provider. The answer depends on the domain only, never on whether an account exists.
-- Binding a domain declares the provider authoritative for it: an address in the domain that the
-  provider says is verified links an existing account of that address on its first sign-in through
-  it (`sign_in_bound_account`), where any other provider's address never does (flows.py). Without
-  this, an account made with a password before its domain was bound could never sign in again: the
-  sign-in page no longer takes its password, and its address alone would be refused.
-  Guards: the provider is enabled and the domain bound to it (not just allowed), the address is
-  verified (JSON true), the account is active and has no link to this provider yet (a provider that
-  gives a reassigned address to a new person does not hand them the old one's account), and an
-  account with a second factor is still asked for it (begin_signin's stages).
+- An address in the domain that the provider vouches for (verified) never signs in to, or links, an
+  existing account of that address, bound domain or not (flows.py; issue 15's rule is absolute). An
+  account made with a password before its domain was bound would then be stranded (the sign-in page
+  no longer takes its password), so the refusal gives the browser that came back with that verified
+  address a short-lived signed cookie naming it (`offer_password_way`): the sign-in page then takes
+  the password for exactly that address in that browser (accounts.realms' exemption), checked as
+  always (limits, second factor), and the person links the provider from the security page. Only for
+  the provider the domain is bound to, an active account with a usable password and no link to that
+  provider yet. Any other address, and any other browser, gets the domain's answer as before: the
+  cookie is had only by proving the address at the provider, so it tells nobody else who has an
+  account.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts import realms
-from accounts.audit import record_event
-from accounts.flows.signin import begin_signin, safe_next_url
-from accounts.models import SecurityEvent, User
+from accounts.flows.signin import safe_next_url
+from accounts.models import User
+from identity.cookies import private_cookie, set_private_cookie
 
 from .models import Provider, UpstreamLink
 
-METHOD = "fed"
 LOGIN_HINT_MAX = 254
+PASSWORD_COOKIE = "federation-password"
+_PASSWORD_SALT = "federation.password-way"
+PASSWORD_WAY_AGE = 600  # time to type the password (and a second factor); then the provider again
 
 
 def domain_of(email: str) -> str:
@@ -80,36 +84,44 @@ def with_login_hint(url: str, request) -> str:
     return url + ("&" if "?" in url else "?") + urlencode({"login_hint": hint})
 
 
-def sign_in_bound_account(request, provider: Provider, claims: dict, user: User, next_url: str) -> str | None:
-    """An existing account at a verified address of a domain bound to this provider: link it and sign
-    in (see the module's docstring for why, and the guards). None: the usual rule applies (refused)."""
+def password_way(provider: Provider, claims: dict, user: User) -> str:
+    """The address the refusal of `user` (an existing account at the provider's verified address) may
+    let this browser sign in to with its password, or "" (see the module's docstring for the guards)."""
     email = claims.get("email") or ""
     if (
         claims.get("email_verified") is not True
+        or not isinstance(email, str)
+        or email.lower() != user.email.lower()
         or not provider.enabled
-        or domain_of(email) not in provider.bound()
         or bound_provider(email) != provider
         or not user.is_active
+        or not user.has_usable_password()
         or UpstreamLink.objects.filter(user=user, provider=provider).exists()
     ):
-        return None
+        return ""
+    return user.email
+
+
+def offer_password_way(response: HttpResponse, email: str) -> HttpResponse:
+    """The refusal page's answer sets the cookie: signed and timed (its own salt and PASSWORD_WAY_AGE,
+    checked when read, whatever the browser keeps), private (HttpOnly, `__Host-`)."""
+    value = signing.dumps({"email": email.lower()}, salt=_PASSWORD_SALT)
+    return set_private_cookie(response, PASSWORD_COOKIE, value, max_age=PASSWORD_WAY_AGE)
+
+
+def password_address(request) -> str:
+    """The address this browser was given the password way for, if the cookie is genuine and fresh."""
+    value = private_cookie(request, PASSWORD_COOKIE)
+    if not value:
+        return ""
     try:
-        with transaction.atomic():
-            UpstreamLink.objects.create(
-                user=user,
-                provider=provider,
-                issuer=claims["iss"],
-                subject=claims["sub"],
-                email=email,
-                last_used_at=timezone.now(),
-            )
-            record_event(
-                request, SecurityEvent.Kind.UPSTREAM_LINKED, user, method=METHOD, reason=f"{provider.slug}:bound"
-            )
-    except IntegrityError:
-        return None  # the same subject was linked meanwhile (a parallel callback): refused as usual
-    return begin_signin(request, user, METHOD, next_url)
+        loaded = signing.loads(value, salt=_PASSWORD_SALT, max_age=PASSWORD_WAY_AGE)
+    except signing.BadSignature:
+        return ""
+    email = loaded.get("email") if isinstance(loaded, dict) else None
+    return email if isinstance(email, str) and "@" in email else ""
 
 
 def register() -> None:
     realms.add_finder(find_realm)
+    realms.add_password_exemption(password_address)

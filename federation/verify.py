@@ -8,11 +8,18 @@ provider, the (issuer, subject), the address, where to go after, and a hash of a
 a cookie of the browser that came back from the provider. The token is minted when the mail is
 rendered (the outbox row holds its facts, never the token, as accounts/outbox.py asks).
 
+The account needs both: the mailbox (the link) and the browser that came back from the provider (the
+secret). The secret is set as a cookie on the callback's own response (`keep_browser_secret`), so it
+never rides in a URL and no other page can plant it in another browser. Without it, another browser
+opening the link creates nothing: else an attacker whose upstream account claims a victim's address
+(unverified) could mail the victim a link whose click makes an account at the victim's address,
+linked to the attacker's upstream identity (a pre-account-takeover). That browser is told to open the
+link where the person signed in with the provider, and the link stays unspent for it.
+
 Opening the link shows a confirmation page (a GET changes nothing: mail scanners follow links); its
-button creates the account with that address, verified, and the link. Only the browser that came back
-from the provider (the cookie's secret matches) is signed in; any other is asked to sign in through the
-provider again, which then finds the link. If an account exists at the address by then, or the subject
-is linked already, nothing is created or linked: the rule for verified addresses (flows.py) holds.
+button creates the account with that address, verified, links it and signs this browser in. If an
+account exists at the address by then, or the subject is linked already, nothing is created or linked:
+the rule for verified addresses (flows.py) holds.
 
 The callback gives the same answer, and mails, whether or not an account exists at the address: an
 unverified address is anyone's claim, so the page must not tell its claimant who has an account. The
@@ -30,6 +37,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -39,6 +47,7 @@ from accounts.flows.signin import begin_signin, safe_next_url
 from accounts.models import OutboxMail, SecurityEvent, User, normalize_email
 from accounts.outbox import absolute_url, add_mail_kind, queue_mail
 from identity import ratelimit
+from identity.cookies import private_cookie, set_private_cookie
 from identity.net import client_ip, rate_limit_subject
 
 from .models import Provider, UpstreamLink
@@ -46,13 +55,14 @@ from .models import Provider, UpstreamLink
 MAIL_KIND = "federation_verify"
 TOKEN_SALT = "federation.verify-address"
 _BROWSER_SALT = "federation.verify-browser"
+_BROWSER_COOKIE_SALT = "federation.verify-browser-cookie"
 BROWSER_COOKIE = "federation-verify"
 LINK_COOKIE = "federation-verify-token"
 # How long the browser that came back from the provider may sign in by the mailed link: after that, an
 # hour-old upstream sign-in is no proof of who sits at it, and the person signs in through it again.
 BROWSER_COOKIE_AGE = 3600
-_HANDOVER_AGE = 300  # the callback's redirect to the "check your inbox" page, which sets the cookie
 METHOD = "fed"
+_PENDING_SECRET = "federation_verify_secret"  # the request's attribute the callback's view reads
 
 
 def begin_address_verification(request, provider: Provider, claims: dict, next_url: str) -> str | None:
@@ -65,30 +75,49 @@ def begin_address_verification(request, provider: Provider, claims: dict, next_u
     if not provider.may_create_accounts or not provider.allows_domain(email) or not valid_address(email):
         return None
     ratelimit.hit(("signup-ip", rate_limit_subject(client_ip(request))), ("signup-address", email.lower()))
-    browser_secret = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32)
     facts = {
         "provider": provider.slug,
         "iss": claims["iss"],
         "sub": claims["sub"],
         "email": email,
         "next": safe_next_url(next_url) or "",
-        "browser": _browser_hash(browser_secret),
+        "browser": _browser_hash(secret),
         "jti": secrets.token_urlsafe(16),
     }
     with transaction.atomic():
         # The same mail whether or not an account has the address: the click finds out (complete_...).
         queue_mail(MAIL_KIND, None, to=email, **facts)
-    handover = signing.dumps({"s": browser_secret, "p": provider.slug}, salt=_BROWSER_SALT)
-    return reverse("federation:verify_sent") + "?" + urlencode({"b": handover})
+    setattr(request, _PENDING_SECRET, secret)  # set as a cookie on this very response (views.py)
+    return reverse("federation:verify_sent") + "?" + urlencode({"provider": provider.slug})
 
 
-def take_handover(value: str) -> tuple[str, str] | None:
-    """(browser secret, provider slug) from the callback's redirect, if genuine and fresh."""
+def keep_browser_secret(request, response: HttpResponse) -> HttpResponse:
+    """The callback's response, with the browser secret cookie when `begin_address_verification` made
+    one: set here, on the response to the provider's redirect, and never carried in a URL."""
+    secret = getattr(request, _PENDING_SECRET, "")
+    if secret:
+        # Signed and timed, so a browser keeping the cookie past its hour (or a made-up one) has none.
+        value = signing.dumps(secret, salt=_BROWSER_COOKIE_SALT)
+        set_private_cookie(response, BROWSER_COOKIE, value, max_age=BROWSER_COOKIE_AGE)
+    return response
+
+
+def browser_secret(request) -> str:
+    """The secret of the browser that came back from the provider, from its cookie ("" if none or stale)."""
+    value = private_cookie(request, BROWSER_COOKIE)
+    if not value:
+        return ""
     try:
-        loaded = signing.loads(value, salt=_BROWSER_SALT, max_age=_HANDOVER_AGE)
-        return str(loaded["s"]), str(loaded["p"])
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
+        secret = signing.loads(value, salt=_BROWSER_COOKIE_SALT, max_age=BROWSER_COOKIE_AGE)
+    except signing.BadSignature:
+        return ""
+    return secret if isinstance(secret, str) else ""
+
+
+def same_browser(facts: dict, secret: str) -> bool:
+    """Whether this browser came back from the provider for this token (its cookie's secret)."""
+    return bool(secret) and secrets.compare_digest(_browser_hash(secret), facts["browser"])
 
 
 def valid_address(email: str) -> bool:
@@ -129,15 +158,19 @@ def read_token(token: str) -> dict | None:
 
 class Outcome:
     SIGNED_IN = "signed_in"  # the account was made and this browser signed in (the next page's URL)
-    CREATED = "created"  # made, but another browser: sign in through the provider
+    ELSEWHERE = "elsewhere"  # not the browser that came back from the provider: nothing done, unspent
     USED = "used"  # the link was used already, or the subject is linked: nothing done
     EMAIL_TAKEN = "email_taken"  # an account has the address: nothing created or linked
     NOT_ALLOWED = "not_allowed"  # the provider is gone, disabled, or may no longer create this account
 
 
-def complete_address_verification(request, facts: dict, browser_secret: str) -> tuple[str, Provider | None, str]:
+def complete_address_verification(request, facts: dict) -> tuple[str, Provider | None, str]:
     """The confirming click on a genuine token: (outcome, provider, where to go for SIGNED_IN)."""
     provider = Provider.objects.filter(slug=facts["provider"]).first()
+    if not same_browser(facts, browser_secret(request)):
+        # Another browser (the victim's, if the upstream account is an attacker's): nothing is made, and
+        # the link is not spent, so the right browser can still use it.
+        return Outcome.ELSEWHERE, provider, ""
     # Spent first, whatever follows: a link works once.
     if not cache.add(f"federation-verify-used:{facts['jti']}", 1, accounts_settings.EMAIL_VERIFICATION_TIMEOUT + 60):
         return Outcome.USED, provider, ""
@@ -170,9 +203,6 @@ def complete_address_verification(request, facts: dict, browser_secret: str) -> 
             record_event(request, SecurityEvent.Kind.EMAIL_VERIFIED, user)
     except IntegrityError:
         return Outcome.EMAIL_TAKEN, provider, ""  # the address or subject was taken at the same moment
-    same_browser = bool(browser_secret) and secrets.compare_digest(_browser_hash(browser_secret), facts["browser"])
-    if not same_browser:
-        return Outcome.CREATED, provider, ""
     UpstreamLink.objects.filter(user=user, provider=provider).update(last_used_at=timezone.now())
     return Outcome.SIGNED_IN, provider, begin_signin(request, user, METHOD, facts["next"])
 

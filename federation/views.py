@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import reauthentication_required
 from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
 
-from . import flows, linking
+from . import flows, linking, realm, verify
 from .app_settings import app_settings
 from .models import Provider
 
@@ -51,7 +51,7 @@ def callback(request, slug: str):
         response = redirect(flows.complete_upstream_signin(request, slug, private_cookie(request, flows.TICKET_COOKIE)))
     except flows.Refused as refused:
         response = _refused(request, refused, Provider.objects.filter(slug=slug).first())
-    return delete_private_cookie(response, flows.TICKET_COOKIE)
+    return verify.keep_browser_secret(request, delete_private_cookie(response, flows.TICKET_COOKIE))
 
 
 @never_cache
@@ -108,5 +108,11 @@ def _to_provider(url: str, ticket: flows.Ticket, request=None, provider: Provide
 
 
 def _refused(request, refused: flows.Refused, provider: Provider | None):
-    context = {"reason": refused.reason, "provider": provider, "signed_in_refusal": refused.reason in SIGNED_IN_REASONS}
-    return render(request, "federation/refused.html", context, status=STATUS.get(refused.reason, 403))
+    context = {
+        "reason": refused.reason,
+        "provider": provider,
+        "signed_in_refusal": refused.reason in SIGNED_IN_REASONS,
+        "password_email": refused.password_email,
+    }
+    response = render(request, "federation/refused.html", context, status=STATUS.get(refused.reason, 403))
+    return realm.offer_password_way(response, refused.password_email) if refused.password_email else response

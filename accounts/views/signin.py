@@ -40,10 +40,19 @@ def signin(request):
     again = (request.POST.get("prompt") or request.GET.get("prompt")) == "login" and request.user.is_authenticated
     if request.user.is_authenticated and not again:
         return redirect(next_url or "accounts:home")
-    email = request.GET.get("email", "") or (request.user.email if again else "")
+    # A browser that proved its address at its bound domain's provider may use the password here for
+    # that address (realms.password_address): the page offers it, and its script leaves the password be.
+    password_address = realms.password_address(request)
+    email = request.GET.get("email", "") or (request.user.email if again else password_address)
     form = SignInForm(request, data=request.POST or None, initial={"email": email})
-    context = {"form": form, "next": next_url or "", "again": again, **sections.page_sections(request, sections.SIGNIN)}
-    if request.method == "POST" and (realm := realm_of(request.POST, next_url)) is not None:
+    context = {
+        "form": form,
+        "next": next_url or "",
+        "again": again,
+        "password_address": password_address,
+        **sections.page_sections(request, sections.SIGNIN),
+    }
+    if request.method == "POST" and (realm := realm_of(request.POST, next_url, request)) is not None:
         # Home-realm discovery: the domain's provider signs in, and the password is not checked (nor is
         # it asked whether the address has an account: every address of the domain goes there). A page
         # that moves on at once rather than a redirect: CSP's form-action 'self' also covers the
@@ -61,10 +70,15 @@ def signin(request):
     return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
 
 
-def realm_of(data, next_url: str | None = None) -> realms.Realm | None:
-    """The realm of the address a form posted, if it is a valid one whose domain is bound."""
+def realm_of(data, next_url: str | None = None, request=None) -> realms.Realm | None:
+    """The realm of the address a form posted, if it is a valid one whose domain is bound; with the
+    sign-in page's `request`, none for the address this browser may use its password for."""
     form = EmailOnlyForm(data=data)
-    return realms.find(form.cleaned_data["email"], next_url) if form.is_valid() else None
+    if not form.is_valid():
+        return None
+    if request is not None:
+        return realms.find_for_signin(request, form.cleaned_data["email"], next_url)
+    return realms.find(form.cleaned_data["email"], next_url)
 
 
 @never_cache

@@ -24,8 +24,17 @@ if (form) {
     form.toggleAttribute("data-realm-bound", bound);
   };
 
+  // The one address this browser may sign in to with its password although its domain is bound (it
+  // proved the address at the domain's provider, which found an account here): the server says which.
+  const passwordAddress = form.dataset.realmPasswordAddress || "";
+
   const ask = async () => {
-    const domain = (email.value.trim().split("@")[1] || "").toLowerCase();
+    const typed = email.value.trim().toLowerCase();
+    if (passwordAddress && typed === passwordAddress) {
+      asked = typed;
+      return show(null);
+    }
+    const domain = (typed.split("@")[1] || "").toLowerCase();
     if (domain === asked) return;
     asked = domain;
     if (!domain || !domain.includes(".")) return show(null);

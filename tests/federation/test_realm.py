@@ -12,7 +12,7 @@ from django.test import Client
 
 from accounts.models import OutboxMail, SecurityEvent, User
 from federation.models import Provider, UpstreamLink
-from tests.users import PASSWORD, add_totp, pass_mfa
+from tests.users import PASSWORD, add_totp
 
 from .browsing import at_provider, sign_in_through, signed_in_as
 from .upstream import Upstream
@@ -138,32 +138,36 @@ def test_a_login_hint_that_is_no_address_is_not_passed_on(bound, hint):
     assert started.status_code == 302 and "login_hint" not in query_of(started["Location"])
 
 
-# Existing accounts in a bound domain
+# Existing accounts in a bound domain: never signed in or linked by the address (test_password_way.py
+# has the way their owners sign in with the password, then link)
 
 
-def test_an_existing_account_in_a_bound_domain_is_linked_by_its_verified_address(bound, upstream, make_user):
-    """The provider is authoritative for the domain the admin bound to it: its verified address links
-    the account made before the binding (which the sign-in page no longer lets use its password)."""
+def test_an_existing_account_in_a_bound_domain_is_never_signed_in_or_linked_by_its_verified_address(
+    bound, upstream, make_user
+):
+    """Issue 15's rule is absolute: the provider's verified address of an existing account, even in
+    the domain bound to it, neither signs in to nor links that account."""
     grace = make_user("grace@example.org")
     browser = Client()
 
     done = browser.get(at_provider(browser.get(realm_target(post_signin(browser, grace.email, "")))["Location"]))
 
-    assert done["Location"] == "/accounts/security/" and signed_in_as(browser) == grace
-    link = UpstreamLink.objects.get(user=grace)
-    assert (link.provider, link.issuer, link.subject) == (bound, upstream.issuer, "upstream-user-1")
-    assert SecurityEvent.objects.filter(user=grace, kind=Event.UPSTREAM_LINKED, reason="acme:bound").exists()
+    assert done.status_code == 409 and 'data-refusal="email_taken"' in done.content.decode()
+    assert signed_in_as(browser) is None and not UpstreamLink.objects.exists()
+    assert SecurityEvent.objects.filter(user=grace, kind=Event.SIGNIN_FAILED, reason="acme:email_taken").exists()
+    assert not SecurityEvent.objects.filter(kind__in=[Event.UPSTREAM_LINKED, Event.SIGNIN_SUCCEEDED]).exists()
 
 
-def test_an_existing_account_with_a_second_factor_is_still_asked_for_it(bound, make_user, totp_clock):
+def test_an_existing_account_with_a_second_factor_is_neither_signed_in_nor_asked_for_it(bound, make_user):
     grace = make_user("grace@example.org")
     add_totp(grace)
     browser = Client()
 
     done = sign_in_through(browser, next_url="/accounts/security/")
 
-    assert done["Location"] == "/accounts/mfa/" and signed_in_as(browser) is None
-    assert pass_mfa(browser, grace)["Location"] == "/accounts/security/" and signed_in_as(browser) == grace
+    assert done.status_code == 409 and signed_in_as(browser) is None
+    assert browser.get("/accounts/mfa/")["Location"].startswith("/accounts/login/")  # no pending sign-in
+    assert not UpstreamLink.objects.exists()
 
 
 def test_another_provider_s_verified_address_never_links_a_bound_domain_s_account(bound, beta, make_user):

@@ -12,7 +12,8 @@ from django.test import Client
 from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, SecurityEvent, User
 from federation.models import Provider, UpstreamLink
-from federation.verify import TOKEN_SALT
+from federation.verify import BROWSER_COOKIE, BROWSER_COOKIE_AGE, TOKEN_SALT
+from identity.cookies import cookie_name
 
 from .browsing import sign_in_through, signed_in_as
 
@@ -30,10 +31,12 @@ def unverified(provider, upstream):
 
 
 def come_back(browser: Client, next_url: str | None = "/accounts/security/"):
-    """The round trip through the provider, then the callback's redirects: the page it ends on."""
+    """The round trip through the provider, then the callback's redirect: the page it ends on. The
+    callback's own response sets the browser secret cookie; the redirect's URL carries no secret."""
     done = sign_in_through(browser, next_url=next_url)
-    assert done.status_code == 302 and done["Location"].startswith("/accounts/federation/verify/sent/?b="), done
-    return browser.get(done["Location"], follow=True)
+    assert done.status_code == 302 and done["Location"] == "/accounts/federation/verify/sent/?provider=acme", done
+    assert cookie_name(BROWSER_COOKIE) in done.cookies
+    return browser.get(done["Location"])
 
 
 def mailed_link(deliver_outbox, to: str = "grace@example.org") -> str:
@@ -48,6 +51,18 @@ def confirm(browser: Client, link: str):
     assert browser.get(link)["Location"] == "/accounts/federation/verify/confirm/"
     page = browser.get("/accounts/federation/verify/confirm/")
     assert page.status_code == 200 and "Confirm my address" in page.content.decode()
+    return browser.post("/accounts/federation/verify/confirm/")
+
+
+def elsewhere(browser: Client, link: str):
+    """Open the mailed link in a browser that did not come back from the provider: its page has no
+    button and says where to open the link; the button's POST anyway is refused."""
+    assert browser.get(link)["Location"] == "/accounts/federation/verify/confirm/"
+    page = browser.get("/accounts/federation/verify/confirm/")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-verify="elsewhere"' in html, html[:2000]
+    assert "only in the browser where you signed in with Acme" in html and "Confirm my address" not in html
+    assert 'action="/accounts/federation/verify/confirm/"' not in html
     return browser.post("/accounts/federation/verify/confirm/")
 
 
@@ -87,19 +102,88 @@ def test_opening_the_link_changes_nothing_until_the_button(unverified, deliver_o
     assert not User.objects.exists() and not UpstreamLink.objects.exists()
 
 
-def test_another_browser_creates_the_account_but_signs_in_nobody(unverified, deliver_outbox):
-    come_back(Client())
+def test_another_browser_creates_nothing_and_the_right_one_still_can(unverified, deliver_outbox):
+    """Only the browser that came back from the provider may create the account: another browser's
+    click creates and links nothing, and leaves the link unspent for the right one."""
+    browser = Client()
+    come_back(browser)
+    link = mailed_link(deliver_outbox)
     other = Client()
 
-    done = confirm(other, mailed_link(deliver_outbox))
+    done = elsewhere(other, link)
 
-    assert done.status_code == 200 and 'data-verify="created"' in done.content.decode()
-    assert "/accounts/federation/acme/?login_hint=grace%40example.org" in done.content.decode()
-    assert signed_in_as(other) is None
-    grace = User.objects.get(email="grace@example.org")
-    # Signing in through the provider again now finds the link (the address is still unverified there).
-    again = Client()
-    assert sign_in_through(again).status_code == 302 and signed_in_as(again) == grace
+    assert done.status_code == 403 and 'data-verify="elsewhere"' in done.content.decode()
+    assert not User.objects.exists() and not UpstreamLink.objects.exists() and signed_in_as(other) is None
+    assert confirm(browser, link)["Location"] == "/accounts/security/"
+    assert signed_in_as(browser) == User.objects.get(email="grace@example.org")
+
+
+def test_the_victim_s_click_in_their_own_browser_creates_nothing_and_links_nothing(unverified, deliver_outbox):
+    """Pre-account-takeover: the attacker's account at the provider claims the victim's address
+    (unverified) and the victim, who has no account here, gets the mail. Their click, in their own
+    browser, makes no account at their address linked to the attacker's upstream identity; the
+    attacker coming back through the provider finds no link (only another mail)."""
+    attacker = Client()
+    come_back(attacker)
+    link = mailed_link(deliver_outbox)
+    victim = Client()
+
+    assert elsewhere(victim, link).status_code == 403
+
+    assert not User.objects.exists() and not UpstreamLink.objects.exists()
+    assert signed_in_as(victim) is None
+    again = sign_in_through(attacker)
+    assert again["Location"] == "/accounts/federation/verify/sent/?provider=acme" and signed_in_as(attacker) is None
+    assert not UpstreamLink.objects.exists()
+
+
+def test_the_attacker_s_browser_without_the_mailbox_gets_nothing(unverified, deliver_outbox):
+    """The attacker's browser holds the secret cookie but not the link (it went to the victim's
+    mailbox): the confirmation page and its POST have no token to act on (edited or re-signed tokens:
+    test_an_edited_token_is_refused, test_a_token_signed_for_another_purpose_is_refused)."""
+    attacker = Client()
+    come_back(attacker)
+    assert mailed_link(deliver_outbox)  # in the victim's mailbox only
+
+    assert attacker.get("/accounts/federation/verify/confirm/").status_code == 400
+    assert attacker.post("/accounts/federation/verify/confirm/").status_code == 400
+    assert not User.objects.exists() and not UpstreamLink.objects.exists() and signed_in_as(attacker) is None
+
+
+def test_the_browser_cookie_is_set_by_the_callback_only_and_never_rides_in_a_url(unverified, deliver_outbox):
+    """The secret never appears in a URL (Referer, history, logs), and no page but the callback's
+    answer sets the cookie, so a link cannot plant it in another browser (a login CSRF)."""
+    browser = Client()
+    done = sign_in_through(browser)
+    value = done.cookies[cookie_name(BROWSER_COOKIE)]
+    assert value["httponly"] and value.value not in done["Location"] and "b=" not in done["Location"]
+    link = mailed_link(deliver_outbox)
+    planted = Client()
+    for query in [{"provider": "acme"}, {"provider": "acme", "b": value.value}, {"b": "forged:value"}]:
+        assert planted.get("/accounts/federation/verify/sent/", query).status_code == 200
+        assert cookie_name(BROWSER_COOKIE) not in planted.cookies
+    assert elsewhere(planted, link).status_code == 403 and not User.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "cookie", ["", "made-up", "forged:value", signing.dumps("secret", salt="federation.verify-browser")], ids=repr
+)
+def test_a_made_up_or_stolen_shape_of_browser_cookie_creates_nothing(unverified, deliver_outbox, cookie):
+    come_back(Client())
+    link = mailed_link(deliver_outbox)
+    other = Client()
+    other.cookies[cookie_name(BROWSER_COOKIE)] = cookie
+
+    assert elsewhere(other, link).status_code == 403 and not User.objects.exists()
+
+
+def test_the_browser_cookie_lasts_an_hour_whatever_the_browser_keeps(unverified, deliver_outbox, totp_clock):
+    browser = Client()
+    come_back(browser)
+    link = mailed_link(deliver_outbox)
+    totp_clock.advance(BROWSER_COOKIE_AGE + 5)  # the test client keeps cookies past their Max-Age
+
+    assert elsewhere(browser, link).status_code == 403 and not User.objects.exists()
 
 
 def test_the_link_works_once(unverified, deliver_outbox):
@@ -109,11 +193,10 @@ def test_the_link_works_once(unverified, deliver_outbox):
     confirm(browser, link)
     User.objects.all().delete()  # even with the account gone (the link with it), the token is spent
 
-    again = Client()
-    done = confirm(again, link)
+    done = confirm(browser, link)
 
     assert done.status_code == 400 and 'data-verify="used"' in done.content.decode()
-    assert not User.objects.exists() and signed_in_as(again) is None
+    assert not User.objects.exists()
 
 
 def _edited(link: str, **changes: str) -> str:
@@ -167,7 +250,8 @@ def test_the_link_expires(unverified, deliver_outbox, totp_clock):
 def test_an_attacker_claiming_the_victim_s_address_gets_nothing(unverified, make_user, deliver_outbox):
     """The attacker holds an account at the provider that claims the victim's address, unverified.
     The attacker's page is the one anyone gets (it tells nobody an account exists), the link goes to
-    the victim's mailbox, and even the victim's click links nothing to the victim's account."""
+    the victim's mailbox, and the victim's click (in the victim's browser) links nothing to the
+    victim's account; nor would a click in the attacker's browser (test_an_account_made_...)."""
     nobody_page = come_back(Client()).content.decode()
     deliver_outbox().clear()
     OutboxMail.objects.all().delete()
@@ -180,10 +264,8 @@ def test_an_attacker_claiming_the_victim_s_address_gets_nothing(unverified, make
     assert signed_in_as(attacker) is None and not UpstreamLink.objects.exists()
     link = mailed_link(deliver_outbox)  # only in the victim's mailbox
     # Even if the attacker got the victim to click (or the victim does, in good faith):
-    done = confirm(Client(), link)
-    assert done.status_code == 409 and 'data-verify="email_taken"' in done.content.decode()
+    assert elsewhere(Client(), link).status_code == 403
     assert not UpstreamLink.objects.exists() and User.objects.get() == victim
-    assert SecurityEvent.objects.filter(user=victim, kind=Event.SIGNIN_FAILED, reason="acme:email_taken").exists()
 
 
 def test_an_account_made_at_the_address_meanwhile_is_not_linked(unverified, make_user, deliver_outbox):
@@ -194,8 +276,10 @@ def test_an_account_made_at_the_address_meanwhile_is_not_linked(unverified, make
 
     done = confirm(browser, link)
 
-    assert done.status_code == 409 and signed_in_as(browser) is None
+    assert done.status_code == 409 and 'data-verify="email_taken"' in done.content.decode()
+    assert signed_in_as(browser) is None
     assert not UpstreamLink.objects.exists() and User.objects.get() == owner
+    assert SecurityEvent.objects.filter(user=owner, kind=Event.SIGNIN_FAILED, reason="acme:email_taken").exists()
 
 
 def test_the_subject_linked_meanwhile_is_not_linked_twice(unverified, deliver_outbox):
@@ -251,14 +335,6 @@ def test_a_provider_that_may_not_create_accounts_mails_nobody(unverified, provid
 def test_an_address_outside_the_allowed_domains_mails_nobody(unverified, provider):
     Provider.objects.filter(pk=provider.pk).update(allowed_email_domains="example.com")
     assert sign_in_through(Client()).status_code == 403 and not OutboxMail.objects.exists()
-
-
-def test_a_forged_handover_sets_no_browser_cookie(unverified):
-    from identity.cookies import cookie_name
-
-    browser = Client()
-    done = browser.get("/accounts/federation/verify/sent/", {"b": "forged:value"})
-    assert done.status_code == 302 and cookie_name("federation-verify") not in browser.cookies
 
 
 @pytest.mark.parametrize(
