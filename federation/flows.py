@@ -205,7 +205,7 @@ def _validated_claims(request, provider: Provider, ticket: Ticket) -> dict:
     or the refusal: the provider unreachable, its response naming another issuer (RFC 9207), or its
     code or tokens refused."""
     try:
-        return client.validated_claims(
+        claims = client.validated_claims(
             provider,
             callback_url(provider),
             code=request.GET["code"],
@@ -216,6 +216,23 @@ def _validated_claims(request, provider: Provider, ticket: Ticket) -> dict:
     except client.UpstreamError as error:
         reason = {"discovery": "unreachable", "issuer": "issuer"}.get(error.step, "token")
         _refuse(request, reason, provider.slug, detail=error.step)
+    if not _names_someone(claims):
+        _refuse(request, "token", provider.slug, detail="claims")
+    return claims
+
+
+def _names_someone(claims: dict) -> bool:
+    """A signature says who sent the claims, not that they fit here: `iss` and `sub` must be strings that
+    fit a link's columns, the address a string of at most 254 characters (RFC 5321) or absent. A provider
+    sending anything else is refused like a bad token, never a 500."""
+    iss, sub, email = claims.get("iss"), claims.get("sub"), claims.get("email")
+    return (
+        isinstance(iss, str)
+        and 0 < len(iss) <= 300
+        and isinstance(sub, str)
+        and 0 < len(sub) <= 255
+        and (email is None or (isinstance(email, str) and len(email) <= 254))
+    )
 
 
 def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
@@ -236,7 +253,12 @@ def _sign_in(request, provider: Provider, claims: dict, next_url: str) -> str:
         # password for that address, to sign in and link (realm.py).
         offer = realm.password_way(provider, claims, existing)
         _refuse(request, "email_taken", provider.slug, user=existing, password_email=offer)
-    if not provider.may_create_accounts or not provider.allows_domain(email) or not _valid_address(email):
+    if (
+        not provider.may_create_accounts
+        or not provider.allows_domain(email)
+        or not _valid_address(email)
+        or not realm.may_create_for(provider, email)
+    ):
         _refuse(request, "not_allowed", provider.slug)
     try:
         with transaction.atomic():

@@ -37,7 +37,7 @@ from accounts.flows.signin import add_factor_to_session
 from accounts.models import CredentialEvent, OutboxMail, SecurityEvent, User
 from accounts.outbox import queue_mail
 
-from . import flows
+from . import flows, realm
 from .flows import METHOD, Refused, Ticket
 from .models import Provider, UpstreamLink
 
@@ -110,8 +110,12 @@ def fresh(auth_time, started: int) -> bool:
 
 def begin_link(request, provider: Provider) -> tuple[str, Ticket]:
     """Send the signed-in person (recently re-authenticated: the view requires it) to a provider, to
-    come back as the upstream identity to link."""
-    return flows.begin_round_trip(request, provider, reverse("accounts:security"), purpose=LINK)
+    come back as the upstream identity to link. `prompt=login`: whoever is signed in at the provider in
+    this browser (someone who planted their own session there, or used this computer before) must not be
+    linked silently; the person signs in there now, as the identity they mean."""
+    return flows.begin_round_trip(
+        request, provider, reverse("accounts:security"), purpose=LINK, params={"prompt": "login"}
+    )
 
 
 def complete_link(request, provider: Provider, claims: dict, ticket: Ticket) -> str:
@@ -164,8 +168,11 @@ def unlink(request, link_id: int) -> UpstreamLink | None:
 
 def another_way_in(user: User, link: UpstreamLink) -> bool:
     """Whether the account can still be signed in to without this link: a usable password, another
-    link to an enabled provider, or a factor that signs in alone (a passkey; accounts.stages)."""
-    if user.has_usable_password():
+    link to an enabled provider, or a factor that signs in alone (a passkey; accounts.stages). In a
+    domain bound to a provider the password does not count: the sign-in page sends the address to that
+    provider, and takes the password only after it vouches for that very address (realm.py), which an
+    upstream account under another address never does."""
+    if user.has_usable_password() and realm.bound_provider(user.email) is None:
         return True
     if UpstreamLink.objects.filter(user=user, provider__enabled=True).exclude(pk=link.pk).exists():
         return True

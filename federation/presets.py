@@ -189,6 +189,19 @@ def response_issuer_ok(provider: Provider, iss: str) -> bool:
     return iss == provider.issuer
 
 
+def links_issuer(provider: Provider, iss: str) -> bool:
+    """Whether `iss`, as this provider's links store it (`vouched`, github.py), is this provider's now:
+    Entra with many tenants stores each tenant's own issuer (its tenant still allowed), GitHub its base
+    without a trailing "/", the rest the configured issuer."""
+    if provider.kind == "github":
+        return iss == provider.issuer.rstrip("/")
+    if entra_many(provider):
+        tenant = _entra_tenant_of(provider, iss)
+        allowed = set(_items(provider.allowed_tenants))
+        return tenant is not None and (not allowed or tenant in allowed)
+    return iss == provider.issuer
+
+
 def _entra_tenant_of(provider: Provider, iss: str) -> str | None:
     base = _entra_base(provider.issuer)
     if not iss.startswith(base + "/"):

@@ -56,6 +56,15 @@ def bound_provider(email: str) -> Provider | None:
     return next((provider for provider in candidates if domain in provider.bound()), None)
 
 
+def may_create_for(provider: Provider, email: str) -> bool:
+    """Whether this provider may make an account at this address as far as bound domains go: a domain
+    bound to another provider is that one's to vouch for (an address another provider calls verified,
+    say an old work address still on someone's GitHub, must not take the account before its owner
+    signs in through the provider their organisation named)."""
+    bound = bound_provider(email)
+    return bound is None or bound.pk == provider.pk
+
+
 def start_url(provider: Provider, email: str, next_url: str | None) -> str:
     query = {"login_hint": email}
     if next_url := safe_next_url(next_url):

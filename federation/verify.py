@@ -50,6 +50,7 @@ from identity import ratelimit
 from identity.cookies import private_cookie, set_private_cookie
 from identity.net import client_ip, rate_limit_subject
 
+from . import presets, realm
 from .models import Provider, UpstreamLink
 
 MAIL_KIND = "federation_verify"
@@ -72,7 +73,12 @@ def begin_address_verification(request, provider: Provider, claims: dict, next_u
     if not isinstance(claimed, str) or not claimed:
         return None
     email = normalize_email(claimed)
-    if not provider.may_create_accounts or not provider.allows_domain(email) or not valid_address(email):
+    if (
+        not provider.may_create_accounts
+        or not provider.allows_domain(email)
+        or not valid_address(email)
+        or not realm.may_create_for(provider, email)
+    ):
         return None
     ratelimit.hit(("signup-ip", rate_limit_subject(client_ip(request))), ("signup-address", email.lower()))
     secret = secrets.token_urlsafe(32)
@@ -179,8 +185,9 @@ def complete_address_verification(request, facts: dict) -> tuple[str, Provider |
         provider is None
         or not provider.enabled
         or not provider.may_create_accounts
-        or provider.issuer != facts["iss"]
+        or not presets.links_issuer(provider, facts["iss"])
         or not provider.allows_domain(email)
+        or not realm.may_create_for(provider, email)
     ):
         return Outcome.NOT_ALLOWED, provider, ""
     if UpstreamLink.objects.filter(issuer=facts["iss"], subject=facts["sub"]).exists():

@@ -305,3 +305,14 @@ def test_an_unreachable_provider_is_said_so(db):
 
 def test_the_redirect_goes_to_the_discovered_authorization_endpoint(provider, upstream):
     assert urlsplit(to_provider(Client())).netloc == urlsplit(upstream.issuer).netloc
+
+
+@pytest.mark.parametrize(
+    "claims", [{"sub": "x" * 256}, {"email": "a" * 250 + "@example.org"}], ids=["long-subject", "long-address"]
+)
+def test_claims_that_do_not_fit_are_a_bad_token_not_a_500(provider, upstream, claims):
+    """A configured provider's signature says who sent the claims, not that they fit a link."""
+    upstream.person.claims.update(claims)
+    browser = Client(raise_request_exception=False)
+    assert refused(sign_in_through(browser), "token", browser)
+    assert not User.objects.exists()

@@ -321,3 +321,27 @@ def test_the_owners_own_link_stays_when_they_press_the_button_from_a_session_it_
     assert confirm_with(phone)["Location"] == SECURITY  # what "This wasn't me" asks of a session without a password
     assert phone.post("/accounts/security/not-me/")["Location"] == "/accounts/not-me/done/"
     assert UpstreamLink.objects.filter(user=ada).exists()
+
+
+def test_linking_makes_the_provider_ask_who_is_signing_in(ada, upstream):
+    """Whoever is signed in at the provider in this browser (a planted session, the last user of a shared
+    computer) is never linked silently: the link's round trip asks for prompt=login."""
+    link_through(signed_in())
+    assert upstream.authorizations[-1]["prompt"] == "login"
+
+
+def test_in_a_bound_domain_the_password_is_no_way_in_to_count_on(make_user, provider, upstream):
+    """The sign-in page sends a bound domain's address to its provider and takes the password only once
+    that provider vouches for that very address: an account whose only link names another address there
+    would be locked out by unlinking it, so the unlink is refused."""
+    make_user("alice@corp.example")
+    upstream.person.email = "alice.smith@corp.example"
+    browser = signed_in("alice@corp.example")  # signed in before the domain was bound
+    link_through(browser)
+    link = UpstreamLink.objects.get()
+    Provider.objects.filter(pk=provider.pk).update(bound_domains="corp.example")
+
+    refused = unlink(browser, link)
+
+    assert refused.status_code == 409 and 'data-refusal="last_way_in"' in refused.content.decode()
+    assert UpstreamLink.objects.filter(pk=link.pk).exists()

@@ -394,3 +394,21 @@ def test_an_entra_response_naming_an_issuer_must_name_a_tenants_own(db, entra, i
         assert signed_in_as(browser) is not None
     else:
         assert refused(done, "issuer", browser, "acme") and entra.token_requests == 0
+
+
+def test_a_links_issuer_is_the_providers_as_links_store_it():
+    """What a mailed link's stored `iss` is checked against when it is confirmed (verify.py): Entra with
+    many tenants stores each tenant's own issuer (its tenant still allowed), GitHub its base without
+    the "/"."""
+    from federation.presets import links_issuer
+
+    tenant, other = "9188040d-6c67-4c5b-b112-36a304b66dad", "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    many = Provider(kind="entra", issuer="https://login.example/organizations/v2.0")
+    assert links_issuer(many, f"https://login.example/{tenant}/v2.0")
+    assert not links_issuer(many, "https://login.example/organizations/v2.0")
+    assert not links_issuer(many, f"https://elsewhere.example/{tenant}/v2.0")
+    many.allowed_tenants = other
+    assert not links_issuer(many, f"https://login.example/{tenant}/v2.0")
+    assert links_issuer(Provider(kind="github", issuer="https://github.com/"), "https://github.com")
+    assert links_issuer(Provider(kind="oidc", issuer="https://idp.example"), "https://idp.example")
+    assert not links_issuer(Provider(kind="oidc", issuer="https://idp.example"), "https://other.example")

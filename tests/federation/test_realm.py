@@ -336,3 +336,40 @@ def test_verify_is_no_provider_slug(db):
     with pytest.raises(ValidationError) as error:
         made.full_clean()
     assert "slug" in error.value.message_dict
+
+
+def test_another_provider_creates_no_account_in_a_bound_domain(bound, beta, deliver_outbox):
+    """Binding example.org to Acme makes Acme the one to vouch for its addresses: Beta's verified
+    grace@example.org (an old work address still verified on someone's account there) creates no
+    account, so the real Grace is not locked out of her address when she comes through Acme; an
+    unverified one is not mailed either."""
+    server, _ = beta
+    browser = Client()
+    refused = sign_in_through(browser, slug="beta")
+    assert refused.status_code == 403 and 'data-refusal="not_allowed"' in refused.content.decode()
+    assert not User.objects.exists() and signed_in_as(browser) is None
+
+    server.person.email_verified = False
+    again = sign_in_through(Client(), slug="beta")
+    assert 'data-refusal="unverified"' in again.content.decode()
+    assert not deliver_outbox() and not User.objects.exists()
+
+    grace = Client()
+    assert sign_in_through(grace).status_code == 302 and signed_in_as(grace).email == "grace@example.org"
+
+
+def test_a_mailed_link_from_before_the_domain_was_bound_to_another_provider_creates_nothing(
+    provider, beta, deliver_outbox
+):
+    from .test_verify import confirm, mailed_link
+
+    server, _ = beta
+    server.person.email_verified = False
+    browser = Client()
+    assert sign_in_through(browser, slug="beta")["Location"].startswith("/accounts/federation/verify/sent/")
+    link = mailed_link(deliver_outbox)
+    Provider.objects.filter(pk=provider.pk).update(bound_domains="example.org")
+
+    confirm(browser, link)
+
+    assert not User.objects.exists() and not UpstreamLink.objects.exists()
