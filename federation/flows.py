@@ -223,15 +223,15 @@ def _validated_claims(request, provider: Provider, ticket: Ticket) -> dict:
 
 def _names_someone(claims: dict) -> bool:
     """A signature says who sent the claims, not that they fit here: `iss` and `sub` must be strings that
-    fit a link's columns, the address a string of at most 254 characters (RFC 5321) or absent. A provider
-    sending anything else is refused like a bad token, never a 500."""
+    fit a link's columns, the address a string or absent (one we would not take at sign-up is refused
+    later, as not allowed). A provider sending anything else is refused like a bad token, never a 500."""
     iss, sub, email = claims.get("iss"), claims.get("sub"), claims.get("email")
     return (
         isinstance(iss, str)
         and 0 < len(iss) <= 300
         and isinstance(sub, str)
         and 0 < len(sub) <= 255
-        and (email is None or (isinstance(email, str) and len(email) <= 254))
+        and (email is None or isinstance(email, str))
     )
 
 

@@ -308,7 +308,7 @@ def test_the_redirect_goes_to_the_discovered_authorization_endpoint(provider, up
 
 
 @pytest.mark.parametrize(
-    "claims", [{"sub": "x" * 256}, {"email": "a" * 250 + "@example.org"}], ids=["long-subject", "long-address"]
+    "claims", [{"sub": "x" * 256}, {"sub": 7}, {"email": ["grace@example.org"]}], ids=["long-subject", "number", "list"]
 )
 def test_claims_that_do_not_fit_are_a_bad_token_not_a_500(provider, upstream, claims):
     """A configured provider's signature says who sent the claims, not that they fit a link."""
