@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpResponse
@@ -31,7 +30,7 @@ from django.urls import reverse
 from accounts import realms
 from accounts.flows.signin import safe_next_url
 from accounts.models import User
-from identity.cookies import private_cookie, set_private_cookie
+from identity.cookies import set_signed_cookie, signed_cookie
 
 from .models import Provider, UpstreamLink
 
@@ -114,19 +113,13 @@ def password_way(provider: Provider, claims: dict, user: User) -> str:
 def offer_password_way(response: HttpResponse, email: str) -> HttpResponse:
     """The refusal page's answer sets the cookie: signed and timed (its own salt and PASSWORD_WAY_AGE,
     checked when read, whatever the browser keeps), private (HttpOnly, `__Host-`)."""
-    value = signing.dumps({"email": email.lower()}, salt=_PASSWORD_SALT)
-    return set_private_cookie(response, PASSWORD_COOKIE, value, max_age=PASSWORD_WAY_AGE)
+    value = {"email": email.lower()}
+    return set_signed_cookie(response, PASSWORD_COOKIE, value, salt=_PASSWORD_SALT, max_age=PASSWORD_WAY_AGE)
 
 
 def password_address(request) -> str:
     """The address this browser was given the password way for, if the cookie is genuine and fresh."""
-    value = private_cookie(request, PASSWORD_COOKIE)
-    if not value:
-        return ""
-    try:
-        loaded = signing.loads(value, salt=_PASSWORD_SALT, max_age=PASSWORD_WAY_AGE)
-    except signing.BadSignature:
-        return ""
+    loaded = signed_cookie(request, PASSWORD_COOKIE, salt=_PASSWORD_SALT, max_age=PASSWORD_WAY_AGE)
     email = loaded.get("email") if isinstance(loaded, dict) else None
     return email if isinstance(email, str) and "@" in email else ""
 

@@ -47,7 +47,7 @@ from accounts.flows.signin import begin_signin, safe_next_url
 from accounts.models import OutboxMail, SecurityEvent, User, normalize_email
 from accounts.outbox import absolute_url, add_mail_kind, queue_mail
 from identity import ratelimit
-from identity.cookies import private_cookie, set_private_cookie
+from identity.cookies import set_signed_cookie, signed_cookie
 from identity.net import client_ip, rate_limit_subject
 
 from . import presets, realm
@@ -104,20 +104,13 @@ def keep_browser_secret(request, response: HttpResponse) -> HttpResponse:
     secret = getattr(request, _PENDING_SECRET, "")
     if secret:
         # Signed and timed, so a browser keeping the cookie past its hour (or a made-up one) has none.
-        value = signing.dumps(secret, salt=_BROWSER_COOKIE_SALT)
-        set_private_cookie(response, BROWSER_COOKIE, value, max_age=BROWSER_COOKIE_AGE)
+        set_signed_cookie(response, BROWSER_COOKIE, secret, salt=_BROWSER_COOKIE_SALT, max_age=BROWSER_COOKIE_AGE)
     return response
 
 
 def browser_secret(request) -> str:
     """The secret of the browser that came back from the provider, from its cookie ("" if none or stale)."""
-    value = private_cookie(request, BROWSER_COOKIE)
-    if not value:
-        return ""
-    try:
-        secret = signing.loads(value, salt=_BROWSER_COOKIE_SALT, max_age=BROWSER_COOKIE_AGE)
-    except signing.BadSignature:
-        return ""
+    secret = signed_cookie(request, BROWSER_COOKIE, salt=_BROWSER_COOKIE_SALT, max_age=BROWSER_COOKIE_AGE)
     return secret if isinstance(secret, str) else ""
 
 
