@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "oauth2_provider",
+    "directory",
     "oidc",
     "federation",
     "csp",

@@ -99,6 +99,21 @@ class Client(AbstractApplication):
         ),
     )
 
+    # Authorization (directory): who may sign in to the app, and what its tokens say about groups.
+    assignment_required = models.BooleanField(
+        _("assignment required"),
+        default=False,
+        help_text=_(
+            "Only people assigned to this app (directly or through a group, with a role or default access) may "
+            "sign in to it; the app gets access_denied for anyone else."
+        ),
+    )
+    groups_claim = models.BooleanField(
+        _("groups claim"),
+        default=False,
+        help_text=_("Tokens carry the ids of the person's groups in a groups claim (up to a limit, then a marker)."),
+    )
+
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = _("relying app")

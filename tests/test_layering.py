@@ -1,6 +1,7 @@
 """The layers of Identity, kept honest (docs/architecture.md draws them).
 
-    oidc  mfa  federation   feature apps on top: they plug into accounts, never into each other
+    oidc                    protocol apps: read the directory to say what a person may do
+    directory  mfa  federation   feature apps: they plug into accounts, never into each other
        accounts        people, sign-in, sessions, audit: knows no factor or protocol app
        identity        infrastructure: settings, Redis, rate limits, logging, metrics, errors
 
@@ -25,7 +26,8 @@ MAY_IMPORT = {
     "identity": set(),
     "accounts": {"identity"},
     "mfa": {"accounts", "identity"},
-    "oidc": {"accounts", "identity"},
+    "directory": {"accounts", "identity"},
+    "oidc": {"directory", "accounts", "identity"},
     "federation": {"accounts", "identity"},
 }
 

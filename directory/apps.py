@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DirectoryConfig(AppConfig):
+    """Groups, app roles and assignments: what a person may do in each relying app."""
+
+    name = "directory"
+    verbose_name = "Directory"
+    default_auto_field = "django.db.models.BigAutoField"
