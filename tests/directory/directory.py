@@ -45,3 +45,13 @@ def signed_in(email: str) -> Browser:
 def tokens(rp: RelyingParty, browser: Browser, scope: str = SCOPES) -> dict:
     """The whole code flow, with the ID token checked by authlib against the published JWKS."""
     return rp.sign_in_and_redeem(browser, scope=scope)
+
+
+# The relying app's change page posts its roles and assignments inlines (directory.admin) with these
+# management forms; an app with none of either posts them empty.
+NO_ROLES_OR_ASSIGNMENTS = {
+    "app_roles-TOTAL_FORMS": "0",
+    "app_roles-INITIAL_FORMS": "0",
+    "assignments-TOTAL_FORMS": "0",
+    "assignments-INITIAL_FORMS": "0",
+}
