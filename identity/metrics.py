@@ -30,7 +30,9 @@ FEDERATION_REFUSALS = Counter(
     "identity_federation_refusals_total", "Sign-ins through identity providers refused", ["provider", "reason"]
 )
 AUTHORIZATION_REFUSALS = Counter(
-    "identity_oidc_authorization_refusals_total", "Authorization requests refused by an app's policy", ["reason"]
+    "identity_oidc_authorization_refusals_total",
+    "Sign-ins (authorize) and token requests (token) refused by an app's policy",
+    ["reason", "endpoint"],
 )
 MFA_CHECKS = Counter("identity_mfa_checks_total", "Second-factor checks by method and outcome", ["method", "outcome"])
 RATE_LIMITED = Counter("identity_rate_limited_total", "Requests refused by a rate limit", ["limit"])

@@ -180,7 +180,7 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
 def _refuse_unassigned(request, client) -> None:
     """Audited on the person and counted, as other refusals are (federation's); the authorization
     endpoint's rate limit bounds how many rows one browser can add."""
-    AUTHORIZATION_REFUSALS.labels("not_assigned").inc()
+    AUTHORIZATION_REFUSALS.labels("not_assigned", "authorize").inc()
     app = (client.name or client.client_id)[:40]
     record_event(request, SecurityEvent.Kind.APP_NOT_ASSIGNED, request.user, reason=app)
 

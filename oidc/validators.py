@@ -23,6 +23,8 @@ from jwcrypto import jws
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from identity.metrics import AUTHORIZATION_REFUSALS
+
 from . import authorization, keys
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
@@ -68,7 +70,8 @@ class IdentityValidator(OAuth2Validator):
         if not grant.user.is_active or session_ended(grant.session_ref):
             return False
         if not authorization.may_sign_in(grant.user, client):
-            return False  # unassigned since the code was issued
+            AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()  # unassigned since the code was issued
+            return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
         request.auth_context = grant.auth_context()
@@ -135,7 +138,10 @@ class IdentityValidator(OAuth2Validator):
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             return False
-        if not request.user.is_active or not authorization.may_sign_in(request.user, client):
+        if not request.user.is_active:
+            return False
+        if not authorization.may_sign_in(request.user, client):
+            AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()
             return False
         family = TokenFamily.objects.filter(family=request.refresh_token_instance.token_family).first()
         if family is None or family.revoked_at is not None:

@@ -14,6 +14,7 @@ from django.test import Client as Browser
 
 from accounts.models import SecurityEvent, User
 from directory.models import Assignment, Group, Membership
+from tests.accounts.test_admin_groups_and_apps import client_form
 from tests.directory.directory import app, assign, group, signed_in, tokens
 from tests.oidc.test_credential_revocation import assert_invalid_grant
 from tests.users import add_totp, sign_in_admin
@@ -187,3 +188,34 @@ def test_the_app_page_has_its_roles_and_assignments_and_shows_a_groups_id(root):
     assert 'name="app_roles-TOTAL_FORMS"' in page and 'name="assignments-TOTAL_FORMS"' in page
     assert 'name="assignment_required"' in page and 'name="groups_claim"' in page
     assert str(staff.pk) in listing
+
+
+def test_roles_and_assignments_made_on_the_apps_page_are_audited(root, user):
+    """The relying app's page (superusers only) audits its inlines like the directory's own pages."""
+    wiki = app("Wiki")
+    form = client_form(wiki.client)
+    form.update(
+        {
+            "app_roles-TOTAL_FORMS": "1",
+            "app_roles-0-value": "editor",
+            "app_roles-0-display_name": "Editor",
+            "app_roles-0-description": "",
+        }
+    )
+    assert root.post(f"/admin/oidc/client/{wiki.client.pk}/change/", form).status_code == 302
+    editor = wiki.client.app_roles.get()
+    form.update(
+        {
+            "app_roles-INITIAL_FORMS": "1",
+            "app_roles-0-id": str(editor.pk),
+            "app_roles-0-app": str(wiki.client.pk),
+            "assignments-TOTAL_FORMS": "1",
+            "assignments-0-role": str(editor.pk),
+            "assignments-0-user": str(user.pk),
+        }
+    )
+
+    assert root.post(f"/admin/oidc/client/{wiki.client.pk}/change/", form).status_code == 302
+    event = SecurityEvent.objects.get(user=user, kind=Event.ROLE_GIVEN)
+    assert (event.reason, event.actor) == ("editor", root.account)
+    assert tokens(wiki, signed_in(user.email))["claims"]["roles"] == ["editor"]

@@ -178,3 +178,19 @@ def test_losing_a_role_is_no_logout(user, receiver, committed):
 
     assert_invalid_grant(wiki, body["refresh_token"])
     assert receiver.received == []
+
+
+def test_changing_a_roles_value_revokes_what_the_old_value_gave(user, committed):
+    """Apps check values: `admin` renamed to `admin-old` is `admin` taken away."""
+    wiki = app("Wiki", "admin")
+    assign(wiki, group("Admins", user), "admin")
+    body = tokens(wiki, signed_in(user.email))
+
+    def rename():
+        admin = role(wiki, "admin")
+        admin.value = "admin-old"
+        admin.save()
+
+    committed(rename)
+
+    assert_invalid_grant(wiki, body["refresh_token"])

@@ -111,7 +111,7 @@ def test_someone_not_assigned_gets_a_page_saying_so_and_a_way_back(user):
     wiki = app("Wiki", assignment_required=True)
     browser = signed_in(user.email)
     request = wiki.authorization(scope="openid roles")
-    refusals = AUTHORIZATION_REFUSALS.labels("not_assigned")._value.get()
+    refusals = AUTHORIZATION_REFUSALS.labels("not_assigned", "authorize")._value.get()
 
     page = browser.get(request["url"])
 
@@ -128,7 +128,7 @@ def test_someone_not_assigned_gets_a_page_saying_so_and_a_way_back(user):
     assert switch.startswith("/accounts/login/?") and "prompt=login" in switch
     event = SecurityEvent.objects.get(user=user, kind=SecurityEvent.Kind.APP_NOT_ASSIGNED)
     assert event.reason == "Wiki"
-    assert AUTHORIZATION_REFUSALS.labels("not_assigned")._value.get() == refusals + 1
+    assert AUTHORIZATION_REFUSALS.labels("not_assigned", "authorize")._value.get() == refusals + 1
 
 
 def test_signing_in_as_someone_assigned_continues_the_same_request(user, make_user):
@@ -170,10 +170,12 @@ def test_a_refresh_for_someone_no_longer_admitted_is_refused(user):
     body = tokens(wiki, signed_in(user.email))
     wiki.client.assignment_required = True
     wiki.client.save()
+    refusals = AUTHORIZATION_REFUSALS.labels("not_assigned", "token")._value.get()
 
     refused = wiki.refresh(body["refresh_token"])
 
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert AUTHORIZATION_REFUSALS.labels("not_assigned", "token")._value.get() == refusals + 1
 
 
 def test_a_code_issued_before_the_assignment_ended_brings_nothing(user):
