@@ -37,6 +37,7 @@ from .models import Client, Consent, TokenFamily
 STEP_UP = "oidc.step_up_for"
 FRESH_SIGNIN_COOKIE = "fresh-signin"
 FRESH_SIGNIN_SALT = "identity.oidc.fresh-signin"
+NOT_ASSIGNED = "The person is not assigned to this app."
 # How long a sign-in may take and still count as the fresh one an app asked for (then it asks again).
 FRESH_SIGNIN_WINDOW = 30 * 60
 
@@ -145,7 +146,7 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
     if not authorization.may_sign_in(request.user, client):
         _refuse_unassigned(request, client)
         if silent:
-            return Decision("error", error="access_denied", description="The person is not assigned to this app.")
+            return Decision("error", error="access_denied", description=NOT_ASSIGNED)
         return Decision("not_assigned")
 
     acr_values = request.GET.get("acr_values")

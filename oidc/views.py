@@ -37,6 +37,7 @@ from identity.refusals import respond
 
 from . import assurance, issuer, keys
 from .flows import (
+    NOT_ASSIGNED,
     Decision,
     InvalidParameter,
     decide,
@@ -123,7 +124,7 @@ class AuthorizeView(OAuthLibMixin, View):
     def _not_assigned_page(self, request, client, credentials):
         """Who is signed in, to which app, and the two ways on: back to the app (which hears
         access_denied, with its state) or signing in as someone else (back to this request)."""
-        refusal = Decision("error", error="access_denied", description="The person is not assigned to this app.")
+        refusal = Decision("error", error="access_denied", description=NOT_ASSIGNED)
         context = {
             "client": client,
             "back_url": self._error_uri(credentials, refusal),

@@ -188,6 +188,16 @@ def test_the_app_page_has_its_roles_and_assignments_and_shows_a_groups_id(root):
     assert 'name="app_roles-TOTAL_FORMS"' in page and 'name="assignments-TOTAL_FORMS"' in page
     assert 'name="assignment_required"' in page and 'name="groups_claim"' in page
     assert str(staff.pk) in listing
+    assert str(staff.pk) in root.get(f"{GROUPS}{staff.pk}/change/").content.decode()
+
+
+def test_members_are_found_by_email(helpdesk, user):
+    found = helpdesk.get(
+        "/admin/autocomplete/",
+        {"app_label": "directory", "model_name": "membership", "field_name": "user", "term": "ada@"},
+    )
+    assert found.status_code == 200
+    assert [result["text"] for result in found.json()["results"]] == [str(user)]
 
 
 def test_roles_and_assignments_made_on_the_apps_page_are_audited(root, user):
