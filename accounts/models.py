@@ -206,6 +206,14 @@ class SecurityEvent(models.Model):
         UPSTREAM_VERIFIED = "upstream_verified", _("Sign-in provider vouched")
         UPSTREAM_LINKED = "upstream_linked", _("Sign-in provider linked")
         UPSTREAM_UNLINKED = "upstream_unlinked", _("Sign-in provider unlinked")
+        # The directory: what the person may do in relying apps (reason: the group, app or role).
+        GROUP_JOINED = "group_joined", _("Added to a group")
+        GROUP_LEFT = "group_left", _("Removed from a group")
+        APP_ASSIGNED = "app_assigned", _("Assigned to an app")
+        APP_UNASSIGNED = "app_unassigned", _("Unassigned from an app")
+        ROLE_GIVEN = "role_given", _("App role given")
+        ROLE_REMOVED = "role_removed", _("App role removed")
+        APP_NOT_ASSIGNED = "app_not_assigned", _("Refused by an app: not assigned")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     # Kept when the account is deleted: the trail must outlive what it describes.

@@ -7,3 +7,9 @@ class DirectoryConfig(AppConfig):
     name = "directory"
     verbose_name = "Directory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Imported once the app registry is ready: changes.py imports models.
+        from . import changes
+
+        changes.connect()

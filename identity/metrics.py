@@ -29,6 +29,11 @@ SIGNINS = Counter("identity_signins_total", "Sign-in attempts by method and outc
 FEDERATION_REFUSALS = Counter(
     "identity_federation_refusals_total", "Sign-ins through identity providers refused", ["provider", "reason"]
 )
+AUTHORIZATION_REFUSALS = Counter(
+    "identity_oidc_authorization_refusals_total",
+    "Sign-ins (authorize) and token requests (token) refused by an app's policy",
+    ["reason", "endpoint"],
+)
 MFA_CHECKS = Counter("identity_mfa_checks_total", "Second-factor checks by method and outcome", ["method", "outcome"])
 RATE_LIMITED = Counter("identity_rate_limited_total", "Requests refused by a rate limit", ["limit"])
 TOKENS_ISSUED = Counter("identity_oidc_tokens_issued_total", "Tokens issued by grant type", ["grant_type"])

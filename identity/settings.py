@@ -218,6 +218,8 @@ OIDC_SCOPES = {
     "profile": "See your name",
     # OpenID Connect Core 11: a refresh token, so the app keeps access while the person is away.
     "offline_access": "Keep access while you are away",
+    # The directory: the app's roles the person holds (and, for apps that ask, their groups' ids).
+    "roles": "See your roles and groups in this app",
 }
 
 # Scopes the APIs (resource servers) define, with what the consent page says of each: only these

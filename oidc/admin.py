@@ -20,6 +20,7 @@ from oauth2_provider.models import get_access_token_model
 from accounts.admin import tell_skipped
 from accounts.flows.lifecycle import may_manage
 from accounts.superuser_admin import SuperuserChangesOnly
+from directory.admin import AppAssignmentInline, AppRoleInline, AuditsDirectoryChanges
 
 from .models import Client, Consent
 from .revocation import revoke_by_admin, withdraw_consent_by_admin
@@ -48,6 +49,8 @@ class ClientForm(forms.ModelForm):
             "is_resource_server",
             "served_scopes",
             "refresh_without_offline_access",
+            "assignment_required",
+            "groups_claim",
         ]
         labels = {
             "skip_authorization": _("First-party app: skip the consent page"),
@@ -61,9 +64,10 @@ PROTECTED_CLIENTS = _(
 )
 
 
-class ClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
+class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin):
     """Superusers only (SuperuserChangesOnly): whoever may add a redirect URI to a first-party app
-    collects the authorization codes of everyone who signs in to it, superusers included."""
+    collects the authorization codes of everyone who signs in to it, superusers included. The app's
+    roles and who is assigned to it are inlines (directory.admin), audited on each person concerned."""
 
     form = ClientForm
     protected_message = PROTECTED_CLIENTS
@@ -84,9 +88,14 @@ class ClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
         (_("Addresses"), {"fields": ["redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri"]}),
         (_("Consent and refresh tokens"), {"fields": ["skip_authorization", "refresh_without_offline_access"]}),
         (_("Introspection (RFC 7662)"), {"fields": ["is_resource_server", "served_scopes"]}),
+        (_("Authorization (directory)"), {"fields": ["assignment_required", "groups_claim"]}),
         (_("History"), {"fields": ["created", "updated"]}),
     ]
+    inlines = [AppRoleInline, AppAssignmentInline]
     actions = ["new_secret"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # roles and assignments once the app exists
 
     def save_model(self, request, obj, form, change):
         if not change:

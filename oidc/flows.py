@@ -1,10 +1,11 @@
 """What an authorization request needs before a code can be issued, decided in one place.
 
 In order: a signed-in person (else sign in, or `login_required` under prompt=none); a fresh enough
-sign-in for `prompt=login` and `max_age`; the assurance level `acr_values` asks for (else a step-up,
-or `insufficient_user_authentication` when it cannot be reached); and consent to the scopes (skipped
-for first-party apps, remembered per person and app). Each interactive detour remembers the request
-it was made for, so coming back from it counts only for that request.
+sign-in for `prompt=login` and `max_age`; for an app that requires assignment, a person assigned to
+it (else a page saying so, or `access_denied` under prompt=none); the assurance level `acr_values`
+asks for (else a step-up, or `insufficient_user_authentication` when it cannot be reached); and
+consent to the scopes (skipped for first-party apps, remembered per person and app). Each interactive
+detour remembers the request it was made for, so coming back from it counts only for that request.
 
 Nothing is stored for someone who is not signed in: the request a fresh sign-in was asked for rides in
 a signed, expiring cookie (`FRESH_SIGNIN_COOKIE`), so anonymous authorization requests, however many,
@@ -23,23 +24,28 @@ from django.urls import reverse
 from oauth2_provider.views.oidc import _load_id_token  # private to DOT: pinned, see tests/oidc/test_dot_hooks.py
 
 from accounts import stages
+from accounts.audit import record_event
 from accounts.flows.signin import begin_step_up
+from accounts.models import SecurityEvent
 from accounts.signin_state import signin_state
 from identity.cookies import delete_private_cookie, private_cookie, set_private_cookie
+from identity.metrics import AUTHORIZATION_REFUSALS
 
-from . import assurance
+from . import assurance, authorization
 from .models import Client, Consent, TokenFamily
 
 STEP_UP = "oidc.step_up_for"
 FRESH_SIGNIN_COOKIE = "fresh-signin"
 FRESH_SIGNIN_SALT = "identity.oidc.fresh-signin"
+NOT_ASSIGNED = "The person is not assigned to this app."
 # How long a sign-in may take and still count as the fresh one an app asked for (then it asks again).
 FRESH_SIGNIN_WINDOW = 30 * 60
 
 
 @dataclass
 class Decision:
-    """`issue`, `consent`, `redirect` (to `url`, a page of ours) or `error` (to the app)."""
+    """`issue`, `consent`, `not_assigned` (our page saying so), `redirect` (to `url`, a page of ours) or
+    `error` (to the app)."""
 
     action: str
     url: str = ""
@@ -66,6 +72,11 @@ class InvalidParameter(ValueError):
 
 def _request_id(request) -> str:
     return hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
+
+
+def signin_as_someone_else_url(request) -> str:
+    """The sign-in page, for this very request: whoever signs in there comes back to it."""
+    return _signin_url(request, again=True)
 
 
 def _signin_url(request, *, again: bool) -> str:
@@ -132,6 +143,12 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
             return Decision("error", error="login_required", description="A fresh sign-in is needed (max_age).")
         return _ask_for_fresh_signin(request, again=True)
 
+    if not authorization.may_sign_in(request.user, client):
+        _refuse_unassigned(request, client)
+        if silent:
+            return Decision("error", error="access_denied", description=NOT_ASSIGNED)
+        return Decision("not_assigned")
+
     acr_values = request.GET.get("acr_values")
     required = assurance.required_level(acr_values)
     if assurance.session_level(request.session) < required:
@@ -159,6 +176,14 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
             return Decision("error", error="consent_required")
         return Decision("consent")
     return Decision("issue", context=assurance.auth_context(request.session, acr_values))
+
+
+def _refuse_unassigned(request, client) -> None:
+    """Audited on the person and counted, as other refusals are (federation's); the authorization
+    endpoint's rate limit bounds how many rows one browser can add."""
+    AUTHORIZATION_REFUSALS.labels("not_assigned", "authorize").inc()
+    app = (client.name or client.client_id)[:40]
+    record_event(request, SecurityEvent.Kind.APP_NOT_ASSIGNED, request.user, reason=app)
 
 
 def _hint_matches(request) -> bool:

@@ -117,6 +117,21 @@ def revoke_app(user, client) -> int:
     return ended
 
 
+def revoke_reduced_access(user, client, *, assignment_lost: bool) -> int:
+    """The directory took something from this person in this app (one of its roles, or the assignment
+    it requires): the tokens and unused codes the app holds for them stop working, so whatever it gets
+    next says what is true now. Consent stays. The app is told (by `sub`) only when the assignment is
+    lost: a role fewer asks it to fetch new tokens, not to sign the person out."""
+    get_grant_model().objects.filter(user=user, application=client).delete()
+    ended = _revoke(
+        TokenFamily.objects.filter(user=user, client=client, revoked_at__isnull=True),
+        notify=assignment_lost,
+        by_session=False,
+    )
+    _revoke_untracked(get_access_token_model().objects.filter(user=user, application=client))
+    return ended
+
+
 def withdraw_consent_by_admin(request, consent, *, actor) -> int:
     """An admin withdrew a person's consent to an app: what the person's own "remove this app" does
     (revoke_app: consent forgotten, the app's tokens revoked, the app told), audited with the admin.

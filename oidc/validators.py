@@ -8,7 +8,9 @@
 - a code is redeemed only with the `redirect_uri` its authorization request named (RFC 6749 §4.1.3);
 - a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
-- ID tokens and logout hints are checked against every published key, found by `kid`.
+- ID tokens and logout hints are checked against every published key, found by `kid`;
+- `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
+  refresh (or a code exchange) for someone an assignment-required app no longer admits is refused.
 """
 
 from __future__ import annotations
@@ -21,14 +23,22 @@ from jwcrypto import jws
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
-from . import keys
+from identity.metrics import AUTHORIZATION_REFUSALS
+
+from . import authorization, keys
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
 
 
 class IdentityValidator(OAuth2Validator):
-    oidc_claim_scope = {"sub": "openid", "email": "email", "email_verified": "email", "name": "profile"}
+    oidc_claim_scope = {
+        "sub": "openid",
+        "email": "email",
+        "email_verified": "email",
+        "name": "profile",
+        **authorization.CLAIM_SCOPES,
+    }
 
     # --- prompt=none is decided by the authorization view before oauthlib sees the request -----
 
@@ -58,6 +68,9 @@ class IdentityValidator(OAuth2Validator):
             revoke_code(code)  # a spent (or forged) code: whatever it already bought is revoked
             return False
         if not grant.user.is_active or session_ended(grant.session_ref):
+            return False
+        if not authorization.may_sign_in(grant.user, client):
+            AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()  # unassigned since the code was issued
             return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
@@ -127,6 +140,9 @@ class IdentityValidator(OAuth2Validator):
             return False
         if not request.user.is_active:
             return False
+        if not authorization.may_sign_in(request.user, client):
+            AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()
+            return False
         family = TokenFamily.objects.filter(family=request.refresh_token_instance.token_family).first()
         if family is None or family.revoked_at is not None:
             return False
@@ -142,6 +158,7 @@ class IdentityValidator(OAuth2Validator):
         claims = {"sub": str(user.subject), "email": user.email, "email_verified": user.email_verified}
         if user.display_name:
             claims["name"] = user.display_name
+        claims.update(authorization.claims(request.client))
         return claims
 
     def get_discovery_claims(self, request):
@@ -151,7 +168,7 @@ class IdentityValidator(OAuth2Validator):
         claims, expiration = super().get_id_token_dictionary(token, token_handler, request)
         context = getattr(request, "auth_context", None) or {}
         claims.update({claim: value for claim, value in context.items() if value})
-        return claims, expiration
+        return authorization.limit_groups(claims), expiration
 
     def _get_key_for_token(self, token):
         unverified = jws.JWS()

@@ -36,7 +36,15 @@ from identity.net import client_ip, rate_limit_subject
 from identity.refusals import respond
 
 from . import assurance, issuer, keys
-from .flows import Decision, InvalidParameter, decide, forget_fresh_signin, keep_fresh_signin
+from .flows import (
+    NOT_ASSIGNED,
+    Decision,
+    InvalidParameter,
+    decide,
+    forget_fresh_signin,
+    keep_fresh_signin,
+    signin_as_someone_else_url,
+)
 from .models import Client
 from .revocation import revoke_app
 
@@ -94,6 +102,8 @@ class AuthorizeView(OAuthLibMixin, View):
             return self._redirect_error(client, credentials, decision)
         if decision.action == "consent":
             return self._consent_page(request, client, scopes)
+        if decision.action == "not_assigned":
+            return self._not_assigned_page(request, client, credentials)
         credentials["auth_context"] = decision.context
         credentials.pop("request", None)
         try:
@@ -111,7 +121,22 @@ class AuthorizeView(OAuthLibMixin, View):
         context = {"client": client, "scopes": [descriptions[scope] for scope in scopes if scope in descriptions]}
         return render(request, "oidc/consent.html", context)
 
+    def _not_assigned_page(self, request, client, credentials):
+        """Who is signed in, to which app, and the two ways on: back to the app (which hears
+        access_denied, with its state) or signing in as someone else (back to this request)."""
+        refusal = Decision("error", error="access_denied", description=NOT_ASSIGNED)
+        context = {
+            "client": client,
+            "back_url": self._error_uri(credentials, refusal),
+            "switch_url": signin_as_someone_else_url(request),
+        }
+        return render(request, "oidc/not_assigned.html", context, status=403)
+
     def _redirect_error(self, client, credentials, decision: Decision):
+        return OAuth2ResponseRedirect(self._error_uri(credentials, decision), client.get_allowed_schemes())
+
+    @staticmethod
+    def _error_uri(credentials, decision: Decision) -> str:
         # Only reached after oauthlib accepted client_id and redirect_uri: the URI is registered.
         params = [("error", decision.error)]
         if decision.description:
@@ -119,9 +144,7 @@ class AuthorizeView(OAuthLibMixin, View):
         if credentials.get("state"):
             params.append(("state", credentials["state"]))
         params.append(("iss", issuer()))  # RFC 9207
-        return OAuth2ResponseRedirect(
-            add_params_to_uri(credentials["redirect_uri"], params), client.get_allowed_schemes()
-        )
+        return add_params_to_uri(credentials["redirect_uri"], params)
 
     def _oauth_error(self, error):
         redirect_allowed, response = self.error_response(error)
@@ -304,6 +327,7 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
             request_uri_parameter_supported=False,
             backchannel_logout_supported=True,
             backchannel_logout_session_supported=True,
+            claim_types_supported=["normal", "distributed"],  # distributed: the groups overage (authorization.py)
             revocation_endpoint=self._get_endpoint_url(request, "revoke-token"),
             introspection_endpoint=self._get_endpoint_url(request, "introspect"),
             introspection_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],

@@ -15,6 +15,7 @@ from accounts.models import User
 from oidc.models import Client
 from tests.accounts.test_admin import change_form
 from tests.accounts.test_admin_least_privilege import colleague, grant, root  # noqa: F401 (fixtures)
+from tests.directory.directory import NO_ROLES_OR_ASSIGNMENTS
 from tests.oidc.relying_party import REDIRECT_URI, register
 from tests.users import add_totp, sign_in_admin
 
@@ -57,6 +58,7 @@ def client_form(client: Client, **overrides) -> dict:
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "allowed_scopes": client.allowed_scopes,
         "_save": "Save",
+        **NO_ROLES_OR_ASSIGNMENTS,
     }
     data.update({"skip_authorization": "on"} if client.skip_authorization else {})
     data.update(overrides)

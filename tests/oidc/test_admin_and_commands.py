@@ -20,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client as Browser
 
 from oidc.models import Client
+from tests.directory.directory import NO_ROLES_OR_ASSIGNMENTS
 from tests.users import add_totp, sign_in_admin
 
 from .relying_party import REDIRECT_URI, RelyingParty
@@ -40,6 +41,7 @@ def form_data(**overrides) -> dict:
         "backchannel_logout_uri": "",
         "allowed_scopes": "openid email profile offline_access",
         "_save": "Save",
+        **NO_ROLES_OR_ASSIGNMENTS,
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
