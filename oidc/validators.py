@@ -8,7 +8,10 @@
 - a code is redeemed only with the `redirect_uri` its authorization request named (RFC 6749 §4.1.3);
 - a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
-- ID tokens and logout hints are checked against every published key, found by `kid`.
+- ID tokens and logout hints are checked against every published key, found by `kid`;
+- an access token for an API (its scopes, or `resource`, RFC 8707) has that API as its audience,
+  checked in `oidc.audience` wherever scopes are decided, and is a JWT (`oidc.access_tokens`); userinfo
+  takes none of them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from jwcrypto import jws
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
-from . import keys
+from . import audience, keys
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
@@ -44,6 +47,44 @@ class IdentityValidator(OAuth2Validator):
             return False
         return super()._check_secret(provided_secret, stored_secret)
 
+    # --- scopes and audiences (oidc.audience) --------------------------------------------------
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        """Only scopes the app was allowed or granted; then their API, which `resource` must name if
+        sent (authorization requests and client credentials; codes and refreshes keep theirs)."""
+        if not super().validate_scopes(client_id, scopes, client, request, *args, **kwargs):
+            return False
+        api = audience.select_api(scopes, audience.requested_resources(request), request)
+        request.resource = [api.identifier] if api else []
+        return True
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        """A refresh keeps its token's API: a `resource` naming another is invalid_target."""
+        scopes = super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        original = scopes.split() if isinstance(scopes, str) else list(scopes)
+        audience.select_api(original, audience.requested_resources(request), request)
+        return scopes
+
+    def _check_and_set_request_resource(self, request):
+        # DOT's own handling refuses URN identifiers; the audience was checked where the scopes were
+        # decided (above and validate_code): the token names the API of its final scopes.
+        api = audience.token_api(request)
+        request.resource = [api.identifier] if api else []
+
+    def validate_bearer_token(self, token, scopes, request):
+        """Userinfo is the one resource of ours that takes bearer tokens, and a token for an API is not
+        for it (its audience is the API, RFC 9068 §4): the app has the ID token, or a token without the
+        API's scopes (a refresh narrowed to them)."""
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        if audience.token_owner(request.access_token) is not None:
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": "This access token is for an API, not for userinfo.",
+            }
+            return False
+        return True
+
     # --- codes ----------------------------------------------------------------------------------
 
     def _create_authorization_code(self, request, code, expires=None):
@@ -61,6 +102,9 @@ class IdentityValidator(OAuth2Validator):
             return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
+        asked = audience.requested_resources(request)
+        if asked and asked != (grant.resource or []):
+            raise audience.InvalidTarget("The code was not issued for this resource.", request)
         request.auth_context = grant.auth_context()
         request.code_hash = code_hash(code)
         return True
