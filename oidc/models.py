@@ -210,7 +210,7 @@ class Api(models.Model):
         verbose_name=_("resource server"),
         help_text=_("The confidential client that may introspect this API's tokens (RFC 7662)."),
     )
-    created = models.DateTimeField(default=timezone.now)
+    created = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         verbose_name = _("API")

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100, verbose_name='name')),
                 ('identifier', models.CharField(help_text='The audience URI its tokens carry (aud) and apps name as resource: https://… or urn:…', max_length=255, unique=True, verbose_name='identifier')),
                 ('description', models.TextField(blank=True, verbose_name='description')),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
+                ('created', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
                 ('resource_server', models.ForeignKey(blank=True, help_text="The confidential client that may introspect this API's tokens (RFC 7662).", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='apis_served', to=settings.OAUTH2_PROVIDER_APPLICATION_MODEL, verbose_name='resource server')),
             ],
             options={

@@ -17,7 +17,7 @@ from oauth2_provider.models import AccessToken
 
 from directory.models import AppRole, Assignment
 from oidc.models import Client
-from tests.oidc.apis import grant, resource_server
+from tests.oidc.apis import api_scope, grant, resource_server
 from tests.oidc.relying_party import ISSUER, RelyingParty, approve, register
 from tests.oidc.test_review_findings import introspect
 from tests.users import add_totp, sign_in_admin
@@ -111,6 +111,9 @@ def test_userinfo_refuses_a_token_for_an_api(mail_app, signed_in_client):
     token = mail_app.sign_in_and_redeem(signed_in_client, scope="openid email mail.read")["access_token"]
     refused = mail_app.userinfo(token)
     assert refused.status_code == 401 and "invalid_token" in refused["WWW-Authenticate"]
+    # A token stored before APIs had identifiers (no `resource`): its scopes still name the API.
+    AccessToken.objects.filter(application=mail_app.client).update(resource=[])
+    assert mail_app.userinfo(token).status_code == 401
 
 
 def test_the_consent_page_shows_the_api_and_the_scope(mail_app, signed_in_client):
@@ -130,6 +133,7 @@ def test_consent_to_an_api_scope_is_asked_again_for_a_new_one(mail_app, signed_i
 
 def test_an_app_cannot_ask_for_an_api_scope_it_was_not_granted(rp, signed_in_client):
     """An attacker's app (any registered app) asks people for the Mail API's scope it was never granted."""
+    api_scope("mail.read")
     grant(rp.client, "calendar.read")
     returned = rp.callback(signed_in_client.get(rp.authorization(scope="openid mail.read")["url"]))
     assert returned["error"] == "invalid_scope" and "code" not in returned

@@ -26,8 +26,8 @@ NOT_SERVED = "no resource server serves it"
 
 
 def test_a_resource_server_serving_openid_learns_nothing_about_every_apps_sign_in_token(rp, signed_in_client, user):
-    """Relying app registered as a resource server (an admin or `register_client --introspect --serves
-    openid` allowed it: only offline_access is refused). Every access token carries `openid`, so this
+    """A resource server whose API would own `openid` (the old `register_client --introspect --serves
+    openid` allowed it: only offline_access was refused). Every access token carries `openid`, so this
     "scope it serves" opens every app's sign-in-only tokens: whose they are (sub), for which client, how
     long they live. `openid` names no API: no resource server serves it (like offline_access)."""
     login_only = rp.sign_in_and_redeem(signed_in_client, scope="openid")["access_token"]
