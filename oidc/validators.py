@@ -59,10 +59,14 @@ class IdentityValidator(OAuth2Validator):
         return True
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
-        """A refresh keeps its token's API: a `resource` naming another is invalid_target."""
+        """A refresh keeps its token's API: a `resource` naming another, or naming it while the scopes
+        asked for (a narrowing) hold none of its, is invalid_target."""
         scopes = super().get_original_scopes(refresh_token, request, *args, **kwargs)
         original = scopes.split() if isinstance(scopes, str) else list(scopes)
-        audience.select_api(original, audience.requested_resources(request), request)
+        asked = audience.requested_resources(request)
+        audience.select_api(original, asked, request)
+        if asked and request.scope:
+            audience.select_api(request.scope.split(), asked, request)
         return scopes
 
     def _check_and_set_request_resource(self, request):

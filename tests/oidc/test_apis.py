@@ -16,6 +16,7 @@ from django.contrib.auth.models import Permission
 from oauth2_provider.models import AccessToken
 
 from directory.models import AppRole, Assignment
+from oidc import keys
 from oidc.models import Client
 from tests.oidc.apis import api_scope, grant, resource_server
 from tests.oidc.relying_party import ISSUER, RelyingParty, approve, register
@@ -278,6 +279,10 @@ def test_refresh_keeps_the_audience(mail_app, signed_in_client):
         {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"], "resource": MAIL}
     ).json()
     assert verified(mail_app, again["access_token"], MAIL)["aud"] == MAIL
+    narrowed_yet_named = mail_app.token(
+        {"grant_type": "refresh_token", "refresh_token": again["refresh_token"], "scope": "openid", "resource": MAIL}
+    )
+    assert narrowed_yet_named.status_code == 400 and narrowed_yet_named.json()["error"] == "invalid_target"
     # Narrowed to no API scope: an opaque token, for userinfo.
     narrowed = mail_app.token(
         {"grant_type": "refresh_token", "refresh_token": again["refresh_token"], "scope": "openid"}
@@ -335,3 +340,9 @@ def test_only_a_superuser_changes_apis(make_user, machine):
     assert refused.status_code == 403
     api.refresh_from_db()
     assert api.resource_server is None
+
+
+def test_a_retired_key_stays_published_while_the_access_tokens_it_signed_live(settings):
+    """Access tokens for APIs are signed too: a key rotated out stays in the JWKS as long as they may live."""
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "ACCESS_TOKEN_EXPIRE_SECONDS": 3600}
+    assert keys.retention() >= 3600 + 300
