@@ -222,11 +222,6 @@ OIDC_SCOPES = {
     "roles": "See your roles and groups in this app",
 }
 
-# Scopes the APIs (resource servers) define, with what the consent page says of each: only these
-# may be served, since every app's token carries OpenID Connect's own (review R8). oidc.E002 checks
-# them (until it has, a value that is no JSON object adds nothing to SCOPES).
-OIDC_API_SCOPES = env.json("OIDC_API_SCOPES", default={})
-
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": SITE_URL,
@@ -238,7 +233,10 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_ADMIN_CLASS": "oidc.admin.RefreshTokenAdmin",
     "ID_TOKEN_ADMIN_CLASS": "oidc.admin.IDTokenAdmin",
     "GRANT_ADMIN_CLASS": "oidc.admin.AuthorizationCodeAdmin",
-    "SCOPES": {**OIDC_SCOPES, **(OIDC_API_SCOPES if isinstance(OIDC_API_SCOPES, dict) else {})},
+    "SCOPES": OIDC_SCOPES,  # APIs' scopes are registered in the admin (oidc.models.ApiScope, oidc.scopes)
+    # RFC 9068 JWTs for tokens with an API as audience (oidc.access_tokens); refresh tokens stay random.
+    "ACCESS_TOKEN_GENERATOR": "oidc.access_tokens.generate",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     "DEFAULT_SCOPES": ["openid"],
     "CLIENT_SECRET_HASHER": "client-secret-hmac",
     "PKCE_REQUIRED": True,

@@ -22,7 +22,7 @@ from accounts.flows.lifecycle import may_manage
 from accounts.superuser_admin import SuperuserChangesOnly
 from directory.admin import AppAssignmentInline, AppRoleInline, AuditsDirectoryChanges
 
-from .models import Client, Consent
+from .models import Api, ApiScope, Client, Consent
 from .revocation import revoke_by_admin, withdraw_consent_by_admin
 
 GRANTS = [
@@ -45,17 +45,13 @@ class ClientForm(forms.ModelForm):
             "post_logout_redirect_uris",
             "backchannel_logout_uri",
             "allowed_scopes",
+            "granted_scopes",
             "skip_authorization",
-            "is_resource_server",
-            "served_scopes",
             "refresh_without_offline_access",
             "assignment_required",
             "groups_claim",
         ]
-        labels = {
-            "skip_authorization": _("First-party app: skip the consent page"),
-            "is_resource_server": _("Resource server: may introspect access tokens"),
-        }
+        labels = {"skip_authorization": _("First-party app: skip the consent page")}
 
 
 PROTECTED_CLIENTS = _(
@@ -77,20 +73,20 @@ class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin
         "client_type",
         "authorization_grant_type",
         "skip_authorization",
-        "is_resource_server",
         "created",
     ]
-    list_filter = ["client_type", "authorization_grant_type", "skip_authorization", "is_resource_server"]
+    list_filter = ["client_type", "authorization_grant_type", "skip_authorization"]
     search_fields = ["name", "client_id"]
     readonly_fields = ["client_id", "created", "updated"]
     fieldsets = [
         (None, {"fields": ["name", "client_id", "client_type", "authorization_grant_type", "allowed_scopes"]}),
         (_("Addresses"), {"fields": ["redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri"]}),
         (_("Consent and refresh tokens"), {"fields": ["skip_authorization", "refresh_without_offline_access"]}),
-        (_("Introspection (RFC 7662)"), {"fields": ["is_resource_server", "served_scopes"]}),
+        (_("APIs"), {"fields": ["granted_scopes"]}),
         (_("Authorization (directory)"), {"fields": ["assignment_required", "groups_claim"]}),
         (_("History"), {"fields": ["created", "updated"]}),
     ]
+    filter_horizontal = ["granted_scopes"]
     inlines = [AppRoleInline, AppAssignmentInline]
     actions = ["new_secret"]
 
@@ -128,6 +124,37 @@ class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin
         response = TemplateResponse(request, "admin/oidc/client_secret.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+
+PROTECTED_APIS = _(
+    "Only a superuser can change APIs: an API's resource server reads its tokens, and its scopes decide what "
+    "apps may be granted."
+)
+
+
+class ApiScopeInline(admin.TabularInline):
+    model = ApiScope
+    extra = 1
+    fields = ["value", "description"]
+
+
+@admin.register(Api)
+class ApiAdmin(SuperuserChangesOnly, admin.ModelAdmin):
+    """APIs (resource servers) and their scopes. Superusers only, as relying apps: the resource server an
+    API names learns about all its tokens, and a scope added here can be granted. Changes are in the
+    admin history (LogEntry) with who made them."""
+
+    protected_message = PROTECTED_APIS
+    inlines = [ApiScopeInline]
+    list_display = ["name", "identifier", "resource_server", "created"]
+    search_fields = ["name", "identifier", "scopes__value"]
+    list_select_related = ["resource_server"]
+    fields = ["name", "identifier", "description", "resource_server"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "resource_server":
+            kwargs["queryset"] = Client.objects.filter(client_type=Client.CLIENT_CONFIDENTIAL).order_by("name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Consent)

@@ -1,4 +1,4 @@
-"""The RSA keys that sign ID tokens and logout tokens, and their rotation.
+"""The RSA keys that sign ID tokens, logout tokens and APIs' access tokens, and their rotation.
 
 Keys come from OIDC_SIGNING_KEYS (the keyset as JSON, for deployments that keep secrets in the
 environment) or from the file OIDC_KEYS_FILE; in development the file is generated on first use.
@@ -150,7 +150,9 @@ def all_keys() -> list[SigningKey]:
 
 def retention() -> int:
     """How long a retired key stays published: as long as anything it signed can still be checked."""
-    return max(settings.OAUTH2_PROVIDER["ID_TOKEN_EXPIRE_SECONDS"], app_settings.OIDC_LOGOUT_TOKEN_LIFETIME) + 300
+    provider = settings.OAUTH2_PROVIDER  # ID tokens, and the JWT access tokens for APIs (oidc.access_tokens)
+    lifetimes = (provider["ID_TOKEN_EXPIRE_SECONDS"], provider["ACCESS_TOKEN_EXPIRE_SECONDS"])
+    return max(*lifetimes, app_settings.OIDC_LOGOUT_TOKEN_LIFETIME) + 300
 
 
 def active_key() -> SigningKey:

@@ -10,6 +10,7 @@ what reuse detection, absolute lifetimes, back-channel logout and "apps you auth
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -83,20 +84,14 @@ class Client(AbstractApplication):
         help_text=_("Receives a signed logout token when a person signs out (OpenID Connect Back-Channel Logout)."),
     )
 
-    # RFC 7662: only a resource server may introspect, and only tokens carrying a scope it serves.
-    is_resource_server = models.BooleanField(
-        _("resource server"),
-        default=False,
-        help_text=_("An API that checks access tokens at the introspection endpoint."),
-    )
-    served_scopes = models.CharField(
-        _("served scopes"),
-        max_length=255,
+    # API scopes this app may ask for (client credentials: what a machine gets); OpenID Connect's own
+    # are in allowed_scopes.
+    granted_scopes = models.ManyToManyField(
+        "ApiScope",
         blank=True,
-        help_text=_(
-            "Space-separated scopes this resource server serves: introspection tells it about a token only "
-            "when the token carries one of them."
-        ),
+        related_name="clients",
+        verbose_name=_("granted API scopes"),
+        help_text=_("Scopes of registered APIs this app may ask for (a machine client gets them all)."),
     )
 
     # Authorization (directory): who may sign in to the app, and what its tokens say about groups.
@@ -141,43 +136,20 @@ class Client(AbstractApplication):
             and self.client_type != self.CLIENT_CONFIDENTIAL
         ):
             errors.setdefault("client_type", []).append(_("Client credentials need a confidential client."))
-        for field in ("allowed_scopes", "served_scopes"):
-            unknown = set(getattr(self, field).split()) - set(settings.OAUTH2_PROVIDER["SCOPES"])
-            if unknown:
-                errors.setdefault(field, []).append(
-                    _("Unknown scopes: %(scopes)s") % {"scopes": " ".join(sorted(unknown))}
-                )
-        self._check_resource_server(errors)
+        unknown = set(self.allowed_scopes.split()) - OIDC_SCOPES
+        if unknown:
+            errors.setdefault("allowed_scopes", []).append(
+                _("Unknown scopes: %(scopes)s (an API's scopes are granted below, under granted API scopes)")
+                % {"scopes": " ".join(sorted(unknown))}
+            )
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in oidc.keys
         if errors:
             raise ValidationError(errors)
 
-    def _check_resource_server(self, errors: dict[str, list[StrOrPromise]]) -> None:
-        if not self.is_resource_server:
-            if self.served_scopes.strip():
-                errors.setdefault("served_scopes", []).append(_("Only a resource server serves scopes."))
-            return
-        if self.client_type != self.CLIENT_CONFIDENTIAL:
-            errors.setdefault("is_resource_server", []).append(
-                _("A resource server authenticates with a secret: it must be a confidential client.")
-            )
-        if not self.served_scopes.split():
-            errors.setdefault("served_scopes", []).append(_("Name the scopes this resource server serves."))
-        for scope in sorted(OIDC_SCOPES.intersection(self.served_scopes.split())):
-            errors.setdefault("served_scopes", []).append(
-                _(
-                    "%(scope)s is an OpenID Connect scope that every app's tokens may carry; no resource server "
-                    "serves it. Serve the scopes your API defines (OIDC_API_SCOPES)."
-                )
-                % {"scope": scope}
-            )
-
-    def serves(self, scopes: str) -> bool:
-        """May this resource server learn about a token with these scopes (RFC 7662 §2.2)? Only through a
-        scope an API defines: OpenID Connect's own would open every app's tokens, even on a row saved
-        before they were refused."""
-        served = set(self.served_scopes.split()) - OIDC_SCOPES
-        return self.is_resource_server and bool(served.intersection(scopes.split()))
+    @property
+    def is_resource_server(self) -> bool:
+        """May it introspect (RFC 7662)? Only as the resource server an API names."""
+        return self.pk is not None and Api.objects.filter(resource_server=self).exists()
 
     def gets_refresh_token(self, scopes: list[str]) -> bool:
         """Does a code exchange for these scopes bring a refresh token? Only with offline_access (OpenID
@@ -194,7 +166,103 @@ class Client(AbstractApplication):
 
     @property
     def scope_list(self) -> list[str]:
-        return self.allowed_scopes.split()
+        """Every scope the app may ask for: OpenID Connect's it was allowed, and the API scopes granted."""
+        granted = list(self.granted_scopes.values_list("value", flat=True)) if self.pk else []
+        return [*self.allowed_scopes.split(), *granted]
+
+
+# RFC 6749 §3.3: a scope-token is printable ASCII but space, double quote and backslash.
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# RFC 8141: urn:<NID>:<NSS>.
+URN = re.compile(r"urn:[a-z0-9][a-z0-9-]{0,31}:\S+", re.IGNORECASE)
+
+
+def identifier_problem(identifier: str) -> StrOrPromise | None:
+    """Why an API's identifier (the `aud` of its tokens, the `resource` apps name) is unacceptable, or
+    None: an absolute https URL without fragment or credentials, or a URN."""
+    if URN.fullmatch(identifier):
+        return None
+    parts = urlsplit(identifier)
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password or "#" in identifier:
+        return _("Use an https URL (without fragment or credentials) or a URN, e.g. https://api.example.com/mail.")
+    return None
+
+
+class Api(models.Model):
+    """An API (a resource server): the audience of the access tokens apps get for its scopes (RFC 8707's
+    `resource`, RFC 9068's `aud`). Its resource server, a confidential client, is the one that may
+    introspect those tokens."""
+
+    name = models.CharField(_("name"), max_length=100)
+    identifier = models.CharField(
+        _("identifier"),
+        max_length=255,
+        unique=True,
+        help_text=_("The audience URI its tokens carry (aud) and apps name as resource: https://… or urn:…"),
+    )
+    description = models.TextField(_("description"), blank=True)
+    resource_server = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="apis_served",
+        verbose_name=_("resource server"),
+        help_text=_("The confidential client that may introspect this API's tokens (RFC 7662)."),
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("API")
+        verbose_name_plural = _("APIs")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.identifier})"
+
+    def clean(self) -> None:
+        errors: dict[str, list[StrOrPromise]] = {}
+        if problem := identifier_problem(self.identifier):
+            errors["identifier"] = [problem]
+        if self.resource_server is not None and self.resource_server.client_type != Client.CLIENT_CONFIDENTIAL:
+            errors["resource_server"] = [
+                _("A resource server authenticates with a secret: it must be a confidential client.")
+            ]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApiScope(models.Model):
+    """One scope of an API: what people consent to and apps are granted. Its value is unique across
+    APIs, so a token's scopes name its API."""
+
+    api = models.ForeignKey(Api, on_delete=models.CASCADE, related_name="scopes", verbose_name=_("API"))
+    value = models.CharField(_("value"), max_length=100, unique=True)
+    description = models.CharField(
+        _("description"), max_length=255, help_text=_("What the consent page says, e.g. “Read your mail”.")
+    )
+
+    class Meta:
+        verbose_name = _("API scope")
+        verbose_name_plural = _("API scopes")
+        ordering = ["value"]
+
+    def __str__(self) -> str:
+        return self.value
+
+    def clean(self) -> None:
+        if self.value in OIDC_SCOPES:
+            raise ValidationError(
+                {
+                    "value": _(
+                        "%(scope)s is an OpenID Connect scope that every app's tokens may carry; no resource server "
+                        "serves it. Give the API scopes of its own."
+                    )
+                    % {"scope": self.value}
+                }
+            )
+        if not SCOPE_TOKEN.fullmatch(self.value):
+            raise ValidationError({"value": _("A scope is one word: no spaces, quotes or backslashes.")})
 
 
 class AuthContext(models.Model):

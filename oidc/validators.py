@@ -11,6 +11,9 @@
 - ID tokens and logout hints are checked against every published key, found by `kid`;
 - `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
   refresh (or a code exchange) for someone an assignment-required app no longer admits is refused.
+- an access token for an API (its scopes, or `resource`, RFC 8707) has that API as its audience,
+  checked in `oidc.audience` wherever scopes are decided, and is a JWT (`oidc.access_tokens`); userinfo
+  takes none of them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from identity.metrics import AUTHORIZATION_REFUSALS
 
-from . import authorization, keys
+from . import audience, authorization, keys
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
@@ -54,6 +57,48 @@ class IdentityValidator(OAuth2Validator):
             return False
         return super()._check_secret(provided_secret, stored_secret)
 
+    # --- scopes and audiences (oidc.audience) --------------------------------------------------
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        """Only scopes the app was allowed or granted; then their API, which `resource` must name if
+        sent (authorization requests and client credentials; codes and refreshes keep theirs)."""
+        if not super().validate_scopes(client_id, scopes, client, request, *args, **kwargs):
+            return False
+        api = audience.select_api(scopes, audience.requested_resources(request), request)
+        request.resource = [api.identifier] if api else []
+        return True
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        """A refresh keeps its token's API: a `resource` naming another, or naming it while the scopes
+        asked for (a narrowing) hold none of its, is invalid_target."""
+        scopes = super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        original = scopes.split() if isinstance(scopes, str) else list(scopes)
+        asked = audience.requested_resources(request)
+        audience.select_api(original, asked, request)
+        if asked and request.scope:
+            audience.select_api(request.scope.split(), asked, request)
+        return scopes
+
+    def _check_and_set_request_resource(self, request):
+        # DOT's own handling refuses URN identifiers; the audience was checked where the scopes were
+        # decided (above and validate_code): the token names the API of its final scopes.
+        api = audience.token_api(request)
+        request.resource = [api.identifier] if api else []
+
+    def validate_bearer_token(self, token, scopes, request):
+        """Userinfo is the one resource of ours that takes bearer tokens, and a token for an API is not
+        for it (its audience is the API, RFC 9068 §4): the app has the ID token, or a token without the
+        API's scopes (a refresh narrowed to them)."""
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        if audience.token_owner(request.access_token) is not None:
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": "This access token is for an API, not for userinfo.",
+            }
+            return False
+        return True
+
     # --- codes ----------------------------------------------------------------------------------
 
     def _create_authorization_code(self, request, code, expires=None):
@@ -74,6 +119,9 @@ class IdentityValidator(OAuth2Validator):
             return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
+        asked = audience.requested_resources(request)
+        if asked and asked != (grant.resource or []):
+            raise audience.InvalidTarget("The code was not issued for this resource.", request)
         request.auth_context = grant.auth_context()
         request.code_hash = code_hash(code)
         return True

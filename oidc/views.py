@@ -35,7 +35,7 @@ from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
 from identity.refusals import respond
 
-from . import assurance, issuer, keys
+from . import assurance, audience, issuer, keys
 from .flows import (
     NOT_ASSIGNED,
     Decision,
@@ -45,7 +45,7 @@ from .flows import (
     keep_fresh_signin,
     signin_as_someone_else_url,
 )
-from .models import Client
+from .models import ApiScope, Client
 from .revocation import revoke_app
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ class AuthorizeView(OAuthLibMixin, View):
         except OAuthToolkitError as error:
             return self._oauth_error(error)
         client = Client.objects.get(client_id=credentials["client_id"])
+        # The API the scopes are for, checked against `resource` by the validator (oidc.audience).
+        credentials["resource"] = getattr(credentials.get("request"), "resource", [])
         try:
             decision = decide(request, client, scopes, consent_answer)
         except InvalidParameter as problem:
@@ -118,8 +120,11 @@ class AuthorizeView(OAuthLibMixin, View):
 
     def _consent_page(self, request, client, scopes):
         descriptions = get_scopes_backend().get_all_scopes()
-        context = {"client": client, "scopes": [descriptions[scope] for scope in scopes if scope in descriptions]}
-        return render(request, "oidc/consent.html", context)
+        apis = {scope.value: scope.api for scope in ApiScope.objects.filter(value__in=scopes).select_related("api")}
+        shown = [
+            {"description": descriptions[scope], "api": apis.get(scope)} for scope in scopes if scope in descriptions
+        ]
+        return render(request, "oidc/consent.html", {"client": client, "scopes": shown})
 
     def _not_assigned_page(self, request, client, credentials):
         """Who is signed in, to which app, and the two ways on: back to the app (which hears
@@ -235,11 +240,11 @@ class UserInfoView(dot.UserInfoView):
 @method_decorator(csrf_exempt, name="dispatch")  # DOT's exemption is on the dispatch this class replaces
 class IntrospectView(dot.IntrospectTokenView):
     """RFC 7662, for resource servers only. The caller authenticates as a confidential client (no bearer
-    token instead, unlike DOT); a client that is not a resource server gets 403, and a token carrying
-    none of the scopes the resource server serves is reported inactive, as RFC 7662 §2.2 requires for
-    a token it "is not allowed to introspect": an app cannot learn about another app's tokens. The
-    token comes in the body only, and the person is named by the opaque `sub`, never by the email
-    address DOT reports as `username`."""
+    token instead, unlike DOT); a client no API names as its resource server gets 403, and a token
+    that is not for an API this resource server serves (its audience, oidc.audience.token_owner) is
+    reported inactive, as RFC 7662 §2.2 requires for a token it "is not allowed to introspect": an app
+    cannot learn about another app's or another API's tokens. The token comes in the body only, and the
+    person is named by the opaque `sub`, never by the email address DOT reports as `username`."""
 
     http_method_names = ["post", "options"]
 
@@ -285,10 +290,13 @@ class IntrospectView(dot.IntrospectTokenView):
             .filter(token_checksum=checksum)
             .first()
         )
-        if token is None or not token.is_valid() or not resource_server.serves(token.scope):
+        api = audience.token_owner(token) if token is not None and token.is_valid() else None
+        if api is None or api.resource_server_id != resource_server.pk:
             return JsonResponse({"active": False})
         data = {
             "active": True,
+            "iss": issuer(),
+            "aud": api.identifier,
             "scope": token.scope,
             "exp": int(token.expires.timestamp()),
             "client_id": token.application.client_id,

@@ -13,8 +13,6 @@ os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # No internet here: the breached-password tests turn the check on against a local range server.
 os.environ.setdefault("PASSWORD_BREACH_CHECK", "off")
-# Scopes two APIs define, for the resource-server (introspection) tests.
-os.environ.setdefault("OIDC_API_SCOPES", '{"mail.read": "Read your mail", "calendar.read": "See your calendar"}')
 
 from identity.settings import *  # noqa: E402,F403
 

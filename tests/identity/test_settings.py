@@ -93,7 +93,6 @@ def test_development_generates_and_keeps_a_secret_key(tmp_path):
         ("SESSION_IDLE_TIMEOUT", "abc", "SESSION_IDLE_TIMEOUT must be a whole number, not 'abc'."),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be on or off"),
         ("REDIS_SOCKET_TIMEOUT", "1.5s", "REDIS_SOCKET_TIMEOUT must be a number, not '1.5s'."),
-        ("OIDC_API_SCOPES", "not json", "OIDC_API_SCOPES must be JSON: Expecting value"),
         # an app's own setting, read when the app loads (accounts/app_settings.py)
         ("MFA_PENDING_TIMEOUT", "5m", "MFA_PENDING_TIMEOUT must be a whole number, not '5m'."),
         ("PASSWORD_BREACH_CHECK", "enabled", "PASSWORD_BREACH_CHECK must be on or off"),
@@ -267,7 +266,6 @@ BAD_VALUES = [
             "REDIS_SENTINELS": "10.0.0.1:26379",
             "REDIS_URL": "rediss://x:6380/0",
             "MFA_REQUIRED": "everyone",
-            "OIDC_API_SCOPES": '{"openid": "Sign in"}',
         },
         [
             ["identity.E004", "'signin-acount'"],
@@ -276,7 +274,6 @@ BAD_VALUES = [
             ["identity.E003", "METRICS_ALLOWED_IPS", "'localhost'"],
             ["identity.E006", "needs a redis:// REDIS_URL"],
             ["accounts.E001", "MFA_REQUIRED must be off, staff or all"],
-            ["oidc.E002", "'openid' is an OpenID Connect scope"],
         ],
     ),
     ({"RATE_LIMITS": "signin-ip"}, [["identity.E005", "RATE_LIMITS signin-ip: not a rate limit: ''"]]),

@@ -19,6 +19,7 @@ from django.test import Client as Browser
 
 from oidc.assurance import ACR_1FA, ACR_MFA, ACR_PHR
 from oidc.models import Client, Consent, TokenFamily
+from tests.oidc.apis import grant, resource_server
 from tests.oidc.relying_party import (
     ISSUER,
     REDIRECT_URI,
@@ -686,15 +687,11 @@ def test_revoking_a_refresh_token_ends_it(public_rp, signed_in_client):
 
 def test_introspection_for_a_resource_server(rp, signed_in_client, user):
     """Issue 13 §6: only a confidential client registered as a resource server introspects, here one
-    serving the API scope `mail.read` (before, any confidential client could; test_review_findings.py
+    of the API whose scope `mail.read` is (before, any confidential client could; test_review_findings.py
     has the refusals, and test_introspection_scopes.py why OpenID Connect's own scopes are served by none)."""
-    rp.client.allowed_scopes += " mail.read"
-    rp.client.save()
+    grant(rp.client, "mail.read")
     body = rp.sign_in_and_redeem(signed_in_client, scope="openid email profile mail.read")
-    api_client, api_secret = register(
-        "API", grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes="mail.read"
-    )
-    api = RelyingParty(api_client, api_secret)
+    api = resource_server("API", served_scopes="mail.read")
 
     def introspect(token):
         response = api.http.post("/oauth/introspect/", {"token": token}, **api.auth())

@@ -30,14 +30,16 @@ from oauth2_provider.models import RefreshToken
 
 from identity import health
 from oidc import keys
-from oidc.models import AuthorizationCode, Client, TokenFamily
+from oidc.models import Api, AuthorizationCode, Client, TokenFamily
 from tests.identity.test_operations import production_env
+from tests.oidc.apis import grant, register_api, resource_server
 from tests.oidc.relying_party import REDIRECT_URI, RelyingParty, approve, register, register_client
 from tests.oidc.test_admin_and_commands import ADD, form_data, shown_credentials
 from tests.processes import free_port, gunicorn_refusal
 from tests.users import sign_in_admin
 
 ORIGINAL_KEYS_FILE = django_settings.OIDC_KEYS_FILE
+API_ADD = "/admin/oidc/api/add/"
 
 
 def authorize(rp: RelyingParty, browser, **overrides) -> tuple[str, dict]:
@@ -89,13 +91,6 @@ def test_code_with_another_or_no_redirect_uri_is_invalid_grant(signed_in_client,
 # --- introspection: resource servers only, and only for the scopes they serve --------------------
 
 
-def resource_server(name: str = "Mail API", served_scopes: str = "mail.read") -> RelyingParty:
-    client, secret = register(
-        name, grant=Client.GRANT_CLIENT_CREDENTIALS, is_resource_server=True, served_scopes=served_scopes
-    )
-    return RelyingParty(client, secret)
-
-
 def introspect(caller: RelyingParty, token: str, **headers):
     # As a resource server posts: no cookies, no CSRF token (the endpoint must not ask for one).
     http = Browser(enforce_csrf_checks=True)
@@ -105,8 +100,7 @@ def introspect(caller: RelyingParty, token: str, **headers):
 @pytest.fixture
 def someones_token(rp, signed_in_client) -> str:
     """An access token the person gave `rp`, for `openid email` and the Mail API's `mail.read`."""
-    rp.client.allowed_scopes += " mail.read"
-    rp.client.save()
+    grant(rp.client, "mail.read")
     return rp.sign_in_and_redeem(signed_in_client, scope="openid email mail.read")["access_token"]
 
 
@@ -164,54 +158,62 @@ def test_a_bearer_token_is_no_way_into_introspection(someones_token):
 
 
 @pytest.mark.parametrize(
-    ("fields", "field", "message"),
+    ("make", "field", "message"),
     [
         (
-            {"client_type": Client.CLIENT_PUBLIC, "is_resource_server": True, "served_scopes": "mail.read"},
-            "is_resource_server",
+            lambda: register_api(
+                "Bad API", "https://bad.example", resource_server=register("SPA", client_type=Client.CLIENT_PUBLIC)[0]
+            ),
+            "resource_server",
             "confidential",
         ),
-        ({"is_resource_server": True, "served_scopes": ""}, "served_scopes", "Name the scopes"),
+        (lambda: register("Bad app", allowed_scopes="openid payroll"), "allowed_scopes", "Unknown scopes: payroll"),
         (
-            {"is_resource_server": True, "served_scopes": "mail.read payroll"},
-            "served_scopes",
-            "Unknown scopes: payroll",
-        ),
-        ({"served_scopes": "mail.read"}, "served_scopes", "Only a resource server"),
-        (
-            {"is_resource_server": True, "served_scopes": "offline_access"},
-            "served_scopes",
+            lambda: register_api("Bad API", "https://bad.example", {"offline_access": "Keep access"}),
+            "value",
             "no resource server serves it",
         ),
     ],
+    ids=["public resource server", "unknown scope", "offline_access"],
 )
-def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, fields, field, message):
+def test_a_resource_server_must_be_confidential_and_name_known_scopes(db, make, field, message):
+    """Moved onto APIs (docs/apis.md): the scopes a resource server serves are its API's, each declared
+    there, so "name the scopes" and "only a resource server serves scopes" have nothing left to check."""
     with pytest.raises(ValidationError) as refused:
-        register("Bad API", **fields)
+        make()
     assert any(message in text for text in refused.value.message_dict[field])
 
 
-def test_register_client_introspect_makes_a_resource_server_that_can_introspect(someones_token, user):
+def test_register_client_serves_makes_a_resource_server_that_can_introspect(someones_token, user):
     out = io.StringIO()
     call_command(
         "register_client",
         "--name",
         "Mail API",
         "--machine",
-        "--introspect",
         "--serves",
-        "mail.read",
+        "https://mail.example/api",
         "--json",
         stdout=out,
     )
     printed = json.loads(out.getvalue())
     client = Client.objects.get(client_id=printed["client_id"])
-    assert client.is_resource_server and client.served_scopes == "mail.read"
+    assert client.is_resource_server and list(client.apis_served.values_list("scopes__value", flat=True)) == [
+        "mail.read"
+    ]
     answer = introspect(RelyingParty(client, printed["client_secret"]), someones_token)
     assert answer.status_code == 200 and answer.json()["sub"] == str(user.subject)
-    with pytest.raises(CommandError, match="served_scopes: Name the scopes"):
-        call_command("register_client", "--name", "No scopes", "--machine", "--introspect", stdout=io.StringIO())
-    with pytest.raises(CommandError, match="is_resource_server"):
+    with pytest.raises(CommandError, match="serves: No API is registered as https://nothing.example"):
+        call_command(
+            "register_client",
+            "--name",
+            "No API",
+            "--machine",
+            "--serves",
+            "https://nothing.example",
+            stdout=io.StringIO(),
+        )
+    with pytest.raises(CommandError, match="must be a confidential client"):
         call_command(
             "register_client",
             "--name",
@@ -219,40 +221,65 @@ def test_register_client_introspect_makes_a_resource_server_that_can_introspect(
             "--public",
             "--redirect-uri",
             REDIRECT_URI,
-            "--introspect",
             "--serves",
-            "mail.read",
+            "https://mail.example/api",
             stdout=io.StringIO(),
         )
 
 
-def add_resource_server_in_admin(admin_browser: Browser, name: str, served_scopes: str):
-    return admin_browser.post(
-        ADD,
-        form_data(
-            name=name,
-            authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS,
-            redirect_uris="",
-            is_resource_server="on",
-            served_scopes=served_scopes,
-        ),
+def add_resource_server_in_admin(admin_browser: Browser, name: str, identifier: str, scope: str):
+    """A machine client, then an API naming it as its resource server, with one scope (two admin pages)."""
+    response = admin_browser.post(
+        ADD, form_data(name=name, authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS, redirect_uris="")
     )
+    credentials = shown_credentials(response.content.decode())
+    client = Client.objects.get(client_id=credentials[0][0]) if credentials else None
+    added = admin_browser.post(
+        API_ADD,
+        {
+            "name": name,
+            "identifier": identifier,
+            "description": "",
+            "resource_server": client.pk if client else "",
+            "scopes-TOTAL_FORMS": "1",
+            "scopes-INITIAL_FORMS": "0",
+            "scopes-0-value": scope,
+            "scopes-0-description": f"Use {scope}",
+            "_save": "Save",
+        },
+    )
+    return added, credentials
 
 
-def test_admin_marks_a_resource_server(make_admin, someones_token):
+def test_admin_marks_a_resource_server(make_admin, rp, signed_in_client):
     admin_browser = sign_in_admin(make_admin())
-    response = add_resource_server_in_admin(admin_browser, "Mail API", "mail.read")
-    [(client_id, secret)] = shown_credentials(response.content.decode())
-    client = Client.objects.get(client_id=client_id)
-    assert client.is_resource_server and client.served_scopes == "mail.read"
-    assert introspect(RelyingParty(client, secret), someones_token).json()["active"] is True
-    page = admin_browser.get(f"/admin/oidc/client/{client.pk}/change/").content.decode()
-    assert 'name="is_resource_server"' in page and 'name="served_scopes"' in page
-    refused = admin_browser.post(
-        ADD,
-        form_data(name="SPA", client_type=Client.CLIENT_PUBLIC, is_resource_server="on", served_scopes="mail.read"),
+    response, [(client_id, secret)] = add_resource_server_in_admin(
+        admin_browser, "Notes API", "https://notes.example/api", "notes.read"
     )
-    assert refused.status_code == 200 and "must be a confidential client" in refused.content.decode()
+    assert response.status_code == 302, response.content
+    client = Client.objects.get(client_id=client_id)
+    api = Api.objects.get(identifier="https://notes.example/api")
+    assert client.is_resource_server and api.resource_server == client
+    assert [scope.value for scope in api.scopes.all()] == ["notes.read"]
+    grant(rp.client, "notes.read")
+    token = rp.sign_in_and_redeem(signed_in_client, scope="openid notes.read")["access_token"]
+    assert introspect(RelyingParty(client, secret), token).json()["active"] is True
+    page = admin_browser.get(f"/admin/oidc/api/{api.pk}/change/").content.decode()
+    assert 'name="resource_server"' in page and 'name="scopes-0-value"' in page
+    spa, _ = register("SPA", client_type=Client.CLIENT_PUBLIC)
+    refused = admin_browser.post(
+        f"/admin/oidc/api/{api.pk}/change/",
+        {
+            "name": "Mail API",
+            "identifier": "https://mail.example/api",
+            "description": "",
+            "resource_server": spa.pk,
+            "scopes-TOTAL_FORMS": "0",
+            "scopes-INITIAL_FORMS": "0",
+            "_save": "Save",
+        },
+    )
+    assert refused.status_code == 200 and b"Select a valid choice" in refused.content  # only confidential ones
 
 
 # --- offline_access: a refresh token only when asked for and consented to -------------------------

@@ -7,8 +7,10 @@ import secrets
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
-from oidc.models import Client
+from oidc.models import Api, ApiScope, Client
+from oidc.scopes import OIDC_SCOPES
 
 
 class Command(BaseCommand):
@@ -20,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--post-logout-uri", action="append", default=[], dest="post_logout_uris")
         parser.add_argument("--backchannel-logout-uri", default="")
         parser.add_argument(
-            "--scopes", default="openid email profile offline_access", help="Space-separated allowed scopes."
+            "--scopes",
+            default="openid email profile offline_access",
+            help="Space-separated scopes it may ask for: OpenID Connect's, and registered APIs' (granted to it).",
         )
         kind = parser.add_mutually_exclusive_group()
         kind.add_argument("--public", action="store_true", help="A public client (no secret; PKCE only).")
@@ -29,12 +33,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--skip-consent", action="store_true", help="A first-party app: no consent page.")
         parser.add_argument(
-            "--introspect", action="store_true", help="A resource server: may introspect access tokens (RFC 7662)."
-        )
-        parser.add_argument(
             "--serves",
             default="",
-            help="With --introspect: the space-separated scopes it serves; it learns only about tokens carrying one.",
+            metavar="API_IDENTIFIER",
+            help="The resource server of this registered API: it may introspect the API's tokens (RFC 7662).",
         )
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
@@ -49,18 +51,33 @@ class Command(BaseCommand):
             redirect_uris=" ".join(options["redirect_uris"]),
             post_logout_redirect_uris=" ".join(options["post_logout_uris"]),
             backchannel_logout_uri=options["backchannel_logout_uri"],
-            allowed_scopes=options["scopes"],
+            allowed_scopes=" ".join(scope for scope in options["scopes"].split() if scope in OIDC_SCOPES),
             skip_authorization=options["skip_consent"],
-            is_resource_server=options["introspect"],
-            served_scopes=options["serves"],
             client_secret=secret or "",
         )
+        api_scopes = [scope for scope in options["scopes"].split() if scope not in OIDC_SCOPES]
+        granted = list(ApiScope.objects.filter(value__in=api_scopes))
+        unknown = set(api_scopes) - {scope.value for scope in granted}
+        api = Api.objects.filter(identifier=options["serves"]).first() if options["serves"] else None
+        problems = []
+        if unknown:
+            problems.append(f"scopes: Unknown scopes: {' '.join(sorted(unknown))} (register the API first)")
+        if options["serves"] and api is None:
+            problems.append(f"serves: No API is registered as {options['serves']}.")
+        if api is not None and client.client_type != Client.CLIENT_CONFIDENTIAL:
+            problems.append("serves: A resource server authenticates with a secret: it must be a confidential client.")
         try:
             client.full_clean()
         except ValidationError as error:
-            problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
-            raise CommandError(problems) from None
-        client.save()
+            problems[:0] = [f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()]
+        if problems:
+            raise CommandError("; ".join(problems))
+        with transaction.atomic():
+            client.save()
+            client.granted_scopes.set(granted)
+            if api is not None:
+                api.resource_server = client
+                api.save(update_fields=["resource_server"])
         if options["json"]:
             self.stdout.write(json.dumps({"client_id": client.client_id, "client_secret": secret}))
             return
