@@ -117,11 +117,12 @@ def update(client: ScimClient, group: DirectoryGroup, resource: Any, request) ->
 
 
 def delete(client: ScimClient, group: DirectoryGroup, request) -> None:
+    group_id = group.id
     with transaction.atomic():
         for membership in group.memberships.select_related("user"):
             _audit_membership(client, membership.user, group, "left", request)
         group.delete()  # its memberships go one by one through the delete signals (cascade)
-    log.info("SCIM client %s deleted group %s (%s)", client.name, group.id, group.display_name)
+    log.info("SCIM client %s deleted group %s (%s)", client.name, group_id, group.display_name)
 
 
 def _set_members(client: ScimClient, group: DirectoryGroup, wanted: set[int], request) -> None:

@@ -53,29 +53,27 @@ USER_ATTRIBUTES: Attributes = {
 
 
 def represent(person: Person, groups: list[Any]) -> dict[str, Any]:
-    """The SCIM User of a person, as a client that sees `groups` (of theirs) is shown it."""
+    """The SCIM User of a person, as a client that sees `groups` (of theirs) is shown it.
+
+    A person provisioned through SCIM shows the emails and name the client sent (they may name
+    other addresses beside the sign-in one); anyone else, their address and display name."""
     record = getattr(person, "scim", None)
     kept: dict[str, Any] = dict(record.attributes) if record is not None else {}
-    emails = kept.pop("emails", None) or []
-    if not any(str(email.get("value", "")).lower() == person.email.lower() for email in emails):
-        emails = [{"value": person.email, "type": "work", "primary": True}, *emails]
-    name = dict(kept.pop("name", None) or {})
-    if person.display_name:
-        name.setdefault("formatted", person.display_name)
+    if record is None:
+        kept["emails"] = [{"value": person.email, "type": "work", "primary": True}]
+        if person.display_name:
+            kept["name"] = {"formatted": person.display_name}
     shown: dict[str, Any] = {
         "schemas": [str(UserResource.__schema__)],
         **kept,
         "id": str(person.subject),
         "userName": person.email,
         "active": person.is_active,
-        "emails": emails,
     }
     if record is not None and record.external_id:
         shown["externalId"] = record.external_id
     if person.display_name:
         shown["displayName"] = person.display_name
-    if name:
-        shown["name"] = name
     if groups:
         shown["groups"] = [
             {"value": str(group.id), "display": group.display_name, "$ref": f"Groups/{group.id}", "type": "direct"}
@@ -114,17 +112,13 @@ def _wanted(resource: Any) -> dict[str, Any]:
     external_id = sent.get("externalId") or ""
     if len(display_name) > 150 or len(external_id) > 200:
         raise InvalidValueException(detail="displayName is at most 150 characters, externalId at most 200.")
-    kept = {key: value for key, value in sent.items() if key not in MAPPED}
-    if name.get("formatted") == display_name:
-        kept["name"] = {key: value for key, value in name.items() if key != "formatted"}
-        if not kept["name"]:
-            del kept["name"]
     return {
         "email": address,
         "display_name": display_name,
-        "is_active": sent.get("active", True) is not False,
+        # Leaving `active` out (or removing it) changes nothing: only false deactivates, only true reactivates.
+        "is_active": sent.get("active"),
         "external_id": external_id,
-        "attributes": kept,
+        "attributes": {key: value for key, value in sent.items() if key not in MAPPED},
     }
 
 
@@ -146,7 +140,7 @@ def create(client: ScimClient, resource: Any, request) -> Person:
                 password=None,
                 display_name=wanted["display_name"],
                 email_verified=True,
-                is_active=wanted["is_active"],
+                is_active=wanted["is_active"] is not False,
             )
             ProvisionedUser.objects.create(
                 user=person, client=client, external_id=wanted["external_id"], attributes=wanted["attributes"]
@@ -190,9 +184,9 @@ def update(client: ScimClient, person: Person, resource: Any, request) -> None:
         record_event(request, Event.SCIM_CHANGED, person, reason=",".join(changed)[:40], provisioner=client.name)
         if person.email != old_email:
             email_changed_by_admin(request, person, old_email, provisioner=client.name)
-    if person.is_active and not wanted["is_active"]:
+    if person.is_active and wanted["is_active"] is False:
         deactivate_user(person, request, provisioner=client.name)
-    elif not person.is_active and wanted["is_active"]:
+    elif not person.is_active and wanted["is_active"] is True:
         reactivate_user(person, request, provisioner=client.name)
 
 
