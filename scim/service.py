@@ -3,6 +3,9 @@ scim2-server's ScimService, with each client's limits as its authorisation."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from scim2_models import (
     AuthenticationScheme,
     Bulk,
@@ -15,6 +18,7 @@ from scim2_models import (
     Group,
     Pagination,
     Patch,
+    PatchOp,
     Reference,
     ResourceType,
     ScimProvider,
@@ -57,7 +61,39 @@ PROVIDER = ScimProvider(
 )
 
 
+def members_removed_by_value(body: bytes) -> bytes:
+    """Entra ID removes group members with {"op": "Remove", "path": "members", "value": [{"value": id}]},
+    which RFC 7644 3.5.2.2 does not allow (a remove names what goes with a filter in its path): the
+    same removal in the RFC's words, one `members[value eq "id"]` per member."""
+    try:
+        patch = json.loads(body)
+        operations = patch["Operations"]
+    except (ValueError, TypeError, KeyError):
+        return body  # the library says what is wrong with it
+    if not isinstance(operations, list):
+        return body
+    rewritten = []
+    for operation in operations:
+        value = operation.get("value") if isinstance(operation, dict) else None
+        if (
+            isinstance(operation, dict)
+            and str(operation.get("op", "")).lower() == "remove"
+            and str(operation.get("path", "")).lower() == "members"
+            and isinstance(value, list)
+            and all(isinstance(member, dict) and isinstance(member.get("value"), str) for member in value)
+        ):
+            rewritten += [
+                {"op": "remove", "path": f"members[value eq {json.dumps(member['value'])}]"} for member in value
+            ]
+        else:
+            rewritten.append(operation)
+    return json.dumps({**patch, "Operations": rewritten}).encode()
+
+
 class IdentityScimService(ScimService):
+    def read_patch(self, resource_type: ResourceType, body: bytes, content_type: str | None) -> PatchOp[Any]:
+        return super().read_patch(resource_type, members_removed_by_value(body), content_type)
+
     def authorize(self, request: ScimRequest, target: Target, resource_type: ResourceType) -> None:
         """A client touches only the resource types it was given, and writes only if it may."""
         client: ScimClient = request.subject  # scim.api sets it to the authenticated client
