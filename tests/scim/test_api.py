@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
+from accounts import realms
+from accounts.models import OutboxMail, SecurityEvent, User
+from federation.models import Provider
 from tests.scim.helpers import Scim, make_client, new_group, new_user
 
 pytestmark = pytest.mark.django_db
@@ -136,8 +138,6 @@ def test_a_new_user_name_is_a_credential_change(scim, mailoutbox):
     )
     person = User.objects.get(subject=created)
     assert person.email == "g@example.com" and person.email_verified
-    from accounts.models import OutboxMail, SecurityEvent
-
     assert OutboxMail.objects.filter(kind=OutboxMail.Kind.EMAIL_CHANGED, to="grace@example.com").exists()
     assert SecurityEvent.objects.filter(user=person, kind="email_changed", provisioner="Entra").exists()
 
@@ -165,3 +165,13 @@ def test_a_body_that_is_no_json_is_a_400(scim):
     assert refused.status_code == 400 and refused.json()["status"] == "400"
     assert scim.get("Users/not-a-uuid").status_code == 404
     assert scim.get("Nothing").status_code == 404
+
+
+def test_a_person_of_a_domain_bound_to_a_sign_in_provider_can_be_provisioned(scim):
+    Provider.objects.create(
+        slug="acme", name="Acme", issuer="https://acme.example", client_id="identity", bound_domains="example.org"
+    )
+    assert realms.find("grace@example.org") is not None
+    created = scim.post("Users", new_user("grace@example.org"))
+    assert created.status_code == 201
+    assert User.objects.get(subject=created.json()["id"]).email_verified
