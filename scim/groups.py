@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from scim2_models import Group, InvalidValueException, Meta
+from scim2_models import ForbiddenException, Group, InvalidValueException, Meta
 
 from accounts.audit import record_event
 from accounts.models import SecurityEvent
@@ -117,6 +117,10 @@ def update(client: ScimClient, group: DirectoryGroup, resource: Any, request) ->
 
 
 def delete(client: ScimClient, group: DirectoryGroup, request) -> None:
+    """Deleting a group ends every membership in it; one with members this client may not see (a
+    staff account an admin put there) is left to an admin, so no client changes what staff may do."""
+    if group.memberships.exclude(user__in=visible_users(client)).exists():
+        raise ForbiddenException(detail="Only an admin can delete this group: it has members this client cannot see.")
     group_id = group.id
     with transaction.atomic():
         for membership in group.memberships.select_related("user"):

@@ -78,6 +78,8 @@ def test_a_client_can_put_no_staff_account_in_a_group_nor_see_or_drop_one_there(
     assert scim.get("Groups", filter=f'members[value eq "{admin.subject}"]').json()["totalResults"] == 0
     assert scim.put(f"Groups/{group_id}", new_group("Engineering", members=[])).status_code == 200
     assert list(Membership.objects.filter(group_id=group_id).values_list("user", flat=True)) == [admin.pk]
+    assert scim.delete(f"Groups/{group_id}").status_code == 403  # it would end the staff member's membership
+    assert Membership.objects.filter(group_id=group_id, user=admin).exists()
 
 
 def test_a_client_limited_to_its_own_sees_no_other_group(two_clients):
