@@ -216,3 +216,11 @@ def test_deactivation_ends_a_live_session_and_revokes_a_refresh_token(user, sign
     assert refused.status_code == 400 and "access_token" not in refused.json()
     assert not TokenFamily.objects.filter(user=user, revoked_at__isnull=True).exists()
     assert SecurityEvent.objects.filter(user=user, kind=Event.SCIM_DEACTIVATED, provisioner="Entra").exists()
+
+
+def test_deletion_ends_a_live_session_first(user, signed_in_client):
+    _client, token = make_client("Entra", any_account=True)
+    assert user_sessions(user.pk)
+    assert Scim(token).delete(f"Users/{user.subject}").status_code == 204
+    assert not user_sessions(user.pk) and not User.objects.filter(pk=user.pk).exists()
+    assert signed_in_client.get("/accounts/").status_code == 302
