@@ -67,6 +67,13 @@ def test_entra_id_provisioning_cycle():
     )
     person.refresh_from_db()
     assert not person.is_active
+    # Entra apps made before its 2020 fix send booleans as strings.
+    assert scim.patch(f"Users/{user_id}", [{"op": "Replace", "path": "active", "value": "True"}]).status_code == 204
+    person.refresh_from_db()
+    assert person.is_active
+    assert scim.patch(f"Users/{user_id}", [{"op": "Replace", "path": "active", "value": "False"}]).status_code == 204
+    person.refresh_from_db()
+    assert not person.is_active
 
     # Groups: looked up by displayName without members, created empty, then members added one by one.
     assert scim.get("Groups", excludedAttributes="members", filter='displayName eq "Sales"').json()["totalResults"] == 0
