@@ -172,7 +172,7 @@ def update(client: ScimClient, person: Person, resource: Any, request) -> None:
         person.email, person.display_name, person.email_verified = (
             wanted["email"],
             wanted["display_name"],
-            person.email_verified or wanted["email"] != old_email,
+            person.email_verified or wanted["email"].lower() != old_email.lower(),
         )
         try:
             with transaction.atomic():
@@ -182,7 +182,7 @@ def update(client: ScimClient, person: Person, resource: Any, request) -> None:
         record.external_id, record.attributes = wanted["external_id"], wanted["attributes"]
         record.save(update_fields=["external_id", "attributes"])
         record_event(request, Event.SCIM_CHANGED, person, reason=",".join(changed)[:40], provisioner=client.name)
-        if person.email != old_email:
+        if person.email.lower() != old_email.lower():  # another mailbox, not the same one spelled otherwise
             email_changed_by_admin(request, person, old_email, provisioner=client.name)
     if person.is_active and wanted["is_active"] is False:
         deactivate_user(person, request, provisioner=client.name)

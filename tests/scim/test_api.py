@@ -175,3 +175,12 @@ def test_a_person_of_a_domain_bound_to_a_sign_in_provider_can_be_provisioned(sci
     created = scim.post("Users", new_user("grace@example.org"))
     assert created.status_code == 201
     assert User.objects.get(subject=created.json()["id"]).email_verified
+
+
+def test_the_same_address_in_another_case_is_no_credential_change(scim):
+    created = scim.post("Users", new_user("grace@example.com")).json()["id"]
+    scim.patch(f"Users/{created}", [{"op": "replace", "path": "userName", "value": "Grace@example.com"}])
+    person = User.objects.get(subject=created)
+    assert person.email == "Grace@example.com"
+    assert not OutboxMail.objects.filter(kind=OutboxMail.Kind.EMAIL_CHANGED).exists()
+    assert not SecurityEvent.objects.filter(user=person, kind="email_changed").exists()
