@@ -20,6 +20,7 @@ from .flows.lifecycle import (
     account_edited_by_admin,
     clear_signin_throttling,
     deactivate_user,
+    delete_user,
     end_sessions_for,
     manageable,
     may_manage,
@@ -261,6 +262,14 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
 
+    def delete_model(self, request, obj):
+        """Deleting goes through the account-deletion flow: access ends, the trail stays, audited."""
+        delete_user(obj, request, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for user in manageable(request.user, queryset):
+            delete_user(user, request, actor=request.user)
+
     def save_model(self, request, obj, form, change):
         before = User.objects.get(pk=obj.pk) if change else None
         super().save_model(request, obj, form, change)
@@ -311,9 +320,9 @@ class OutboxMailAdmin(ReadOnlyAdmin):
 
 @admin.register(SecurityEvent)
 class SecurityEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "kind", "user", "method", "details", "ip", "actor")
+    list_display = ("at", "kind", "user", "method", "details", "ip", "actor", "provisioner")
     list_filter = ("kind", "method", "at")
-    search_fields = ("user__email", "ip")
+    search_fields = ("user__email", "former_account", "ip", "provisioner")
     date_hierarchy = "at"
     list_select_related = ("user", "actor")
     readonly_fields = [f.name for f in SecurityEvent._meta.fields]

@@ -31,10 +31,21 @@ def record_event(
     method: str = "",
     reason: str = "",
     actor: User | None = None,
+    provisioner: str = "",
+    former_account: str = "",
 ) -> SecurityEvent:
+    """`provisioner`: the SCIM client that acted (by name), when no admin did; `former_account`: who
+    the event is about, for an account about to be deleted (its row, hence `user`, goes)."""
     count_event(kind, method, reason)
     return SecurityEvent.objects.create(
-        kind=kind, user=user, method=method, reason=reason, actor=actor, **request_facts(request)
+        kind=kind,
+        user=user,
+        method=method,
+        reason=reason,
+        actor=actor,
+        provisioner=provisioner[:150],
+        former_account=former_account[:300],
+        **request_facts(request),
     )
 
 

@@ -79,6 +79,9 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     # Who this person is to relying apps (the OpenID Connect `sub`): stable, opaque, never reused, and
     # neither the email address (which changes) nor the database id (which is guessable).
     subject = models.UUIDField(_("subject"), default=uuid.uuid4, unique=True, editable=False)
+    # When the profile last changed (address, name, active): a provisioning client's meta.lastModified.
+    # Flows that write with .update() set it themselves; sign-ins (last_login) leave it alone.
+    updated_at = models.DateTimeField(_("last changed"), default=timezone.now, db_index=True)
 
     objects = UserManager()
 
@@ -99,6 +102,17 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    PROFILE_FIELDS = frozenset({"email", "display_name", "is_active"})
+
+    def save(self, *args, **kwargs) -> None:
+        """A save that may change the profile moves `updated_at`; one of other fields only does not."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or self.PROFILE_FIELDS & set(update_fields):
+            self.updated_at = timezone.now()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "updated_at"}
+        super().save(*args, **kwargs)
 
     def get_full_name(self) -> str:
         return self.display_name or self.email
@@ -214,6 +228,12 @@ class SecurityEvent(models.Model):
         ROLE_GIVEN = "role_given", _("App role given")
         ROLE_REMOVED = "role_removed", _("App role removed")
         APP_NOT_ASSIGNED = "app_not_assigned", _("Refused by an app: not assigned")
+        ADMIN_DELETED = "admin_deleted", _("Deleted by an admin")
+        SCIM_CREATED = "scim_created", _("Provisioned by a SCIM client")
+        SCIM_CHANGED = "scim_changed", _("Changed by a SCIM client")
+        SCIM_DEACTIVATED = "scim_deactivated", _("Deactivated by a SCIM client")
+        SCIM_REACTIVATED = "scim_reactivated", _("Reactivated by a SCIM client")
+        SCIM_DELETED = "scim_deleted", _("Deleted by a SCIM client")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     # Kept when the account is deleted: the trail must outlive what it describes.
@@ -231,6 +251,10 @@ class SecurityEvent(models.Model):
     actor = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("admin")
     )
+    # The system that acted when no admin did: a SCIM client, by its name then.
+    provisioner = models.CharField(_("provisioning client"), max_length=150, blank=True)
+    # Whom the event was about, for the account's deletion: the row goes, so `user` becomes empty.
+    former_account = models.CharField(_("deleted account"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("security event")

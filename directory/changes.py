@@ -13,7 +13,9 @@ signal; nothing here updates these models that way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -60,7 +62,11 @@ def _pairs_of_role(role: AppRole) -> set[Pair]:
     return pairs
 
 
-PAIRS_OF = {Assignment: _pairs_of_assignment, Membership: _pairs_of_membership, AppRole: _pairs_of_role}
+PAIRS_OF: dict[type, Callable[[Any], set[Pair]]] = {
+    Assignment: _pairs_of_assignment,
+    Membership: _pairs_of_membership,
+    AppRole: _pairs_of_role,
+}
 
 
 class _Changes:

@@ -88,7 +88,7 @@ class ProviderForm(forms.ModelForm):
             for field, messages in errors.error_dict.items():
                 shown.setdefault(field if field in self.fields else NON_FIELD_ERRORS, []).extend(messages)
             errors = ValidationError(shown)
-        super()._update_errors(errors)
+        super()._update_errors(errors)  # type: ignore[misc]  # ModelForm's own (django-stubs lacks it)
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
@@ -134,7 +134,7 @@ class ProviderAdmin(SuperuserChangesOnly, admin.ModelAdmin):
         kind = request.GET.get("kind") or request.POST.get("kind") or "oidc"
         return kind if kind in PRESETS else "oidc"
 
-    def get_fields(self, request, obj=None) -> list[str]:
+    def get_fields(self, request, obj=None):
         """The common settings and the kind's own: allowed tenants beside the authority, trusting its
         second factors last."""
         fields = list(COMMON_FIELDS)

@@ -136,4 +136,4 @@ def exchange(
         claims = client.parse_id_token(token, nonce=nonce, claims_options=presets.claims_options(provider), leeway=60)
     except (JoseError, RequestException, ValueError, RuntimeError) as error:
         raise UpstreamError("id_token", str(error)) from None
-    return presets.vouched(provider, dict(claims))
+    return presets.vouched(provider, dict(claims or {}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -98,6 +99,7 @@ def _to_provider(url: str, ticket: flows.Ticket, request=None, provider: Provide
     """Off to the provider, with the ticket. After a form's POST (`request` given) not by a redirect: the
     browser holds every redirect that follows a form to CSP's `form-action 'self'`, so a page that goes
     on by itself (a meta refresh, no script) takes the person there, with a link in case it does not."""
+    response: HttpResponse
     if request is None:
         response = redirect(url)
     else:

@@ -115,7 +115,7 @@ class Audit:
     reason: str | None = None  # None: the limits that refused
 
 
-Answer = Literal["page", "json", "oauth"]
+Answer = Literal["page", "json", "oauth", "scim"]
 
 
 class RateLimited(Exception):

@@ -1,10 +1,10 @@
 """The one way a rate-limit refusal becomes a response, and the one place it is audited.
 
 The refusal (identity.ratelimit.RateLimited) carries what to say: its wait, its words, its audit row
-and whether a page, JSON or an OAuth error answers. `respond` renders it (the form page again with the
-wait explained, else the 429 error page) with Retry-After unless waiting does not help, and sends
-`throttled` exactly once. Views call it for the pages they show again; RateLimitMiddleware calls it for
-every refusal a view lets through.
+and whether a page, JSON, an OAuth error or a SCIM error (RFC 7644 3.12) answers. `respond` renders it
+(the form page again with the wait explained, else the 429 error page) with Retry-After unless waiting
+does not help, and sends `throttled` exactly once. Views call it for the pages they show again;
+RateLimitMiddleware calls it for every refusal a view lets through.
 
 `throttled(request, kind, user, method, reason)`: a refused attempt to put in the audit trail. Accounts
 writes it (bounded per address); identity knows no feature app, so it only announces.
@@ -20,6 +20,7 @@ from .ratelimit import SIGNED_IN, RateLimited
 from .views import too_many_requests, wait_phrase
 
 throttled = Signal()
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 def respond(request, refused: RateLimited, template: str | None = None, context: dict | None = None) -> HttpResponse:
@@ -31,6 +32,9 @@ def respond(request, refused: RateLimited, template: str | None = None, context:
     elif refused.answer == "oauth":
         oauth_error = {"error": "temporarily_unavailable", "error_description": explained(refused)}
         response = JsonResponse(oauth_error, status=429)
+    elif refused.answer == "scim":
+        scim_error = {"schemas": [SCIM_ERROR], "status": "429", "detail": explained(refused) or "Too many requests."}
+        response = JsonResponse(scim_error, status=429, content_type="application/scim+json")
     elif template is None:
         return too_many_requests(refused.retry_after)
     else:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "directory",
     "oidc",
     "federation",
+    "scim",
     "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -199,6 +200,8 @@ RATE_LIMIT_DEFAULTS = {
     "signin-realm-ip": "60/5m",  # the sign-in page asking whether a domain signs in with a provider
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)
     "warning-mail": "1/h",  # warnings mailed per account and kind (password known, cloned passkey): no mail-bombing
+    "scim-client": "1200/m",  # SCIM requests per client (a bulk sync sends one request per change)
+    "scim-token-ip": "20/5m",  # SCIM requests with a missing or wrong token from one address (IPv6: one /64)
 }
 RATE_LIMITS = dict(RATE_LIMIT_DEFAULTS)
 for _name, _, _spec in (item.partition("=") for item in env.list("RATE_LIMITS", default=[])):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("mfa.urls")),
     path("accounts/federation/", include("federation.urls")),
+    path("", include("scim.urls")),
     path("metrics", metrics_view),
     path("admin/", admin.site.urls),
 ]

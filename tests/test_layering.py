@@ -1,6 +1,6 @@
 """The layers of Identity, kept honest (docs/architecture.md draws them).
 
-    oidc                    protocol apps: read the directory to say what a person may do
+    oidc  scim              protocol apps: read (scim: and write) the directory and accounts
     directory  mfa  federation   feature apps: they plug into accounts, never into each other
        accounts        people, sign-in, sessions, audit: knows no factor or protocol app
        identity        infrastructure: settings, Redis, rate limits, logging, metrics, errors
@@ -29,6 +29,7 @@ MAY_IMPORT = {
     "directory": {"accounts", "identity"},
     "oidc": {"directory", "accounts", "identity"},
     "federation": {"accounts", "identity"},
+    "scim": {"directory", "accounts", "identity"},
 }
 
 

@@ -54,13 +54,16 @@ def complete_email_change(request, user: User, new_email: str) -> bool:
     return True
 
 
-def email_changed_by_admin(request, user: User, old_email: str, *, actor: User) -> None:
-    """An admin saved a new address for the person. Whoever reads the new mailbox can now reset the
-    password, so this is treated like a credential change: the old address is told (naming the
-    admin's hand in it), every session ends and every app's tokens are revoked, and it is audited
-    with the acting admin."""
+def email_changed_by_admin(
+    request, user: User, old_email: str, *, actor: User | None = None, provisioner: str = ""
+) -> None:
+    """An admin (or a SCIM client, `provisioner`) saved a new address for the person. Whoever reads the
+    new mailbox can now reset the password, so this is treated like a credential change: the old
+    address is told (naming the admin's hand in it), every session ends and every app's tokens are
+    revoked, and it is audited with the acting admin or client."""
     with transaction.atomic():
-        record_event(request, Event.EMAIL_CHANGED, user, actor=actor, reason="admin")
+        reason = "scim" if provisioner else "admin"
+        record_event(request, Event.EMAIL_CHANGED, user, actor=actor, reason=reason, provisioner=provisioner)
         queue_mail(
             OutboxMail.Kind.EMAIL_CHANGED, user, request=request, to=old_email, new_email=user.email, by_admin=True
         )

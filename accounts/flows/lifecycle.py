@@ -1,4 +1,5 @@
-"""Admin actions on whole accounts. Each is audited with the admin who did it.
+"""Admin actions on whole accounts. Each is audited with the admin who did it, or with the
+provisioning (SCIM) client that did it (`provisioner`, its name), which is no person.
 
 Who may act on whom is decided here too (`may_manage`), for the admin's pages and actions alike.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from identity import ratelimit
 
@@ -47,18 +49,34 @@ def account_edited_by_admin(request, before: User, after: User, actor: User) -> 
         record_event(request, Event.ADMIN_REACTIVATED, after, actor=actor)
 
 
-def deactivate_user(user: User, request=None, actor: User | None = None) -> None:
+def deactivate_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "") -> None:
     """Refuse all future sign-ins, end every current session and revoke what apps were granted."""
-    User.objects.filter(pk=user.pk).update(is_active=False)
+    User.objects.filter(pk=user.pk).update(is_active=False, updated_at=timezone.now())
     user.is_active = False
     end_all_access(user)
-    record_event(request, Event.ADMIN_DEACTIVATED, user, actor=actor)
+    kind = Event.SCIM_DEACTIVATED if provisioner else Event.ADMIN_DEACTIVATED
+    record_event(request, kind, user, actor=actor, provisioner=provisioner)
 
 
-def reactivate_user(user: User, request=None, actor: User | None = None) -> None:
-    User.objects.filter(pk=user.pk).update(is_active=True)
+def reactivate_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "") -> None:
+    User.objects.filter(pk=user.pk).update(is_active=True, updated_at=timezone.now())
     user.is_active = True
-    record_event(request, Event.ADMIN_REACTIVATED, user, actor=actor)
+    kind = Event.SCIM_REACTIVATED if provisioner else Event.ADMIN_REACTIVATED
+    record_event(request, kind, user, actor=actor, provisioner=provisioner)
+
+
+def delete_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "") -> None:
+    """Remove the account for good. Everything it could still do ends first, as on deactivation
+    (sessions, app tokens), then the row goes; its audit trail stays (SecurityEvent.user is SET_NULL),
+    ending with this deletion, which names the account by address and subject since its row is gone."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        end_all_access(user)
+        kind = Event.SCIM_DELETED if provisioner else Event.ADMIN_DELETED
+        former = f"{user.email} ({user.subject})"
+        record_event(request, kind, user, actor=actor, provisioner=provisioner, former_account=former)
+        SecurityEvent.objects.filter(user=user, former_account="").update(former_account=former)
+        user.delete()
 
 
 def end_sessions_for(user: User, request=None, actor: User | None = None) -> int:

@@ -144,7 +144,7 @@ def _restore_address(request, user: User, previous: str) -> bool:
         return True
     try:
         with transaction.atomic():
-            User.objects.filter(pk=user.pk).update(email=previous, email_verified=True)
+            User.objects.filter(pk=user.pk).update(email=previous, email_verified=True, updated_at=timezone.now())
     except IntegrityError:  # someone else signed up with it meanwhile: only an admin can sort that out
         return False
     user.email, user.email_verified = previous, True

@@ -1,0 +1,93 @@
+"""SCIM clients in the admin. A client's token can change every account in its reach, so only
+superusers create, change, revoke or re-issue them (accounts.superuser_admin); the token is shown
+once, when made, and only its hash is kept. Every change lands in the admin's log with the admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts.superuser_admin import SuperuserChangesOnly
+
+from .models import ProvisionedGroup, ProvisionedUser, ScimClient
+
+SHOWN_ONCE = _("The token of %(name)s, shown this once (store it in the provisioning system now): %(token)s")
+
+
+@admin.register(ScimClient)
+class ScimClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
+    protected_message = _("Only a superuser can change SCIM clients: a client's token acts on accounts.")
+    list_display = ("name", "may_users", "may_groups", "may_write", "any_account", "last_used_at", "revoked_at")
+    list_filter = ("may_write", "any_account", ("revoked_at", admin.EmptyFieldListFilter))
+    fields = (
+        "name",
+        "may_users",
+        "may_groups",
+        "may_write",
+        "any_account",
+        "token_hint",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    )
+    readonly_fields = ("token_hint", "created_at", "created_by", "last_used_at", "revoked_at")
+    actions = ("revoke", "issue_new_token")
+
+    def save_model(self, request, obj, form, change):
+        token = None if change else obj.issue_token()
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if token is not None:
+            self.message_user(request, SHOWN_ONCE % {"name": obj.name, "token": token}, messages.WARNING)
+
+    @admin.action(description=_("Revoke the token of selected SCIM clients"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for client in queryset.filter(revoked_at__isnull=True):
+            client.revoked_at = timezone.now()
+            client.save(update_fields=["revoked_at"])
+            self.log_change(request, client, gettext("Token revoked."))
+        self.message_user(request, gettext("Revoked."), messages.SUCCESS)
+
+    @admin.action(description=_("Issue a new token (the old one stops working)"), permissions=["change"])
+    def issue_new_token(self, request, queryset):
+        for client in queryset:
+            token = client.issue_token()
+            client.revoked_at = None
+            client.save(update_fields=["token_hash", "token_hint", "revoked_at"])
+            self.log_change(request, client, gettext("New token issued."))
+            self.message_user(request, SHOWN_ONCE % {"name": client.name, "token": token}, messages.WARNING)
+
+
+class ProvisionedAdmin(admin.ModelAdmin):
+    """Who provisioned whom, to look at; changes come from the clients, through SCIM."""
+
+    list_filter = ("client",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProvisionedUser)
+class ProvisionedUserAdmin(ProvisionedAdmin):
+    list_display = ("user", "client", "external_id")
+    search_fields = ("user__email", "external_id")
+    readonly_fields = ("user", "client", "external_id", "attributes")
+    list_select_related = ("user", "client")
+
+
+@admin.register(ProvisionedGroup)
+class ProvisionedGroupAdmin(ProvisionedAdmin):
+    list_display = ("group", "client")
+    search_fields = ("group__display_name",)
+    readonly_fields = ("group", "client")
+    list_select_related = ("group", "client")

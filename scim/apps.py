@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ScimConfig(AppConfig):
+    """Provisioning over SCIM 2.0: clients, their tokens and limits, and the /scim/v2/ endpoints."""
+
+    name = "scim"
+    verbose_name = "SCIM provisioning"
+    default_auto_field = "django.db.models.BigAutoField"

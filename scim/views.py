@@ -1,0 +1,34 @@
+"""The one SCIM view: Django's request as a ScimRequest, the ScimResponse as Django's response.
+No session, no cookie, no CSRF token: a SCIM client authenticates each request by its bearer token."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from scim2_server.requests import ScimRequest
+
+from .api import serve
+
+
+@csrf_exempt
+@never_cache
+def scim_endpoint(request: HttpRequest, path: str = "") -> HttpResponse:
+    scim_request = ScimRequest(
+        method=request.method or "GET",
+        base_url=request.build_absolute_uri(reverse("scim:root")).rstrip("/"),
+        path="/" + path.removesuffix(".scim"),
+        query={key: request.GET[key] for key in request.GET},
+        headers=dict(request.headers),
+        body=request.body,
+    )
+    answer = serve(request, scim_request)
+    body = json.dumps(answer.body).encode() if answer.body is not None else b""
+    response = HttpResponse(body, status=answer.status.value, content_type=answer.headers.get("Content-Type"))
+    for header, value in answer.headers.items():
+        if header.lower() != "content-type":
+            response[header] = value
+    return response
