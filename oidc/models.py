@@ -333,9 +333,10 @@ class Consent(models.Model):
 
 class PendingLogout(models.Model):
     """A back-channel logout that could not be handed to Celery (the broker was down); the beat sweep
-    hands it over once the broker answers again, so an outage delays a logout but never loses it."""
+    hands it over once the broker answers again, so an outage delays a logout but never loses it. It
+    names the person by subject, not by row: the logout of an account being deleted outlives the row."""
 
     client = models.ForeignKey(settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    subject = models.UUIDField()
     sid = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

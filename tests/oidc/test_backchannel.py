@@ -24,7 +24,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet
 
-from accounts.flows.lifecycle import deactivate_user
+from accounts.flows.lifecycle import deactivate_user, delete_user
 from accounts.sessions import session_id, user_sessions
 from oidc import tasks
 from oidc.app_settings import app_settings as oidc_settings
@@ -305,6 +305,18 @@ class TestBackchannelLogout:
         assert all(claims["sub"] == str(user.subject) for claims in told)
         assert [sorted(set(claims) & {"sub", "sid"}) for claims in told] == [["sub"]]  # one token, by sub alone
 
+    def test_deleting_the_account_still_tells_the_app(self, receiver, broker, worker, user):
+        """The logout goes out after the account's row is gone (admin or SCIM delete): the task names
+        the person by subject, not by a row it could no longer find."""
+        rp = app_with_backchannel(receiver)
+        rp.sign_in_and_redeem(sign_in(user.email))
+        subject = str(user.subject)
+
+        delete_user(user)
+
+        receiver.wait_for(1)
+        assert [logout_claims(token, rp)[1]["sub"] for token in receiver.tokens()] == [subject]
+
     def test_a_failing_receiver_gets_the_token_again_after_a_retry(self, receiver, worker, user):
         rp = app_with_backchannel(receiver)
         browser = sign_in(user.email)
@@ -415,7 +427,7 @@ class TestBackchannelLogout:
         assert browser.get("/accounts/").status_code == 302  # signed out all the same
         assert rp.refresh(body["refresh_token"]).status_code == 400  # and the tokens revoked
         assert broker.llen("celery") == 0
-        assert PendingLogout.objects.filter(client=rp.client, user=user).count() == 1
+        assert PendingLogout.objects.filter(client=rp.client, subject=user.subject).count() == 1
 
     def test_a_logout_that_waited_out_a_broker_outage_is_delivered_by_the_sweep(
         self, receiver, broker, user, settings, request

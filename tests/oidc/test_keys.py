@@ -117,7 +117,7 @@ def test_rotation_keeps_the_old_key_retired_in_the_file(keys_file):
 def test_logout_tokens_are_signed_with_the_new_key_after_rotation(keys_file, rp, user):
     old_kid = keys.active_key().kid
     rotate()
-    token = logout_token(rp.client, user, "sid")
+    token = logout_token(rp.client, str(user.subject), "sid")
     assert kid_of(token) == keys.active_key().kid != old_kid
 
 
