@@ -1,0 +1,125 @@
+"""The directory attacked after it landed (review): a helpdesk admin, a person, an app.
+
+Each test is one attack through the real pages and endpoints (Django's test client, PostgreSQL,
+Redis); it passes when the attack fails."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client as Browser
+
+from accounts.models import User
+from directory.models import Assignment, Membership
+from tests.accounts.test_admin_groups_and_apps import client_form
+from tests.directory.directory import app, assign, group, role, signed_in, tokens
+from tests.directory.test_admin import ASSIGNMENTS, GROUPS, group_form
+from tests.users import add_totp, sign_in_admin
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def helpdesk(make_user) -> Browser:
+    staff = make_user("helpdesk@example.com", is_staff=True)
+    codenames = [
+        f"{verb}_{model}"
+        for model in ("group", "membership", "assignment")
+        for verb in ("view", "add", "change", "delete")
+    ]
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=[*codenames, "view_user", "view_client"]))
+    add_totp(staff)
+    return sign_in_admin(User.objects.get(pk=staff.pk))
+
+
+# --- a helpdesk admin ---------------------------------------------------------------------------
+
+
+def test_helpdesk_cannot_repoint_a_plain_membership_to_a_superuser(helpdesk, make_user, user):
+    boss = make_user("boss@example.com", is_superuser=True, is_staff=True)
+    wiki = app("Wiki", "admin")
+    team = group("Team", user)
+    assign(wiki, team, "admin")
+    row = Membership.objects.get()
+    form = group_form("Team", kept=[row])
+    form["memberships-0-user"] = boss.pk
+
+    response = helpdesk.post(f"{GROUPS}{team.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert Membership.objects.get().user_id == user.pk
+
+
+def test_helpdesk_cannot_repoint_a_plain_assignment_to_a_staff_account(helpdesk, make_user, user):
+    operator = make_user("ops@example.com", is_staff=True)
+    wiki = app("Wiki", "admin")
+    assignment = assign(wiki, user, "admin")
+    data = {"app": wiki.client.pk, "role": role(wiki, "admin").pk, "user": operator.pk}
+
+    response = helpdesk.post(f"{ASSIGNMENTS}{assignment.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert Assignment.objects.get().user_id == user.pk
+
+
+def test_helpdesk_cannot_repoint_a_plain_assignment_to_a_group_holding_staff(helpdesk, make_user, user):
+    admins = group("Admins", make_user("ops@example.com", is_staff=True))
+    wiki = app("Wiki", "admin")
+    assignment = assign(wiki, user, "admin")
+    data = {"app": wiki.client.pk, "role": role(wiki, "admin").pk, "group": admins.pk}
+
+    response = helpdesk.post(f"{ASSIGNMENTS}{assignment.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert Assignment.objects.get().user_id == user.pk
+
+
+def test_helpdesk_cannot_assign_through_the_apps_page(helpdesk, user):
+    wiki = app("Wiki", "admin")
+    form = client_form(wiki.client)
+    form.update(
+        {"assignments-TOTAL_FORMS": "1", "assignments-0-role": role(wiki, "admin").pk, "assignments-0-user": user.pk}
+    )
+
+    assert helpdesk.post(f"/admin/oidc/client/{wiki.client.pk}/change/", form).status_code == 403
+    assert not Assignment.objects.exists()
+
+
+def test_helpdesk_cannot_give_a_group_another_apps_role(helpdesk, user):
+    wiki = app("Wiki", "reader")
+    payroll = app("Payroll", "admin")
+    team = group("Team", user)
+    form = group_form("Team", kept=[Membership.objects.get()])
+    form.update(
+        {
+            "assignments-TOTAL_FORMS": "1",
+            "assignments-0-app": wiki.client.pk,
+            "assignments-0-role": role(payroll, "admin").pk,
+        }
+    )
+
+    response = helpdesk.post(f"{GROUPS}{team.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert not Assignment.objects.exists()
+
+
+# --- the app's tokens -----------------------------------------------------------------------------
+
+
+def test_an_assignment_to_another_app_brings_no_role_here(user):
+    """A row assigning the person to Payroll that names Wiki's role (a script skipping clean()) is an
+    assignment to Payroll: Wiki's tokens carry none of it."""
+    wiki = app("Wiki", "editor")
+    payroll = app("Payroll", "admin")
+    Assignment.objects.create(app=payroll.client, role=role(wiki, "editor"), user=user)
+
+    assert tokens(wiki, signed_in(user.email))["claims"]["roles"] == []
+
+
+def test_an_app_name_is_not_markup_on_the_not_assigned_page(user):
+    wiki = app('<script>alert("x")</script>', assignment_required=True)
+    page = signed_in(user.email).get(wiki.authorization(scope="openid")["url"])
+
+    assert page.status_code == 403
+    assert "<script>alert" not in page.content.decode()
