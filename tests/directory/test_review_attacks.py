@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.test import Client as Browser
 
 from accounts.models import User
-from directory.models import Assignment, Membership
+from directory.models import AppRole, Assignment, Membership
 from tests.accounts.test_admin_groups_and_apps import client_form
 from tests.directory.directory import app, assign, group, role, signed_in, tokens
 from tests.directory.test_admin import ASSIGNMENTS, GROUPS, group_form
@@ -123,3 +124,11 @@ def test_an_app_name_is_not_markup_on_the_not_assigned_page(user):
 
     assert page.status_code == 403
     assert "<script>alert" not in page.content.decode()
+
+
+def test_a_role_value_cannot_end_in_a_newline():
+    """`$` also matches before a final newline: "admin\\n" would pass for a clean value, and an app
+    comparing it to "admin" would see another role than the admin page shows."""
+    wiki = app("Wiki")
+    with pytest.raises(ValidationError):
+        AppRole(app=wiki.client, value="admin\n", display_name="Admin").full_clean()
