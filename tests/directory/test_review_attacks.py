@@ -132,3 +132,37 @@ def test_a_role_value_cannot_end_in_a_newline():
     wiki = app("Wiki")
     with pytest.raises(ValidationError):
         AppRole(app=wiki.client, value="admin\n", display_name="Admin").full_clean()
+
+
+def test_helpdesk_cannot_bulk_delete_a_staff_accounts_assignment(helpdesk, make_user, user):
+    wiki = app("Wiki", "admin")
+    theirs = assign(wiki, make_user("ops@example.com", is_staff=True), "admin")
+    plain = assign(wiki, user, "admin")
+
+    response = helpdesk.post(
+        ASSIGNMENTS, {"action": "delete_selected", "_selected_action": [theirs.pk, plain.pk], "post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert list(Assignment.objects.all()) == [theirs]
+
+
+# --- someone losing a role ----------------------------------------------------------------------
+
+
+def test_losing_a_role_ends_every_family_and_the_code_not_yet_redeemed(user, django_capture_on_commit_callbacks):
+    """Two sign-ins (two token families) and a code still in the app's hands: none outlives the role."""
+    wiki = app("Wiki", "editor")
+    editor = assign(wiki, user, "editor")
+    browser = signed_in(user.email)
+    first, second = tokens(wiki, browser), tokens(wiki, signed_in(user.email))
+    pending = wiki.authorization(scope="openid roles")
+    code = wiki.callback(browser.get(pending["url"]))["code"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        editor.delete()
+
+    for body in (first, second):
+        assert wiki.refresh(body["refresh_token"]).json()["error"] == "invalid_grant"
+        assert wiki.userinfo(body["access_token"]).status_code == 401
+    assert wiki.redeem(code, pending["verifier"]).json()["error"] == "invalid_grant"
