@@ -5,6 +5,8 @@ Redis); it passes when the attack fails."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
@@ -15,6 +17,7 @@ from directory.models import AppRole, Assignment, Membership
 from tests.accounts.test_admin_groups_and_apps import client_form
 from tests.directory.directory import app, assign, group, role, signed_in, tokens
 from tests.directory.test_admin import ASSIGNMENTS, GROUPS, group_form
+from tests.oidc.relying_party import REDIRECT_URI
 from tests.users import add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +169,22 @@ def test_losing_a_role_ends_every_family_and_the_code_not_yet_redeemed(user, dja
         assert wiki.refresh(body["refresh_token"]).json()["error"] == "invalid_grant"
         assert wiki.userinfo(body["access_token"]).status_code == 401
     assert wiki.redeem(code, pending["verifier"]).json()["error"] == "invalid_grant"
+
+
+# --- the not-assigned page ------------------------------------------------------------------------
+
+
+def test_the_not_assigned_page_links_back_only_to_a_registered_address_with_the_state_as_sent(user):
+    wiki = app("Wiki", assignment_required=True)
+    browser = signed_in(user.email)
+    state = '"><script>x</script>&code=forged'
+
+    page = browser.get(wiki.authorization(scope="openid", state=state)["url"])
+    elsewhere = browser.get(wiki.authorization(scope="openid", redirect_uri="https://evil.example/cb")["url"])
+
+    assert page.status_code == 403
+    back = urlsplit(page.context["back_url"])
+    assert f"{back.scheme}://{back.netloc}{back.path}" == REDIRECT_URI
+    assert parse_qs(back.query)["state"] == [state] and "code" not in parse_qs(back.query)
+    assert "<script>x" not in page.content.decode()
+    assert elsewhere.status_code == 400 and "evil.example" not in elsewhere.get("Location", "")
