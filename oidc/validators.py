@@ -10,7 +10,8 @@
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
 - ID tokens and logout hints are checked against every published key, found by `kid`;
 - `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
-  refresh (or a code exchange) for someone an assignment-required app no longer admits is refused.
+  refresh, a code exchange or a bearer token for someone an assignment-required app no longer admits
+  is refused.
 """
 
 from __future__ import annotations
@@ -150,6 +151,11 @@ class IdentityValidator(OAuth2Validator):
             return False
         request.auth_context = family.auth_context()
         return True
+
+    def validate_bearer_token(self, token, scopes, request):
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        return authorization.admits(request.access_token)
 
     # --- claims ---------------------------------------------------------------------------------
 

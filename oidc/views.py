@@ -35,7 +35,7 @@ from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
 from identity.refusals import respond
 
-from . import assurance, issuer, keys
+from . import assurance, authorization, issuer, keys
 from .flows import (
     NOT_ASSIGNED,
     Decision,
@@ -286,6 +286,8 @@ class IntrospectView(dot.IntrospectTokenView):
             .first()
         )
         if token is None or not token.is_valid() or not resource_server.serves(token.scope):
+            return JsonResponse({"active": False})
+        if not authorization.admits(token):  # its app now requires an assignment the person lacks
             return JsonResponse({"active": False})
         data = {
             "active": True,

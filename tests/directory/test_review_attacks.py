@@ -18,6 +18,7 @@ from tests.accounts.test_admin_groups_and_apps import client_form
 from tests.directory.directory import app, assign, group, role, signed_in, tokens
 from tests.directory.test_admin import ASSIGNMENTS, GROUPS, group_form
 from tests.oidc.relying_party import REDIRECT_URI
+from tests.oidc.test_review_findings import introspect, resource_server
 from tests.users import add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +170,23 @@ def test_losing_a_role_ends_every_family_and_the_code_not_yet_redeemed(user, dja
         assert wiki.refresh(body["refresh_token"]).json()["error"] == "invalid_grant"
         assert wiki.userinfo(body["access_token"]).status_code == 401
     assert wiki.redeem(code, pending["verifier"]).json()["error"] == "invalid_grant"
+
+
+def test_an_access_token_stops_when_the_app_starts_requiring_assignment(user):
+    """ "Assignment required" turned on revokes nothing (no directory row changed): the refresh is
+    refused, and the access token already issued must stop too, at userinfo and for the APIs that
+    introspect it, not live on for its lifetime."""
+    wiki = app("Wiki")
+    wiki.client.allowed_scopes += " mail.read"
+    wiki.client.save()
+    body = tokens(wiki, signed_in(user.email), scope="openid roles mail.read")
+    mail_api = resource_server()
+    assert introspect(mail_api, body["access_token"]).json()["active"] is True
+    wiki.client.assignment_required = True
+    wiki.client.save()
+
+    assert wiki.userinfo(body["access_token"]).status_code == 401
+    assert introspect(mail_api, body["access_token"]).json() == {"active": False}
 
 
 # --- the not-assigned page ------------------------------------------------------------------------
