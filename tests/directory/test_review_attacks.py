@@ -206,3 +206,14 @@ def test_the_not_assigned_page_links_back_only_to_a_registered_address_with_the_
     assert parse_qs(back.query)["state"] == [state] and "code" not in parse_qs(back.query)
     assert "<script>x" not in page.content.decode()
     assert elsewhere.status_code == 400 and "evil.example" not in elsewhere.get("Location", "")
+
+
+def test_a_member_who_does_not_exist_is_a_form_error_not_a_500(helpdesk):
+    team = group("Team")
+    form = group_form("Team")
+    form.update({"memberships-TOTAL_FORMS": "1", "memberships-0-user": "999999"})
+
+    response = helpdesk.post(f"{GROUPS}{team.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert not Membership.objects.exists()
