@@ -8,33 +8,22 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.test import Client as Browser
 
-from accounts.models import User
 from directory.models import AppRole, Assignment, Membership
 from tests.accounts.test_admin_groups_and_apps import client_form
-from tests.directory.directory import app, assign, group, role, signed_in, tokens
+from tests.directory.directory import app, assign, group, helpdesk_admin, role, signed_in, tokens
 from tests.directory.test_admin import ASSIGNMENTS, GROUPS, group_form
 from tests.oidc.relying_party import REDIRECT_URI
 from tests.oidc.test_review_findings import introspect, resource_server
-from tests.users import add_totp, sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def helpdesk(make_user) -> Browser:
-    staff = make_user("helpdesk@example.com", is_staff=True)
-    codenames = [
-        f"{verb}_{model}"
-        for model in ("group", "membership", "assignment")
-        for verb in ("view", "add", "change", "delete")
-    ]
-    staff.user_permissions.add(*Permission.objects.filter(codename__in=[*codenames, "view_user", "view_client"]))
-    add_totp(staff)
-    return sign_in_admin(User.objects.get(pk=staff.pk))
+    return helpdesk_admin(make_user)
 
 
 # --- a helpdesk admin ---------------------------------------------------------------------------
