@@ -13,10 +13,15 @@ def _principal(user) -> Q:
 
 
 def roles_for(user, app) -> list[str]:
-    """The values of the app's roles the person holds, directly or through groups, sorted."""
+    """The values of the app's roles the person holds, directly or through groups, sorted. Only
+    assignments to this very app count: a row assigning another app with this app's role (one that
+    skipped clean()) would otherwise bring a role here that no change to this app's rows revokes."""
     return sorted(
         AppRole.objects.filter(app=app)
-        .filter(Q(assignments__user=user) | Q(assignments__group__memberships__user=user))
+        .filter(
+            Q(assignments__app=app, assignments__user=user)
+            | Q(assignments__app=app, assignments__group__memberships__user=user)
+        )
         .values_list("value", flat=True)
         .distinct()
     )

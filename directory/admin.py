@@ -49,6 +49,8 @@ class GuardedFormSet(BaseInlineFormSet):
             deleted = self.can_delete and self._should_delete_form(form)  # type: ignore[attr-defined]
             if not hasattr(form, "cleaned_data") or not (form.has_changed() or deleted):
                 continue
+            if form.errors and not deleted:
+                continue  # its own errors already keep the formset from saving (and its row may name no one)
             stored = _stored(form)
             rows = [stored] if deleted else [stored, form.instance]
             for row in filter(None, rows):

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 ROLE_VALUE = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+    r"\A[A-Za-z0-9][A-Za-z0-9._:-]*\Z",  # \Z: `$` would let a final newline through
     _("Letters, digits and . _ : - only, no spaces (a role's value is what tokens carry)."),
 )
 

@@ -45,3 +45,11 @@ def limit_groups(id_token_claims: dict) -> dict:
 def may_sign_in(user, client) -> bool:
     """An app that requires assignment admits only the people assigned to it, directly or through a group."""
     return not client.assignment_required or is_assigned(user, client)
+
+
+def admits(access_token) -> bool:
+    """Does the access token's app still admit its person? Checked wherever a token is used (userinfo,
+    the APIs that introspect it), as refresh and code exchange check it: turning "assignment required"
+    on revokes nothing, and a token issued while a change was being committed escapes its revocation.
+    A machine's token (client credentials) names no person."""
+    return access_token.user is None or may_sign_in(access_token.user, access_token.application)

@@ -121,14 +121,15 @@ def revoke_reduced_access(user, client, *, assignment_lost: bool) -> int:
     """The directory took something from this person in this app (one of its roles, or the assignment
     it requires): the tokens and unused codes the app holds for them stop working, so whatever it gets
     next says what is true now. Consent stays. The app is told (by `sub`) only when the assignment is
-    lost: a role fewer asks it to fetch new tokens, not to sign the person out."""
+    lost: a role fewer asks it to fetch new tokens, not to sign the person out. It is told even when
+    no token of theirs is live any more (a role taken earlier revoked them silently, and the app kept
+    its own session), as long as it ever got tokens for them."""
     get_grant_model().objects.filter(user=user, application=client).delete()
-    ended = _revoke(
-        TokenFamily.objects.filter(user=user, client=client, revoked_at__isnull=True),
-        notify=assignment_lost,
-        by_session=False,
-    )
+    families = TokenFamily.objects.filter(user=user, client=client)
+    ended = _revoke(families.filter(revoked_at__isnull=True), notify=False)
     _revoke_untracked(get_access_token_model().objects.filter(user=user, application=client))
+    if assignment_lost and client.backchannel_logout_uri and families.exists():
+        notify_logout(client, user)  # by `sub`: every session of theirs at the app
     return ended
 
 

@@ -10,7 +10,8 @@
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
 - ID tokens and logout hints are checked against every published key, found by `kid`;
 - `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
-  refresh (or a code exchange) for someone an assignment-required app no longer admits is refused.
+  refresh, a code exchange or a bearer token for someone an assignment-required app no longer admits
+  is refused.
 - an access token for an API (its scopes, or `resource`, RFC 8707) has that API as its audience,
   checked in `oidc.audience` wherever scopes are decided, and is a JWT (`oidc.access_tokens`); userinfo
   takes none of them.
@@ -88,7 +89,8 @@ class IdentityValidator(OAuth2Validator):
     def validate_bearer_token(self, token, scopes, request):
         """Userinfo is the one resource of ours that takes bearer tokens, and a token for an API is not
         for it (its audience is the API, RFC 9068 §4): the app has the ID token, or a token without the
-        API's scopes (a refresh narrowed to them)."""
+        API's scopes (a refresh narrowed to them). Nor is a token of someone an assignment-required app
+        no longer admits."""
         if not super().validate_bearer_token(token, scopes, request):
             return False
         if audience.token_owner(request.access_token) is not None:
@@ -97,7 +99,7 @@ class IdentityValidator(OAuth2Validator):
                 "error_description": "This access token is for an API, not for userinfo.",
             }
             return False
-        return True
+        return authorization.admits(request.access_token)
 
     # --- codes ----------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
 from identity.refusals import respond
 
-from . import assurance, audience, issuer, keys
+from . import assurance, audience, authorization, issuer, keys
 from .flows import (
     NOT_ASSIGNED,
     Decision,
@@ -292,6 +292,8 @@ class IntrospectView(dot.IntrospectTokenView):
         )
         api = audience.token_owner(token) if token is not None and token.is_valid() else None
         if api is None or api.resource_server_id != resource_server.pk:
+            return JsonResponse({"active": False})
+        if not authorization.admits(token):  # its app now requires an assignment the person lacks
             return JsonResponse({"active": False})
         data = {
             "active": True,

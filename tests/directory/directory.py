@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Permission
 from django.test import Client as Browser
 
+from accounts.models import User
 from directory.models import AppRole, Assignment, Group, Membership
 from tests.oidc.relying_party import RelyingParty, register, sign_in_with_password
+from tests.users import add_totp, sign_in_admin
 
 SCOPES = "openid email profile offline_access roles"
 
@@ -55,3 +58,19 @@ NO_ROLES_OR_ASSIGNMENTS = {
     "assignments-TOTAL_FORMS": "0",
     "assignments-INITIAL_FORMS": "0",
 }
+
+
+def helpdesk_admin(make_user) -> Browser:
+    """A helpdesk admin signed in to the admin: staff, a second factor, every directory permission and
+    view on people and apps, not a superuser. `browser.account` is the acting admin."""
+    staff = make_user("helpdesk@example.com", is_staff=True)
+    codenames = [
+        f"{verb}_{model}"
+        for model in ("group", "membership", "assignment")
+        for verb in ("view", "add", "change", "delete")
+    ]
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=[*codenames, "view_user", "view_client"]))
+    add_totp(staff)
+    browser = sign_in_admin(User.objects.get(pk=staff.pk))
+    browser.account = staff  # type: ignore[attr-defined]
+    return browser

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission
 from django.test import Client as Browser
 
-from accounts.models import SecurityEvent, User
+from accounts.models import SecurityEvent
 from directory.models import Assignment, Group, Membership
 from tests.accounts.test_admin_groups_and_apps import client_form
-from tests.directory.directory import app, assign, group, signed_in, tokens
+from tests.directory.directory import app, assign, group, helpdesk_admin, signed_in, tokens
 from tests.oidc.test_credential_revocation import assert_invalid_grant
-from tests.users import add_totp, sign_in_admin
+from tests.users import sign_in_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -28,17 +27,7 @@ ASSIGNMENTS = "/admin/directory/assignment/"
 
 @pytest.fixture
 def helpdesk(make_user) -> Browser:
-    staff = make_user("helpdesk@example.com", is_staff=True)
-    codenames = [
-        f"{verb}_{model}"
-        for model in ("group", "membership", "assignment")
-        for verb in ("view", "add", "change", "delete")
-    ]
-    staff.user_permissions.add(*Permission.objects.filter(codename__in=[*codenames, "view_user", "view_client"]))
-    add_totp(staff)
-    browser = sign_in_admin(User.objects.get(pk=staff.pk))
-    browser.account = staff  # type: ignore[attr-defined]  # the acting admin, for the assertions
-    return browser
+    return helpdesk_admin(make_user)
 
 
 @pytest.fixture

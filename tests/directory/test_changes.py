@@ -163,6 +163,30 @@ def test_losing_the_assignment_signs_the_person_out_of_the_app(user, receiver, c
     assert claims["sub"] == body["claims"]["sub"] and "sid" not in claims  # every session of theirs
 
 
+def test_losing_the_assignment_after_a_role_still_signs_the_person_out(user, receiver, committed):
+    """A role taken first revoked the app's tokens without a logout (the app was to fetch new ones,
+    but it keeps its own session and did not). The assignment lost later must still be told, though
+    the person has no live token left at the app."""
+    client, secret = register(
+        "Wiki",
+        allowed_scopes="openid roles offline_access",
+        skip_authorization=True,
+        assignment_required=True,
+        backchannel_logout_uri=receiver.url(),
+    )
+    wiki = RelyingParty(client, secret)
+    editor = Assignment.objects.create(app=client, role=client.app_roles.create(value="editor"), user=user)
+    admitted = Assignment.objects.create(app=client, user=user)
+    body = tokens(wiki, signed_in(user.email), scope="openid roles offline_access")
+    committed(editor.delete)
+    assert receiver.received == []
+
+    committed(admitted.delete)
+
+    [token] = receiver.tokens()
+    assert logout_claims(token, wiki)[1]["sub"] == body["claims"]["sub"]
+
+
 def test_losing_a_role_is_no_logout(user, receiver, committed):
     client, secret = register(
         "Wiki",
