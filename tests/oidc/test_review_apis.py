@@ -1,0 +1,53 @@
+"""An attacker's review of APIs (docs/apis.md): what an app, a machine or a resource server holding
+one credential tries against the real endpoints, and that it fails. Real tokens (Django's test client,
+PostgreSQL, Redis); JWTs read by PyJWT through docs/apis.md's example verifier."""
+
+from __future__ import annotations
+
+import pytest
+from oauth2_provider.models import AccessToken
+
+from tests.oidc.apis import api_scope, grant
+from tests.oidc.relying_party import RelyingParty, approve
+from tests.oidc.test_apis import MAIL
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mail_app(rp) -> RelyingParty:
+    grant(rp.client, "mail.read", "mail.send")
+    return rp
+
+
+# --- an app whose grant an admin withdrew ----------------------------------------------------------
+
+
+def test_a_refresh_brings_no_api_scope_an_admin_withdrew(mail_app, signed_in_client):
+    """The app was granted mail.read, got a refresh token for it, and an admin withdrew the grant: its
+    refresh token must not keep minting Mail API tokens for the rest of its (absolute) lifetime."""
+    body = mail_app.sign_in_and_redeem(signed_in_client, scope="openid offline_access mail.read", resource=MAIL)
+    mail_app.client.granted_scopes.remove(api_scope("mail.read"))
+    withdrawn_after = AccessToken.objects.order_by("pk").last().pk
+    asked = mail_app.token(
+        {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "scope": "mail.read"}
+    )
+    assert asked.status_code == 400 and asked.json()["error"] == "invalid_scope"
+    refreshed = mail_app.refresh(body["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.content
+    assert refreshed.json()["scope"] == "openid offline_access"
+    assert refreshed.json()["access_token"].count(".") != 2  # opaque: no token for the Mail API
+    named = mail_app.token(
+        {"grant_type": "refresh_token", "refresh_token": refreshed.json()["refresh_token"], "resource": MAIL}
+    )
+    assert named.status_code == 400 and named.json()["error"] == "invalid_target"
+    assert not AccessToken.objects.filter(pk__gt=withdrawn_after, scope__contains="mail.read").exists()
+
+
+def test_a_code_brings_no_api_scope_withdrawn_since_it_was_issued(mail_app, signed_in_client):
+    request = mail_app.authorization(scope="openid mail.read", resource=MAIL)
+    code = mail_app.callback(approve(signed_in_client, request["url"]))["code"]
+    mail_app.client.granted_scopes.remove(api_scope("mail.read"))
+    redeemed = mail_app.redeem(code, request["verifier"])
+    assert redeemed.status_code == 200, redeemed.content
+    assert redeemed.json()["scope"] == "openid" and redeemed.json()["access_token"].count(".") != 2
