@@ -14,7 +14,8 @@ import os
 
 from django.db import migrations
 
-OIDC_OWN = {"openid", "email", "profile", "offline_access"}
+# OpenID Connect's own scopes when this ran (settings.OIDC_SCOPES, frozen here): the directory's `roles` too.
+OIDC_OWN = {"openid", "email", "profile", "offline_access", "roles"}
 
 
 def configured_descriptions() -> dict:

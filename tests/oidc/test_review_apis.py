@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 from oauth2_provider.models import AccessToken
 
+from oidc.models import Api, ApiScope, Client
 from tests.oidc.apis import api_scope, grant
-from tests.oidc.relying_party import RelyingParty, approve
+from tests.oidc.relying_party import REDIRECT_URI, SECRET, RelyingParty, approve
 from tests.oidc.test_apis import MAIL
+from tests.oidc.test_apis_migration import AFTER, BEFORE, migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +53,26 @@ def test_a_code_brings_no_api_scope_withdrawn_since_it_was_issued(mail_app, sign
     redeemed = mail_app.redeem(code, request["verifier"])
     assert redeemed.status_code == 200, redeemed.content
     assert redeemed.json()["scope"] == "openid" and redeemed.json()["access_token"].count(".") != 2
+
+
+# --- the data migration, with old data -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_move_to_apis_keeps_the_roles_scope_openid_connects(user):
+    """An app allowed the directory's `roles` scope before APIs: oidc 0007 took every scope but four of
+    OpenID Connect's for an API's, so `roles` became a scope of a made-up API (named on the consent page,
+    and an API row the admin then refuses to save)."""
+    old = migrate(BEFORE)
+    app = old.get_model("oidc", "Client").objects.create(
+        name="Wiki",
+        client_type="confidential",
+        authorization_grant_type="authorization-code",
+        redirect_uris=REDIRECT_URI,
+        client_secret=SECRET,
+        allowed_scopes="openid email roles",
+    )
+    migrate(AFTER)
+    assert not ApiScope.objects.filter(value="roles").exists() and not Api.objects.exists()
+    app = Client.objects.get(pk=app.pk)
+    assert app.allowed_scopes == "openid email roles" and not app.granted_scopes.exists()
