@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 from oauth2_provider.models import AccessToken
 
+from accounts.flows.lifecycle import deactivate_user
 from oidc.models import Api, ApiScope, Client
-from tests.oidc.apis import api_scope, grant
-from tests.oidc.relying_party import REDIRECT_URI, SECRET, RelyingParty, approve
-from tests.oidc.test_apis import MAIL
+from tests.oidc.apis import api_scope, grant, register_api, resource_server
+from tests.oidc.relying_party import REDIRECT_URI, SECRET, RelyingParty, approve, register
+from tests.oidc.test_apis import MAIL, client_credentials, verified
 from tests.oidc.test_apis_migration import AFTER, BEFORE, migrate
+from tests.oidc.test_review_findings import introspect
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +55,63 @@ def test_a_code_brings_no_api_scope_withdrawn_since_it_was_issued(mail_app, sign
     redeemed = mail_app.redeem(code, request["verifier"])
     assert redeemed.status_code == 200, redeemed.content
     assert redeemed.json()["scope"] == "openid" and redeemed.json()["access_token"].count(".") != 2
+
+
+# --- what held (each an attack tried in the review) ------------------------------------------------
+
+
+def test_a_code_exchange_cannot_widen_its_scopes(mail_app, signed_in_client):
+    request = mail_app.authorization(scope="openid mail.read", resource=MAIL)
+    code = mail_app.callback(approve(signed_in_client, request["url"]))["code"]
+    body = mail_app.redeem(code, request["verifier"], scope="openid mail.read mail.send").json()
+    assert verified(mail_app, body["access_token"], MAIL)["scope"] == "openid mail.read"
+
+
+def test_a_consented_scope_of_one_app_is_not_another_apps(mail_app, signed_in_client):
+    mail_app.sign_in_and_redeem(signed_in_client, scope="openid mail.read")
+    other, secret = register("Other app")
+    grant(other, "mail.read")
+    page = signed_in_client.get(RelyingParty(other, secret).authorization(scope="openid mail.read")["url"])
+    assert page.status_code == 200 and "Read your mail" in page.content.decode()  # asked, not reused
+
+
+def test_an_api_and_its_scopes_written_as_html_are_shown_as_text(rp, signed_in_client):
+    register_api("<b>Mail</b> API", "urn:example:evil", {"evil.read": "<script>alert(1)</script>"})
+    grant(rp.client, "evil.read")
+    page = signed_in_client.get(rp.authorization(scope="openid evil.read")["url"]).content.decode()
+    assert "<script>alert(1)" not in page and "<b>Mail" not in page and "&lt;script&gt;" in page
+
+
+def test_introspection_says_nothing_of_a_refresh_token_nor_of_a_deactivated_persons_jwt(
+    mail_app, signed_in_client, user
+):
+    body = mail_app.sign_in_and_redeem(signed_in_client, scope="openid offline_access mail.read", resource=MAIL)
+    mail_server = resource_server("Mail backend", served_scopes="mail.read")
+    assert introspect(mail_server, body["refresh_token"], token_type_hint="refresh_token").json() == {"active": False}
+    assert introspect(mail_server, body["access_token"]).json()["active"] is True
+    deactivate_user(user)
+    assert introspect(mail_server, body["access_token"]).json() == {"active": False}
+    assert mail_app.refresh(body["refresh_token"]).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"resource": MAIL.upper()},
+        {"resource": MAIL + "#fragment"},
+        {"resource": ""},
+        {"scope": "MAIL.READ"},
+        {"scope": "mail.read\tcalendar.read"},
+        {"scope": "mail.read  mail.send"},
+    ],
+    ids=["case", "fragment", "empty resource", "scope case", "tab", "double space"],
+)
+def test_odd_resources_and_scopes_get_no_machine_token(db, data):
+    client, secret = register("Batch", grant=Client.GRANT_CLIENT_CREDENTIALS)
+    grant(client, "mail.read", "mail.send", "calendar.read")
+    refused = client_credentials(RelyingParty(client, secret), **data)
+    assert refused.status_code == 400 and refused.json()["error"] in {"invalid_target", "invalid_scope"}
+    assert not AccessToken.objects.filter(application=client).exists()
 
 
 # --- the data migration, with old data -------------------------------------------------------------
