@@ -34,7 +34,9 @@ def apis_from_served_scopes(apps, schema_editor):
     scopes = {}
 
     def add_scope(api, value):
-        scopes[value] = ApiScope.objects.create(api=api, value=value, description=descriptions.get(value) or value)
+        # OIDC_API_SCOPES never limited its sentences; the column holds 255 characters.
+        description = (descriptions.get(value) or value)[:255]
+        scopes[value] = ApiScope.objects.create(api=api, value=value, description=description)
 
     for server in Client.objects.filter(is_resource_server=True).order_by("pk"):
         api = Api.objects.create(

@@ -135,3 +135,22 @@ def test_the_move_to_apis_keeps_the_roles_scope_openid_connects(user):
     assert not ApiScope.objects.filter(value="roles").exists() and not Api.objects.exists()
     app = Client.objects.get(pk=app.pk)
     assert app.allowed_scopes == "openid email roles" and not app.granted_scopes.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_move_to_apis_takes_an_overlong_description_from_oidc_api_scopes(monkeypatch):
+    """OIDC_API_SCOPES never limited its sentences; the scope's column holds 255 characters, and a longer
+    one stopped `migrate` (a database error) for the whole deployment."""
+    old = migrate(BEFORE)
+    old.get_model("oidc", "Client").objects.create(
+        name="Webmail",
+        client_type="confidential",
+        authorization_grant_type="authorization-code",
+        redirect_uris=REDIRECT_URI,
+        client_secret=SECRET,
+        allowed_scopes="openid mail.read",
+    )
+    monkeypatch.setenv("OIDC_API_SCOPES", '{"mail.read": "%s"}' % ("Read your mail. " * 20))
+    migrate(AFTER)
+    description = ApiScope.objects.get(value="mail.read").description
+    assert description.startswith("Read your mail.") and len(description) <= 255
