@@ -301,9 +301,9 @@ class IntrospectView(dot.IntrospectTokenView):
             "exp": int(token.expires.timestamp()),
             "client_id": token.application.client_id,
             "token_type": "Bearer",
+            # As the JWT says (oidc.access_tokens): the person's opaque subject, or a machine's client id.
+            "sub": str(token.user.subject) if token.user is not None else token.application.client_id,
         }
-        if token.user is not None:
-            data["sub"] = str(token.user.subject)
         return JsonResponse(data)
 
 

@@ -57,6 +57,17 @@ def test_a_code_brings_no_api_scope_withdrawn_since_it_was_issued(mail_app, sign
     assert redeemed.json()["scope"] == "openid" and redeemed.json()["access_token"].count(".") != 2
 
 
+def test_introspection_names_a_machine_as_its_jwt_does(db):
+    """docs/apis.md: an active answer carries `sub`, and a machine's JWT says sub = its client id; an API
+    moving from local verification to introspection must not find machine tokens without a subject."""
+    client, secret = register("Batch", grant=Client.GRANT_CLIENT_CREDENTIALS)
+    grant(client, "mail.read")
+    token = client_credentials(RelyingParty(client, secret)).json()["access_token"]
+    answer = introspect(resource_server("Mail backend", served_scopes="mail.read"), token).json()
+    assert answer["active"] is True and answer["sub"] == answer["client_id"] == client.client_id
+    assert verified(RelyingParty(client, secret), token, MAIL)["sub"] == answer["sub"]
+
+
 # --- what held (each an attack tried in the review) ------------------------------------------------
 
 
