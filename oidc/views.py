@@ -47,6 +47,7 @@ from .flows import (
 )
 from .models import ApiScope, Client
 from .revocation import revoke_app
+from .scopes import still_available
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,9 @@ class IntrospectView(dot.IntrospectTokenView):
     token instead, unlike DOT); a client no API names as its resource server gets 403, and a token
     that is not for an API this resource server serves (its audience, oidc.audience.token_owner) is
     reported inactive, as RFC 7662 §2.2 requires for a token it "is not allowed to introspect": an app
-    cannot learn about another app's or another API's tokens. The token comes in the body only, and the
-    person is named by the opaque `sub`, never by the email address DOT reports as `username`."""
+    cannot learn about another app's or another API's tokens. A token carrying a scope an admin has
+    since withdrawn from its app is inactive too. The token comes in the body only, and the person is
+    named by the opaque `sub`, never by the email address DOT reports as `username`."""
 
     http_method_names = ["post", "options"]
 
@@ -293,6 +295,9 @@ class IntrospectView(dot.IntrospectTokenView):
         api = audience.token_owner(token) if token is not None and token.is_valid() else None
         if api is None or api.resource_server_id != resource_server.pk:
             return JsonResponse({"active": False})
+        scopes = token.scope.split()
+        if still_available(token.application, scopes) != scopes:
+            return JsonResponse({"active": False})  # an admin withdrew a scope from the app since
         data = {
             "active": True,
             "iss": issuer(),

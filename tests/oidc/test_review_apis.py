@@ -48,6 +48,15 @@ def test_a_refresh_brings_no_api_scope_an_admin_withdrew(mail_app, signed_in_cli
     assert not AccessToken.objects.filter(pk__gt=withdrawn_after, scope__contains="mail.read").exists()
 
 
+def test_a_live_token_of_a_withdrawn_grant_is_inactive_at_introspection(mail_app, signed_in_client):
+    """An API that introspects notices a withdrawal at once, as it notices a revocation (docs/apis.md)."""
+    token = mail_app.sign_in_and_redeem(signed_in_client, scope="openid mail.read")["access_token"]
+    mail_server = resource_server("Mail backend", served_scopes="mail.read")
+    assert introspect(mail_server, token).json()["active"] is True
+    mail_app.client.granted_scopes.remove(api_scope("mail.read"))
+    assert introspect(mail_server, token).json() == {"active": False}
+
+
 def test_a_code_brings_no_api_scope_withdrawn_since_it_was_issued(mail_app, signed_in_client):
     request = mail_app.authorization(scope="openid mail.read", resource=MAIL)
     code = mail_app.callback(approve(signed_in_client, request["url"]))["code"]
