@@ -46,6 +46,13 @@ class ClientScopes(BaseScopes):
         return sorted(granted.values_list("value", flat=True))
 
 
+def still_available(client, scopes) -> list[str]:
+    """The scopes an app may still ask for: a code or a refresh token carries those it was allowed or
+    granted when it was issued, and an admin may since have withdrawn one (an API's scope above all)."""
+    available = set(ClientScopes().get_available_scopes(application=client))
+    return [scope for scope in scopes if scope in available]
+
+
 # The descriptions in settings.OIDC_SCOPES, marked here for translation (the consent page
 # translates them when it shows them).
 gettext_noop("Sign you in and know who you are")

@@ -8,6 +8,7 @@
 - a code is redeemed only with the `redirect_uri` its authorization request named (RFC 6749 §4.1.3);
 - a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
+- a code or a refresh brings only the scopes the app may still ask for (a grant an admin withdrew is gone);
 - ID tokens and logout hints are checked against every published key, found by `kid`;
 - `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
   refresh, a code exchange or a bearer token for someone an assignment-required app no longer admits
@@ -33,6 +34,7 @@ from . import audience, authorization, keys
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
+from .scopes import still_available
 
 
 class IdentityValidator(OAuth2Validator):
@@ -71,14 +73,19 @@ class IdentityValidator(OAuth2Validator):
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
         """A refresh keeps its token's API: a `resource` naming another, or naming it while the scopes
-        asked for (a narrowing) hold none of its, is invalid_target."""
+        asked for (a narrowing) hold none of its, is invalid_target. It brings only the scopes the app
+        may still ask for (an admin may have withdrawn a grant since)."""
         scopes = super().get_original_scopes(refresh_token, request, *args, **kwargs)
         original = scopes.split() if isinstance(scopes, str) else list(scopes)
+        # Only what the app may still ask for: a withdrawn grant brings no more tokens for its API.
+        original = still_available(request.client, original)
+        if not original:
+            raise errors.InvalidScopeError(description="The app may no longer ask for these scopes.", request=request)
         asked = audience.requested_resources(request)
         audience.select_api(original, asked, request)
         if asked and request.scope:
             audience.select_api(request.scope.split(), asked, request)
-        return scopes
+        return " ".join(original)
 
     def _check_and_set_request_resource(self, request):
         # DOT's own handling refuses URN identifiers; the audience was checked where the scopes were
@@ -120,6 +127,9 @@ class IdentityValidator(OAuth2Validator):
             AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()  # unassigned since the code was issued
             return False
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        request.scopes = still_available(client, request.scopes)  # a grant withdrawn since the code was issued
+        if not request.scopes:
             return False
         asked = audience.requested_resources(request)
         if asked and asked != (grant.resource or []):

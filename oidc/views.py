@@ -47,6 +47,7 @@ from .flows import (
 )
 from .models import ApiScope, Client
 from .revocation import revoke_app
+from .scopes import still_available
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,9 @@ class IntrospectView(dot.IntrospectTokenView):
     token instead, unlike DOT); a client no API names as its resource server gets 403, and a token
     that is not for an API this resource server serves (its audience, oidc.audience.token_owner) is
     reported inactive, as RFC 7662 §2.2 requires for a token it "is not allowed to introspect": an app
-    cannot learn about another app's or another API's tokens. The token comes in the body only, and the
-    person is named by the opaque `sub`, never by the email address DOT reports as `username`."""
+    cannot learn about another app's or another API's tokens. A token carrying a scope an admin has
+    since withdrawn from its app is inactive too. The token comes in the body only, and the person is
+    named by the opaque `sub`, never by the email address DOT reports as `username`."""
 
     http_method_names = ["post", "options"]
 
@@ -295,6 +297,9 @@ class IntrospectView(dot.IntrospectTokenView):
             return JsonResponse({"active": False})
         if not authorization.admits(token):  # its app now requires an assignment the person lacks
             return JsonResponse({"active": False})
+        scopes = token.scope.split()
+        if still_available(token.application, scopes) != scopes:
+            return JsonResponse({"active": False})  # an admin withdrew a scope from the app since
         data = {
             "active": True,
             "iss": issuer(),
@@ -303,9 +308,9 @@ class IntrospectView(dot.IntrospectTokenView):
             "exp": int(token.expires.timestamp()),
             "client_id": token.application.client_id,
             "token_type": "Bearer",
+            # As the JWT says (oidc.access_tokens): the person's opaque subject, or a machine's client id.
+            "sub": str(token.user.subject) if token.user is not None else token.application.client_id,
         }
-        if token.user is not None:
-            data["sub"] = str(token.user.subject)
         return JsonResponse(data)
 
 

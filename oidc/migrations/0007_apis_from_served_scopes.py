@@ -14,7 +14,8 @@ import os
 
 from django.db import migrations
 
-OIDC_OWN = {"openid", "email", "profile", "offline_access"}
+# OpenID Connect's own scopes when this ran (settings.OIDC_SCOPES, frozen here): the directory's `roles` too.
+OIDC_OWN = {"openid", "email", "profile", "offline_access", "roles"}
 
 
 def configured_descriptions() -> dict:
@@ -33,7 +34,9 @@ def apis_from_served_scopes(apps, schema_editor):
     scopes = {}
 
     def add_scope(api, value):
-        scopes[value] = ApiScope.objects.create(api=api, value=value, description=descriptions.get(value) or value)
+        # OIDC_API_SCOPES never limited its sentences; the column holds 255 characters.
+        description = (descriptions.get(value) or value)[:255]
+        scopes[value] = ApiScope.objects.create(api=api, value=value, description=description)
 
     for server in Client.objects.filter(is_resource_server=True).order_by("pk"):
         api = Api.objects.create(
