@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
@@ -97,6 +98,8 @@ class AppRoleInline(admin.TabularInline):
     model = AppRole
     fields = ["value", "display_name", "description"]
     extra = 0
+    # One line per role: a full-width text area pushed the row (and its Delete box) off the page.
+    formfield_overrides = {models.TextField: {"widget": forms.TextInput(attrs={"size": 40})}}
 
 
 class AppAssignmentInline(DirectoryInline):

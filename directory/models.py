@@ -63,7 +63,7 @@ class Membership(models.Model):
         verbose_name_plural = _("members")
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.group}"
+        return _("%(person)s in %(group)s") % {"person": self.user, "group": self.group}
 
 
 class AppRole(models.Model):

@@ -1,10 +1,12 @@
 """SCIM clients in the admin. A client's token can change every account in its reach, so only
 superusers create, change, revoke or re-issue them (accounts.superuser_admin); the token is shown
-once, when made, and only its hash is kept. Every change lands in the admin's log with the admin."""
+once, on the page right after it is made (never in a message: those ride in a signed, readable
+cookie), and only its hash is kept. Every change lands in the admin's log with the admin."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -12,8 +14,6 @@ from django.utils.translation import gettext_lazy as _
 from accounts.superuser_admin import SuperuserChangesOnly
 
 from .models import ProvisionedGroup, ProvisionedUser, ScimClient
-
-SHOWN_ONCE = _("The token of %(name)s, shown this once (store it in the provisioning system now): %(token)s")
 
 
 @admin.register(ScimClient)
@@ -37,12 +37,14 @@ class ScimClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
     actions = ("revoke", "issue_new_token")
 
     def save_model(self, request, obj, form, change):
-        token = None if change else obj.issue_token()
         if not change:
             obj.created_by = request.user
+            # Kept on this object only (the admin instance is shared by concurrent requests).
+            obj.new_token = obj.issue_token()
         super().save_model(request, obj, form, change)
-        if token is not None:
-            self.message_user(request, SHOWN_ONCE % {"name": obj.name, "token": token}, messages.WARNING)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._show_tokens(request, [(obj, obj.new_token)])
 
     @admin.action(description=_("Revoke the token of selected SCIM clients"), permissions=["change"])
     def revoke(self, request, queryset):
@@ -54,12 +56,25 @@ class ScimClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
 
     @admin.action(description=_("Issue a new token (the old one stops working)"), permissions=["change"])
     def issue_new_token(self, request, queryset):
+        made = []
         for client in queryset:
             token = client.issue_token()
             client.revoked_at = None
             client.save(update_fields=["token_hash", "token_hint", "revoked_at"])
             self.log_change(request, client, gettext("New token issued."))
-            self.message_user(request, SHOWN_ONCE % {"name": client.name, "token": token}, messages.WARNING)
+            made.append((client, token))
+        return self._show_tokens(request, made)
+
+    def _show_tokens(self, request, made):
+        context = {
+            **self.admin_site.each_context(request),
+            "made": made,
+            "opts": self.model._meta,
+            "title": _("SCIM client tokens"),
+        }
+        response = TemplateResponse(request, "admin/scim/client_token.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class ProvisionedAdmin(admin.ModelAdmin):
