@@ -17,6 +17,7 @@ from oauthlib.oauth2.rfc6749.tokens import random_token_generator
 from directory.access import roles_for
 
 from . import audience, issuer, keys
+from .authorization import ROLES_SCOPE
 
 JWT_ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1: what tells it apart from an ID token
 
@@ -30,7 +31,8 @@ def generate(request, refresh_token: bool = False) -> str:
 
 def claims_for(identifier: str, request) -> dict:
     """RFC 9068 §2.2: who (sub: the person's opaque subject, or for a machine its client id), for whom
-    (aud, client_id), what (scope, and the app's roles the person holds), how they signed in."""
+    (aud, client_id), what (scope, and with the `roles` scope the app's roles the person holds), how
+    they signed in."""
     now = int(time.time())
     client = request.client
     user = request.user if getattr(request.user, "is_authenticated", False) else None
@@ -47,7 +49,8 @@ def claims_for(identifier: str, request) -> dict:
     if user is not None:
         context = getattr(request, "auth_context", None) or {}
         claims.update({name: context[name] for name in ("auth_time", "acr", "amr") if context.get(name)})
-        claims["roles"] = roles_for(user, client)
+        if ROLES_SCOPE in request.scopes:  # as in the ID token: only when the app asked (and consent said so)
+            claims["roles"] = roles_for(user, client)
     return claims
 
 

@@ -77,10 +77,21 @@ def code_response(rp: RelyingParty, browser, **overrides):
 # --- tokens for people ------------------------------------------------------------------------
 
 
-def test_the_code_flow_with_resource_gives_an_rfc_9068_token_for_the_api(mail_app, signed_in_client, user):
+def test_an_api_token_carries_roles_only_with_the_roles_scope(mail_app, signed_in_client, user):
+    """As in the ID token: an app that did not ask for `roles` (and whose consent did not say so) sends
+    the API no roles of the person's."""
     editor = AppRole.objects.create(app=mail_app.client, value="editor", display_name="Editor")
     Assignment.objects.create(app=mail_app.client, role=editor, user=user)
     body = mail_app.sign_in_and_redeem(signed_in_client, scope="openid mail.read", resource=MAIL)
+    assert "roles" not in verified(mail_app, body["access_token"], MAIL)
+
+
+def test_the_code_flow_with_resource_gives_an_rfc_9068_token_for_the_api(mail_app, signed_in_client, user):
+    editor = AppRole.objects.create(app=mail_app.client, value="editor", display_name="Editor")
+    Assignment.objects.create(app=mail_app.client, role=editor, user=user)
+    mail_app.client.allowed_scopes += " roles"
+    mail_app.client.save()
+    body = mail_app.sign_in_and_redeem(signed_in_client, scope="openid roles mail.read", resource=MAIL)
     token = body["access_token"]
     header = jwt.get_unverified_header(token)
     assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
@@ -88,7 +99,7 @@ def test_the_code_flow_with_resource_gives_an_rfc_9068_token_for_the_api(mail_ap
     claims = verified(mail_app, token, MAIL)
     assert claims["aud"] == MAIL and claims["iss"] == ISSUER
     assert claims["sub"] == str(user.subject) == body["claims"]["sub"]
-    assert claims["client_id"] == mail_app.client.client_id and claims["scope"] == "openid mail.read"
+    assert claims["client_id"] == mail_app.client.client_id and claims["scope"] == "openid roles mail.read"
     assert claims["roles"] == ["editor"]
     assert claims["amr"] == body["claims"]["amr"] and claims["auth_time"] == body["claims"]["auth_time"]
     assert claims["iat"] <= time.time() < claims["exp"] <= claims["iat"] + 600 and len(claims["jti"]) >= 32
