@@ -104,7 +104,10 @@ class DjangoStorage(ScimStorage):
         total = found.count()
         start = search_request.start_index_0 or 0
         stop = start + search_request.count if search_request.count is not None else None
-        page = list(found[start:stop]) if stop is None or stop > start else []
+        # A start past the last result is an empty page, asked of no database (which refuses an OFFSET
+        # beyond 64 bits with an error).
+        within = start < total and (stop is None or stop > start)
+        page = list(found[start:stop]) if within else []
         return SearchPage(total, [self._resource(item) for item in page])
 
     # -- writing -------------------------------------------------------------------------------

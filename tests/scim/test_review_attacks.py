@@ -19,3 +19,10 @@ def test_wrong_tokens_from_a_shared_address_do_not_lock_out_the_right_client(set
     assert [guesser.get("Users").status_code for _ in range(4)] == [401, 401, 401, 429]
     assert Scim(token).get("Users").status_code == 200
     assert guesser.get("Users").status_code == 429
+
+
+@pytest.mark.parametrize("resource", ["Users", "Groups"])
+def test_a_start_index_past_any_page_is_an_empty_page_not_a_500(resource):
+    scim = Scim(make_client()[1])
+    listed = scim.get(resource, startIndex="99999999999999999999")
+    assert listed.status_code == 200 and listed.json()["Resources"] == []
