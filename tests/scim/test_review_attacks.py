@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scim.helpers import Scim, make_client
+from accounts.models import User
+from directory.models import Group
+from tests.scim.helpers import Scim, make_client, new_group, new_user
 
 pytestmark = pytest.mark.django_db
 
@@ -26,3 +28,29 @@ def test_a_start_index_past_any_page_is_an_empty_page_not_a_500(resource):
     scim = Scim(make_client()[1])
     listed = scim.get(resource, startIndex="99999999999999999999")
     assert listed.status_code == 200 and listed.json()["Resources"] == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "body"),
+    [
+        ("Users", new_user(displayName="a\x00b")),
+        ("Users", new_user(externalId="a\x00b")),
+        ("Users", new_user(nickName="a\x00b")),
+        ("Users", new_user(emails=[{"value": "a\x00b@example.com"}])),
+        ("Groups", new_group("a\x00b")),
+        ("Groups", new_group("Sales", externalId="a\x00b")),
+    ],
+)
+def test_a_nul_character_is_refused_with_400_not_a_500(resource, body):
+    """PostgreSQL stores no NUL character in text or JSON: refused as bad input before any write."""
+    scim = Scim(make_client()[1])
+    refused = scim.post(resource, body)
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
+    assert not User.objects.exists() and not Group.objects.exists()
+
+
+def test_a_nul_character_in_a_patch_is_refused_with_400_and_changes_nothing():
+    scim = Scim(make_client()[1])
+    person = scim.post("Users", new_user(displayName="Grace")).json()["id"]
+    refused = scim.patch(f"Users/{person}", [{"op": "replace", "path": "displayName", "value": "a\x00b"}])
+    assert refused.status_code == 400 and User.objects.get(subject=person).display_name == "Grace"
