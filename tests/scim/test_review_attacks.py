@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import User
 from directory.models import Group
-from tests.scim.helpers import Scim, make_client, new_group, new_user
+from tests.scim.helpers import SCIM_JSON, Scim, make_client, new_group, new_user
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +54,15 @@ def test_a_nul_character_in_a_patch_is_refused_with_400_and_changes_nothing():
     person = scim.post("Users", new_user(displayName="Grace")).json()["id"]
     refused = scim.patch(f"Users/{person}", [{"op": "replace", "path": "displayName", "value": "a\x00b"}])
     assert refused.status_code == 400 and User.objects.get(subject=person).display_name == "Grace"
+
+
+def test_a_deeply_nested_patch_is_a_400_not_a_500():
+    """Our rewrite of Entra's member removals reads the body first: its JSON parser must not crash."""
+    token = make_client()[1]
+    scim = Scim(token)
+    group = scim.post("Groups", new_group()).json()["id"]
+    nested = "[" * 100_000 + "]" * 100_000
+    body = '{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ' + nested + "}"
+    headers = {"Authorization": f"Bearer {token}"}
+    refused = scim.browser.patch(f"/scim/v2/Groups/{group}", body, content_type=SCIM_JSON, headers=headers)
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidSyntax"
