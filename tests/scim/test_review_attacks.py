@@ -66,3 +66,11 @@ def test_a_deeply_nested_patch_is_a_400_not_a_500():
     headers = {"Authorization": f"Bearer {token}"}
     refused = scim.browser.patch(f"/scim/v2/Groups/{group}", body, content_type=SCIM_JSON, headers=headers)
     assert refused.status_code == 400 and refused.json()["scimType"] == "invalidSyntax"
+
+
+def test_a_body_over_the_upload_limit_is_a_scim_413(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    scim = Scim(make_client()[1])
+    refused = scim.post("Users", new_user(nickName="x" * 2000))
+    assert refused.status_code == 413 and refused["Content-Type"] == SCIM_JSON
+    assert refused.json()["status"] == "413" and not User.objects.exists()
