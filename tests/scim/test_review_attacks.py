@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import User
+from accounts.flows.lifecycle import deactivate_user, delete_user
+from accounts.models import SecurityEvent, User
 from directory.models import Group
 from tests.scim.helpers import SCIM_JSON, Scim, make_client, new_group, new_user
 
@@ -74,3 +75,12 @@ def test_a_body_over_the_upload_limit_is_a_scim_413(settings):
     refused = scim.post("Users", new_user(nickName="x" * 2000))
     assert refused.status_code == 413 and refused["Content-Type"] == SCIM_JSON
     assert refused.json()["status"] == "413" and not User.objects.exists()
+
+
+def test_deleting_an_admins_account_keeps_who_did_what_on_others_trails(make_admin, make_user):
+    """An admin who leaves is deleted; what they did to others' accounts must still name them."""
+    admin, person = make_admin("helpdesk@example.com"), make_user("person@example.com")
+    deactivate_user(person, actor=admin)
+    delete_user(admin, actor=make_admin("root2@example.com"))
+    event = SecurityEvent.objects.get(user=person, kind=SecurityEvent.Kind.ADMIN_DEACTIVATED)
+    assert event.actor is None and f"helpdesk@example.com ({admin.subject})" == event.former_actor
