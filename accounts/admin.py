@@ -322,7 +322,7 @@ class OutboxMailAdmin(ReadOnlyAdmin):
 class SecurityEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "kind", "user", "method", "details", "ip", "actor", "provisioner")
     list_filter = ("kind", "method", "at")
-    search_fields = ("user__email", "former_account", "ip", "provisioner")
+    search_fields = ("user__email", "former_account", "actor__email", "former_actor", "ip", "provisioner")
     date_hierarchy = "at"
     list_select_related = ("user", "actor")
     readonly_fields = [f.name for f in SecurityEvent._meta.fields]

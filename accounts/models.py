@@ -255,6 +255,8 @@ class SecurityEvent(models.Model):
     provisioner = models.CharField(_("provisioning client"), max_length=150, blank=True)
     # Whom the event was about, for the account's deletion: the row goes, so `user` becomes empty.
     former_account = models.CharField(_("deleted account"), max_length=300, blank=True)
+    # Who acted, once that admin's account is deleted (`actor` becomes empty): by address and subject.
+    former_actor = models.CharField(_("deleted admin"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("security event")

@@ -1,7 +1,8 @@
 """Who is calling: the SCIM client whose bearer token the request carries, within its rate limits.
 
-Wrong tokens are counted per address before any lookup, so guessing is slow (besides hopeless: 256
-random bits); a known client is counted on its own, so one busy provisioner cannot starve another.
+Wrong tokens are counted per address, so guessing is slow (besides hopeless: 256 random bits); a
+right token is never refused for its address's wrong ones (provisioners share cloud addresses), and a
+known client is counted on its own, so one busy provisioner cannot starve another.
 Both refusals answer as SCIM errors (429 with Retry-After, identity.refusals)."""
 
 from __future__ import annotations
@@ -28,19 +29,16 @@ def _refusal(refused: ratelimit.RateLimited, limit: str) -> ratelimit.RateLimite
 
 def authenticate(request) -> ScimClient:
     """The active client of the request's bearer token, or UnauthorizedException (401)."""
-    address = ("scim-token-ip", rate_limit_subject(client_ip(request)))
-    try:
-        ratelimit.check(address)
-    except ratelimit.RateLimited as refused:
-        raise _refusal(refused, "scim-token-ip") from None
     scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     client = None
     if scheme.lower() == "bearer" and token:
         client = ScimClient.objects.filter(token_hash=token_hash(token), revoked_at__isnull=True).first()
     if client is None:
+        # Only wrong tokens are counted and refused per address: Entra ID and Okta call from cloud
+        # addresses shared by every tenant, so a stranger's wrong token must not hold up a real client.
         try:
-            ratelimit.hit(address)
+            ratelimit.hit(("scim-token-ip", rate_limit_subject(client_ip(request))))
         except ratelimit.RateLimited as refused:
             raise _refusal(refused, "scim-token-ip") from None
         raise UnauthorizedException(detail="A valid SCIM client token is required (Authorization: Bearer ...).")

@@ -68,8 +68,8 @@ def members_removed_by_value(body: bytes) -> bytes:
     try:
         patch = json.loads(body)
         operations = patch["Operations"]
-    except (ValueError, TypeError, KeyError):
-        return body  # the library says what is wrong with it
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return body  # the library says what is wrong with it (too deeply nested, too)
     if not isinstance(operations, list):
         return body
     rewritten = []

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from scim2_models import (
+    InvalidValueException,
     NotFoundException,
     NotImplementedException,
     PreconditionFailedException,
@@ -27,6 +28,19 @@ from . import groups, users
 from .filters import sort_column, to_q
 from .models import ScimClient
 from .scope import visible_groups, visible_users
+
+
+def refuse_nul_characters(value: Any) -> None:
+    """PostgreSQL stores no NUL character in text or JSON: such input is a 400, not a 500 on write."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidValueException(detail="Text may not contain the NUL character.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul_characters(key)
+            refuse_nul_characters(item)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_nul_characters(item)
 
 
 class DjangoStorage(ScimStorage):
@@ -104,7 +118,10 @@ class DjangoStorage(ScimStorage):
         total = found.count()
         start = search_request.start_index_0 or 0
         stop = start + search_request.count if search_request.count is not None else None
-        page = list(found[start:stop]) if stop is None or stop > start else []
+        # A start past the last result is an empty page, asked of no database (which refuses an OFFSET
+        # beyond 64 bits with an error).
+        within = start < total and (stop is None or stop > start)
+        page = list(found[start:stop]) if within else []
         return SearchPage(total, [self._resource(item) for item in page])
 
     # -- writing -------------------------------------------------------------------------------
@@ -120,6 +137,7 @@ class DjangoStorage(ScimStorage):
             raise PreconditionFailedException(detail=f"The {resource_type.name} changed since it was read.")
 
     def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
+        refuse_nul_characters(resource.model_dump())
         if resource_type.name == "User":
             created: Person | Group = users.create(self.client, resource, self.request)
             return self.get(resource_type, str(created.subject))  # type: ignore[union-attr]
@@ -129,6 +147,7 @@ class DjangoStorage(ScimStorage):
     def update(
         self, resource_type: ResourceType, resource: Resource[Any], *, expected_version: str | None = None
     ) -> Resource[Any]:
+        refuse_nul_characters(resource.model_dump())
         found = self._find(resource_type, resource.id, lock=True)
         self._check_version(resource_type, found, expected_version)
         if isinstance(found, Person):

@@ -68,7 +68,8 @@ def reactivate_user(user: User, request=None, actor: User | None = None, *, prov
 def delete_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "") -> None:
     """Remove the account for good. Everything it could still do ends first, as on deactivation
     (sessions, app tokens), then the row goes; its audit trail stays (SecurityEvent.user is SET_NULL),
-    ending with this deletion, which names the account by address and subject since its row is gone."""
+    ending with this deletion, which names the account by address and subject since its row is gone;
+    events it caused as an admin name it the same way (`former_actor`)."""
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         end_all_access(user)
@@ -76,6 +77,8 @@ def delete_user(user: User, request=None, actor: User | None = None, *, provisio
         former = f"{user.email} ({user.subject})"
         record_event(request, kind, user, actor=actor, provisioner=provisioner, former_account=former)
         SecurityEvent.objects.filter(user=user, former_account="").update(former_account=former)
+        # An admin who leaves is deleted too: what they did to others' accounts must still name them.
+        SecurityEvent.objects.filter(actor=user, former_actor="").update(former_actor=former)
         user.delete()
 
 
