@@ -20,7 +20,7 @@ from scim2_models import EnterpriseUser, InvalidValueException, Meta, Uniqueness
 
 from accounts.audit import record_event
 from accounts.flows.email import email_changed_by_admin
-from accounts.flows.lifecycle import deactivate_user, delete_user, reactivate_user
+from accounts.flows.lifecycle import deactivate_user, deactivated_by_an_admin, delete_user, reactivate_user
 from accounts.models import SecurityEvent, normalize_email
 from accounts.models import User as Person
 
@@ -186,8 +186,8 @@ def update(client: ScimClient, person: Person, resource: Any, request) -> None:
             email_changed_by_admin(request, person, old_email, provisioner=client.name)
     if person.is_active and wanted["is_active"] is False:
         deactivate_user(person, request, provisioner=client.name)
-    elif not person.is_active and wanted["is_active"] is True:
-        reactivate_user(person, request, provisioner=client.name)
+    elif not person.is_active and wanted["is_active"] is True and not deactivated_by_an_admin(person):
+        reactivate_user(person, request, provisioner=client.name)  # an admin's deactivation stays (answer: false)
 
 
 def delete(client: ScimClient, person: Person, request) -> None:

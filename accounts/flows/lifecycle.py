@@ -58,6 +58,21 @@ def deactivate_user(user: User, request=None, actor: User | None = None, *, prov
     record_event(request, kind, user, actor=actor, provisioner=provisioner)
 
 
+def deactivated_by_an_admin(user: User) -> bool:
+    """Was the account's latest deactivation an admin's (not a provisioner's)? A provisioner's sync must
+    not undo it: Okta's profile push, for one, sends `active: true` every time."""
+    latest = (
+        SecurityEvent.objects.filter(
+            user=user,
+            kind__in=[Event.ADMIN_DEACTIVATED, Event.SCIM_DEACTIVATED, Event.ADMIN_REACTIVATED, Event.SCIM_REACTIVATED],
+        )
+        .order_by("-at", "-pk")
+        .values_list("kind", flat=True)
+        .first()
+    )
+    return not user.is_active and latest == Event.ADMIN_DEACTIVATED
+
+
 def reactivate_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "") -> None:
     User.objects.filter(pk=user.pk).update(is_active=True, updated_at=timezone.now())
     user.is_active = True

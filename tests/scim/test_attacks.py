@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.flows.lifecycle import deactivate_user, reactivate_user
 from accounts.models import SecurityEvent, User
 from accounts.sessions import user_sessions
 from directory.models import Group, Membership
@@ -224,3 +225,28 @@ def test_deletion_ends_a_live_session_first(user, signed_in_client):
     assert Scim(token).delete(f"Users/{user.subject}").status_code == 204
     assert not user_sessions(user.pk) and not User.objects.filter(pk=user.pk).exists()
     assert signed_in_client.get("/accounts/").status_code == 302
+
+
+def test_a_sync_does_not_undo_an_admins_deactivation(make_user):
+    """Okta's profile push (PUT) always sends `active: true`: an account an admin deactivated (for
+    cause) stays deactivated until an admin reactivates it; the answer says so. A deactivation the
+    provisioner made itself it may undo."""
+    _client, token = make_client("Okta")
+    okta = Scim(token)
+    body = new_user("fired@example.com")
+    subject = okta.post("Users", body).json()["id"]
+    person = User.objects.get(subject=subject)
+    deactivate_user(person, actor=make_user("root@example.com", is_superuser=True))
+
+    put = okta.put(f"Users/{subject}", {**body, "active": True})
+    assert put.status_code == 200 and put.json()["active"] is False
+    assert okta.patch(f"Users/{subject}", [{"op": "replace", "value": {"active": True}}]).status_code in (200, 204)
+    assert okta.get(f"Users/{subject}").json()["active"] is False
+    person.refresh_from_db()
+    assert not person.is_active
+    assert not SecurityEvent.objects.filter(user=person, kind=Event.SCIM_REACTIVATED).exists()
+
+    reactivate_user(person)  # an admin's
+    okta.patch(f"Users/{subject}", [{"op": "replace", "value": {"active": False}}])
+    okta.patch(f"Users/{subject}", [{"op": "replace", "value": {"active": True}}])
+    assert okta.get(f"Users/{subject}").json()["active"] is True  # its own deactivation it may undo
