@@ -9,6 +9,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
@@ -38,6 +39,20 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 PROTECTED_ACCOUNT = _("Only a superuser can change a staff or superuser account.")
+
+
+def show_once(model_admin: admin.ModelAdmin, request, template: str, made: list, title) -> TemplateResponse:
+    """The page right after credentials were made (a client secret, a SCIM token), the one time they are
+    shown: never in a message (messages ride in a signed but readable cookie), never kept by a cache."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "made": made,
+        "opts": model_admin.model._meta,
+        "title": title,
+    }
+    response = TemplateResponse(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def tell_skipped(model_admin: admin.ModelAdmin, request, skipped: int) -> None:

@@ -12,12 +12,11 @@ from typing import ClassVar
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from oauth2_provider.models import get_access_token_model
 
-from accounts.admin import tell_skipped
+from accounts.admin import show_once, tell_skipped
 from accounts.flows.lifecycle import may_manage
 from accounts.superuser_admin import SuperuserChangesOnly
 from directory.admin import AppAssignmentInline, AppRoleInline, AuditsDirectoryChanges
@@ -115,15 +114,7 @@ class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin
         return self._show_secret(request, made)
 
     def _show_secret(self, request, made):
-        context = {
-            **self.admin_site.each_context(request),
-            "made": made,
-            "opts": self.model._meta,
-            "title": _("Client credentials"),
-        }
-        response = TemplateResponse(request, "admin/oidc/client_secret.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return show_once(self, request, "admin/oidc/client_secret.html", made, _("Client credentials"))
 
 
 PROTECTED_APIS = _(

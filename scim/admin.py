@@ -6,11 +6,11 @@ cookie), and only its hash is kept. Every change lands in the admin's log with t
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import ReadOnlyAdmin, show_once
 from accounts.superuser_admin import SuperuserChangesOnly
 
 from .models import ProvisionedGroup, ProvisionedUser, ScimClient
@@ -66,30 +66,13 @@ class ScimClientAdmin(SuperuserChangesOnly, admin.ModelAdmin):
         return self._show_tokens(request, made)
 
     def _show_tokens(self, request, made):
-        context = {
-            **self.admin_site.each_context(request),
-            "made": made,
-            "opts": self.model._meta,
-            "title": _("SCIM client tokens"),
-        }
-        response = TemplateResponse(request, "admin/scim/client_token.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return show_once(self, request, "admin/scim/client_token.html", made, _("SCIM client tokens"))
 
 
-class ProvisionedAdmin(admin.ModelAdmin):
+class ProvisionedAdmin(ReadOnlyAdmin):
     """Who provisioned whom, to look at; changes come from the clients, through SCIM."""
 
     list_filter = ("client",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ProvisionedUser)
