@@ -228,6 +228,8 @@ class SecurityEvent(models.Model):
         ROLE_GIVEN = "role_given", _("App role given")
         ROLE_REMOVED = "role_removed", _("App role removed")
         APP_NOT_ASSIGNED = "app_not_assigned", _("Refused by an app: not assigned")
+        APP_SIGNED_IN = "app_signed_in", _("Signed in to an app")
+        APP_REFUSED = "app_refused", _("Refused by an app")
         ADMIN_DELETED = "admin_deleted", _("Deleted by an admin")
         SCIM_CREATED = "scim_created", _("Provisioned by a SCIM client")
         SCIM_CHANGED = "scim_changed", _("Changed by a SCIM client")

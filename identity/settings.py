@@ -196,6 +196,7 @@ RATE_LIMIT_DEFAULTS = {
     "token-client": "6000/m",  # tokens issued per client (a refused request is not charged to the client)
     "token-ip": "120/m",  # refused token requests from one address (IPv6: one /64)
     "authorize-ip": "120/m",  # authorization requests from one address (IPv6: one /64)
+    "saml-ip": "120/m",  # SAML requests (sign-on, logout) from one address (IPv6: one /64)
     "federation-ip": "30/5m",  # sign-ins through another provider started or finished from one address
     "signin-realm-ip": "60/5m",  # the sign-in page asking whether a domain signs in with a provider
     "audit-throttled": "30/h",  # throttled attempts written to the audit trail per address (no flooding)

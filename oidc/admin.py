@@ -76,6 +76,11 @@ class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin
     ]
     list_filter = ["client_type", "authorization_grant_type", "skip_authorization"]
     search_fields = ["name", "client_id"]
+
+    def get_queryset(self, request):
+        # SAML service providers are clients too (see Client), with an admin of their own (saml.admin).
+        return super().get_queryset(request).filter(protocol=Client.Protocol.OIDC)
+
     readonly_fields = ["client_id", "created", "updated"]
     fieldsets = [
         (None, {"fields": ["name", "client_id", "client_type", "authorization_grant_type", "allowed_scopes"]}),

@@ -114,10 +114,9 @@ def _ask_for_fresh_signin(request, *, again: bool) -> Decision:
     return Decision("redirect", url=_signin_url(request, again=again), fresh_signin=note)
 
 
-def _needs_fresh_signin(request, prompt: set[str]) -> bool:
-    max_age = _max_age(request)
+def _needs_fresh_signin(request, *, fresh: bool, max_age: int | None) -> bool:
     auth_time = signin_state(request).signed_in_at or 0
-    stale = "login" in prompt or (max_age is not None and time.time() - auth_time > max_age)
+    stale = fresh or (max_age is not None and time.time() - auth_time > max_age)
     if not stale:
         return False
     asked = _asked_for_fresh_signin(request)
@@ -126,31 +125,31 @@ def _needs_fresh_signin(request, prompt: set[str]) -> bool:
     return True
 
 
-def decide(request, client, scopes: list[str], consent_answer: str | None = None) -> Decision:
-    prompt = set(request.GET.get("prompt", "").split())
-    silent = "none" in prompt
+def admit(
+    request, client, *, silent: bool, fresh: bool = False, max_age: int | None = None, required: int = 0, via: str
+) -> Decision | None:
+    """May the person in this browser sign in to the app, as the request asks? None when they may;
+    else where to send them first, or the refusal (in OpenID Connect's words, which SAML maps onto its
+    status codes). The same for every protocol: `fresh` is prompt=login or SAML's ForceAuthn, `silent`
+    prompt=none or IsPassive, `required` the assurance level (oidc.assurance) acr_values or SAML's
+    RequestedAuthnContext ask for. `via` names the endpoint in the refusals metric."""
     if not request.user.is_authenticated:
         if silent:
             return Decision("error", error="login_required")
         # This sign-in is the fresh one prompt=login or max_age ask for (nothing is stored: see above).
         return _ask_for_fresh_signin(request, again=False)
 
-    if silent and not _hint_matches(request):
-        return Decision("error", error="login_required", description="Someone else is signed in.")
-
-    if _needs_fresh_signin(request, prompt):
+    if _needs_fresh_signin(request, fresh=fresh, max_age=max_age):
         if silent:
-            return Decision("error", error="login_required", description="A fresh sign-in is needed (max_age).")
+            return Decision("error", error="login_required", description="A fresh sign-in is needed.")
         return _ask_for_fresh_signin(request, again=True)
 
     if not authorization.may_sign_in(request.user, client):
-        _refuse_unassigned(request, client)
+        _refuse_unassigned(request, client, via)
         if silent:
             return Decision("error", error="access_denied", description=NOT_ASSIGNED)
         return Decision("not_assigned")
 
-    acr_values = request.GET.get("acr_values")
-    required = assurance.required_level(acr_values)
     if assurance.session_level(request.session) < required:
         tried = request.session.pop(STEP_UP, None) == _request_id(request)
         if silent:
@@ -161,9 +160,29 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
         return Decision(
             "error",
             error="insufficient_user_authentication",
-            description="The requested authentication level (acr_values) cannot be met for this user.",
+            description="The requested authentication level cannot be met for this user.",
         )
     request.session.pop(STEP_UP, None)
+    return None
+
+
+def decide(request, client, scopes: list[str], consent_answer: str | None = None) -> Decision:
+    prompt = set(request.GET.get("prompt", "").split())
+    silent = "none" in prompt
+    if request.user.is_authenticated and silent and not _hint_matches(request):
+        return Decision("error", error="login_required", description="Someone else is signed in.")
+    acr_values = request.GET.get("acr_values")
+    refusal = admit(
+        request,
+        client,
+        silent=silent,
+        fresh="login" in prompt,
+        max_age=_max_age(request),
+        required=assurance.required_level(acr_values),
+        via="authorize",
+    )
+    if refusal is not None:
+        return refusal
 
     consent = Consent.objects.filter(user=request.user, client=client).first()
     remembered = client.skip_authorization or (consent is not None and consent.covers(scopes))
@@ -178,10 +197,10 @@ def decide(request, client, scopes: list[str], consent_answer: str | None = None
     return Decision("issue", context=assurance.auth_context(request.session, acr_values))
 
 
-def _refuse_unassigned(request, client) -> None:
-    """Audited on the person and counted, as other refusals are (federation's); the authorization
-    endpoint's rate limit bounds how many rows one browser can add."""
-    AUTHORIZATION_REFUSALS.labels("not_assigned", "authorize").inc()
+def _refuse_unassigned(request, client, via: str) -> None:
+    """Audited on the person and counted, as other refusals are (federation's); the sign-in
+    endpoints' rate limits bound how many rows one browser can add."""
+    AUTHORIZATION_REFUSALS.labels("not_assigned", via).inc()
     app = (client.name or client.client_id)[:40]
     record_event(request, SecurityEvent.Kind.APP_NOT_ASSIGNED, request.user, reason=app)
 

@@ -56,7 +56,20 @@ def uri_problem(uri: str) -> str | None:
 
 
 class Client(AbstractApplication):
-    """A relying app: a website or service that sends people here to sign in."""
+    """A relying app: a website or service that sends people here to sign in.
+
+    Every app is one of these, whatever protocol it speaks: a SAML service provider (saml/) is a
+    `Client` with protocol "saml" and its SAML settings beside it, so roles, assignments and "assignment
+    required" work the same for both. Such a client is no OAuth client: `is_usable` refuses it to
+    every OAuth endpoint."""
+
+    class Protocol(models.TextChoices):
+        OIDC = "oidc", _("OpenID Connect")
+        SAML = "saml", _("SAML 2.0")
+
+    protocol = models.CharField(
+        _("protocol"), max_length=8, choices=Protocol.choices, default=Protocol.OIDC, editable=False
+    )
 
     # ID tokens are always signed with Identity's RSA keys, never with a client secret (HS256).
     algorithm = models.CharField(
@@ -145,6 +158,10 @@ class Client(AbstractApplication):
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in oidc.keys
         if errors:
             raise ValidationError(errors)
+
+    def is_usable(self, request) -> bool:
+        """DOT asks before any OAuth use (authorize, token, introspection, a bearer token's app)."""
+        return self.protocol == self.Protocol.OIDC
 
     @property
     def is_resource_server(self) -> bool:
