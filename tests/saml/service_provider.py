@@ -19,19 +19,37 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP, SAMLError, class_name
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP, SAMLError
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
 from saml2.pack import make_soap_enveloped_saml_thingy
 from saml2.s_utils import deflate_and_base64_encode
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, AuthnContextClassRef, NameID
-from saml2.samlp import AuthnRequest, RequestedAuthnContext
+from saml2.samlp import RequestedAuthnContext
 from saml2.sigver import RSACrypto, verify_redirect_signature
-from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+from saml2.xmldsig import DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512, SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512
 
 XMLSEC = "/usr/bin/xmlsec1"
 REDIRECT, POST, SOAP = BINDING_HTTP_REDIRECT, BINDING_HTTP_POST, BINDING_SOAP
+STRONG = {SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512, DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512}
+
+
+class WeakSignature(SAMLError):
+    """pysaml2 still accepts RSA-SHA1 signatures; issue 17 wants RSA-SHA256 or stronger, so this SP refuses
+    SHA-1 (signature or digest) in everything the IdP signs."""
+
+
+def require_strong(*signed) -> None:
+    """Every signature on these pysaml2 elements (already verified) uses SHA-256 or better."""
+    for element in signed:
+        signature = getattr(element, "signature", None)
+        if signature is None:
+            continue
+        info = signature.signed_info
+        algorithms = {info.signature_method.algorithm, *(ref.digest_method.algorithm for ref in info.reference)}
+        if not algorithms <= STRONG:
+            raise WeakSignature(f"weak signature algorithms: {sorted(algorithms - STRONG)}")
 
 
 def make_key_pair(directory: Path, name: str) -> tuple[str, str]:
@@ -56,6 +74,10 @@ def make_key_pair(directory: Path, name: str) -> tuple[str, str]:
     )
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return str(key_file), str(cert_file)
+
+
+def as_text(xml: str | bytes) -> str:
+    return xml.decode() if isinstance(xml, bytes) else xml
 
 
 @dataclass
@@ -131,8 +153,6 @@ class ServiceProvider:
             "entityid": self.entity_id,
             "xmlsec_binary": XMLSEC,
             "metadata": {"inline": [idp_metadata]},
-            "signing_algorithm": SIG_RSA_SHA256,
-            "digest_algorithm": DIGEST_SHA256,
             "allow_unknown_attributes": True,
             "service": {
                 "sp": {
@@ -143,6 +163,8 @@ class ServiceProvider:
                     "allow_unsolicited": allow_unsolicited,
                     "name_id_format": [name_id_format] if name_id_format else [],
                     "name_id_format_allow_create": True,
+                    "signing_algorithm": SIG_RSA_SHA256,  # per service: pysaml2's default is still SHA-1
+                    "digest_algorithm": DIGEST_SHA256,
                 }
             },
         }
@@ -190,19 +212,24 @@ class ServiceProvider:
             self.client.sso_location(self.idp_entity_id, binding),
             nameid_format=self.name_id_format,
             sign=self._signs(sign) and binding == POST,
-            sign_alg=SIG_RSA_SHA256,
-            digest_alg=DIGEST_SHA256,
             **options,
         )
         self.outstanding[request_id] = relay_state
         return request_id, str(request)
 
-    def redirect_url(self, xml: str, relay_state: str = "", sign: bool | None = None, destination: str = "") -> str:
+    def redirect_url(
+        self,
+        xml: str,
+        relay_state: str = "",
+        sign: bool | None = None,
+        destination: str = "",
+        kind: str = "SAMLRequest",
+    ) -> str:
         """The HTTP-Redirect URL carrying `xml` (deflated, base64), signed over the query string by pysaml2 when
         signing, even if a test has tampered with the XML."""
         destination = destination or self.client.sso_location(self.idp_entity_id, REDIRECT)
         info = self.client.apply_binding(
-            REDIRECT, xml, destination, relay_state, sign=self._signs(sign), sigalg=SIG_RSA_SHA256
+            REDIRECT, xml, destination, relay_state, response=kind == "SAMLResponse", sign=self._signs(sign)
         )
         return dict(info["headers"])["Location"]
 
@@ -218,11 +245,6 @@ class ServiceProvider:
     def deflate_and_encode(xml: str) -> str:
         """Redirect's encoding, for tests building a query string by hand (e.g. without a signature)."""
         return deflate_and_base64_encode(xml).decode()
-
-    def sign_request_xml(self, xml: str, request_id: str) -> str:
-        """Embed a valid signature in a (tampered) request: for tests where the SP itself signs something the
-        IdP must still refuse (an unregistered ACS URL)."""
-        return self.client.sec.sign_statement(xml, node_name=class_name(AuthnRequest()), node_id=request_id)
 
     def redirect_request(self, relay_state: str = "", sign: bool | None = None, **options) -> tuple[str, str]:
         """(request id, URL to the IdP's SSO with SAMLRequest[, RelayState, SigAlg, Signature])."""
@@ -247,8 +269,9 @@ class ServiceProvider:
         response = self.client.parse_authn_request_response(saml_response, POST, outstanding=outstanding)
         if response is None:
             raise SAMLError("pysaml2 could not read the response")
-        self.outstanding.pop(response.in_response_to, None)
         assertion = response.assertion
+        require_strong(response.response, assertion)
+        self.outstanding.pop(response.in_response_to, None)
         statement = assertion.authn_statement[0] if assertion.authn_statement else None
         confirmation = assertion.subject.subject_confirmation[0].subject_confirmation_data
         restrictions = assertion.conditions.audience_restriction if assertion.conditions else []
@@ -270,7 +293,7 @@ class ServiceProvider:
             recipient=confirmation.recipient if confirmation else None,
             not_on_or_after=confirmation.not_on_or_after if confirmation else None,
             encrypted=not any(plain is assertion for plain in response.response.assertion),
-            xml=response.xmlstr.decode() if isinstance(response.xmlstr, bytes) else response.xmlstr,
+            xml=as_text(response.xmlstr),
         )
         return self.last_sign_on
 
@@ -295,8 +318,6 @@ class ServiceProvider:
             name_id=NameID(text=name_id, format=name_id_format or self.name_id_format),
             session_indexes=[session_index] if session_index else None,
             sign=self._signs(sign) and binding == POST,
-            sign_alg=SIG_RSA_SHA256,
-            digest_alg=DIGEST_SHA256,
         )
         if binding == REDIRECT:
             return request_id, self.redirect_url(str(request), relay_state, sign, destination), None
@@ -312,12 +333,13 @@ class ServiceProvider:
         if response is None:
             raise SAMLError("pysaml2 could not read the logout response")
         self._require_embedded_signature(binding, response.response)
+        require_strong(response.response)
         if request_id and response.in_response_to != request_id:
             raise SAMLError(f"LogoutResponse answers {response.in_response_to}, not {request_id}")
         return LogoutMessage(
             id=response.response.id,
             issuer=response.issuer(),
-            xml=str(response.xmlstr),
+            xml=as_text(response.xmlstr),
             in_response_to=response.in_response_to,
         )
 
@@ -325,11 +347,14 @@ class ServiceProvider:
         """A LogoutRequest the IdP sent (front channel: the fields; back channel: the SOAP envelope)."""
         text = self._verified(message, binding, "SAMLRequest")
         request = self.client.parse_logout_request(text, binding)
+        if request is None:
+            raise SAMLError("pysaml2 could not read the logout request")
         self._require_embedded_signature(binding, request.message)
+        require_strong(request.message)
         return LogoutMessage(
             id=request.message.id,
             issuer=request.issuer.text,
-            xml=str(request.xmlstr),
+            xml=as_text(request.xmlstr),
             name_id=request.message.name_id.text if request.message.name_id else None,
             session_indexes=[index.text for index in request.message.session_index],
             message=request.message,
@@ -344,7 +369,7 @@ class ServiceProvider:
             return {"soap": make_soap_enveloped_saml_thingy(str(response))}
         destination = self._idp_slo(binding, response=True)
         if binding == REDIRECT:
-            return {"url": self._redirect(str(response), destination, relay_state, sign, "SAMLResponse")}
+            return {"url": self.redirect_url(str(response), relay_state, sign, destination, "SAMLResponse")}
         return {"url": destination, "fields": self.post_fields(str(response), relay_state, "SAMLResponse")}
 
     # --- internals -----------------------------------------------------------------------------------------
@@ -356,12 +381,6 @@ class ServiceProvider:
         (endpoint, *_) = self.client.metadata.single_logout_service(self.idp_entity_id, binding, "idpsso")
         return (response and endpoint.get("response_location")) or endpoint["location"]
 
-    def _redirect(self, xml: str, destination: str, relay_state: str, sign: bool, kind: str) -> str:
-        info = self.client.apply_binding(
-            REDIRECT, xml, destination, relay_state, response=kind == "SAMLResponse", sign=sign, sigalg=SIG_RSA_SHA256
-        )
-        return dict(info["headers"])["Location"]
-
     def _verified(self, message: Mapping[str, str] | str, binding: str, kind: str) -> str:
         """The message's text; for Redirect after checking the query-string signature against the IdP's
         signing certificates (pysaml2 checks it only for what an IdP receives)."""
@@ -371,6 +390,8 @@ class ServiceProvider:
         assert not isinstance(message, str)
         if binding == REDIRECT and (self.require_signed_logout or "Signature" in message):
             signed = {key: message[key] for key in (kind, "RelayState", "SigAlg", "Signature") if key in message}
+            if message.get("SigAlg", SIG_RSA_SHA256) not in STRONG:
+                raise WeakSignature(f"weak SigAlg {message['SigAlg']}")
             certs = self.client.metadata.certs(self.idp_entity_id, "idpsso", "signing")
             if "Signature" not in signed or not any(
                 verify_redirect_signature(signed, RSACrypto(None), cert)

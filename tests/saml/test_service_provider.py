@@ -18,9 +18,9 @@ from saml2.response import StatusError, UnsolicitedResponse
 from saml2.saml import AUTHN_PASSWORD_PROTECTED, NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
 from saml2.sigver import SignatureError
-from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
-from tests.saml.service_provider import XMLSEC, ServiceProvider, make_key_pair
+from tests.saml.service_provider import XMLSEC, ServiceProvider, WeakSignature, make_key_pair
 
 IDP = "https://idp.example/saml/metadata/"
 SP_BASE = "https://sp.example"
@@ -46,10 +46,16 @@ def idp_config(tmp_path: Path, sp_metadata: str | None = None, want_signed: bool
             "xmlsec_binary": XMLSEC,
             "key_file": str(key_file),
             "cert_file": str(cert_file),
-            "signing_algorithm": SIG_RSA_SHA256,
-            "digest_algorithm": DIGEST_SHA256,
             "metadata": {"inline": [sp_metadata]} if sp_metadata else {},
-            "service": {"idp": {"endpoints": endpoints, "policy": policy, "want_authn_requests_signed": want_signed}},
+            "service": {
+                "idp": {
+                    "endpoints": endpoints,
+                    "policy": policy,
+                    "want_authn_requests_signed": want_signed,
+                    "signing_algorithm": SIG_RSA_SHA256,
+                    "digest_algorithm": DIGEST_SHA256,
+                }
+            },
         }
     )
 
@@ -118,7 +124,10 @@ def test_a_signed_request_verifies_at_an_idp_that_wants_signatures_and_a_tampere
         parse = {"sigalg": fields["SigAlg"], "signature": fields["Signature"]}
     else:
         fields, parse = sp.post_request()[2], {}
-    assert idp.parse_authn_request(fields["SAMLRequest"], binding, **parse).message.issuer.text == sp.entity_id
+    message = idp.parse_authn_request(fields["SAMLRequest"], binding, **parse).message
+    assert message.issuer.text == sp.entity_id
+    algorithm = fields["SigAlg"] if binding == BINDING_HTTP_REDIRECT else message.signature.signed_info.signature_method
+    assert getattr(algorithm, "algorithm", algorithm) == SIG_RSA_SHA256
 
     _, xml = sp.authn_request_xml(binding)
     tampered = xml.replace(sp.acs_url, "https://evil.example/acs/")
@@ -130,6 +139,14 @@ def test_a_signed_request_verifies_at_an_idp_that_wants_signatures_and_a_tampere
         fields = sp.post_fields(tampered)
     with pytest.raises(Exception, match="not signed correctly"):
         idp.parse_authn_request(fields["SAMLRequest"], binding, **parse)
+
+
+def test_the_sp_can_sign_a_request_for_an_unregistered_acs(make_pair):
+    """What the IdP must refuse on the ACS URL alone, because the signature is fine."""
+    sp, idp = make_pair(want_signed=True, sign_requests=True)
+    _, xml = sp.authn_request_xml(BINDING_HTTP_POST, assertion_consumer_service_url="https://evil.example/acs/")
+    message = idp.parse_authn_request(sp.post_fields(xml)["SAMLRequest"], BINDING_HTTP_POST).message
+    assert message.assertion_consumer_service_url == "https://evil.example/acs/"
 
 
 def test_a_signed_response_is_verified_and_read(make_pair):
@@ -166,6 +183,7 @@ def test_an_encrypted_assertion_is_decrypted_with_the_sps_key(make_pair):
         ("replayed", UnsolicitedResponse),
         ("for another request", UnsolicitedResponse),
         ("unsolicited", UnsolicitedResponse),
+        ("signed with SHA-1", WeakSignature),
     ],
 )
 def test_the_sp_refuses_what_a_careful_sp_refuses(make_pair, case, refusal):
@@ -176,6 +194,8 @@ def test_the_sp_refuses_what_a_careful_sp_refuses(make_pair, case, refusal):
         "sign_response": case not in ("unsigned", "response unsigned"),
         "sign_assertion": case not in ("unsigned", "assertion unsigned"),
     }
+    if case == "signed with SHA-1":
+        signing.update(sign_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1)
     response = respond(idp, request, **signing)
     if case == "altered":
         response = base64.b64encode(base64.b64decode(response).replace(b"ada@", b"eve@")).decode()
@@ -255,6 +275,10 @@ def test_the_served_sp_starts_a_sign_on_and_shows_what_it_verified(tmp_path):
             urllib.request.urlopen(sp.acs_url, data=body)  # noqa: S310
         assert refused.value.code == 400 and 'id="error"' in refused.value.read().decode()
         assert [received.error is None for received in sp.received] == [True, False]
+
+        with urllib.request.urlopen(f"{sp.base_url}/login?binding=post&authn_context={MFA}") as page:  # noqa: S310
+            form = page.read().decode()
+        assert f'action="{IDP}sso/post/"' in form and 'name="SAMLRequest"' in form and ".submit()" in form
 
 
 def test_the_served_sp_answers_the_idps_logout_requests_front_and_back_channel(tmp_path):
