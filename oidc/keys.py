@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from jwcrypto import jwk
+
+from identity import keyfiles
 
 from .app_settings import app_settings
 
@@ -43,8 +43,7 @@ class KeysetUnavailable(ImproperlyConfigured):
 
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
-_cache: dict = {"stamp": None, "keys": []}
+_cache: keyfiles.Reloading[list[SigningKey]] = keyfiles.Reloading()
 
 
 @dataclass(frozen=True)
@@ -73,79 +72,33 @@ def _keys_file() -> Path:
 
 def read_keyset() -> dict:
     """The keyset as stored (environment first, then the file; generated in development)."""
-    if app_settings.OIDC_SIGNING_KEYS:
-        return json.loads(app_settings.OIDC_SIGNING_KEYS)
-    path = _keys_file()
-    if not path.exists():
-        if not settings.DEBUG:
-            raise KeysetUnavailable(
-                "No OpenID Connect signing key: OIDC_SIGNING_KEYS is empty and OIDC_KEYS_FILE does not exist."
-            )
-        _create_once({"keys": [new_key_entry()]}, path)
-    return json.loads(path.read_text())
-
-
-def _create_once(keyset: dict, path: Path) -> None:
-    """Create the file unless another process just did: every process must sign with the same key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(keyset, handle, indent=1)
-    try:
-        os.link(temporary, path)  # fails if the file exists: the first writer wins
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(temporary)
+    return keyfiles.read_keyset(
+        app_settings.OIDC_SIGNING_KEYS,
+        _keys_file(),
+        first=lambda: {"keys": [new_key_entry()]},
+        missing=lambda: KeysetUnavailable(
+            "No OpenID Connect signing key: OIDC_SIGNING_KEYS is empty and OIDC_KEYS_FILE does not exist."
+        ),
+    )
 
 
 def write_keyset(keyset: dict) -> None:
     """Replace the keys file atomically, readable by its owner only."""
-    path = _keys_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(keyset, handle, indent=1)
-    os.replace(temporary, path)
-
-
-def _stamp():
-    if app_settings.OIDC_SIGNING_KEYS:
-        return ("env", app_settings.OIDC_SIGNING_KEYS)
-    path = _keys_file()
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return (str(path), stat.st_mtime_ns, stat.st_size)
+    keyfiles.write_keyset(_keys_file(), keyset)
 
 
 def _load() -> list[SigningKey]:
     source = "OIDC_SIGNING_KEYS" if app_settings.OIDC_SIGNING_KEYS else "OIDC_KEYS_FILE"
-    try:
-        loaded = []
+    loaded = []
+    with keyfiles.explained(lambda problem: KeysetUnavailable(f"The OpenID Connect keyset ({source}) {problem}")):
         for entry in read_keyset()["keys"]:
             key = jwk.JWK.from_pem(entry["pem"].encode())
             loaded.append(SigningKey(key, key.thumbprint(), int(entry["created"]), entry.get("retired")))
-        return loaded
-    except OSError as error:
-        raise KeysetUnavailable(f"The OpenID Connect keyset ({source}) cannot be read: {error.strerror}.") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        # The type only: a parser's message could quote the key material it choked on.
-        raise KeysetUnavailable(
-            f"The OpenID Connect keyset ({source}) is not a valid keyset ({type(error).__name__})."
-        ) from None
+    return loaded
 
 
 def all_keys() -> list[SigningKey]:
-    stamp = _stamp()
-    if stamp is None or stamp != _cache["stamp"]:
-        with _lock:
-            loaded = _load()
-            _cache.update(stamp=_stamp(), keys=loaded)
-    return _cache["keys"]
+    return _cache.get(app_settings.OIDC_SIGNING_KEYS, _keys_file(), _load)
 
 
 def retention() -> int:

@@ -33,3 +33,15 @@ if not os.path.exists(OIDC_KEYS_FILE):
     with open(OIDC_KEYS_FILE + ".tmp", "w") as _handle:
         _json.dump({"keys": [_new_key_entry()]}, _handle)
     os.replace(OIDC_KEYS_FILE + ".tmp", OIDC_KEYS_FILE)
+
+# The same for the SAML identity provider's signing certificate (one, active).
+SAML_KEYS_FILE = os.environ.setdefault("SAML_KEYS_FILE", str(BASE_DIR / "var" / "test-saml-keys.json"))  # noqa: F405
+if not os.path.exists(SAML_KEYS_FILE):
+    import json as _json
+
+    from saml.keys import first_keyset as _first_saml_keyset
+
+    os.makedirs(os.path.dirname(SAML_KEYS_FILE), exist_ok=True)
+    with open(SAML_KEYS_FILE + ".tmp", "w") as _handle:
+        _json.dump(_first_saml_keyset(), _handle)
+    os.replace(SAML_KEYS_FILE + ".tmp", SAML_KEYS_FILE)

@@ -1,0 +1,1 @@
+"""The SAML 2.0 identity provider (issue 17)."""
