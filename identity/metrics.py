@@ -34,6 +34,12 @@ AUTHORIZATION_REFUSALS = Counter(
     "Sign-ins (authorize) and token requests (token) refused by an app's policy",
     ["reason", "endpoint"],
 )
+SAML_RESPONSES = Counter(
+    "identity_saml_responses_total", "SAML responses sent to service providers, by outcome", ["outcome"]
+)
+SAML_REFUSALS = Counter(
+    "identity_saml_refusals_total", "SAML requests refused with no answer to the service provider, by reason", ["reason"]
+)
 MFA_CHECKS = Counter("identity_mfa_checks_total", "Second-factor checks by method and outcome", ["method", "outcome"])
 RATE_LIMITED = Counter("identity_rate_limited_total", "Requests refused by a rate limit", ["limit"])
 TOKENS_ISSUED = Counter("identity_oidc_tokens_issued_total", "Tokens issued by grant type", ["grant_type"])

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "oidc",
     "federation",
     "scim",
+    "saml",
     "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -386,6 +387,7 @@ if CELERY_BROKER_URL.startswith("sentinel://"):
 CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-pending-logouts": {"task": "oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
+    "sweep-saml-logouts": {"task": "saml.tasks.sweep_pending_logouts", "schedule": 60.0},
     "forget-expired-credential-events": {"task": "accounts.tasks.forget_expired_credential_events", "schedule": 3600.0},
 }
 

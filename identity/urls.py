@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("mfa.urls")),
     path("accounts/federation/", include("federation.urls")),
     path("", include("scim.urls")),
+    path("", include("saml.urls")),
     path("metrics", metrics_view),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,7 @@
 """The layers of Identity, kept honest (docs/architecture.md draws them).
 
+    saml                    the SAML IdP: its service providers are oidc's apps (Client), and it
+                            shares oidc's sign-in decisions (admit) and assurance levels
     oidc  scim              protocol apps: read (scim: and write) the directory and accounts
     directory  mfa  federation   feature apps: they plug into accounts, never into each other
        accounts        people, sign-in, sessions, audit: knows no factor or protocol app
@@ -30,6 +32,7 @@ MAY_IMPORT = {
     "oidc": {"directory", "accounts", "identity"},
     "federation": {"accounts", "identity"},
     "scim": {"directory", "accounts", "identity"},
+    "saml": {"oidc", "directory", "accounts", "identity"},
 }
 
 

@@ -1,0 +1,418 @@
+"""SAML sign-on, from a service provider's AuthnRequest to the signed response the browser posts back.
+
+`receive` checks a request completely before anything else happens: the SP must be registered, its
+request signed if it signs requests, fresh, meant for us, seen once, and it may only name an assertion
+consumer service its metadata lists. Anything else is refused with a page of ours: a request that
+fails these checks has no trustworthy place to be sent back to. A request that passes is `Parked`:
+carried signed in the URL of the sign-on page, so anonymous requests, however many, store nothing.
+
+`answer` then asks what OpenID Connect asks (oidc.flows.admit: signed in, fresh enough for
+ForceAuthn, assigned, strong enough for RequestedAuthnContext, silently for IsPassive) and writes the
+response: the NameID (a pairwise id or the email), the released attributes, and an
+AuthnContextClassRef that says what really happened in this session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+
+from defusedxml import DefusedXmlException
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml, samlp
+from saml2.assertion import authn_statement
+from saml2.saml import NameID
+from saml2.sigver import SignatureError
+from saml2.time_util import str_to_time
+from saml2.xmldsig import SIG_RSA_SHA1
+
+from accounts.audit import record_event
+from accounts.models import SecurityEvent
+from accounts.signin_state import SigninState
+from directory.access import group_ids_for, roles_for
+from identity.metrics import AUTHORIZATION_REFUSALS, SAML_RESPONSES
+from identity.redis import connection
+from oidc import assurance
+
+from . import idp
+from .app_settings import app_settings
+from .models import NAMEID_EMAIL, NAMEID_PERSISTENT, PairwiseSubject, ServiceProvider, SignOn
+
+log = logging.getLogger(__name__)
+
+PARKED_SALT = "identity.saml.sign-on"
+NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+PROTOCOL_NS = "{urn:oasis:names:tc:SAML:2.0:protocol}"
+ASSERTION_NS = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+
+# Authentication context classes and the assurance levels (oidc.assurance) they stand for. Requests may
+# name any of them; a response names the level's own class, or the strongest requested one it meets.
+PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
+REFEDS_MFA = "https://refeds.org/profile/mfa"
+PHISHING_RESISTANT = "urn:identity:loa:phr"
+CLASS_LEVELS = {
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:Password": 1,
+    PASSWORD_PROTECTED: 1,
+    "https://refeds.org/profile/sfa": 1,
+    assurance.ACR_1FA: 1,
+    REFEDS_MFA: 2,
+    "http://schemas.microsoft.com/claims/multipleauthn": 2,
+    assurance.ACR_MFA: 2,
+    PHISHING_RESISTANT: 3,
+    assurance.ACR_PHR: 3,
+}
+OWN_CLASS = {2: REFEDS_MFA, 3: PHISHING_RESISTANT}
+
+# Attribute names (urn:oid, NAME_FORMAT_URI: what pysaml2 and most SPs expect) for what we release.
+ATTRIBUTES = {
+    "mail": "urn:oid:0.9.2342.19200300.100.1.3",
+    "displayName": "urn:oid:2.16.840.1.113730.3.1.241",
+    "givenName": "urn:oid:2.5.4.42",
+    "sn": "urn:oid:2.5.4.4",
+    "isMemberOf": "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
+    "roles": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+}
+
+# SAML status codes for OpenID Connect's refusals (oidc.flows.admit speaks those).
+STATUS_FOR_ERROR = {
+    "login_required": samlp.STATUS_NO_PASSIVE,
+    "interaction_required": samlp.STATUS_NO_PASSIVE,
+    "access_denied": samlp.STATUS_REQUEST_DENIED,
+    "insufficient_user_authentication": samlp.STATUS_NO_AUTHN_CONTEXT,
+}
+
+
+class Refused(Exception):
+    """A request we will not answer at the SP. `reason` is for logs and metrics."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A checked sign-on request, waiting for the person: what the response must say and where it goes."""
+
+    sp: int
+    acs: str
+    request_id: str = ""  # "" for IdP-initiated sign-on (an unsolicited response)
+    relay_state: str = ""
+    force_authn: bool = False
+    is_passive: bool = False
+    name_id_format: str = ""
+    classes: tuple[str, ...] = field(default_factory=tuple)
+    comparison: str = "exact"
+
+    def token(self) -> str:
+        return signing.dumps(asdict(self), salt=PARKED_SALT, compress=True)
+
+    @classmethod
+    def from_token(cls, token: str) -> Parked:
+        try:
+            values = signing.loads(token, salt=PARKED_SALT, max_age=app_settings.SAML_SIGN_ON_WINDOW)
+            values["classes"] = tuple(values.get("classes", ()))
+            return cls(**values)
+        except (signing.BadSignature, TypeError, ValueError, AttributeError) as error:
+            raise Refused("expired", "This sign-in request has expired or is not valid.") from error
+
+
+def _decoded(raw: str, binding: str) -> bytes:
+    """The request's XML, from base64 (POST) or base64 and DEFLATE (Redirect), never inflated beyond
+    SAML_MAX_REQUEST_BYTES (a small request can inflate a thousandfold)."""
+    if len(raw) > app_settings.SAML_MAX_REQUEST_BYTES:
+        raise Refused("too_large", "The sign-in request is too large.")
+    try:
+        data = base64.b64decode(raw, validate=False)
+        if binding == BINDING_HTTP_REDIRECT:
+            inflater = zlib.decompressobj(-15)
+            data = inflater.decompress(data, app_settings.SAML_MAX_REQUEST_BYTES)
+            if inflater.unconsumed_tail:
+                raise Refused("too_large", "The sign-in request is too large.")
+    except (binascii.Error, zlib.error, ValueError) as error:
+        raise Refused("malformed", "The sign-in request could not be read.") from error
+    return data
+
+
+def issuer_of(xml: bytes, kind: str = "AuthnRequest") -> str:
+    """The Issuer of a SAML request, read with defusedxml refusing any DTD or entity (the issue's "no
+    external entities, no DTDs"), before any metadata is looked up for it."""
+    try:
+        root = idp.parse_strictly(xml)
+    except (DefusedXmlException, SyntaxError, ValueError) as error:
+        raise Refused("malformed", "The request is not well-formed SAML.") from error
+    if root.tag != PROTOCOL_NS + kind:
+        raise Refused("malformed", f"Expected a SAML {kind}.")
+    issuer = root.find(ASSERTION_NS + "Issuer")
+    # itertext: a comment inside the Issuer ("a.example<!---->.evil") must not cut the name short.
+    value = "".join(issuer.itertext()).strip() if issuer is not None else ""
+    if not value:
+        raise Refused("malformed", "The request names no issuer.")
+    return value
+
+
+def registered_sp(entity_id: str) -> ServiceProvider:
+    sp = ServiceProvider.objects.select_related("app").filter(entity_id=entity_id).first()
+    if sp is None:
+        raise Refused("unknown_sp", "This app is not registered here.")
+    return sp
+
+
+def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = None, signature: str | None = None):
+    """The checked request as `Parked`, or `Refused`."""
+    if len(relay_state) > app_settings.SAML_MAX_RELAY_STATE:
+        raise Refused("malformed", "RelayState is too long.")
+    sp = registered_sp(issuer_of(_decoded(raw, binding)))
+    server = idp.server_for(sp)
+    if sigalg == SIG_RSA_SHA1:
+        raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
+    try:
+        parsed = server.parse_authn_request(raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature)
+    except Exception as error:  # pysaml2 raises a variety (IncorrectlySigned, OtherError, NotValid, ...)
+        reason = "bad_signature" if "signed" in type(error).__name__.lower() or isinstance(error, SignatureError) else "invalid"
+        raise Refused(reason, f"The request was refused ({type(error).__name__}).") from error
+    if parsed is None:
+        raise Refused("invalid", "The request could not be read.")
+    message = parsed.message
+    signed = idp.signs_requests_in(server, sp.entity_id)
+    _check_message(message, sp, signed)
+    acs = _consumer_service(server, sp, message)
+    _once(sp, message.id)
+    requested = message.requested_authn_context
+    policy = message.name_id_policy
+    return Parked(
+        sp=sp.pk,
+        acs=acs,
+        request_id=message.id,
+        relay_state=relay_state,
+        force_authn=str(message.force_authn).lower() in {"true", "1"},
+        is_passive=str(message.is_passive).lower() in {"true", "1"},
+        name_id_format=(policy.format or "") if policy is not None else "",
+        classes=tuple(ref.text.strip() for ref in requested.authn_context_class_ref) if requested else (),
+        comparison=(requested.comparison or "exact") if requested else "exact",
+    )
+
+
+def _check_message(message, sp: ServiceProvider, signed: bool) -> None:
+    if message.issuer is None or message.issuer.text.strip() != sp.entity_id:
+        raise Refused("invalid", "The request's issuer changed while it was read.")
+    if not message.id or len(message.id) > 256:
+        raise Refused("invalid", "The request has no usable ID.")
+    issued = str_to_time(message.issue_instant)
+    now = time.time()
+    skew = app_settings.SAML_CLOCK_SKEW
+    if issued is None or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= time.mktime(issued) - time.timezone <= now + skew:
+        raise Refused("stale", "The request is too old, or from the future.")
+    if message.destination and message.destination != idp.sso_url():
+        raise Refused("invalid", "The request is meant for another identity provider.")
+    if signed and not message.destination:
+        raise Refused("invalid", "A signed request must name its Destination.")
+    if message.protocol_binding and message.protocol_binding != BINDING_HTTP_POST:
+        raise Refused("unsupported_binding", "Responses are sent with the HTTP-POST binding only.")
+
+
+def _consumer_service(server, sp: ServiceProvider, message) -> str:
+    """The ACS the response goes to: the one the request names, if the SP's metadata lists it for
+    HTTP-POST (by URL or index), else the SP's default. Never a URL only the request knows."""
+    services = idp.acs_endpoints(server, sp.entity_id)
+    if message.assertion_consumer_service_url:
+        if any(srv["location"] == message.assertion_consumer_service_url for srv in services):
+            return message.assertion_consumer_service_url
+        raise Refused("unregistered_acs", "The request names an address this app has not registered.")
+    if message.assertion_consumer_service_index is not None:
+        for srv in services:
+            if str(srv.get("index")) == str(message.assertion_consumer_service_index):
+                return srv["location"]
+        raise Refused("unregistered_acs", "The request names an address this app has not registered.")
+    return default_acs(server, sp)
+
+
+def default_acs(server, sp: ServiceProvider) -> str:
+    services = idp.acs_endpoints(server, sp.entity_id)
+    if not services:
+        raise Refused("unregistered_acs", "This app has no HTTP-POST assertion consumer service.")
+    default = next((srv for srv in services if str(srv.get("is_default", "")).lower() == "true"), services[0])
+    return default["location"]
+
+
+def _once(sp: ServiceProvider, request_id: str) -> None:
+    """A request ID is answered once: a replayed request (the same ID again) is refused. Remembered as
+    long as the request itself could be accepted."""
+    ttl = app_settings.SAML_REQUEST_LIFETIME + 2 * app_settings.SAML_CLOCK_SKEW
+    if not connection().set(f"saml:request:{sp.pk}:{request_id}", 1, nx=True, ex=ttl):
+        raise Refused("replay", "This sign-in request was used already.")
+
+
+def idp_initiated(sp: ServiceProvider, relay_state: str = "") -> Parked:
+    if not sp.idp_initiated:
+        raise Refused("idp_initiated_off", "This app does not accept sign-ins started here.")
+    return Parked(sp=sp.pk, acs=default_acs(idp.server_for(sp), sp), relay_state=relay_state)
+
+
+# --- the answer ------------------------------------------------------------------------------------
+
+
+def required_level(parked: Parked) -> int | None:
+    """The assurance level the request asks for, or None when no level we reach can satisfy it."""
+    levels = [CLASS_LEVELS[ref] for ref in parked.classes if ref in CLASS_LEVELS]
+    if not parked.classes:
+        return 0
+    if not levels:
+        return None  # only classes we do not know: nothing we say would be one of them
+    if parked.comparison == "better":
+        wanted = max(levels) + 1
+        return wanted if wanted <= max(CLASS_LEVELS.values()) else None
+    if parked.comparison == "maximum":
+        return min(levels)  # the weakest listed one must be reachable; the answer never exceeds the request
+    return min(levels)  # exact and minimum: any one listed will do
+
+
+def reported_class(parked: Parked, factors) -> str:
+    """What the assertion says happened: the strongest requested class this session meets, else the
+    level's own (a password sign-in is PasswordProtectedTransport; a federated one names none)."""
+    level = assurance.level_of(factors)
+    met = [ref for ref in parked.classes if ref in CLASS_LEVELS and CLASS_LEVELS[ref] <= level]
+    if met and parked.comparison != "better":
+        return max(met, key=CLASS_LEVELS.__getitem__)
+    if level in OWN_CLASS:
+        return OWN_CLASS[level]
+    return PASSWORD_PROTECTED if any(factor.method == "pwd" for factor in factors) else UNSPECIFIED
+
+
+def name_id_for(sp: ServiceProvider, user, requested: str) -> NameID:
+    fmt = sp.name_id_format
+    if requested not in ("", NAMEID_UNSPECIFIED, fmt):
+        raise Refused("invalid_name_id_policy", "This app asked for a NameID format it is not set up for.")
+    if fmt == NAMEID_EMAIL:
+        value = user.email
+    else:
+        subject, _ = PairwiseSubject.objects.get_or_create(service_provider=sp, user=user)
+        value = subject.value
+    return NameID(format=fmt, text=value, name_qualifier=idp.entity_id(), sp_name_qualifier=sp.entity_id)
+
+
+def attributes_for(sp: ServiceProvider, user) -> dict[str, list[str]]:
+    released: dict[str, list[str]] = {}
+    if sp.release_email:
+        released[ATTRIBUTES["mail"]] = [user.email]
+    if sp.release_name:
+        name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+        for key, value in (("displayName", name), ("givenName", user.first_name), ("sn", user.last_name)):
+            if value:
+                released[ATTRIBUTES[key]] = [value]
+    if sp.release_groups:
+        released[ATTRIBUTES["isMemberOf"]] = group_ids_for(user)
+    if sp.release_roles:
+        released[ATTRIBUTES["roles"]] = roles_for(user, sp.app)
+    return {name: values for name, values in released.items() if values}
+
+
+def _attribute_statement(values: dict[str, list[str]]) -> saml.AttributeStatement:
+    return saml.AttributeStatement(
+        attribute=[
+            saml.Attribute(
+                name=name,
+                name_format=saml.NAME_FORMAT_URI,
+                attribute_value=[saml.AttributeValue(text=value) for value in items],
+            )
+            for name, items in values.items()
+        ]
+    )
+
+
+def success(request, sp: ServiceProvider, parked: Parked) -> str:
+    """The signed (and, for an SP with an encryption certificate, encrypted) response, base64, for a
+    person this request admits. Also recorded: the sign-on (SLO, the security page), the audit trail
+    and the metric."""
+    if parked.request_id and not connection().set(
+        f"saml:answered:{sp.pk}:{parked.request_id}", 1, nx=True, ex=app_settings.SAML_SIGN_ON_WINDOW + 60
+    ):
+        raise Refused("replay", "This sign-in request was answered already.")
+    user = request.user
+    server = idp.server_for(sp)
+    state = SigninState(request.session)
+    factors = assurance.counted_factors(request.session)
+    name_id = name_id_for(sp, user, parked.name_id_format)
+    sign_on = SignOn(
+        service_provider=sp, user=user, session_ref=state.ref, name_id=name_id.text, name_id_format=name_id.format
+    )
+    statement = authn_statement(
+        authn_class=reported_class(parked, factors),
+        authn_auth=idp.entity_id(),
+        authn_instant=state.signed_in_at or int(time.time()),
+    )
+    statement.session_index = sign_on.session_index
+    # pysaml2's create_authn_response cannot take an AuthnStatement (we need our own SessionIndex for
+    # Single Logout); _authn_response, which it calls, can (pinned by tests/saml/test_library_hooks.py).
+    response = server._authn_response(  # noqa: SLF001
+        parked.request_id or None,
+        parked.acs,
+        sp.entity_id,
+        identity=None,
+        name_id=name_id,
+        policy=server.config.getattr("policy", "idp"),
+        authn_statement=statement,
+        sign_assertion=True,
+        sign_response=True,
+        encrypt_assertion=True,  # pysaml2 encrypts only when the SP's metadata has an encryption certificate
+        encrypt_assertion_self_contained=True,
+        sign_alg=idp.SIGNATURE_ALGORITHM,
+        digest_alg=idp.DIGEST_ALGORITHM,
+        farg={"assertion": {"attribute_statement": _attribute_statement(attributes_for(sp, user))}},
+    )
+    with transaction.atomic():
+        sign_on.save()
+    record_event(request, SecurityEvent.Kind.APP_SIGNED_IN, user, reason=_app_name(sp))
+    SAML_RESPONSES.labels("issued").inc()
+    return base64.b64encode(str(response).encode()).decode()
+
+
+def failure(sp: ServiceProvider, parked: Parked, status: str, message: str) -> str:
+    """A signed error response (NoPassive, RequestDenied, NoAuthnContext, ...) for the SP's own ACS."""
+    server = idp.server_for(sp)
+    response = server.create_error_response(
+        parked.request_id or None,
+        parked.acs,
+        (status, message),
+        sign=True,
+        sign_alg=idp.SIGNATURE_ALGORITHM,
+        digest_alg=idp.DIGEST_ALGORITHM,
+    )
+    SAML_RESPONSES.labels(status.rsplit(":", 1)[-1]).inc()
+    return base64.b64encode(str(response).encode()).decode()
+
+
+def refuse_for_person(request, sp: ServiceProvider, reason: str) -> None:
+    """A refusal that names a signed-in person goes into their audit trail (anonymous ones are only
+    logged and counted: they must not fill the database)."""
+    AUTHORIZATION_REFUSALS.labels(reason, "saml").inc()
+    record_event(request, SecurityEvent.Kind.APP_REFUSED, request.user, reason=f"{_app_name(sp)}: {reason}"[:80])
+
+
+def _app_name(sp: ServiceProvider) -> str:
+    return (sp.app.name or sp.entity_id)[:40]
+
+
+def used_apps(user) -> list[dict]:
+    """The SAML apps this person signed in to, newest first (the security page)."""
+    latest: dict[int, SignOn] = {}
+    for sign_on in SignOn.objects.filter(user=user).select_related("service_provider__app").order_by("-signed_on_at"):
+        latest.setdefault(sign_on.service_provider_id, sign_on)
+    return [{"sp": item.service_provider, "last": item.signed_on_at} for item in latest.values()]
+
+
+def end_sign_ons(user_id: int, refs) -> list[SignOn]:
+    """Mark this person's sign-ons in these sessions ended; the ones to tell (SLO) are returned."""
+    open_ = list(SignOn.objects.filter(user_id=user_id, session_ref__in=list(refs), ended_at__isnull=True))
+    SignOn.objects.filter(pk__in=[item.pk for item in open_]).update(ended_at=timezone.now())
+    return open_
+
+
+__all__ = ["IntegrityError"]

@@ -1,0 +1,135 @@
+"""pysaml2's identity provider, configured for one service provider at a time.
+
+Every message is read and written by pysaml2 (`saml2.server.Server`): XML through defusedxml, signatures
+by Debian's xmlsec1, nothing hand-written. A `Server` is built from the one SP's registered metadata
+(so a request can only ever be checked against the SP it names) and the IdP's active certificate, and
+kept per process until either changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+from defusedxml.ElementTree import fromstring
+from django.conf import settings
+from django.urls import reverse
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
+from saml2.config import IdPConfig
+from saml2.saml import NAME_FORMAT_URI
+from saml2.server import Server
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+from . import keys
+from .app_settings import app_settings
+from .models import NAMEID_EMAIL, NAMEID_PERSISTENT, ServiceProvider
+
+SIGNATURE_ALGORITHM = SIG_RSA_SHA256
+DIGEST_ALGORITHM = DIGEST_SHA256
+_cache: dict = {}
+_lock = threading.Lock()
+
+
+def parse_strictly(xml: bytes | str):
+    """An element tree from defusedxml refusing any DTD, entity or external reference (pysaml2's own
+    parsing refuses entities but lets a DTD through). Raises defusedxml's errors or a ParseError."""
+    return fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
+def xmlsec_binary() -> str:
+    return shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
+
+
+def entity_id() -> str:
+    """The IdP's entity id: the URL of its metadata, stable as long as SITE_URL is."""
+    return settings.SITE_URL + reverse("saml:metadata")
+
+
+def sso_url() -> str:
+    return settings.SITE_URL + reverse("saml:sso")
+
+
+def slo_url() -> str:
+    return settings.SITE_URL + reverse("saml:slo")
+
+
+def config(sp_metadata: str | None = None, *, want_signed_requests: bool = False) -> IdPConfig:
+    key_file, cert_file = keys.signing_files()
+    conf = IdPConfig()
+    conf.load(
+        {
+            "entityid": entity_id(),
+            "xmlsec_binary": xmlsec_binary(),
+            "key_file": key_file,
+            "cert_file": cert_file,
+            "metadata": {"inline": [sp_metadata]} if sp_metadata else {},
+            "accepted_time_diff": app_settings.SAML_CLOCK_SKEW,
+            "service": {
+                "idp": {
+                    "name": settings.SITE_NAME,
+                    "endpoints": {
+                        "single_sign_on_service": [(sso_url(), BINDING_HTTP_REDIRECT), (sso_url(), BINDING_HTTP_POST)],
+                        "single_logout_service": [(slo_url(), BINDING_HTTP_REDIRECT), (slo_url(), BINDING_HTTP_POST)],
+                    },
+                    "want_authn_requests_signed": want_signed_requests,
+                    "sign_response": True,
+                    "sign_assertion": True,
+                    "signing_algorithm": SIGNATURE_ALGORITHM,
+                    "digest_algorithm": DIGEST_ALGORITHM,
+                    "name_id_format": [NAMEID_PERSISTENT, NAMEID_EMAIL],
+                    "policy": {
+                        "default": {
+                            "lifetime": {"seconds": app_settings.SAML_ASSERTION_LIFETIME},
+                            "name_form": NAME_FORMAT_URI,
+                            "attribute_restrictions": None,
+                        }
+                    },
+                }
+            },
+        }
+    )
+    return conf
+
+
+def only_entity_id(server: Server) -> str:
+    entities = list(server.metadata.keys())
+    if len(entities) != 1:
+        raise ValueError("The metadata must describe exactly one service provider.")
+    return entities[0]
+
+
+def server_for(sp: ServiceProvider) -> Server:
+    """The IdP as `sp` sees it: its metadata only, requests signed if it signs them."""
+    stamp = (sp.pk, sp.updated_at, keys.active().fingerprint, app_settings.SAML_CLOCK_SKEW, settings.SITE_URL)
+    with _lock:
+        cached = _cache.get(sp.pk)
+        if cached and cached[0] == stamp:
+            return cached[1]
+    plain = Server(config=config(sp.metadata_xml))
+    signed = signs_requests_in(plain, sp.entity_id)
+    server = Server(config=config(sp.metadata_xml, want_signed_requests=True)) if signed else plain
+    with _lock:
+        if len(_cache) > 500:
+            _cache.clear()
+        _cache[sp.pk] = (stamp, server)
+    return server
+
+
+def signs_requests_in(server: Server, entity: str) -> bool:
+    """Does the SP sign its requests? Then every request it sends must be signed: an SP with a signing
+    certificate in its metadata (or AuthnRequestsSigned) never gets an unsigned request accepted."""
+    descriptors = server.metadata[entity].get("spsso_descriptor", [])
+    flagged = any(str(d.get("authn_requests_signed", "")).lower() == "true" for d in descriptors)
+    return flagged or bool(server.metadata.certs(entity, "spsso", "signing"))
+
+
+def acs_endpoints(server: Server, entity: str) -> list[dict]:
+    """The SP's HTTP-POST assertion consumer services (the only response binding offered)."""
+    return list(server.metadata.assertion_consumer_service(entity, BINDING_HTTP_POST))
+
+
+def slo_endpoints(server: Server, entity: str, binding: str) -> list[str]:
+    return [srv["location"] for srv in server.metadata.single_logout_service(entity, binding, "spsso")]
+
+
+__all__ = ["BINDING_HTTP_POST", "BINDING_HTTP_REDIRECT", "BINDING_SOAP"]

@@ -1,0 +1,85 @@
+"""The IdP's metadata (at a stable URL, its entity id) and reading an SP's metadata for registration.
+
+Ours lists every published certificate (oidc-style rotation in saml.keys): the next one, staged
+before it signs anything, so SPs that refresh metadata trust it by the time it does; the active one;
+and a retired one for a while. Both are written and read by pysaml2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
+from saml2.metadata import do_key_descriptor, entity_descriptor, metadata_tostring_fix
+from saml2.server import Server
+from saml2.validate import valid_instance
+
+from oidc.models import uri_problem
+
+from . import idp, keys
+
+
+def _pem_body(pem: str) -> str:
+    return "".join(line for line in pem.strip().splitlines() if "-----" not in line)
+
+
+def idp_metadata() -> str:
+    conf = idp.config()
+    descriptor = entity_descriptor(conf)
+    active = keys.active()
+    others = [_pem_body(cert.cert_pem) for cert in keys.published() if cert.fingerprint != active.fingerprint]
+    if others:
+        descriptor.idpsso_descriptor.key_descriptor.extend(do_key_descriptor(cert=others, use="signing"))
+    descriptor.cache_duration = "PT1H"  # SPs that refresh metadata see a staged certificate within the hour
+    valid_instance(descriptor)
+    xml = metadata_tostring_fix(descriptor, {"md": "urn:oasis:names:tc:SAML:2.0:metadata"})
+    return xml.decode() if isinstance(xml, bytes) else xml
+
+
+class MetadataProblem(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SpDescription:
+    """What an SP's metadata says, as the admin shows it."""
+
+    entity_id: str
+    acs: list[str]
+    slo: list[tuple[str, str]]  # (binding's short name, URL)
+    signs_requests: bool
+    encrypts: bool
+
+
+BINDING_NAMES = {BINDING_HTTP_REDIRECT: "HTTP-Redirect", BINDING_HTTP_POST: "HTTP-POST", BINDING_SOAP: "SOAP"}
+
+
+def describe(xml: str) -> SpDescription:
+    """Read an SP's metadata with pysaml2, or raise MetadataProblem saying why it cannot be used."""
+    if not xml or not xml.strip():
+        raise MetadataProblem("The metadata is empty.")
+    try:
+        idp.parse_strictly(xml)
+        server = Server(config=idp.config(xml))
+        entity = idp.only_entity_id(server)
+        sp = server.metadata[entity]
+    except Exception as error:  # pysaml2 raises a variety for XML it cannot use
+        raise MetadataProblem(f"pysaml2 cannot read this metadata ({type(error).__name__}: {error}).") from error
+    if not sp.get("spsso_descriptor"):
+        raise MetadataProblem("This is not a service provider's metadata (no SPSSODescriptor).")
+    acs = [srv["location"] for srv in idp.acs_endpoints(server, entity)]
+    if not acs:
+        raise MetadataProblem("The metadata has no AssertionConsumerService with the HTTP-POST binding.")
+    for url in acs:  # the same rule as redirect URIs: https, or http on loopback
+        if problem := uri_problem(url):
+            raise MetadataProblem(str(problem))
+    slo = [
+        (name, url) for binding, name in BINDING_NAMES.items() for url in idp.slo_endpoints(server, entity, binding)
+    ]
+    return SpDescription(
+        entity_id=entity,
+        acs=acs,
+        slo=slo,
+        signs_requests=idp.signs_requests_in(server, entity),
+        encrypts=bool(server.metadata.certs(entity, "spsso", "encryption")),
+    )

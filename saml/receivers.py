@@ -1,0 +1,23 @@
+"""Accounts and directory events that end SAML sign-ons (and tell the SPs that take SOAP logout)."""
+
+from django.dispatch import receiver
+
+from accounts.signals import access_revoked, sessions_ended
+from directory.signals import access_reduced
+
+from . import logout
+
+
+@receiver(sessions_ended, dispatch_uid="saml-sessions-ended")
+def on_sessions_ended(sender, user_id, refs, **kwargs):
+    logout.sessions_ended(user_id, refs)
+
+
+@receiver(access_revoked, dispatch_uid="saml-access-revoked")
+def on_access_revoked(sender, user, keep_refs=(), **kwargs):
+    logout.access_revoked(user, keep_refs=keep_refs)
+
+
+@receiver(access_reduced, dispatch_uid="saml-access-reduced")
+def on_access_reduced(sender, user, app, assignment_lost, **kwargs):
+    logout.access_reduced(user, app, assignment_lost=assignment_lost)
