@@ -431,4 +431,7 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
+    # pysaml2 logs whole messages (NameIDs, attributes) at INFO, and xmlschema its schema loading: only
+    # their warnings and errors are ours to read (saml/ logs what it decides).
+    "loggers": {"saml2": {"level": "WARNING"}, "xmlschema": {"level": "WARNING"}},
 }

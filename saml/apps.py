@@ -11,6 +11,7 @@ class SamlConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the app registry is ready: these modules import models.
-        from . import receivers, sections  # noqa: F401  (receivers connects to the accounts and directory signals)
+        from . import checks, receivers, sections  # noqa: F401  (receivers connects to the accounts and directory signals)
 
+        checks.register()
         sections.register()

@@ -25,7 +25,7 @@ from defusedxml import DefusedXmlException
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml, samlp
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.assertion import authn_statement
 from saml2.saml import NameID
 from saml2.sigver import SignatureError
@@ -42,7 +42,7 @@ from oidc import assurance
 
 from . import idp
 from .app_settings import app_settings
-from .models import NAMEID_EMAIL, NAMEID_PERSISTENT, PairwiseSubject, ServiceProvider, SignOn
+from .models import NAMEID_EMAIL, PairwiseSubject, ServiceProvider, SignOn
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,6 @@ OWN_CLASS = {2: REFEDS_MFA, 3: PHISHING_RESISTANT}
 ATTRIBUTES = {
     "mail": "urn:oid:0.9.2342.19200300.100.1.3",
     "displayName": "urn:oid:2.16.840.1.113730.3.1.241",
-    "givenName": "urn:oid:2.5.4.42",
-    "sn": "urn:oid:2.5.4.4",
     "isMemberOf": "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
     "roles": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
 }
@@ -174,9 +172,15 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
     if sigalg == SIG_RSA_SHA1:
         raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
     try:
-        parsed = server.parse_authn_request(raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature)
+        parsed = server.parse_authn_request(
+            raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature
+        )
     except Exception as error:  # pysaml2 raises a variety (IncorrectlySigned, OtherError, NotValid, ...)
-        reason = "bad_signature" if "signed" in type(error).__name__.lower() or isinstance(error, SignatureError) else "invalid"
+        reason = (
+            "bad_signature"
+            if "signed" in type(error).__name__.lower() or isinstance(error, SignatureError)
+            else "invalid"
+        )
         raise Refused(reason, f"The request was refused ({type(error).__name__}).") from error
     if parsed is None:
         raise Refused("invalid", "The request could not be read.")
@@ -208,7 +212,10 @@ def _check_message(message, sp: ServiceProvider, signed: bool) -> None:
     issued = str_to_time(message.issue_instant)
     now = time.time()
     skew = app_settings.SAML_CLOCK_SKEW
-    if issued is None or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= time.mktime(issued) - time.timezone <= now + skew:
+    if (
+        issued is None
+        or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= time.mktime(issued) - time.timezone <= now + skew
+    ):
         raise Refused("stale", "The request is too old, or from the future.")
     if message.destination and message.destination != idp.sso_url():
         raise Refused("invalid", "The request is meant for another identity provider.")
@@ -302,29 +309,13 @@ def attributes_for(sp: ServiceProvider, user) -> dict[str, list[str]]:
     released: dict[str, list[str]] = {}
     if sp.release_email:
         released[ATTRIBUTES["mail"]] = [user.email]
-    if sp.release_name:
-        name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-        for key, value in (("displayName", name), ("givenName", user.first_name), ("sn", user.last_name)):
-            if value:
-                released[ATTRIBUTES[key]] = [value]
+    if sp.release_name and user.display_name:
+        released[ATTRIBUTES["displayName"]] = [user.display_name]
     if sp.release_groups:
         released[ATTRIBUTES["isMemberOf"]] = group_ids_for(user)
     if sp.release_roles:
         released[ATTRIBUTES["roles"]] = roles_for(user, sp.app)
     return {name: values for name, values in released.items() if values}
-
-
-def _attribute_statement(values: dict[str, list[str]]) -> saml.AttributeStatement:
-    return saml.AttributeStatement(
-        attribute=[
-            saml.Attribute(
-                name=name,
-                name_format=saml.NAME_FORMAT_URI,
-                attribute_value=[saml.AttributeValue(text=value) for value in items],
-            )
-            for name, items in values.items()
-        ]
-    )
 
 
 def success(request, sp: ServiceProvider, parked: Parked) -> str:
@@ -355,17 +346,17 @@ def success(request, sp: ServiceProvider, parked: Parked) -> str:
         parked.request_id or None,
         parked.acs,
         sp.entity_id,
-        identity=None,
+        identity=attributes_for(sp, user),
         name_id=name_id,
         policy=server.config.getattr("policy", "idp"),
         authn_statement=statement,
         sign_assertion=True,
         sign_response=True,
-        encrypt_assertion=True,  # pysaml2 encrypts only when the SP's metadata has an encryption certificate
+        # Encrypted (after signing) to an SP with an encryption certificate in its metadata.
+        encrypt_assertion=bool(server.metadata.certs(sp.entity_id, "spsso", "encryption")),
         encrypt_assertion_self_contained=True,
         sign_alg=idp.SIGNATURE_ALGORITHM,
         digest_alg=idp.DIGEST_ALGORITHM,
-        farg={"assertion": {"attribute_statement": _attribute_statement(attributes_for(sp, user))}},
     )
     with transaction.atomic():
         sign_on.save()

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
 from saml2.config import IdPConfig
+from saml2.s_utils import UnsupportedBinding
 from saml2.saml import NAME_FORMAT_URI
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
@@ -125,11 +126,17 @@ def signs_requests_in(server: Server, entity: str) -> bool:
 
 def acs_endpoints(server: Server, entity: str) -> list[dict]:
     """The SP's HTTP-POST assertion consumer services (the only response binding offered)."""
-    return list(server.metadata.assertion_consumer_service(entity, BINDING_HTTP_POST))
+    try:
+        return list(server.metadata.assertion_consumer_service(entity, BINDING_HTTP_POST))
+    except UnsupportedBinding:
+        return []
 
 
 def slo_endpoints(server: Server, entity: str, binding: str) -> list[str]:
-    return [srv["location"] for srv in server.metadata.single_logout_service(entity, binding, "spsso")]
+    try:
+        return [srv["location"] for srv in server.metadata.single_logout_service(entity, binding, "spsso")]
+    except UnsupportedBinding:
+        return []
 
 
 __all__ = ["BINDING_HTTP_POST", "BINDING_HTTP_REDIRECT", "BINDING_SOAP"]

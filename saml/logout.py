@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from functools import partial
 
 import requests
 from django.db import transaction
@@ -41,7 +42,9 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     sp = registered_sp(issuer_of(_decoded(raw, binding), kind="LogoutRequest"))
     server = idp.server_for(sp)
     try:
-        parsed = server.parse_logout_request(raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature)
+        parsed = server.parse_logout_request(
+            raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature
+        )
     except Exception as error:  # pysaml2's refusals (IncorrectlySigned, OtherError, NotValid, ...)
         raise Refused("invalid", f"The logout request was refused ({type(error).__name__}).") from error
     if parsed is None or not parsed.message.id:
@@ -124,7 +127,7 @@ def _end(sign_ons) -> None:
     SignOn.objects.filter(pk__in=[item.pk for item in ended]).update(ended_at=timezone.now())
     SignOn.objects.filter(pk__in=told).update(logout_pending=True)
     for pk in told:
-        transaction.on_commit(lambda pk=pk: enqueue(pk))
+        transaction.on_commit(partial(enqueue, pk))
 
 
 def soap_endpoint(sp: ServiceProvider) -> str:
@@ -159,7 +162,10 @@ def deliver(sign_on: SignOn) -> None:
         return
     server = idp.server_for(sp)
     name_id = NameID(
-        format=sign_on.name_id_format, text=sign_on.name_id, name_qualifier=idp.entity_id(), sp_name_qualifier=sp.entity_id
+        format=sign_on.name_id_format,
+        text=sign_on.name_id,
+        name_qualifier=idp.entity_id(),
+        sp_name_qualifier=sp.entity_id,
     )
     _id, message = server.create_logout_request(
         destination,
@@ -174,7 +180,10 @@ def deliver(sign_on: SignOn) -> None:
     response = requests.post(
         destination,
         data=envelope.encode() if isinstance(envelope, str) else envelope,
-        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "http://www.oasis-open.org/committees/security"},
+        headers={
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": "http://www.oasis-open.org/committees/security",
+        },
         timeout=app_settings.SAML_LOGOUT_TIMEOUT,
         allow_redirects=False,
     )

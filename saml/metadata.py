@@ -73,9 +73,7 @@ def describe(xml: str) -> SpDescription:
     for url in acs:  # the same rule as redirect URIs: https, or http on loopback
         if problem := uri_problem(url):
             raise MetadataProblem(str(problem))
-    slo = [
-        (name, url) for binding, name in BINDING_NAMES.items() for url in idp.slo_endpoints(server, entity, binding)
-    ]
+    slo = [(name, url) for binding, name in BINDING_NAMES.items() for url in idp.slo_endpoints(server, entity, binding)]
     return SpDescription(
         entity_id=entity,
         acs=acs,

@@ -21,7 +21,7 @@ NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
 
-class SamlAppManager(models.Manager):
+class SamlAppManager(models.Manager["SamlApp"]):
     def get_queryset(self):
         return super().get_queryset().filter(protocol=Client.Protocol.SAML)
 
@@ -29,7 +29,7 @@ class SamlAppManager(models.Manager):
 class SamlApp(Client):
     """The app a SAML service provider is: listed, assigned and given roles like a relying app."""
 
-    objects = SamlAppManager()
+    objects: SamlAppManager = SamlAppManager()
 
     class Meta:
         proxy = True
@@ -70,7 +70,9 @@ class ServiceProvider(models.Model):
     release_groups = models.BooleanField(
         _("release groups"), default=False, help_text=_("The ids of the person's groups (they never change).")
     )
-    release_roles = models.BooleanField(_("release roles"), default=True, help_text=_("The app's roles the person holds."))
+    release_roles = models.BooleanField(
+        _("release roles"), default=True, help_text=_("The app's roles the person holds.")
+    )
     idp_initiated = models.BooleanField(
         _("IdP-initiated sign-on"),
         default=False,

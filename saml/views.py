@@ -112,9 +112,7 @@ def sign_on(request):
     required = flows.required_level(parked)
     if required is None:
         return _refuse(request, sp, parked, samlp.STATUS_NO_AUTHN_CONTEXT, "no_authn_context")
-    decision = admit(
-        request, sp.app, silent=parked.is_passive, fresh=parked.force_authn, required=required, via="saml"
-    )
+    decision = admit(request, sp.app, silent=parked.is_passive, fresh=parked.force_authn, required=required, via="saml")
     if decision is None:
         try:
             answer = flows.success(request, sp, parked)

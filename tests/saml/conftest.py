@@ -40,3 +40,29 @@ def later(monkeypatch):
         monkeypatch.setattr(keys, "time", clock_at(offset))
 
     return move
+
+
+@pytest.fixture
+def idp_metadata(db) -> str:
+    from django.test import Client
+
+    return Client().get("/saml/metadata/").content.decode()
+
+
+@pytest.fixture
+def make_sp(idp_metadata):
+    """A pysaml2 service provider at `base_url`, registered here: `make_sp(name=..., **options)`."""
+    from saml.registration import register
+    from tests.saml.service_provider import ServiceProvider
+
+    def make(base_url: str = "https://wiki.example.com", name: str = "Wiki", settings: dict | None = None, **options):
+        sp = ServiceProvider(base_url=base_url, idp_metadata=idp_metadata, **options)
+        sp.registered = register(name, sp.metadata_xml(), **(settings or {}))  # type: ignore[attr-defined]
+        return sp
+
+    return make
+
+
+@pytest.fixture
+def sp(make_sp):
+    return make_sp()
