@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpResponse
@@ -16,13 +17,28 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from identity import ratelimit
 from identity.metrics import SAML_REFUSALS
 from identity.net import client_ip, rate_limit_subject
+from identity.views import service_unavailable
 from oidc.flows import admit, forget_fresh_signin, keep_fresh_signin, signin_as_someone_else_url
 
-from . import flows, logout, metadata
+from . import flows, keys, logout, metadata
 from .flows import Parked, Refused
 from .models import ServiceProvider
 
 log = logging.getLogger(__name__)
+
+
+def answers_503_without_certificates(view):
+    """A missing or broken keyset (which /readyz and the startup check report): 503, never a 500."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except keys.CertificatesUnavailable as problem:
+            log.error("SAML signing certificate unavailable: %s", problem.reason)
+            return service_unavailable()
+
+    return wrapped
 
 
 def _limited(request) -> None:
@@ -61,6 +77,7 @@ def post_to_sp(
 @never_cache
 @csrf_exempt  # the SP's page posts the request (HTTP-POST binding); nothing here acts on a session yet
 @require_http_methods(["GET", "POST"])
+@answers_503_without_certificates
 def single_sign_on(request):
     """HTTP-Redirect (GET) and HTTP-POST bindings. A checked request goes on to `sign_on`, by GET."""
     _limited(request)
@@ -86,6 +103,7 @@ def single_sign_on(request):
 
 @never_cache
 @require_GET
+@answers_503_without_certificates
 def start(request, pk: int):
     """IdP-initiated sign-on, only for an SP an admin turned it on for."""
     _limited(request)
@@ -99,6 +117,7 @@ def start(request, pk: int):
 
 @never_cache
 @require_GET
+@answers_503_without_certificates
 def sign_on(request):
     """Where a checked request waits for the person: sign-in, a fresh one, a step-up, then the answer."""
     try:
@@ -152,6 +171,7 @@ def _refuse(request, sp: ServiceProvider, parked: Parked, status: str, reason: s
 
 @never_cache
 @require_GET
+@answers_503_without_certificates
 def idp_metadata(request):
     return HttpResponse(metadata.idp_metadata(), content_type="application/samlmetadata+xml")
 
@@ -159,6 +179,7 @@ def idp_metadata(request):
 @never_cache
 @csrf_exempt  # the SP's page posts the request (HTTP-POST binding); its signature, not a cookie, vouches
 @require_http_methods(["GET", "POST"])
+@answers_503_without_certificates
 def single_logout(request):
     """An SP's LogoutRequest (HTTP-Redirect or HTTP-POST). The answer goes to the SP's own SLO endpoint."""
     _limited(request)

@@ -1,0 +1,25 @@
+"""pysaml2's private parts saml/ relies on, pinned: an upgrade that changes them fails here first."""
+
+from __future__ import annotations
+
+import inspect
+
+from saml2.server import Server
+
+
+def test_authn_response_still_takes_an_authn_statement():
+    # saml.flows.success passes its own AuthnStatement (our SessionIndex, for Single Logout).
+    parameters = inspect.signature(Server._authn_response).parameters
+    assert {"authn_statement", "name_id", "policy", "encrypt_assertion", "sign_assertion"} <= set(parameters)
+
+
+def test_a_missing_keyset_is_a_503_not_a_500(sp, client, settings, tmp_path):
+    settings.DEBUG = False
+    settings.SAML_SIGNING_KEYS = ""
+    settings.SAML_KEYS_FILE = str(tmp_path / "missing.json")
+    _id, url = sp.redirect_request()
+    from tests.saml.pages import local
+
+    response = client.get(local(url))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert client.get("/saml/metadata/").status_code == 503
