@@ -388,6 +388,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-mail-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-pending-logouts": {"task": "oidc.tasks.sweep_pending_logouts", "schedule": 60.0},
     "sweep-saml-logouts": {"task": "saml.tasks.sweep_pending_logouts", "schedule": 60.0},
+    "forget-old-saml-sign-ons": {"task": "saml.tasks.forget_old_sign_ons", "schedule": 3600.0},
     "forget-expired-credential-events": {"task": "accounts.tasks.forget_expired_credential_events", "schedule": 3600.0},
 }
 

@@ -30,6 +30,8 @@ class SamlSettings(AppSettings):
     SAML_MAX_RELAY_STATE: int = 1024  # the spec says 80 bytes; real SPs send URLs
     SAML_LOGOUT_TIMEOUT: int = env.int("SAML_LOGOUT_TIMEOUT", 5)  # seconds, for a SOAP logout request
     SAML_LOGOUT_RETRIES: int = env.int("SAML_LOGOUT_RETRIES", 8)
+    # Sign-ons (who signed in to which SP, in which session) are forgotten after this many seconds.
+    SAML_SIGN_ON_RETENTION: int = env.int("SAML_SIGN_ON_RETENTION", 90 * 24 * 3600)
 
 
 app_settings = SamlSettings()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import logging
 import time
 import zlib
@@ -23,8 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from defusedxml import DefusedXmlException
 from django.core import signing
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db.models import Max
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.assertion import authn_statement
 from saml2.saml import NameID
@@ -212,10 +212,7 @@ def _check_message(message, sp: ServiceProvider, signed: bool) -> None:
     issued = str_to_time(message.issue_instant)
     now = time.time()
     skew = app_settings.SAML_CLOCK_SKEW
-    if (
-        issued is None
-        or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= time.mktime(issued) - time.timezone <= now + skew
-    ):
+    if issued is None or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= calendar.timegm(issued) <= now + skew:
         raise Refused("stale", "The request is too old, or from the future.")
     if message.destination and message.destination != idp.sso_url():
         raise Refused("invalid", "The request is meant for another identity provider.")
@@ -282,11 +279,12 @@ def required_level(parked: Parked) -> int | None:
 
 
 def reported_class(parked: Parked, factors) -> str:
-    """What the assertion says happened: the strongest requested class this session meets, else the
-    level's own (a password sign-in is PasswordProtectedTransport; a federated one names none)."""
+    """What the assertion says happened. Under `exact` and `maximum` it must be one of the classes
+    requested: the strongest this session meets. Otherwise the session's own level's class (a password
+    sign-in is PasswordProtectedTransport; one through another provider names no class of its own)."""
     level = assurance.level_of(factors)
     met = [ref for ref in parked.classes if ref in CLASS_LEVELS and CLASS_LEVELS[ref] <= level]
-    if met and parked.comparison != "better":
+    if met and parked.comparison in {"exact", "maximum"}:
         return max(met, key=CLASS_LEVELS.__getitem__)
     if level in OWN_CLASS:
         return OWN_CLASS[level]
@@ -358,8 +356,7 @@ def success(request, sp: ServiceProvider, parked: Parked) -> str:
         sign_alg=idp.SIGNATURE_ALGORITHM,
         digest_alg=idp.DIGEST_ALGORITHM,
     )
-    with transaction.atomic():
-        sign_on.save()
+    sign_on.save()
     record_event(request, SecurityEvent.Kind.APP_SIGNED_IN, user, reason=_app_name(sp))
     SAML_RESPONSES.labels("issued").inc()
     return base64.b64encode(str(response).encode()).decode()
@@ -392,18 +389,9 @@ def _app_name(sp: ServiceProvider) -> str:
 
 
 def used_apps(user) -> list[dict]:
-    """The SAML apps this person signed in to, newest first (the security page)."""
-    latest: dict[int, SignOn] = {}
-    for sign_on in SignOn.objects.filter(user=user).select_related("service_provider__app").order_by("-signed_on_at"):
-        latest.setdefault(sign_on.service_provider_id, sign_on)
-    return [{"sp": item.service_provider, "last": item.signed_on_at} for item in latest.values()]
-
-
-def end_sign_ons(user_id: int, refs) -> list[SignOn]:
-    """Mark this person's sign-ons in these sessions ended; the ones to tell (SLO) are returned."""
-    open_ = list(SignOn.objects.filter(user_id=user_id, session_ref__in=list(refs), ended_at__isnull=True))
-    SignOn.objects.filter(pk__in=[item.pk for item in open_]).update(ended_at=timezone.now())
-    return open_
-
-
-__all__ = ["IntegrityError"]
+    """The SAML apps this person signed in to, the latest first (the security page)."""
+    last = dict(
+        SignOn.objects.filter(user=user).values_list("service_provider").annotate(last=Max("signed_on_at")).order_by()
+    )
+    providers = ServiceProvider.objects.filter(pk__in=last).select_related("app")
+    return sorted(({"sp": sp, "last": last[sp.pk]} for sp in providers), key=lambda item: item["last"], reverse=True)

@@ -14,7 +14,7 @@ import threading
 from defusedxml.ElementTree import fromstring
 from django.conf import settings
 from django.urls import reverse
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.s_utils import UnsupportedBinding
 from saml2.saml import NAME_FORMAT_URI
@@ -137,6 +137,3 @@ def slo_endpoints(server: Server, entity: str, binding: str) -> list[str]:
         return [srv["location"] for srv in server.metadata.single_logout_service(entity, binding, "spsso")]
     except UnsupportedBinding:
         return []
-
-
-__all__ = ["BINDING_HTTP_POST", "BINDING_HTTP_REDIRECT", "BINDING_SOAP"]

@@ -20,7 +20,7 @@ from functools import partial
 import requests
 from django.db import transaction
 from django.utils import timezone
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP, samlp
+from saml2 import BINDING_HTTP_REDIRECT, BINDING_SOAP, samlp
 from saml2.pack import make_soap_enveloped_saml_thingy
 from saml2.saml import NameID
 
@@ -193,6 +193,3 @@ def deliver(sign_on: SignOn) -> None:
     status = answer.response.status.status_code.value if answer and answer.response else ""
     if status != samlp.STATUS_SUCCESS:
         raise LogoutNotDelivered(f"{sp.entity_id}: {status or 'no LogoutResponse'}")
-
-
-__all__ = ["BINDING_HTTP_POST"]

@@ -34,6 +34,15 @@ def send_logout(sign_on_pk: int) -> None:
 
 
 @shared_task
+def forget_old_sign_ons() -> int:
+    """Sign-ons are kept for SAML_SIGN_ON_RETENTION (the security page's "last signed in", Single
+    Logout of sessions that old); then they go, ended or not."""
+    cutoff = timezone.now() - timedelta(seconds=app_settings.SAML_SIGN_ON_RETENTION)
+    deleted, _ = SignOn.objects.filter(signed_on_at__lt=cutoff).delete()
+    return deleted
+
+
+@shared_task
 def sweep_pending_logouts() -> int:
     """Hand to Celery again the logouts still pending an hour after their session ended (a broker
     outage, or retries that ran out while the SP was down); after a day, give up on them."""

@@ -103,3 +103,44 @@ def test_a_password_change_ends_sign_ons_of_other_sessions(soap_sp, celery_worke
     [message] = soap_messages(soap_sp)
     assert message.error is None, message.error
     assert message.result.session_indexes == [other.session_index]
+
+
+def test_sign_ons_are_forgotten_after_their_retention(sp, signed_in_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from saml.app_settings import app_settings
+    from saml.tasks import forget_old_sign_ons
+
+    signed_on(signed_in_client, sp)
+    signed_on(signed_in_client, sp)
+    SignOn.objects.filter(pk=SignOn.objects.earliest("pk").pk).update(
+        signed_on_at=timezone.now() - timedelta(seconds=app_settings.SAML_SIGN_ON_RETENTION + 1)
+    )
+    assert forget_old_sign_ons() == 1 and SignOn.objects.count() == 1
+
+
+def test_undelivered_logouts_are_swept_then_given_up(sp, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import User
+    from saml import tasks
+
+    handed = []
+    monkeypatch.setattr(tasks, "enqueue", lambda pk: handed.append(pk) or True)
+    sign_on = SignOn.objects.create(
+        service_provider=sp.registered,
+        user=User.objects.create_user("bob@example.com"),
+        session_ref="r",
+        name_id="n",
+        name_id_format="f",
+        logout_pending=True,
+        ended_at=timezone.now() - timedelta(hours=2),
+    )
+    assert tasks.sweep_pending_logouts() == 1 and handed == [sign_on.pk]
+    SignOn.objects.filter(pk=sign_on.pk).update(ended_at=timezone.now() - timedelta(days=2))
+    assert tasks.sweep_pending_logouts() == 0
+    assert not SignOn.objects.get(pk=sign_on.pk).logout_pending
