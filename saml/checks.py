@@ -13,7 +13,7 @@ from django.core import checks
 from identity import health
 from identity.health import STARTUP, NotReady
 
-from . import keys
+from . import idp, keys
 
 EXPIRY_WARNING = 60 * 24 * 3600  # time enough to stage a new one and let every SP fetch it
 
@@ -41,6 +41,18 @@ def signing_certificate_not_expiring(app_configs=None, **kwargs) -> list[checks.
     ]
 
 
+def xmlsec_installed(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    if idp.xmlsec_binary():
+        return []
+    return [
+        checks.Warning(
+            "xmlsec1 is not installed: SAML sign-on and logout answer 503 until it is.",
+            hint="apt-get install xmlsec1 (pysaml2 signs and verifies with it).",
+            id="saml.W002",
+        )
+    ]
+
+
 def signing_certificate_ready() -> None:
     problem = keys.keyset_problem()
     if problem is not None:
@@ -51,4 +63,5 @@ def register() -> None:
     """Called once from the app's ready()."""
     checks.register(signing_certificate_usable, checks.Tags.security, STARTUP, deploy=True)
     checks.register(signing_certificate_not_expiring, checks.Tags.security, deploy=True)
+    checks.register(xmlsec_installed, checks.Tags.security)
     health.add_check("saml_certificate", signing_certificate_ready)

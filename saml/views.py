@@ -20,7 +20,7 @@ from identity.net import client_ip, rate_limit_subject
 from identity.views import service_unavailable
 from oidc.flows import admit, forget_fresh_signin, keep_fresh_signin, signin_as_someone_else_url
 
-from . import flows, keys, logout, metadata
+from . import flows, idp, keys, logout, metadata
 from .flows import Parked, Refused
 from .models import ServiceProvider
 
@@ -28,13 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def answers_503_without_certificates(view):
-    """A missing or broken keyset (which /readyz and the startup check report): 503, never a 500."""
+    """A missing or broken keyset (which /readyz and the startup check report), or no xmlsec1: 503,
+    never a 500."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
-        except keys.CertificatesUnavailable as problem:
+        except (keys.CertificatesUnavailable, idp.XmlsecMissing) as problem:
             log.error("SAML signing certificate unavailable: %s", problem.reason)
             return service_unavailable()
 

@@ -23,3 +23,14 @@ def test_a_missing_keyset_is_a_503_not_a_500(sp, client, settings, tmp_path):
     response = client.get(local(url))
     assert response.status_code == 503 and response["Retry-After"]
     assert client.get("/saml/metadata/").status_code == 503
+
+
+def test_without_xmlsec1_sign_on_is_a_503_and_the_check_says_so(sp, client, monkeypatch):
+    from saml import checks, idp
+    from tests.saml.pages import local
+
+    monkeypatch.setattr(idp.shutil, "which", lambda name: None)
+    monkeypatch.setattr(idp, "_cache", {})
+    _id, url = sp.redirect_request()
+    assert client.get(local(url)).status_code == 503
+    assert [message.id for message in checks.xmlsec_installed()] == ["saml.W002"]
