@@ -30,7 +30,6 @@ from saml2.assertion import authn_statement
 from saml2.saml import NameID
 from saml2.sigver import SignatureError
 from saml2.time_util import str_to_time
-from saml2.xmldsig import SIG_RSA_SHA1
 
 from accounts.audit import record_event
 from accounts.models import SecurityEvent
@@ -169,24 +168,9 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
         raise Refused("malformed", "RelayState is too long.")
     sp = registered_sp(issuer_of(_decoded(raw, binding)))
     server = idp.server_for(sp)
-    if sigalg == SIG_RSA_SHA1:
-        raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
-    try:
-        parsed = server.parse_authn_request(
-            raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature
-        )
-    except Exception as error:  # pysaml2 raises a variety (IncorrectlySigned, OtherError, NotValid, ...)
-        reason = (
-            "bad_signature"
-            if "signed" in type(error).__name__.lower() or isinstance(error, SignatureError)
-            else "invalid"
-        )
-        raise Refused(reason, f"The request was refused ({type(error).__name__}).") from error
-    if parsed is None:
-        raise Refused("invalid", "The request could not be read.")
-    message = parsed.message
+    message = read(server.parse_authn_request, raw, binding, relay_state, sigalg, signature)
     signed = idp.signs_requests_in(server, sp.entity_id)
-    _check_message(message, sp, signed)
+    check_message(message, sp, signed, idp.sso_url())
     acs = _consumer_service(server, sp, message)
     _once(sp, message.id)
     requested = message.requested_authn_context
@@ -204,7 +188,33 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
     )
 
 
-def _check_message(message, sp: ServiceProvider, signed: bool) -> None:
+def read(parse, raw: str, binding: str, relay_state: str, sigalg: str | None, signature: str | None):
+    """The request as pysaml2 reads it (`parse`: the Server's parse_authn_request or
+    parse_logout_request), signatures checked where the SP signs; SHA-1 is refused wherever it is."""
+    if _weak(sigalg):
+        raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
+    try:
+        parsed = parse(raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature)
+    except Exception as error:  # pysaml2 raises a variety (IncorrectlySigned, OtherError, NotValid, ...)
+        signed_badly = "signed" in type(error).__name__.lower() or isinstance(error, SignatureError)
+        raise Refused("bad_signature" if signed_badly else "invalid", f"Refused ({type(error).__name__}).") from error
+    if parsed is None or parsed.message is None:
+        raise Refused("invalid", "The request could not be read.")
+    embedded = parsed.message.signature
+    if embedded is not None:
+        info = embedded.signed_info
+        if _weak(info.signature_method.algorithm) or any(_weak(ref.digest_method.algorithm) for ref in info.reference):
+            raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
+    return parsed.message
+
+
+def _weak(algorithm: str | None) -> bool:
+    return bool(algorithm) and algorithm.lower().endswith("sha1")
+
+
+def check_message(message, sp: ServiceProvider, signed: bool, destination: str) -> None:
+    """What pysaml2 leaves to us: the issuer it read is the SP we looked up, an ID, a fresh IssueInstant,
+    our own endpoint as Destination (which a signed request must name), and the HTTP-POST binding."""
     if message.issuer is None or message.issuer.text.strip() != sp.entity_id:
         raise Refused("invalid", "The request's issuer changed while it was read.")
     if not message.id or len(message.id) > 256:
@@ -214,11 +224,12 @@ def _check_message(message, sp: ServiceProvider, signed: bool) -> None:
     skew = app_settings.SAML_CLOCK_SKEW
     if issued is None or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= calendar.timegm(issued) <= now + skew:
         raise Refused("stale", "The request is too old, or from the future.")
-    if message.destination and message.destination != idp.sso_url():
+    if message.destination and message.destination != destination:
         raise Refused("invalid", "The request is meant for another identity provider.")
     if signed and not message.destination:
         raise Refused("invalid", "A signed request must name its Destination.")
-    if message.protocol_binding and message.protocol_binding != BINDING_HTTP_POST:
+    binding = getattr(message, "protocol_binding", None)  # AuthnRequests only
+    if binding and binding != BINDING_HTTP_POST:
         raise Refused("unsupported_binding", "Responses are sent with the HTTP-POST binding only.")
 
 

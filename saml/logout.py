@@ -30,7 +30,7 @@ from identity.redis import connection
 
 from . import idp
 from .app_settings import app_settings
-from .flows import Refused, _decoded, issuer_of, registered_sp
+from .flows import Refused, _decoded, check_message, issuer_of, read, registered_sp
 from .models import ServiceProvider, SignOn
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,8 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     {"url": ..., "fields": [...]} for HTTP-POST or {"redirect": url} for HTTP-Redirect."""
     sp = registered_sp(issuer_of(_decoded(raw, binding), kind="LogoutRequest"))
     server = idp.server_for(sp)
-    try:
-        parsed = server.parse_logout_request(
-            raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature
-        )
-    except Exception as error:  # pysaml2's refusals (IncorrectlySigned, OtherError, NotValid, ...)
-        raise Refused("invalid", f"The logout request was refused ({type(error).__name__}).") from error
-    if parsed is None or not parsed.message.id:
-        raise Refused("invalid", "The logout request could not be read.")
-    message = parsed.message
+    message = read(server.parse_logout_request, raw, binding, relay_state, sigalg, signature)
+    check_message(message, sp, idp.signs_requests_in(server, sp.entity_id), idp.slo_url())
     _once_logout(sp, message.id)
     indexes = [index.text for index in message.session_index or []]
     named = SignOn.objects.filter(service_provider=sp, name_id=(message.name_id.text if message.name_id else ""))
