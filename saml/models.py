@@ -36,6 +36,10 @@ class SamlApp(Client):
         verbose_name = _("SAML app")
         verbose_name_plural = _("SAML apps")
 
+    def clean(self) -> None:
+        """Nothing of Client's: its checks are OAuth's (redirect URIs, grants, scopes), which a SAML app
+        has none of; its SAML side is checked with its metadata (saml.registration.checked)."""
+
     def save(self, *args, **kwargs):
         self.protocol = Client.Protocol.SAML
         if not self.pk:
