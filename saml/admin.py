@@ -171,6 +171,9 @@ class SamlAppAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmi
     inlines = [ServiceProviderInline, AppRoleInline, AppAssignmentInline]
     actions = ["refetch_metadata"]
 
+    class Media:
+        css = {"all": ["saml/admin.css"]}
+
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else [ServiceProviderInline]  # roles and assignments once it exists
 
