@@ -36,6 +36,10 @@ class SamlApp(Client):
         verbose_name = _("SAML app")
         verbose_name_plural = _("SAML apps")
 
+    def clean(self) -> None:
+        """Nothing of Client's: its checks are OAuth's (redirect URIs, grants, scopes), which a SAML app
+        has none of; its SAML side is checked with its metadata (saml.registration.checked)."""
+
     def save(self, *args, **kwargs):
         self.protocol = Client.Protocol.SAML
         if not self.pk:
@@ -110,17 +114,23 @@ class SignOn(models.Model):
     """One assertion given to one SP in one session: what Single Logout tells the SP to end (by NameID
     and SessionIndex), and what the security page lists as an app the person uses."""
 
-    service_provider = models.ForeignKey(ServiceProvider, on_delete=models.CASCADE, related_name="sign_ons")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saml_sign_ons")
+    service_provider = models.ForeignKey(
+        ServiceProvider, on_delete=models.CASCADE, related_name="sign_ons", verbose_name=_("SAML app")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saml_sign_ons", verbose_name=_("person")
+    )
     session_ref = models.CharField(max_length=64, db_index=True)  # accounts.signin_state's SigninState.ref
     name_id = models.CharField(max_length=320)
-    name_id_format = models.CharField(max_length=100)
+    name_id_format = models.CharField(_("NameID format"), max_length=100)
     session_index = models.CharField(max_length=64, default=secrets.token_hex)
-    signed_on_at = models.DateTimeField(default=timezone.now)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    signed_on_at = models.DateTimeField(_("signed on"), default=timezone.now)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     # Ended here, and the SP (which takes logout requests over SOAP) not yet told: saml.tasks retries,
     # and the sweep hands the rows a broker outage left behind.
-    logout_pending = models.BooleanField(default=False)
+    logout_pending = models.BooleanField(_("logout to send"), default=False)
 
     class Meta:
+        verbose_name = _("SAML sign-on")
+        verbose_name_plural = _("SAML sign-ons")
         indexes = [models.Index(fields=["user", "ended_at"]), models.Index(fields=["logout_pending"])]
