@@ -21,7 +21,9 @@ REAUTHENTICATE = "reauthenticate"
 @dataclass(frozen=True)
 class Section:
     """A template included in a page, and what it needs in the page's context (`context` is called
-    with the request each time the page renders). `order`: lower comes first."""
+    with the request each time the page renders). `order`: lower comes first. A section without a
+    template only adds to the context another section's template reads (saml's apps join the list of
+    apps oidc's section shows, as `signed_on_apps`)."""
 
     template: str
     context: Callable[[Any], dict[str, Any]]
@@ -42,5 +44,5 @@ def page_sections(request, page: str) -> dict[str, Any]:
     context: dict[str, Any] = {}
     for section in _sections[page]:
         context.update(section.context(request))
-    context["sections"] = [section.template for section in _sections[page]]
+    context["sections"] = [section.template for section in _sections[page] if section.template]
     return context

@@ -38,7 +38,7 @@ SAML_RESPONSES = Counter(
     "identity_saml_responses_total", "SAML responses sent to service providers, by outcome", ["outcome"]
 )
 SAML_REFUSALS = Counter(
-    "identity_saml_refusals_total", "SAML requests refused with no answer to the service provider, by reason", ["reason"]
+    "identity_saml_refusals_total", "SAML requests refused with no answer to the SP, by reason", ["reason"]
 )
 MFA_CHECKS = Counter("identity_mfa_checks_total", "Second-factor checks by method and outcome", ["method", "outcome"])
 RATE_LIMITED = Counter("identity_rate_limited_total", "Requests refused by a rate limit", ["limit"])

@@ -134,16 +134,20 @@ def signs_requests_in(server: Server, entity: str) -> bool:
     return flagged or bool(server.metadata.certs(entity, "spsso", "signing"))
 
 
+def _services(server: Server, entity: str, service: str, binding: str) -> list[dict]:
+    """The SP's endpoints of one kind for one binding. Asked for all bindings at once, since pysaml2
+    logs an error for every binding an entity lacks when asked for it by name."""
+    try:
+        by_binding = server.metadata.service(entity, "spsso_descriptor", service) or {}
+    except UnsupportedBinding:  # none of this kind at all (logged by pysaml2 once, not per binding)
+        return []
+    return list(by_binding.get(binding, [])) if isinstance(by_binding, dict) else []
+
+
 def acs_endpoints(server: Server, entity: str) -> list[dict]:
     """The SP's HTTP-POST assertion consumer services (the only response binding offered)."""
-    try:
-        return list(server.metadata.assertion_consumer_service(entity, BINDING_HTTP_POST))
-    except UnsupportedBinding:
-        return []
+    return _services(server, entity, "assertion_consumer_service", BINDING_HTTP_POST)
 
 
 def slo_endpoints(server: Server, entity: str, binding: str) -> list[str]:
-    try:
-        return [srv["location"] for srv in server.metadata.single_logout_service(entity, binding, "spsso")]
-    except UnsupportedBinding:
-        return []
+    return [srv["location"] for srv in _services(server, entity, "single_logout_service", binding)]

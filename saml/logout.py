@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from saml2 import BINDING_HTTP_REDIRECT, BINDING_SOAP, samlp
 from saml2.pack import make_soap_enveloped_saml_thingy
+from saml2.s_utils import status_message_factory
 from saml2.saml import NameID
 
 from accounts.flows.signin import sign_out
@@ -49,14 +50,21 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     if indexes:
         named = named.filter(session_index__in=indexes)
     ref = signin_state(request).ref if request.user.is_authenticated else ""
+    status = None
     if ref and named.filter(user=request.user, session_ref=ref).exists():
         # This browser's session: it ends, and every app signed in through it hears so (receivers).
         named.filter(session_ref=ref).update(ended_at=timezone.now())
         sign_out(request)
-    else:
-        # Nothing of this browser's to end: the SP's own record of the session is all that goes.
+    elif named.filter(ended_at__isnull=True).exists():
+        # Signed on in a session this browser does not hold: nothing here may end it (a request that
+        # names someone's NameID must not sign them out), so the SP hears that the logout was partial.
         named.filter(ended_at__isnull=True).update(ended_at=timezone.now())
-    return _logout_response(server, message, binding, relay_state)
+        status = status_message_factory(
+            "The session is not in this browser.", samlp.STATUS_PARTIAL_LOGOUT, samlp.STATUS_SUCCESS
+        )
+    answer = _logout_response(server, message, binding, relay_state, status)
+    answer["app_name"] = sp.app.name or sp.entity_id
+    return answer
 
 
 def _once_logout(sp: ServiceProvider, message_id: str) -> None:
@@ -65,10 +73,15 @@ def _once_logout(sp: ServiceProvider, message_id: str) -> None:
         raise Refused("replay", "This logout request was used already.")
 
 
-def _logout_response(server, message, binding: str, relay_state: str) -> dict:
+def _logout_response(server, message, binding: str, relay_state: str, status=None) -> dict:
     try:
         response = server.create_logout_response(
-            message, [binding], sign=True, sign_alg=idp.SIGNATURE_ALGORITHM, digest_alg=idp.DIGEST_ALGORITHM
+            message,
+            [binding],
+            status=status,
+            sign=True,
+            sign_alg=idp.SIGNATURE_ALGORITHM,
+            digest_alg=idp.DIGEST_ALGORITHM,
         )
         args = server.response_args(message, [binding])
     except Exception as error:  # no SLO endpoint for this binding in the SP's metadata

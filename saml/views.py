@@ -25,6 +25,7 @@ from .flows import Parked, Refused
 from .models import ServiceProvider
 
 log = logging.getLogger(__name__)
+BOUNCED = "bounced"  # a logout request posted on again from our own page (single_logout)
 
 
 def answers_503_without_certificates(view):
@@ -192,6 +193,12 @@ def single_logout(request):
     raw = data.get("SAMLRequest", "")
     if not raw:
         return refused_page(request, Refused("malformed", "SAMLRequest is missing."))
+    if request.method == "POST" and not request.user.is_authenticated and BOUNCED not in data:
+        # Posted from the SP's site, the request came without our SameSite=Lax session cookie. Posted
+        # again from our own page (same site), it comes with it: only then can it end this browser's
+        # session. Nothing is read or stored before that.
+        fields = [(name, value) for name, value in data.items() if name in {"SAMLRequest", "RelayState"}]
+        return render(request, "saml/bounce.html", {"post": {"url": request.path, "fields": [*fields, (BOUNCED, "1")]}})
     try:
         answer = logout.from_sp(
             request,
@@ -205,6 +212,6 @@ def single_logout(request):
         return refused_page(request, refused)
     if "redirect" in answer:
         return redirect(answer["redirect"])
-    response = render(request, "saml/signed_out.html", {"post": answer})
+    response = render(request, "saml/signed_out.html", {"post": answer, "app_name": answer["app_name"]})
     response._csp_update = {"form-action": [_origin(answer["url"])]}  # type: ignore[attr-defined]
     return response

@@ -227,4 +227,4 @@ def test_a_sign_on_is_audited_recorded_and_listed_on_the_security_page(sp, signe
     assert record.session_index == result.session_index and record.name_id == result.name_id
     assert SecurityEvent.objects.filter(user=user, kind=SecurityEvent.Kind.APP_SIGNED_IN, reason="Wiki").exists()
     security = signed_in_client.get("/accounts/security/").content.decode()
-    assert "Workplace apps you signed in to" in security and "Wiki" in security
+    assert "Apps you signed in to" in security and "Wiki" in security and "last signed in" in security
