@@ -1,8 +1,9 @@
 """What the identity provider needs before it can serve: a usable signing certificate. A system check
 (`manage.py check --deploy`, and every web process at its start, see identity/wsgi.py) and a readiness
-check (`/readyz`), so a missing or unreadable keyset stops the start and keeps a node out of rotation
-instead of failing the first sign-in at an SP. And a warning while the signing certificate nears its
-end, which some SPs enforce."""
+check (`/readyz`), so a keyset that is there but cannot be used stops the start and keeps a node out of
+rotation instead of failing the first sign-in at an SP. No keyset at all outside development means SAML
+is not set up: a warning (saml.W003), and the SAML endpoints answer 503. And warnings while the signing
+certificate nears its end, which some SPs enforce, and when xmlsec1 is missing."""
 
 from __future__ import annotations
 
@@ -25,8 +26,20 @@ def signing_certificate_usable(app_configs=None, **kwargs) -> list[checks.CheckM
     return [checks.Error(problem.reason, hint=problem.fix, id="saml.E001")]
 
 
+def saml_set_up(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    if not keys.not_set_up():
+        return []
+    return [
+        checks.Warning(
+            "SAML is not set up: there is no signing certificate, so SAML sign-on answers 503.",
+            hint="To use SAML, run `manage.py rotate_saml_certificate --stage`, then --activate.",
+            id="saml.W003",
+        )
+    ]
+
+
 def signing_certificate_not_expiring(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    if keys.made_on_first_use() or keys.keyset_problem() is not None:
+    if keys.made_on_first_use() or keys.not_set_up() or keys.keyset_problem() is not None:
         return []  # nothing to look at yet, or saml.E001 says why
     signer = keys.active()
     if signer.expires - time.time() > EXPIRY_WARNING:
@@ -64,4 +77,5 @@ def register() -> None:
     checks.register(signing_certificate_usable, checks.Tags.security, STARTUP, deploy=True)
     checks.register(signing_certificate_not_expiring, checks.Tags.security, deploy=True)
     checks.register(xmlsec_installed, checks.Tags.security)
+    checks.register(saml_set_up, checks.Tags.security, deploy=True)
     health.add_check("saml_certificate", signing_certificate_ready)

@@ -246,10 +246,17 @@ def made_on_first_use() -> bool:
     return settings.DEBUG and not app_settings.SAML_SIGNING_KEYS and not _keys_file().exists()
 
 
+def not_set_up() -> bool:
+    """Outside development with no keyset at all: SAML is simply not in use here (its endpoints answer
+    503 and a warning at start says how to set it up). A keyset that exists but cannot be used is a
+    problem instead (keyset_problem)."""
+    return not settings.DEBUG and not app_settings.SAML_SIGNING_KEYS and not _keys_file().exists()
+
+
 def keyset_problem() -> CertificatesUnavailable | None:
-    """Why nothing can be signed, or None. In development a missing file is no problem: it is made on
-    first use."""
-    if made_on_first_use():
+    """Why nothing can be signed though SAML is set up, or None. In development a missing file is no
+    problem: it is made on first use; in production none at all means SAML is not set up (not_set_up)."""
+    if made_on_first_use() or not_set_up():
         return None
     try:
         active()

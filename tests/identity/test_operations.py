@@ -120,7 +120,7 @@ def test_readyz_reports_every_dependency_ok(client):
     assert response["Content-Type"].startswith("application/json")
     assert json.loads(response.content) == {
         "ready": True,
-        "checks": {"database": "ok", "redis": "ok", "broker": "ok", "signing_keys": "ok"},
+        "checks": {"database": "ok", "redis": "ok", "broker": "ok", "signing_keys": "ok", "saml_certificate": "ok"},
     }
 
 
