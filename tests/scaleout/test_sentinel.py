@@ -154,7 +154,13 @@ def test_a_failover_keeps_people_signed_in_and_the_site_working_without_a_restar
 
         status, body, _ = web.request("GET", "/readyz")
         assert status == 200, body
-        assert json.loads(body)["checks"] == {"database": "ok", "redis": "ok", "broker": "ok", "signing_keys": "ok"}
+        assert json.loads(body)["checks"] == {
+            "database": "ok",
+            "redis": "ok",
+            "broker": "ok",
+            "signing_keys": "ok",
+            "saml_certificate": "ok",
+        }
         assert redis.Redis(port=web.replica_port, db=DB).dbsize() > 0, "sessions live in REDIS_URL's database"
 
 
