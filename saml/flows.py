@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import logging
 import time
 import zlib
@@ -30,7 +31,7 @@ from saml2.assertion import authn_statement
 from saml2.saml import NameID
 from saml2.sigver import SignatureError
 from saml2.time_util import str_to_time
-from saml2.xmldsig import SIG_RSA_SHA1
+from saml2.xmldsig import DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512, SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512
 
 from accounts.audit import record_event
 from accounts.models import SecurityEvent
@@ -85,6 +86,10 @@ STATUS_FOR_ERROR = {
     "access_denied": samlp.STATUS_REQUEST_DENIED,
     "insufficient_user_authentication": samlp.STATUS_NO_AUTHN_CONTEXT,
 }
+
+
+# What a request may be signed with (issue 17: RSA-SHA256 or stronger), in the query string or the XML.
+STRONG_ALGORITHMS = {SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512, DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512}
 
 
 class Refused(Exception):
@@ -169,8 +174,7 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
         raise Refused("malformed", "RelayState is too long.")
     sp = registered_sp(issuer_of(_decoded(raw, binding)))
     server = idp.server_for(sp)
-    if sigalg == SIG_RSA_SHA1:
-        raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
+    require_strong_sigalg(sigalg)
     try:
         parsed = server.parse_authn_request(
             raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature
@@ -185,6 +189,7 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
     if parsed is None:
         raise Refused("invalid", "The request could not be read.")
     message = parsed.message
+    require_strong_signature(message)
     signed = idp.signs_requests_in(server, sp.entity_id)
     _check_message(message, sp, signed)
     acs = _consumer_service(server, sp, message)
@@ -209,20 +214,45 @@ def _check_message(message, sp: ServiceProvider, signed: bool) -> None:
         raise Refused("invalid", "The request's issuer changed while it was read.")
     if not message.id or len(message.id) > 256:
         raise Refused("invalid", "The request has no usable ID.")
-    issued = str_to_time(message.issue_instant)
-    now = time.time()
-    skew = app_settings.SAML_CLOCK_SKEW
-    if (
-        issued is None
-        or not now - app_settings.SAML_REQUEST_LIFETIME - skew <= time.mktime(issued) - time.timezone <= now + skew
-    ):
-        raise Refused("stale", "The request is too old, or from the future.")
+    require_fresh(message)
     if message.destination and message.destination != idp.sso_url():
         raise Refused("invalid", "The request is meant for another identity provider.")
     if signed and not message.destination:
         raise Refused("invalid", "A signed request must name its Destination.")
     if message.protocol_binding and message.protocol_binding != BINDING_HTTP_POST:
         raise Refused("unsupported_binding", "Responses are sent with the HTTP-POST binding only.")
+
+
+def require_strong_sigalg(sigalg: str | None) -> None:
+    """A Redirect signature's SigAlg: SHA-256 or stronger (pysaml2 still verifies RSA-SHA1)."""
+    if sigalg is not None and sigalg not in STRONG_ALGORITHMS:
+        raise Refused("weak_signature", "Signatures weaker than RSA-SHA256 are not accepted.")
+
+
+def require_strong_signature(message) -> None:
+    """An XML-embedded signature (already verified by pysaml2) made with SHA-256 or stronger, signature and
+    digests alike: the POST binding must not let in what SigAlg keeps out."""
+    signature = getattr(message, "signature", None)
+    if signature is None:
+        return
+    info = signature.signed_info
+    used = {info.signature_method.algorithm, *(ref.digest_method.algorithm for ref in info.reference)}
+    if not used <= STRONG_ALGORITHMS:
+        raise Refused("weak_signature", "Signatures weaker than RSA-SHA256 are not accepted.")
+
+
+def require_fresh(message) -> None:
+    """IssueInstant within SAML_REQUEST_LIFETIME (plus skew) ago and at most the skew ahead: an ID is
+    remembered only that long, so an older request would be a replay nobody notices. UTC, whatever
+    the process's time zone (calendar.timegm, not time.mktime)."""
+    try:
+        issued = calendar.timegm(str_to_time(message.issue_instant))
+    except (TypeError, ValueError, AttributeError):
+        raise Refused("stale", "The request has no usable IssueInstant.") from None
+    now = time.time()
+    skew = app_settings.SAML_CLOCK_SKEW
+    if not now - app_settings.SAML_REQUEST_LIFETIME - skew <= issued <= now + skew:
+        raise Refused("stale", "The request is too old, or from the future.")
 
 
 def _consumer_service(server, sp: ServiceProvider, message) -> str:
