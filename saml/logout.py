@@ -30,7 +30,15 @@ from identity.redis import connection
 
 from . import idp
 from .app_settings import app_settings
-from .flows import Refused, _decoded, issuer_of, registered_sp
+from .flows import (
+    Refused,
+    _decoded,
+    issuer_of,
+    registered_sp,
+    require_fresh,
+    require_strong_sigalg,
+    require_strong_signature,
+)
 from .models import ServiceProvider, SignOn
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,7 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     {"url": ..., "fields": [...]} for HTTP-POST or {"redirect": url} for HTTP-Redirect."""
     sp = registered_sp(issuer_of(_decoded(raw, binding), kind="LogoutRequest"))
     server = idp.server_for(sp)
+    require_strong_sigalg(sigalg)
     try:
         parsed = server.parse_logout_request(
             raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature
@@ -50,6 +59,9 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     if parsed is None or not parsed.message.id:
         raise Refused("invalid", "The logout request could not be read.")
     message = parsed.message
+    # As for sign-on: SHA-256 or better, and fresh (its ID is remembered only as long as that).
+    require_strong_signature(message)
+    require_fresh(message)
     _once_logout(sp, message.id)
     indexes = [index.text for index in message.session_index or []]
     named = SignOn.objects.filter(service_provider=sp, name_id=(message.name_id.text if message.name_id else ""))
