@@ -30,6 +30,7 @@ from saml2.assertion import authn_statement
 from saml2.saml import NameID
 from saml2.sigver import SignatureError
 from saml2.time_util import str_to_time
+from saml2.xmldsig import SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512
 
 from accounts.audit import record_event
 from accounts.models import SecurityEvent
@@ -191,8 +192,8 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
 def read(parse, raw: str, binding: str, relay_state: str, sigalg: str | None, signature: str | None):
     """The request as pysaml2 reads it (`parse`: the Server's parse_authn_request or
     parse_logout_request), signatures checked where the SP signs; SHA-1 is refused wherever it is."""
-    if _weak(sigalg):
-        raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
+    if sigalg is not None and sigalg not in STRONG_SIGNATURES:
+        raise Refused("weak_signature", "Only RSA-SHA256, -SHA384 and -SHA512 signatures are accepted.")
     try:
         parsed = parse(raw, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature)
     except Exception as error:  # pysaml2 raises a variety (IncorrectlySigned, OtherError, NotValid, ...)
@@ -206,6 +207,9 @@ def read(parse, raw: str, binding: str, relay_state: str, sigalg: str | None, si
         if _weak(info.signature_method.algorithm) or any(_weak(ref.digest_method.algorithm) for ref in info.reference):
             raise Refused("weak_signature", "SHA-1 signatures are not accepted.")
     return parsed.message
+
+
+STRONG_SIGNATURES = frozenset({SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512})
 
 
 def _weak(algorithm: str | None) -> bool:

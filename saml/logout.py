@@ -43,7 +43,8 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     sp = registered_sp(issuer_of(_decoded(raw, binding), kind="LogoutRequest"))
     server = idp.server_for(sp)
     message = read(server.parse_logout_request, raw, binding, relay_state, sigalg, signature)
-    check_message(message, sp, idp.signs_requests_in(server, sp.entity_id), idp.slo_url())
+    signed = idp.signs_requests_in(server, sp.entity_id)
+    check_message(message, sp, signed, idp.slo_url())
     _once_logout(sp, message.id)
     indexes = [index.text for index in message.session_index or []]
     named = SignOn.objects.filter(service_provider=sp, name_id=(message.name_id.text if message.name_id else ""))
@@ -51,14 +52,20 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
         named = named.filter(session_index__in=indexes)
     ref = signin_state(request).ref if request.user.is_authenticated else ""
     status = None
-    if ref and named.filter(user=request.user, session_ref=ref).exists():
+    # What vouches for the request: the SP's signature, or else the SessionIndex, which only that SP
+    # got (in the assertion). A NameID alone proves nothing: an email NameID is no secret, and an
+    # unsigned request naming it, opened as a link in the victim's browser, would sign them out.
+    vouched = signed or bool(indexes)
+    if vouched and ref and named.filter(user=request.user, session_ref=ref).exists():
         # This browser's session: it ends, and every app signed in through it hears so (receivers).
         named.filter(session_ref=ref).update(ended_at=timezone.now())
         sign_out(request)
     elif named.filter(ended_at__isnull=True).exists():
-        # Signed on in a session this browser does not hold: nothing here may end it (a request that
-        # names someone's NameID must not sign them out), so the SP hears that the logout was partial.
-        named.filter(ended_at__isnull=True).update(ended_at=timezone.now())
+        # Signed on in a session this browser does not hold, or a request nothing vouches for: no
+        # session here ends, and the SP hears that the logout was partial. A vouched-for request's
+        # sign-ons are over at the SP, so they are not told of them again.
+        if vouched:
+            named.filter(ended_at__isnull=True).update(ended_at=timezone.now())
         status = status_message_factory(
             "The session is not in this browser.", samlp.STATUS_PARTIAL_LOGOUT, samlp.STATUS_SUCCESS
         )
