@@ -213,7 +213,7 @@ STRONG_SIGNATURES = frozenset({SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512})
 
 
 def _weak(algorithm: str | None) -> bool:
-    return bool(algorithm) and algorithm.lower().endswith("sha1")
+    return (algorithm or "").lower().endswith("sha1")
 
 
 def check_message(message, sp: ServiceProvider, signed: bool, destination: str) -> None:
