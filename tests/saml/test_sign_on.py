@@ -228,3 +228,22 @@ def test_a_sign_on_is_audited_recorded_and_listed_on_the_security_page(sp, signe
     assert SecurityEvent.objects.filter(user=user, kind=SecurityEvent.Kind.APP_SIGNED_IN, reason="Wiki").exists()
     security = signed_in_client.get("/accounts/security/").content.decode()
     assert "Apps you signed in to" in security and "Wiki" in security and "last signed in" in security
+
+
+def test_responses_and_refusals_are_counted(sp, signed_in_client, client):
+    from prometheus_client import REGISTRY
+
+    def count(name: str, **labels) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    from tests.saml.pages import sign_on
+
+    issued = count("identity_saml_responses_total", outcome="issued")
+    no_passive = count("identity_saml_responses_total", outcome="NoPassive")
+    unknown = count("identity_saml_refusals_total", reason="malformed")
+    sign_on(signed_in_client, sp)
+    sign_on(client, sp, is_passive=True)
+    client.get("/saml/sso/?SAMLRequest=not-a-request")
+    assert count("identity_saml_responses_total", outcome="issued") == issued + 1
+    assert count("identity_saml_responses_total", outcome="NoPassive") == no_passive + 1
+    assert count("identity_saml_refusals_total", reason="malformed") == unknown + 1
