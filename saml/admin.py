@@ -71,6 +71,14 @@ class ServiceProviderForm(forms.ModelForm):
         except MetadataProblem as problem:
             self.add_error(self._source, str(problem))
             return cleaned
+        if self.instance.pk and description.entity_id != self.instance.entity_id:
+            # Its pairwise NameIDs and sign-ons belong to the SP they were given to (the refetch refuses it too).
+            self.add_error(
+                self._source,
+                _("This metadata is of another service provider (%(entity)s): register it as an app of its own.")
+                % {"entity": description.entity_id},
+            )
+            return cleaned
         cleaned["metadata_xml"] = xml
         self.instance.entity_id = description.entity_id
         return cleaned

@@ -18,12 +18,14 @@ import base64
 import binascii
 import calendar
 import logging
+import secrets
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
 
 from defusedxml import DefusedXmlException
 from django.core import signing
+from django.db import IntegrityError
 from django.db.models import Max
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.assertion import authn_statement
@@ -69,6 +71,8 @@ CLASS_LEVELS = {
     assurance.ACR_PHR: 3,
 }
 OWN_CLASS = {2: REFEDS_MFA, 3: PHISHING_RESISTANT}
+# Classes that say a password was used: named only when one was.
+PASSWORD_CLASSES = frozenset({"urn:oasis:names:tc:SAML:2.0:ac:classes:Password", PASSWORD_PROTECTED})
 
 # Attribute names (urn:oid, NAME_FORMAT_URI: what pysaml2 and most SPs expect) for what we release.
 ATTRIBUTES = {
@@ -108,6 +112,8 @@ class Parked:
     name_id_format: str = ""
     classes: tuple[str, ...] = field(default_factory=tuple)
     comparison: str = "exact"
+    # Names this parked request (IdP-initiated ones have no ID of their own): it is answered once.
+    nonce: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     def token(self) -> str:
         return signing.dumps(asdict(self), salt=PARKED_SALT, compress=True)
@@ -123,20 +129,26 @@ class Parked:
 
 
 def _decoded(raw: str, binding: str) -> bytes:
-    """The request's XML, from base64 (POST) or base64 and DEFLATE (Redirect), never inflated beyond
-    SAML_MAX_REQUEST_BYTES (a small request can inflate a thousandfold)."""
+    """The request's XML as pysaml2 will read it: base64 and DEFLATE (Redirect; POST too, where it
+    inflates, as pysaml2's unravel tries first), else base64 alone (POST). Never inflated beyond
+    SAML_MAX_REQUEST_BYTES (a small request can inflate a thousandfold): pysaml2's own inflating is
+    unbounded, so what it would inflate past that is refused here first."""
     if len(raw) > app_settings.SAML_MAX_REQUEST_BYTES:
         raise Refused("too_large", "The sign-in request is too large.")
     try:
         data = base64.b64decode(raw, validate=False)
-        if binding == BINDING_HTTP_REDIRECT:
-            inflater = zlib.decompressobj(-15)
-            data = inflater.decompress(data, app_settings.SAML_MAX_REQUEST_BYTES)
-            if inflater.unconsumed_tail:
-                raise Refused("too_large", "The sign-in request is too large.")
-    except (binascii.Error, zlib.error, ValueError) as error:
+    except (binascii.Error, ValueError) as error:
         raise Refused("malformed", "The sign-in request could not be read.") from error
-    return data
+    try:
+        inflater = zlib.decompressobj(-15)
+        inflated = inflater.decompress(data, app_settings.SAML_MAX_REQUEST_BYTES)
+    except zlib.error as error:
+        if binding == BINDING_HTTP_REDIRECT:
+            raise Refused("malformed", "The sign-in request could not be read.") from error
+        return data
+    if inflater.unconsumed_tail:
+        raise Refused("too_large", "The sign-in request is too large.")
+    return inflated
 
 
 def issuer_of(xml: bytes, kind: str = "AuthnRequest") -> str:
@@ -184,7 +196,7 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
         force_authn=str(message.force_authn).lower() in {"true", "1"},
         is_passive=str(message.is_passive).lower() in {"true", "1"},
         name_id_format=(policy.format or "") if policy is not None else "",
-        classes=tuple(ref.text.strip() for ref in requested.authn_context_class_ref) if requested else (),
+        classes=tuple((ref.text or "").strip() for ref in requested.authn_context_class_ref) if requested else (),
         comparison=(requested.comparison or "exact") if requested else "exact",
     )
 
@@ -219,7 +231,7 @@ def _weak(algorithm: str | None) -> bool:
 def check_message(message, sp: ServiceProvider, signed: bool, destination: str) -> None:
     """What pysaml2 leaves to us: the issuer it read is the SP we looked up, an ID, a fresh IssueInstant,
     our own endpoint as Destination (which a signed request must name), and the HTTP-POST binding."""
-    if message.issuer is None or message.issuer.text.strip() != sp.entity_id:
+    if message.issuer is None or (message.issuer.text or "").strip() != sp.entity_id:
         raise Refused("invalid", "The request's issuer changed while it was read.")
     if not message.id or len(message.id) > 256:
         raise Refused("invalid", "The request has no usable ID.")
@@ -269,10 +281,10 @@ def _once(sp: ServiceProvider, request_id: str) -> None:
         raise Refused("replay", "This sign-in request was used already.")
 
 
-def idp_initiated(sp: ServiceProvider, relay_state: str = "") -> Parked:
+def idp_initiated(sp: ServiceProvider) -> Parked:
     if not sp.idp_initiated:
         raise Refused("idp_initiated_off", "This app does not accept sign-ins started here.")
-    return Parked(sp=sp.pk, acs=default_acs(idp.server_for(sp), sp), relay_state=relay_state)
+    return Parked(sp=sp.pk, acs=default_acs(idp.server_for(sp), sp))
 
 
 # --- the answer ------------------------------------------------------------------------------------
@@ -295,15 +307,23 @@ def required_level(parked: Parked) -> int | None:
 
 def reported_class(parked: Parked, factors) -> str:
     """What the assertion says happened. Under `exact` and `maximum` it must be one of the classes
-    requested: the strongest this session meets. Otherwise the session's own level's class (a password
-    sign-in is PasswordProtectedTransport; one through another provider names no class of its own)."""
+    requested: the strongest this session really meets (a password class only if a password was
+    used), else Refused (NoAuthnContext). Otherwise the session's own level's class (a password sign-in
+    is PasswordProtectedTransport; one through another provider names no class of its own)."""
     level = assurance.level_of(factors)
-    met = [ref for ref in parked.classes if ref in CLASS_LEVELS and CLASS_LEVELS[ref] <= level]
-    if met and parked.comparison in {"exact", "maximum"}:
+    used_password = any(factor.method == "pwd" for factor in factors)
+    met = [
+        ref
+        for ref in parked.classes
+        if ref in CLASS_LEVELS and CLASS_LEVELS[ref] <= level and (used_password or ref not in PASSWORD_CLASSES)
+    ]
+    if parked.comparison in {"exact", "maximum"} and parked.classes:
+        if not met:
+            raise Refused("no_authn_context", "This sign-in meets none of the requested authentication contexts.")
         return max(met, key=CLASS_LEVELS.__getitem__)
     if level in OWN_CLASS:
         return OWN_CLASS[level]
-    return PASSWORD_PROTECTED if any(factor.method == "pwd" for factor in factors) else UNSPECIFIED
+    return PASSWORD_PROTECTED if used_password else UNSPECIFIED
 
 
 def name_id_for(sp: ServiceProvider, user, requested: str) -> NameID:
@@ -311,16 +331,22 @@ def name_id_for(sp: ServiceProvider, user, requested: str) -> NameID:
     if requested not in ("", NAMEID_UNSPECIFIED, fmt):
         raise Refused("invalid_name_id_policy", "This app asked for a NameID format it is not set up for.")
     if fmt == NAMEID_EMAIL:
+        if not user.email_verified:
+            # An SP that knows people by address must never learn one nobody proved (it may link accounts by it).
+            raise Refused("email_unverified", "This account's email address is not verified.")
         value = user.email
     else:
-        subject, _ = PairwiseSubject.objects.get_or_create(service_provider=sp, user=user)
+        try:
+            subject, _ = PairwiseSubject.objects.get_or_create(service_provider=sp, user=user)
+        except IntegrityError:  # a first sign-on in another tab made it just now
+            subject = PairwiseSubject.objects.get(service_provider=sp, user=user)
         value = subject.value
     return NameID(format=fmt, text=value, name_qualifier=idp.entity_id(), sp_name_qualifier=sp.entity_id)
 
 
 def attributes_for(sp: ServiceProvider, user) -> dict[str, list[str]]:
     released: dict[str, list[str]] = {}
-    if sp.release_email:
+    if sp.release_email and user.email_verified:
         released[ATTRIBUTES["mail"]] = [user.email]
     if sp.release_name and user.display_name:
         released[ATTRIBUTES["displayName"]] = [user.display_name]
@@ -335,9 +361,7 @@ def success(request, sp: ServiceProvider, parked: Parked) -> str:
     """The signed (and, for an SP with an encryption certificate, encrypted) response, base64, for a
     person this request admits. Also recorded: the sign-on (SLO, the security page), the audit trail
     and the metric."""
-    if parked.request_id and not connection().set(
-        f"saml:answered:{sp.pk}:{parked.request_id}", 1, nx=True, ex=app_settings.SAML_SIGN_ON_WINDOW + 60
-    ):
+    if not connection().set(f"saml:answered:{parked.nonce}", 1, nx=True, ex=app_settings.SAML_SIGN_ON_WINDOW + 60):
         raise Refused("replay", "This sign-in request was answered already.")
     user = request.user
     server = idp.server_for(sp)
@@ -392,11 +416,13 @@ def failure(sp: ServiceProvider, parked: Parked, status: str, message: str) -> s
     return base64.b64encode(str(response).encode()).decode()
 
 
-def refuse_for_person(request, sp: ServiceProvider, reason: str) -> None:
-    """A refusal that names a signed-in person goes into their audit trail (anonymous ones are only
-    logged and counted: they must not fill the database)."""
+def refuse_for_person(request, sp: ServiceProvider, parked: Parked, reason: str) -> None:
+    """A refusal that names a signed-in person goes into their audit trail, once per request however
+    often its page is reloaded (anonymous ones are only logged and counted: they must not fill the
+    database)."""
     AUTHORIZATION_REFUSALS.labels(reason, "saml").inc()
-    record_event(request, SecurityEvent.Kind.APP_REFUSED, request.user, reason=f"{_app_name(sp)}: {reason}"[:80])
+    if connection().set(f"saml:refused:{parked.nonce}", 1, nx=True, ex=app_settings.SAML_SIGN_ON_WINDOW + 60):
+        record_event(request, SecurityEvent.Kind.APP_REFUSED, request.user, reason=f"{_app_name(sp)}: {reason}"[:80])
 
 
 def _app_name(sp: ServiceProvider) -> str:

@@ -105,8 +105,12 @@ def config(sp_metadata: str | None = None, *, want_signed_requests: bool = False
 def only_entity_id(server: Server) -> str:
     entities = list(server.metadata.keys())
     if len(entities) != 1:
-        raise ValueError("The metadata must describe exactly one service provider.")
+        raise ValueError("The metadata must describe exactly one service provider that is still valid (validUntil).")
     return entities[0]
+
+
+class MetadataExpired(ValueError):
+    """The SP's metadata is past its validUntil (pysaml2 then drops it): it must be fetched again."""
 
 
 def server_for(sp: ServiceProvider) -> Server:
@@ -117,6 +121,8 @@ def server_for(sp: ServiceProvider) -> Server:
         if cached and cached[0] == stamp:
             return cached[1]
     plain = Server(config=config(sp.metadata_xml))
+    if sp.entity_id not in plain.metadata.keys():
+        raise MetadataExpired(f"The metadata of {sp.entity_id} has expired (validUntil); fetch it again.")
     signed = signs_requests_in(plain, sp.entity_id)
     server = Server(config=config(sp.metadata_xml, want_signed_requests=True)) if signed else plain
     with _lock:
@@ -149,5 +155,9 @@ def acs_endpoints(server: Server, entity: str) -> list[dict]:
     return _services(server, entity, "assertion_consumer_service", BINDING_HTTP_POST)
 
 
+def slo_services(server: Server, entity: str, binding: str) -> list[dict]:
+    return _services(server, entity, "single_logout_service", binding)
+
+
 def slo_endpoints(server: Server, entity: str, binding: str) -> list[str]:
-    return [srv["location"] for srv in _services(server, entity, "single_logout_service", binding)]
+    return [srv["location"] for srv in slo_services(server, entity, binding)]

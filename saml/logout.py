@@ -60,10 +60,10 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
         # This browser's session: it ends, and every app signed in through it hears so (receivers).
         named.filter(session_ref=ref).update(ended_at=timezone.now())
         sign_out(request)
-    elif named.filter(ended_at__isnull=True).exists():
-        # Signed on in a session this browser does not hold, or a request nothing vouches for: no
-        # session here ends, and the SP hears that the logout was partial. A vouched-for request's
-        # sign-ons are over at the SP, so they are not told of them again.
+    elif not vouched or named.filter(ended_at__isnull=True).exists():
+        # A request nothing vouches for ends nothing and always hears PartialLogout (so it cannot ask
+        # whether an address is signed on anywhere); a vouched-for one naming a sign-on in a session
+        # this browser does not hold hears it too, and that sign-on is over at the SP (not told again).
         if vouched:
             named.filter(ended_at__isnull=True).update(ended_at=timezone.now())
         status = status_message_factory(

@@ -7,7 +7,9 @@ and a retired one for a while. Both are written and read by pysaml2.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
 from saml2.metadata import do_key_descriptor, entity_descriptor, metadata_tostring_fix
@@ -40,6 +42,22 @@ class MetadataProblem(ValueError):
     pass
 
 
+def endpoint_problem(url: str) -> str | None:
+    """Why an SP's endpoint is unacceptable: the rule for redirect URIs (https, or http on loopback),
+    and no private or link-local address (Celery POSTs logout requests to SOAP endpoints: a cloud's
+    metadata service at 169.254.169.254 must not be one)."""
+    if problem := uri_problem(url):
+        return str(problem)
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_loopback and (address.is_private or address.is_link_local or address.is_reserved):
+        return f"{url} points at a private or link-local address."
+    return None
+
+
 @dataclass(frozen=True)
 class SpDescription:
     """What an SP's metadata says, as the admin shows it."""
@@ -70,10 +88,14 @@ def describe(xml: str) -> SpDescription:
     acs = [srv["location"] for srv in idp.acs_endpoints(server, entity)]
     if not acs:
         raise MetadataProblem("The metadata has no AssertionConsumerService with the HTTP-POST binding.")
-    for url in acs:  # the same rule as redirect URIs: https, or http on loopback
-        if problem := uri_problem(url):
+    slo_services = [
+        (name, srv) for binding, name in BINDING_NAMES.items() for srv in idp.slo_services(server, entity, binding)
+    ]
+    endpoints = [*acs, *(url for _, srv in slo_services for url in (srv["location"], srv.get("response_location")))]
+    for url in filter(None, endpoints):
+        if problem := endpoint_problem(url):
             raise MetadataProblem(str(problem))
-    slo = [(name, url) for binding, name in BINDING_NAMES.items() for url in idp.slo_endpoints(server, entity, binding)]
+    slo = [(name, srv["location"]) for name, srv in slo_services]
     return SpDescription(
         entity_id=entity,
         acs=acs,

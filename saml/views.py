@@ -26,6 +26,12 @@ from .models import ServiceProvider
 
 log = logging.getLogger(__name__)
 BOUNCED = "bounced"  # a logout request posted on again from our own page (single_logout)
+# Refusals met while answering, which the SP hears as these statuses.
+REFUSAL_STATUS = {
+    "invalid_name_id_policy": samlp.STATUS_INVALID_NAMEID_POLICY,
+    "no_authn_context": samlp.STATUS_NO_AUTHN_CONTEXT,
+    "email_unverified": samlp.STATUS_REQUEST_DENIED,
+}
 
 
 def answers_503_without_certificates(view):
@@ -39,6 +45,8 @@ def answers_503_without_certificates(view):
         except (keys.CertificatesUnavailable, idp.XmlsecMissing) as problem:
             log.error("SAML signing certificate unavailable: %s", problem.reason)
             return service_unavailable()
+        except idp.MetadataExpired as expired:
+            return refused_page(request, Refused("metadata_expired", str(expired)))
 
     return wrapped
 
@@ -111,7 +119,8 @@ def start(request, pk: int):
     _limited(request)
     sp = get_object_or_404(ServiceProvider.objects.select_related("app"), pk=pk)
     try:
-        parked = flows.idp_initiated(sp, relay_state=request.GET.get("RelayState", "")[:80])
+        # No RelayState from the link: whoever wrote it would choose where the SP sends the person.
+        parked = flows.idp_initiated(sp)
     except Refused as refused:
         return refused_page(request, refused, status=404 if refused.reason == "idp_initiated_off" else 400)
     return redirect(f"{reverse('saml:sign-on')}?{urlencode({'request': parked.token()})}")
@@ -122,6 +131,7 @@ def start(request, pk: int):
 @answers_503_without_certificates
 def sign_on(request):
     """Where a checked request waits for the person: sign-in, a fresh one, a step-up, then the answer."""
+    _limited(request)
     try:
         parked = Parked.from_token(request.GET.get("request", ""))
         sp = ServiceProvider.objects.select_related("app").filter(pk=parked.sp).first()
@@ -138,8 +148,8 @@ def sign_on(request):
         try:
             answer = flows.success(request, sp, parked)
         except Refused as refused:
-            if refused.reason == "invalid_name_id_policy":
-                return _refuse(request, sp, parked, samlp.STATUS_INVALID_NAMEID_POLICY, refused.reason)
+            if refused.reason in REFUSAL_STATUS:
+                return _refuse(request, sp, parked, REFUSAL_STATUS[refused.reason], refused.reason)
             return refused_page(request, refused)
         response = post_to_sp(request, sp, parked, answer)
         forget_fresh_signin(request, response)
@@ -167,7 +177,7 @@ def sign_on(request):
 def _refuse(request, sp: ServiceProvider, parked: Parked, status: str, reason: str) -> HttpResponse:
     """A refusal the SP hears, as a signed error response to its own ACS."""
     if request.user.is_authenticated:
-        flows.refuse_for_person(request, sp, reason)
+        flows.refuse_for_person(request, sp, parked, reason)
     return post_to_sp(request, sp, parked, flows.failure(sp, parked, status, reason))
 
 

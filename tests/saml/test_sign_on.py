@@ -247,3 +247,27 @@ def test_responses_and_refusals_are_counted(sp, signed_in_client, client):
     assert count("identity_saml_responses_total", outcome="issued") == issued + 1
     assert count("identity_saml_responses_total", outcome="NoPassive") == no_passive + 1
     assert count("identity_saml_refusals_total", reason="malformed") == unknown + 1
+
+
+def test_an_unverified_address_is_never_released(make_sp, signed_in_client, user):
+    from saml2.response import StatusRequestDenied
+
+    from saml.models import ServiceProvider
+    from tests.saml.pages import sign_on
+
+    user.email_verified = False
+    user.save()
+    persistent = make_sp()
+    request_id, page = sign_on(signed_in_client, persistent)
+    assert (
+        "urn:oid:0.9.2342.19200300.100.1.3"
+        not in persistent.parse_response(posted(page)["SAMLResponse"], request_id).attributes_by_name
+    )
+    by_email = make_sp(
+        base_url="https://mail.example.com",
+        settings={"name_id_format": ServiceProvider.NameIdFormat.EMAIL},
+        name_id_format=None,
+    )
+    request_id, page = sign_on(signed_in_client, by_email)
+    with pytest.raises(StatusRequestDenied):
+        by_email.parse_response(posted(page)["SAMLResponse"], request_id)
