@@ -15,10 +15,15 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
 from saml2.metadata import do_key_descriptor, entity_descriptor, metadata_tostring_fix
 from saml2.server import Server
 from saml2.validate import valid_instance
+from saml2.xmldsig import DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512, SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512
 
 from oidc.models import uri_problem
 
 from . import idp, keys
+
+ADVERTISED_ALGORITHMS = frozenset(
+    {DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512, SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512}
+)
 
 
 def _pem_body(pem: str) -> str:
@@ -33,6 +38,13 @@ def idp_metadata() -> str:
     if others:
         descriptor.idpsso_descriptor.key_descriptor.extend(do_key_descriptor(cert=others, use="signing"))
     descriptor.cache_duration = "PT1H"  # SPs that refresh metadata see a staged certificate within the hour
+    if descriptor.extensions is not None:
+        # pysaml2 lists every algorithm xmlsec1 knows (MD5 and SHA-1 among them): only what we use and accept.
+        descriptor.extensions.extension_elements = [
+            element
+            for element in descriptor.extensions.extension_elements
+            if element.attributes.get("Algorithm") in ADVERTISED_ALGORITHMS
+        ]
     valid_instance(descriptor)
     xml = metadata_tostring_fix(descriptor, {"md": "urn:oasis:names:tc:SAML:2.0:metadata"})
     return xml.decode() if isinstance(xml, bytes) else xml

@@ -49,3 +49,10 @@ def test_a_staged_certificate_is_published_then_signs_after_activation(db, signe
     request_id, page = sign_on(signed_in_client, stale_sp)
     with pytest.raises(SignatureError):
         stale_sp.parse_response(posted(page)["SAMLResponse"], request_id)  # it never refreshed
+
+
+def test_the_metadata_advertises_only_strong_algorithms(db):
+    import re
+
+    advertised = set(re.findall(r'Algorithm="([^"]+)"', metadata()))
+    assert advertised and all(algorithm.endswith(("sha256", "sha384", "sha512")) for algorithm in advertised)
