@@ -51,6 +51,16 @@ def answers_503_without_certificates(view):
     return wrapped
 
 
+def _transport(data, binding: str) -> dict:
+    """RelayState, and for HTTP-Redirect the query's signature (HTTP-POST signs inside the message)."""
+    redirected = binding == BINDING_HTTP_REDIRECT
+    return {
+        "relay_state": data.get("RelayState", ""),
+        "sigalg": data.get("SigAlg") if redirected else None,
+        "signature": data.get("Signature") if redirected else None,
+    }
+
+
 def _limited(request) -> None:
     """`saml-ip`: anyone can send browsers (or a script) here at any rate, and each request costs a
     signature check. Past the limit, the 429 page (identity.middleware.RateLimitMiddleware)."""
@@ -97,13 +107,7 @@ def single_sign_on(request):
     if not raw:
         return refused_page(request, Refused("malformed", "SAMLRequest is missing."))
     try:
-        parked = flows.receive(
-            raw,
-            binding,
-            relay_state=data.get("RelayState", ""),
-            sigalg=data.get("SigAlg") if binding == BINDING_HTTP_REDIRECT else None,
-            signature=data.get("Signature") if binding == BINDING_HTTP_REDIRECT else None,
-        )
+        parked = flows.receive(raw, binding, **_transport(data, binding))
     except Refused as refused:
         return refused_page(request, refused)
     response = redirect(f"{reverse('saml:sign-on')}?{urlencode({'request': parked.token()})}")
@@ -210,14 +214,7 @@ def single_logout(request):
         fields = [(name, value) for name, value in data.items() if name in {"SAMLRequest", "RelayState"}]
         return render(request, "saml/bounce.html", {"post": {"url": request.path, "fields": [*fields, (BOUNCED, "1")]}})
     try:
-        answer = logout.from_sp(
-            request,
-            raw,
-            binding,
-            relay_state=data.get("RelayState", ""),
-            sigalg=data.get("SigAlg") if binding == BINDING_HTTP_REDIRECT else None,
-            signature=data.get("Signature") if binding == BINDING_HTTP_REDIRECT else None,
-        )
+        answer = logout.from_sp(request, raw, binding, **_transport(data, binding))
     except Refused as refused:
         return refused_page(request, refused)
     if "redirect" in answer:
