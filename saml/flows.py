@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from defusedxml import DefusedXmlException
 from django.core import signing
 from django.db import IntegrityError
-from django.db.models import Max
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
 from saml2.assertion import authn_statement
 from saml2.saml import NameID
@@ -427,12 +426,3 @@ def refuse_for_person(request, sp: ServiceProvider, parked: Parked, reason: str)
 
 def _app_name(sp: ServiceProvider) -> str:
     return (sp.app.name or sp.entity_id)[:40]
-
-
-def used_apps(user) -> list[dict]:
-    """The SAML apps this person signed in to, the latest first (the security page)."""
-    last = dict(
-        SignOn.objects.filter(user=user).values_list("service_provider").annotate(last=Max("signed_on_at")).order_by()
-    )
-    providers = ServiceProvider.objects.filter(pk__in=last).select_related("app")
-    return sorted(({"sp": sp, "last": last[sp.pk]} for sp in providers), key=lambda item: item["last"], reverse=True)

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import shutil
 import threading
+from typing import TYPE_CHECKING
 
 from defusedxml.ElementTree import fromstring
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.config import IdPConfig
 from saml2.s_utils import UnsupportedBinding
 from saml2.saml import NAME_FORMAT_URI
-from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from . import keys
+
+if TYPE_CHECKING:
+    from saml2.config import IdPConfig
+    from saml2.server import Server
 from .app_settings import app_settings
 from .models import NAMEID_EMAIL, NAMEID_PERSISTENT, ServiceProvider
 
@@ -61,11 +64,15 @@ def slo_url() -> str:
     return settings.SITE_URL + reverse("saml:slo")
 
 
-def config(sp_metadata: str | None = None, *, want_signed_requests: bool = False) -> IdPConfig:
+def config(sp_metadata: str | None = None) -> IdPConfig:
     key_file, cert_file = keys.signing_files()
     binary = xmlsec_binary()
     if not binary:
         raise XmlsecMissing(XmlsecMissing.reason)
+    # pysaml2's config and server load its XML schemas (about a second) when imported: at the first
+    # SAML request, not at every process start (tests/saml/test_library_hooks.py).
+    from saml2.config import IdPConfig
+
     conf = IdPConfig()
     conf.load(
         {
@@ -82,7 +89,7 @@ def config(sp_metadata: str | None = None, *, want_signed_requests: bool = False
                         "single_sign_on_service": [(sso_url(), BINDING_HTTP_REDIRECT), (sso_url(), BINDING_HTTP_POST)],
                         "single_logout_service": [(slo_url(), BINDING_HTTP_REDIRECT), (slo_url(), BINDING_HTTP_POST)],
                     },
-                    "want_authn_requests_signed": want_signed_requests,
+                    "want_authn_requests_signed": False,  # per SP: server_for
                     "sign_response": True,
                     "sign_assertion": True,
                     "signing_algorithm": SIGNATURE_ALGORITHM,
@@ -120,11 +127,13 @@ def server_for(sp: ServiceProvider) -> Server:
         cached = _cache.get(sp.pk)
         if cached and cached[0] == stamp:
             return cached[1]
-    plain = Server(config=config(sp.metadata_xml))
-    if sp.entity_id not in plain.metadata.keys():
+    from saml2.server import Server  # see config()
+
+    server = Server(config=config(sp.metadata_xml))
+    if sp.entity_id not in server.metadata.keys():
         raise MetadataExpired(f"The metadata of {sp.entity_id} has expired (validUntil); fetch it again.")
-    signed = signs_requests_in(plain, sp.entity_id)
-    server = Server(config=config(sp.metadata_xml, want_signed_requests=True)) if signed else plain
+    # Read by pysaml2 at each request (entity.py's _parse_request), so it may be set once it is known.
+    server.config.setattr("idp", "want_authn_requests_signed", signs_requests_in(server, sp.entity_id))
     with _lock:
         if len(_cache) > 500:
             _cache.clear()

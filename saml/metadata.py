@@ -11,10 +11,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
-from saml2.metadata import do_key_descriptor, entity_descriptor, metadata_tostring_fix
-from saml2.server import Server
-from saml2.validate import valid_instance
 from saml2.xmldsig import DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512, SIG_RSA_SHA256, SIG_RSA_SHA384, SIG_RSA_SHA512
 
 from oidc.models import uri_problem
@@ -30,7 +28,23 @@ def _pem_body(pem: str) -> str:
     return "".join(line for line in pem.strip().splitlines() if "-----" not in line)
 
 
+_built: dict = {}
+
+
 def idp_metadata() -> str:
+    """Built once per set of published certificates (pysaml2 asks xmlsec1 what it supports, a process
+    started each time)."""
+    stamp = (tuple(cert.fingerprint for cert in keys.published()), settings.SITE_URL, settings.SITE_NAME)
+    if _built.get("stamp") != stamp:
+        _built.update(stamp=stamp, xml=_build_idp_metadata())
+    return _built["xml"]
+
+
+def _build_idp_metadata() -> str:
+    # pysaml2's metadata and server load its XML schemas when imported: see idp.config.
+    from saml2.metadata import do_key_descriptor, entity_descriptor, metadata_tostring_fix
+    from saml2.validate import valid_instance
+
     conf = idp.config()
     descriptor = entity_descriptor(conf)
     active = keys.active()
@@ -86,6 +100,8 @@ BINDING_NAMES = {BINDING_HTTP_REDIRECT: "HTTP-Redirect", BINDING_HTTP_POST: "HTT
 
 def describe(xml: str) -> SpDescription:
     """Read an SP's metadata with pysaml2, or raise MetadataProblem saying why it cannot be used."""
+    from saml2.server import Server  # loads pysaml2's schemas: see idp.config
+
     if not xml or not xml.strip():
         raise MetadataProblem("The metadata is empty.")
     try:

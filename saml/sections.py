@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from django.db.models import Max
+
 from accounts import sections
 
-from .flows import used_apps
+from .models import ServiceProvider, SignOn
+
+
+def used_apps(user) -> list[dict]:
+    """The SAML apps this person signed in to, the latest first (the security page)."""
+    last = dict(
+        SignOn.objects.filter(user=user).values_list("service_provider").annotate(last=Max("signed_on_at")).order_by()
+    )
+    providers = ServiceProvider.objects.filter(pk__in=last).select_related("app")
+    return sorted(({"sp": sp, "last": last[sp.pk]} for sp in providers), key=lambda item: item["last"], reverse=True)
 
 
 def security_context(request) -> dict:

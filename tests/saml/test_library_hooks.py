@@ -34,3 +34,18 @@ def test_without_xmlsec1_sign_on_is_a_503_and_the_check_says_so(sp, client, monk
     _id, url = sp.redirect_request()
     assert client.get(local(url)).status_code == 503
     assert [message.id for message in checks.xmlsec_installed()] == ["saml.W002"]
+
+
+def test_pysaml2_is_not_loaded_at_process_start():
+    """Its XML schemas take about a second to load: every gunicorn worker, Celery process and manage.py
+    command would pay that, SAML used or not. They load at the first SAML request instead."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import django, sys; django.setup(); import identity.urls; from django.contrib import admin; "
+        "admin.autodiscover(); from django.core import checks; checks.run_checks(); "
+        "print(sorted(name for name in ('saml2.sigver', 'saml2.server', 'saml2.config') if name in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip().splitlines()[-1] == "[]"
