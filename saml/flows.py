@@ -184,7 +184,7 @@ def receive(raw: str, binding: str, relay_state: str = "", sigalg: str | None = 
     signed = idp.signs_requests_in(server, sp.entity_id)
     check_message(message, sp, signed, idp.sso_url())
     acs = _consumer_service(server, sp, message)
-    _once(sp, message.id)
+    once("sign-in", sp, message.id)
     requested = message.requested_authn_context
     policy = message.name_id_policy
     return Parked(
@@ -272,12 +272,12 @@ def default_acs(server, sp: ServiceProvider) -> str:
     return default["location"]
 
 
-def _once(sp: ServiceProvider, request_id: str) -> None:
-    """A request ID is answered once: a replayed request (the same ID again) is refused. Remembered as
-    long as the request itself could be accepted."""
+def once(kind: str, sp: ServiceProvider, message_id: str) -> None:
+    """A request ID (of a sign-on or logout request, `kind`) is accepted once: a replayed request is
+    refused. Remembered as long as the request itself could be accepted."""
     ttl = app_settings.SAML_REQUEST_LIFETIME + 2 * app_settings.SAML_CLOCK_SKEW
-    if not connection().set(f"saml:request:{sp.pk}:{request_id}", 1, nx=True, ex=ttl):
-        raise Refused("replay", "This sign-in request was used already.")
+    if not connection().set(f"saml:{kind}:{sp.pk}:{message_id[:256]}", 1, nx=True, ex=ttl):
+        raise Refused("replay", f"This {kind} request was used already.")
 
 
 def idp_initiated(sp: ServiceProvider) -> Parked:
@@ -299,9 +299,9 @@ def required_level(parked: Parked) -> int | None:
     if parked.comparison == "better":
         wanted = max(levels) + 1
         return wanted if wanted <= max(CLASS_LEVELS.values()) else None
-    if parked.comparison == "maximum":
-        return min(levels)  # the weakest listed one must be reachable; the answer never exceeds the request
-    return min(levels)  # exact and minimum: any one listed will do
+    # exact and minimum: any one listed will do; maximum: the weakest listed one must be reachable (the
+    # answer never exceeds the request, reported_class).
+    return min(levels)
 
 
 def reported_class(parked: Parked, factors) -> str:

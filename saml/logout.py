@@ -27,11 +27,10 @@ from saml2.saml import NameID
 
 from accounts.flows.signin import sign_out
 from accounts.signin_state import signin_state
-from identity.redis import connection
 
 from . import idp
 from .app_settings import app_settings
-from .flows import Refused, _decoded, check_message, issuer_of, read, registered_sp
+from .flows import Refused, _decoded, check_message, issuer_of, once, read, registered_sp
 from .models import ServiceProvider, SignOn
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     message = read(server.parse_logout_request, raw, binding, relay_state, sigalg, signature)
     signed = idp.signs_requests_in(server, sp.entity_id)
     check_message(message, sp, signed, idp.slo_url())
-    _once_logout(sp, message.id)
+    once("logout", sp, message.id)
     indexes = [index.text for index in message.session_index or []]
     named = SignOn.objects.filter(service_provider=sp, name_id=(message.name_id.text if message.name_id else ""))
     if indexes:
@@ -72,12 +71,6 @@ def from_sp(request, raw: str, binding: str, relay_state: str = "", sigalg=None,
     answer = _logout_response(server, message, binding, relay_state, status)
     answer["app_name"] = sp.app.name or sp.entity_id
     return answer
-
-
-def _once_logout(sp: ServiceProvider, message_id: str) -> None:
-    ttl = app_settings.SAML_REQUEST_LIFETIME + 2 * app_settings.SAML_CLOCK_SKEW
-    if not connection().set(f"saml:logout:{sp.pk}:{message_id[:256]}", 1, nx=True, ex=ttl):
-        raise Refused("replay", "This logout request was used already.")
 
 
 def _logout_response(server, message, binding: str, relay_state: str, status=None) -> dict:
