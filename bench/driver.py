@@ -48,10 +48,12 @@ def location(response: httpx.Response) -> str:
 
 
 class User:
-    """One virtual user: a browser (cookie jar) or an app, acting as person `number`."""
+    """One virtual user: a browser (`http`, a cookie jar) and the app it signs in to (`app`: its server
+    calls the token endpoint, without the browser's cookies), acting as person `number`."""
 
-    def __init__(self, client: httpx.AsyncClient, number: int, seed: dict, origin: str):
+    def __init__(self, client: httpx.AsyncClient, app: httpx.AsyncClient, number: int, seed: dict, origin: str):
         self.http = client
+        self.app = app
         self.number = number
         self.seed = seed
         self.origin = origin
@@ -98,7 +100,7 @@ class User:
         return (client["client_id"], client["client_secret"])
 
     async def token(self, form: dict, client: dict) -> dict:
-        response = expect(await self.http.post("/oauth/token/", data=form, auth=self._basic(client)), 200)
+        response = expect(await self.app.post("/oauth/token/", data=form, auth=self._basic(client)), 200)
         return response.json()
 
     async def code_flow(self) -> dict:
@@ -235,7 +237,11 @@ async def main(args) -> dict:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30) for _ in range(args.users)]
     first = seed.get("people", 0) if args.scenario == "passkey" else 0  # passkey holders come after the others
-    users = [User(client, first + number, seed, args.origin) for number, client in enumerate(clients)]
+    # The app's own connection per user: its token requests carry no browser cookies (no session to read).
+    apps = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30) for _ in range(args.users)]
+    users = [
+        User(client, app, first + number, seed, args.origin) for number, (client, app) in enumerate(zip(clients, apps))
+    ]
     if setup:
         await asyncio.gather(*(setup(user) for user in users))
 
@@ -276,7 +282,7 @@ async def main(args) -> dict:
     await asyncio.gather(*(run(user) for user in users))
     elapsed = time.monotonic() - began
     print("END", flush=True)
-    for client in clients:
+    for client in clients + apps:
         await client.aclose()
     latencies.sort()
     return {

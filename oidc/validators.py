@@ -25,16 +25,20 @@ from datetime import timedelta
 
 from django.utils import timezone
 from jwcrypto import jws
+from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model, set_token_value
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from identity.metrics import AUTHORIZATION_REFUSALS
 
-from . import audience, authorization, keys
+from . import audience, authorization, keys, rotation
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
 from .scopes import still_available
+
+AccessToken, IDToken, RefreshToken = get_access_token_model(), get_id_token_model(), get_refresh_token_model()
 
 
 class IdentityValidator(OAuth2Validator):
@@ -172,7 +176,19 @@ class IdentityValidator(OAuth2Validator):
         return super().save_bearer_token(token, request, *args, **kwargs)
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
-        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        # DOT's, without reading back the ID token it signed a moment ago (finalize_id_token keeps the row).
+        id_token = getattr(request, "id_token", None) if "id_token" in token else None
+        access_token = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=id_token if isinstance(id_token, IDToken) else None,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),  # RFC 8707
+        )
+        set_token_value(access_token, token["access_token"])
+        access_token.save()
         if "refresh_token" not in token and getattr(request, "code_hash", None):
             # A code exchange without offline access: a family of one access token, so replay detection,
             # ended sessions and "remove access" still find and revoke it.
@@ -196,20 +212,55 @@ class IdentityValidator(OAuth2Validator):
         return refresh_token
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+        """DOT's checks (oidc.rotation reads the token, its access token, person and family in one
+        query), then ours. A token that comes back after it was spent revokes its family."""
+        found = rotation.find(refresh_token)
+        if found is None:
             return False
+        rt = found.token
+        if rt.revoked is not None:  # no grace period: a spent token presented again is a replay
+            RefreshToken.revoke_family(rt.token_family)
+            return False
+        if rt.access_token is None:  # an orphan: its access token was deleted out of band
+            return False
+        idle = timedelta(seconds=oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS)
+        if rt.access_token.expires + idle <= timezone.now():
+            return False
+        if rt.application_id != client.pk:
+            return False
+        request.user = rt.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = rt
         if not request.user.is_active:
             return False
         if not authorization.may_sign_in(request.user, client):
             AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()
             return False
-        family = TokenFamily.objects.filter(family=request.refresh_token_instance.token_family).first()
+        family = found.family
         if family is None or family.revoked_at is not None:
             return False
         if timezone.now() - family.created_at > timedelta(seconds=app_settings.OIDC_REFRESH_TOKEN_ABSOLUTE_LIFETIME):
             return False
         request.auth_context = family.auth_context()
         return True
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        """A refresh rotates here (oidc.rotation); everything else is DOT's. The old token is spent only
+        if it is still live: the loser of two requests racing with one token is a replay."""
+        if request.grant_type != "refresh_token" or "refresh_token" not in token:
+            return super()._save_bearer_token(token, request, *args, **kwargs)
+        if "scope" not in token:
+            raise errors.FatalClientError("Failed to renew access token: missing scope")
+        self._check_and_set_request_resource(request)
+        expires = timezone.now() + timedelta(
+            seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        )
+        previous = request.refresh_token_instance
+        if not rotation.spend(previous):
+            RefreshToken.revoke_family(previous.token_family)
+            raise errors.InvalidGrantError(request=request)
+        access_token = self._create_access_token(expires, request, token, source_refresh_token=previous)
+        self._create_refresh_token(request, token["refresh_token"], access_token, previous)
 
     # --- claims ---------------------------------------------------------------------------------
 

@@ -1,0 +1,166 @@
+"""One scenario of `make bench`, in one process, under a CPU profiler: where a request's time goes.
+
+The load driver's own scenario code (bench.driver) runs against the site's WSGI application called
+directly (no gunicorn, no sockets), one virtual user, against the database and signing key a `make
+bench` run left behind. It prints the CPU per operation, the SQL statements and Redis commands per
+operation, and cProfile's top functions by cumulative CPU time.
+
+    make bench                                   # once: prepares identity_bench and var/bench/
+    .venv/bin/python -m bench.inprocess refresh --ops 300
+    .venv/bin/python -m bench.inprocess signed_in_page --ops 1000 --top 40 --sql
+
+REDIS_URL (default db 3 of 127.0.0.1:6379) holds the run's sessions and counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import re
+import secrets
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var" / "bench"
+
+
+class DirectWSGI(httpx.AsyncBaseTransport):
+    """httpx's WSGI transport behind the async interface the driver speaks: each request runs to the
+    end in this thread, so the profiler sees all of it."""
+
+    def __init__(self, app):
+        self.inner = httpx.WSGITransport(app=app, remote_addr="127.0.0.1")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        response = self.inner.handle_request(request)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.read())
+
+
+def configure(database_url: str) -> None:
+    from bench.run import RATE_LIMITS
+
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "identity.settings",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"),
+            "SITE_URL": "http://localhost",
+            "DJANGO_ALLOWED_HOSTS": "localhost",
+            "SECURE_SSL_REDIRECT": "0",
+            "SECURE_COOKIES": "0",
+            "OIDC_KEYS_FILE": str(VAR / "oidc-keys.json"),
+            "RATE_LIMITS": RATE_LIMITS,
+            "PASSWORD_BREACH_CHECK": "0",
+            "LOG_LEVEL": "WARNING",
+            # The driver's coroutines call the WSGI app synchronously, in one thread: nothing runs concurrently.
+            "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+        }
+    )
+
+
+def forget_run_secret(seed: dict) -> None:
+    """Client secrets are stored as a hash keyed with the SECRET_KEY of the run that seeded them: store
+    them again under this process's key."""
+    from oidc.models import Client
+
+    for app in (seed["web"], seed["machine"]):
+        client = Client.objects.get(client_id=app["client_id"])
+        client.client_secret = app["client_secret"]
+        client.save(update_fields=["client_secret"])
+
+
+async def run(args) -> None:
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from bench.driver import SCENARIOS, User
+    from identity.redis import connection as redis_connection
+    from identity.wsgi import application
+
+    seed = json.loads((VAR / "seed.json").read_text())
+    seed["run"] = secrets.token_hex(4)
+    forget_run_secret(seed)
+    setup, once = SCENARIOS[args.scenario]
+    client = httpx.AsyncClient(transport=DirectWSGI(application), base_url="http://localhost")
+    app = httpx.AsyncClient(transport=DirectWSGI(application), base_url="http://localhost")
+    number = seed["people"] if args.scenario == "passkey" else 0
+    user = User(client, app, number, seed, "http://localhost")
+    if setup:
+        await setup(user)
+    for _ in range(args.warmup):  # imports, caches, the first connection
+        await once(user)
+
+    statements: Counter[str] = Counter()
+
+    def count(execute, sql, params, many, context):
+        statements[re.sub(r"SAVEPOINT \S+", "SAVEPOINT", sql.split(" WHERE ")[0])[:110]] += 1
+        return execute(sql, params, many, context)
+
+    redis = redis_connection()
+    # Round trips as the server counts them (reads), as in bench.run; the INFO itself is one of them.
+    reads_before = int(redis.info("stats")["total_reads_processed"])
+    plain = time.process_time()
+    for _ in range(args.ops):  # without the profiler, which slows Python code down more than C code
+        await once(user)
+    plain = time.process_time() - plain
+
+    profiler = cProfile.Profile(time.process_time)
+    requests = 0
+    with connection.execute_wrapper(count):
+        profiler.enable()
+        for _ in range(args.ops):
+            requests += await once(user)
+        profiler.disable()
+    round_trips = int(redis.info("stats")["total_reads_processed"]) - reads_before - 1
+
+    print(f"{args.scenario}: {args.ops} operations ({requests} requests) in one process")
+    print(f"  CPU per operation   {1000 * plain / args.ops:.2f} ms (the driver's part included)")
+    print(f"  SQL per operation   {sum(statements.values()) / args.ops:.1f}")
+    print(f"  Redis round trips   {round_trips / (2 * args.ops):.1f} per operation")
+    if args.sql:
+        for sql, times in statements.most_common():
+            print(f"  {times / args.ops:5.1f}  {sql}")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort).print_stats(args.top)
+    if args.out:
+        profiler.dump_stats(args.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "scenario", choices=["signin", "codeflow", "refresh", "client_credentials", "signed_in_page", "passkey"]
+    )
+    parser.add_argument("--ops", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--sql", action="store_true", help="list the statements")
+    parser.add_argument("--sort", default="cumulative", help="cProfile's order: cumulative, tottime...")
+    parser.add_argument("--out", help="write the cProfile data here (for snakeviz, gprof2dot...)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"),
+    )
+    args = parser.parse_args(argv)
+    if not (VAR / "seed.json").exists():
+        raise SystemExit("No var/bench/seed.json: run `make bench` once first.")
+    configure(args.database_url)
+    sys.path.insert(0, str(ROOT))
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
