@@ -44,9 +44,9 @@ RATE_LIMITS = ",".join(
     f"{name}=100000000/m"
     for name in ("passkey-ip", "token-client", "token-ip", "signup-ip", "signin-ip", "authorize-ip")
 )
-# The targets of issue 8, judged on the server's CPU per operation (the driver shares these cores, so
-# raw throughput understates what the server alone does):
-# (ratio, label, target, at most?, format, the scenarios it is computed from).
+# The targets of issue 18 (issue 8's, raised: Keycloak's published sizing, doubled), judged on the
+# server's CPU per operation (the driver shares these cores, so raw throughput understates what the
+# server alone does): (ratio, label, target, at most?, format, the scenarios it is computed from).
 TARGETS = [
     ("signin_vs_argon2_limit", "password sign-in vs the argon2id limit", 0.8, False, "{:.2f}", ("signin",)),
     ("codeflow_logins_per_core_s", "code-flow logins/s per core", 30, False, "{:.1f}", ("codeflow",)),
@@ -54,15 +54,16 @@ TARGETS = [
     (
         "client_credentials_requests_per_core_s",
         "client-credentials grants/s per core",
-        240,
+        400,
         False,
         "{:.0f}",
         ("client_credentials",),
     ),
+    ("passkey_signins_per_core_s", "passkey sign-ins/s per core", 150, False, "{:.0f}", ("passkey",)),
     (
         "signed_in_page_vs_bare",
         "signed-in page vs bare Django view",
-        0.5,
+        0.4,
         False,
         "{:.2f}",
         ("signed_in_page", "bare_django"),
@@ -432,6 +433,8 @@ def ratios(results: dict, extras: dict, argon2: dict, cores: int) -> dict:
     for name in ("refresh", "client_credentials"):
         if name in results:
             out[f"{name}_requests_per_core_s"] = results[name]["ops_per_core_second"]
+    if "passkey" in results:
+        out["passkey_signins_per_core_s"] = results["passkey"]["ops_per_core_second"]
     if "signed_in_page" in results and "bare_django" in results:
         page, bare = results["signed_in_page"], results["bare_django"]
         out["signed_in_page_vs_bare"] = bare["server_cpu_ms_per_op"] / page["server_cpu_ms_per_op"]

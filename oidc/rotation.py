@@ -29,6 +29,14 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 from .models import TokenFamily
 
 
+class Replayed(Exception):
+    """The token was spent by another request between reading and spending it: its family must end."""
+
+    def __init__(self, family):
+        super().__init__(family)
+        self.family = family
+
+
 @dataclass
 class Found:
     token: object  # the RefreshToken, with .access_token and .user set (None where there is none)

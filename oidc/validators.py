@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -120,8 +121,22 @@ class IdentityValidator(OAuth2Validator):
         AuthorizationCode.objects.filter(pk=grant.pk).update(**AuthContext.fields_from(context))
         return grant
 
+    @staticmethod
+    def _grant(code, request, client=None) -> AuthorizationCode | None:
+        """The code's row, read once per token request: oauthlib asks for its scopes, nonce, PKCE challenge
+        and redirect URI one by one, and DOT read the row again for each (six times per exchange). With
+        `client`, only that app's code."""
+        cached = getattr(request, "_identity_grant", None)
+        if cached is None or cached[0] != code:
+            cached = (code, AuthorizationCode.objects.select_related("user").filter(code=code).first())
+            request._identity_grant = cached
+        grant = cached[1]
+        if grant is not None and client is not None and grant.application_id != client.pk:
+            return None
+        return grant
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
-        grant = AuthorizationCode.objects.select_related("user").filter(code=code, application=client).first()
+        grant = self._grant(code, request, client)
         if grant is None:
             revoke_code(code)  # a spent (or forged) code: whatever it already bought is revoked
             return False
@@ -130,8 +145,14 @@ class IdentityValidator(OAuth2Validator):
         if not authorization.may_sign_in(grant.user, client):
             AUTHORIZATION_REFUSALS.labels("not_assigned", "token").inc()  # unassigned since the code was issued
             return False
-        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+        if grant.is_expired():  # then what DOT's validate_code does
             return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
         request.scopes = still_available(client, request.scopes)  # a grant withdrawn since the code was issued
         if not request.scopes:
             return False
@@ -142,6 +163,22 @@ class IdentityValidator(OAuth2Validator):
         request.code_hash = code_hash(code)
         return True
 
+    def get_code_challenge(self, code, request):
+        grant = self._grant(code, request, request.client)
+        return (grant.code_challenge or None) if grant else None
+
+    def get_code_challenge_method(self, code, request):
+        grant = self._grant(code, request, request.client)
+        return (grant.code_challenge_method or None) if grant else None
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        grant = self._grant(code, request)
+        return grant.scope.split() if grant and grant.scope else []
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        grant = self._grant(code, request)
+        return (grant.nonce or None) if grant else None
+
     def get_default_redirect_uri(self, client_id, request, *args, **kwargs):
         # There is no default: the authorize view refuses a request without redirect_uri, so every
         # code is bound to one, and the token request must repeat it (RFC 6749 §4.1.3, OpenID Connect
@@ -151,7 +188,8 @@ class IdentityValidator(OAuth2Validator):
         )
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
-        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+        grant = self._grant(code, request, client)
+        if grant is None or not grant.redirect_uri_allowed(redirect_uri):
             # RFC 6749 §5.2 names this invalid_grant (oauthlib's default error says invalid_request).
             raise errors.InvalidGrantError(
                 description="redirect_uri does not match the authorization request.", request=request
@@ -173,7 +211,12 @@ class IdentityValidator(OAuth2Validator):
         # dict, so a refresh token dropped here is never stored nor sent. Refreshes keep rotating.
         if request.grant_type == "authorization_code" and not request.client.gets_refresh_token(request.scopes):
             token.pop("refresh_token", None)
-        return super().save_bearer_token(token, request, *args, **kwargs)
+        try:
+            return super().save_bearer_token(token, request, *args, **kwargs)
+        except rotation.Replayed as replay:
+            # After DOT's transaction rolled back, so that the family's revocation stays.
+            RefreshToken.revoke_family(replay.family)
+            raise errors.InvalidGrantError(request=request) from None
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
         # DOT's, without reading back the ID token it signed a moment ago (finalize_id_token keeps the row).
@@ -257,8 +300,7 @@ class IdentityValidator(OAuth2Validator):
         )
         previous = request.refresh_token_instance
         if not rotation.spend(previous):
-            RefreshToken.revoke_family(previous.token_family)
-            raise errors.InvalidGrantError(request=request)
+            raise rotation.Replayed(previous.token_family)
         access_token = self._create_access_token(expires, request, token, source_refresh_token=previous)
         self._create_refresh_token(request, token["refresh_token"], access_token, previous)
 

@@ -45,13 +45,16 @@ def signin(request):
     password_address = realms.password_address(request)
     email = request.GET.get("email", "") or (request.user.email if again else password_address)
     form = SignInForm(request, data=request.POST or None, initial={"email": email})
-    context = {
-        "form": form,
-        "next": next_url or "",
-        "again": again,
-        "password_address": password_address,
-        **sections.page_sections(request, sections.SIGNIN),
-    }
+
+    def page() -> dict:  # what the page shows, read only when it is shown (a sign-in that succeeds redirects)
+        return {
+            "form": form,
+            "next": next_url or "",
+            "again": again,
+            "password_address": password_address,
+            **sections.page_sections(request, sections.SIGNIN),
+        }
+
     if request.method == "POST" and (realm := realm_of(request.POST, next_url, request)) is not None:
         # Home-realm discovery: the domain's provider signs in, and the password is not checked (nor is
         # it asked whether the address has an account: every address of the domain goes there). A page
@@ -66,8 +69,8 @@ def signin(request):
             begin_code_signin(request, form.cleaned_data["email"], form.cleaned_data["password"], next_url)
             return redirect("accounts:signin_code")
     except RateLimited as refused:
-        return respond(request, refused, "accounts/signin.html", context)
-    return render(request, "accounts/signin.html", context, status=400 if form.is_bound else 200)
+        return respond(request, refused, "accounts/signin.html", page())
+    return render(request, "accounts/signin.html", page(), status=400 if form.is_bound else 200)
 
 
 def realm_of(data, next_url: str | None = None, request=None) -> realms.Realm | None:
