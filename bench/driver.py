@@ -240,7 +240,8 @@ async def main(args) -> dict:
     # The app's own connection per user: its token requests carry no browser cookies (no session to read).
     apps = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30) for _ in range(args.users)]
     users = [
-        User(client, app, first + number, seed, args.origin) for number, (client, app) in enumerate(zip(clients, apps))
+        User(client, app, first + number, seed, args.origin)
+        for number, (client, app) in enumerate(zip(clients, apps, strict=True))
     ]
     if setup:
         await asyncio.gather(*(setup(user) for user in users))
