@@ -35,7 +35,7 @@ class Reader:
                 col = field.get_col(alias)
                 converters.append((col, connection.ops.get_db_converters(col) + field.get_db_converters(connection)))
             parts.append((model, [field.attname for field in fields], converters))
-            columns += [f"{alias}.{connection.ops.quote_name(field.column)}" for field in fields]
+            columns += [f"{alias}.{_quoted(field)}" for field in fields]
         return f"SELECT {', '.join(columns)} FROM {self.join_sql} {self.where_sql}", parts  # noqa: S608
 
     def one(self, params: list) -> tuple | None:
@@ -45,7 +45,8 @@ class Reader:
             row = cursor.fetchone()
         if row is None:
             return None
-        found, start = [], 0
+        found: list[models.Model | None] = []
+        start = 0
         for model, attnames, converters in parts:
             values = list(row[start : start + len(attnames)])
             start += len(attnames)
@@ -79,8 +80,15 @@ def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def column(model: type[models.Model], field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
+def column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):  # a reverse relation has no column
+        raise TypeError(f"{model.__name__}.{name} is no column")
+    return _quoted(field)
+
+
+def _quoted(field: models.Field) -> str:
+    return connection.ops.quote_name(field.column or field.name)
 
 
 @cache
@@ -88,11 +96,11 @@ def _insert_plan(model: type[models.Model]) -> tuple[str, list, bool]:
     fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.db_returning)]
     returning = connection.features.can_return_columns_from_insert
     sql = (
-        f"INSERT INTO {table(model)} ({', '.join(connection.ops.quote_name(field.column) for field in fields)})"  # noqa: S608
+        f"INSERT INTO {table(model)} ({', '.join(_quoted(field) for field in fields)})"  # noqa: S608
         f" VALUES ({', '.join(['%s'] * len(fields))})"
     )
     if returning:
-        sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+        sql += f" RETURNING {_quoted(model._meta.pk)}"
     return sql, fields, returning
 
 
