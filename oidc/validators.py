@@ -9,7 +9,9 @@
 - a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
 - a code or a refresh brings only the scopes the app may still ask for (a grant an admin withdrew is gone);
-- ID tokens and logout hints are checked against every published key, found by `kid`;
+- ID tokens are signed with the app's algorithm (RS256 or ES256) and name their key (`kid`), through
+  `oidc.signing`; ID token hints are checked against every published key, found by `kid`, and only
+  with the algorithm that key signs with;
 - `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
   refresh, a code exchange or a bearer token for someone an assignment-required app no longer admits
   is refused.
@@ -24,6 +26,7 @@ import json
 import uuid
 from datetime import timedelta
 
+from django.db import router, transaction
 from django.utils import timezone
 from jwcrypto import jws
 from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model, set_token_value
@@ -33,7 +36,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from identity.metrics import AUTHORIZATION_REFUSALS
 
-from . import audience, authorization, keys, rotation, rows
+from . import audience, authorization, rotation, rows, signing
 from .app_settings import app_settings
 from .models import AuthContext, AuthorizationCode, Client, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
@@ -352,13 +355,24 @@ class IdentityValidator(OAuth2Validator):
         claims.update({claim: value for claim, value in context.items() if value})
         return authorization.limit_groups(claims), expiration
 
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        """DOT's, but signed through oidc.signing with the app's algorithm, every token naming its key
+        (DOT's sends a `kid` for RS256 only and signs with `client.jwk_key`, a single key)."""
+        claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:  # oauthlib bug #746, as DOT works around it
+            id_token["nonce"] = request.nonce
+        signed = signing.sign(id_token, alg=request.client.algorithm, typ="JWT")
+        with transaction.atomic(using=router.db_for_write(get_id_token_model())):
+            record = self._save_id_token(id_token["jti"], request, expiration_time)
+        request.access_token = request.id_token = record  # as DOT leaves them
+        return signed
+
     def _get_key_for_token(self, token):
-        unverified = jws.JWS()
-        unverified.deserialize(token)
-        header = unverified.jose_header
-        if isinstance(header, list):
-            header = header[0]
-        return keys.key_for(header.get("kid"))
+        """DOT asks for the key of an ID token hint (logout, prompt=none, the access token's link to its
+        ID token) and verifies with the token's own `alg`: so only a key whose algorithm is that one."""
+        key = signing.verification_key(token)
+        return key.key if key is not None else None
 
     def _load_id_token(self, token):
         try:
