@@ -5,6 +5,7 @@ registered redirect origin, found from the authorization request they belong to;
 
 from __future__ import annotations
 
+from functools import cache
 from urllib.parse import parse_qs, urlsplit
 
 from django.urls import reverse
@@ -19,9 +20,15 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@cache
+def _path(name: str) -> str:
+    """Asked on every page: reverse() costs more than the rest of the look-up, and the URLs never change."""
+    return reverse(name)
+
+
 def _authorization_origin(url: str) -> str | None:
     parts = urlsplit(url)
-    if parts.path != reverse("oauth2_provider:authorize"):
+    if parts.path != _path("oauth2_provider:authorize"):
         return None
     query = parse_qs(parts.query)
     client_id, redirect_uri = query.get("client_id", [""])[0], query.get("redirect_uri", [""])[0]
@@ -49,7 +56,7 @@ def app_origins(request) -> set[str]:
     if pending is not None:
         candidates.append(pending.next)
     origins = {origin for url in set(candidates) if url and (origin := _authorization_origin(url))}
-    if request.path == reverse("oauth2_provider:rp-initiated-logout") and (origin := _logout_origin(request)):
+    if request.path == _path("oauth2_provider:rp-initiated-logout") and (origin := _logout_origin(request)):
         origins.add(origin)
     return origins
 

@@ -32,10 +32,11 @@ def _complete_test_keyset(path: str) -> None:
 
     keyset = json.loads(open(path).read()) if os.path.exists(path) else {"keys": []}
     present = {entry.get("kty", "RSA") for entry in keyset["keys"] if entry.get("retired") is None}
-    if not {"RSA", "EC"} <= present:
+    if not {"RSA", "EC"} <= present or any("kty" not in entry for entry in keyset["keys"]):
         # Only now: oidc.keys reads settings, which a server process the tests start is still importing.
         from oidc.keys import ALGORITHMS, new_key_entry
 
+        keyset["keys"] = [{"kty": "RSA", **entry} for entry in keyset["keys"]]  # as they were read: RSA
         keyset["keys"] += [new_key_entry(alg) for kty, alg in ALGORITHMS.items() if kty not in present]
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(f"{path}.{os.getpid()}.tmp", "w") as handle:
