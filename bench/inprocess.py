@@ -23,6 +23,7 @@ import pstats
 import secrets
 import sys
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -30,6 +31,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
+OURS = tuple(
+    f"{ROOT}/{app}/" for app in ("accounts", "directory", "federation", "identity", "mfa", "oidc", "saml", "scim")
+)
 
 
 class DirectWSGI(httpx.AsyncBaseTransport):
@@ -108,9 +112,14 @@ async def run(args) -> None:
 
     statements: Counter[str] = Counter()
 
+    callers: Counter[str] = Counter()
+
     def count(execute, sql, params, many, context):
         if "SAVEPOINT" not in sql:  # transaction.atomic's, left out as in tests/oidc/test_rotation.py
             statements[sql.split(" WHERE ")[0][:110]] += 1
+        if args.trace and args.trace in sql:
+            ours = [f for f in traceback.extract_stack() if f.filename.startswith(OURS) and "/bench/" not in f.filename]
+            callers[" < ".join(f"{Path(f.filename).relative_to(ROOT)}:{f.lineno}" for f in reversed(ours[-3:]))] += 1
         return execute(sql, params, many, context)
 
     redis = redis_connection()
@@ -137,6 +146,8 @@ async def run(args) -> None:
     if args.sql:
         for sql, times in statements.most_common():
             print(f"  {times / args.ops:5.1f}  {sql}")
+    for where, times in callers.most_common():
+        print(f"  {times / args.ops:5.1f}  {args.trace!r} from {where}")
     pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort).print_stats(args.top)
     if args.out:
         profiler.dump_stats(args.out)
@@ -161,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sort", default="cumulative", help="cProfile's order: cumulative, tottime...")
     parser.add_argument("--out", help="write the cProfile data here (for snakeviz, gprof2dot...)")
     parser.add_argument("--json", help="write the counts here (tests/bench_suite pins them)")
+    parser.add_argument("--trace", help="where the statements containing this text come from (our frames)")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"),

@@ -89,7 +89,7 @@ class AuthorizeView(OAuthLibMixin, View):
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self._oauth_error(error)
-        client = Client.objects.get(client_id=credentials["client_id"])
+        client = credentials["request"].client  # loaded by the validator (validate_client_id)
         # The API the scopes are for, checked against `resource` by the validator (oidc.audience).
         credentials["resource"] = getattr(credentials.get("request"), "resource", [])
         try:

@@ -340,3 +340,29 @@ def test_web_worker_killed_during_signups_leaves_no_partial_accounts(redis_serve
     # account and its mail exist, the answer was lost): so the counts agree up to those.
     assert emails - succeeded <= failed
     assert len(succeeded) <= len(emails) <= len(succeeded) + len(failed)
+
+
+# --- gunicorn loads the app once, in the master (preload_app) --------------------------------------
+
+
+def test_the_preloading_master_holds_no_connection_its_workers_would_share(redis_server_binary, tmp_path, user):
+    """A socket opened while the master loads the app would be inherited by every worker, each reading
+    the others' replies. After real requests (sign-in: PostgreSQL, Redis), the master holds only its
+    listening socket; a killed worker's replacement serves, forked from the loaded app."""
+    import psutil
+
+    with stack(tmp_path) as web:
+        web.env["WEB_CONCURRENCY"] = "2"
+        master = web.start_gunicorn()
+        workers = wait_for(lambda: len(_children(master.pid)) == 2 and _children(master.pid), 20, "2 gunicorn workers")
+        assert "_rust.abi3.so" in Path(f"/proc/{master.pid}/maps").read_text(), "the master loaded the app"
+        for _ in range(4):
+            sign_in(web, user.email)
+        held = [conn for conn in psutil.Process(master.pid).net_connections() if conn.raddr]
+        assert held == [], held
+        assert all(psutil.Process(worker).net_connections() for worker in workers), "workers connect, not the master"
+
+        os.kill(workers[0], signal.SIGKILL)
+        wait_for(lambda: [pid for pid in _children(master.pid) if pid not in workers], 20, "a replacement worker")
+        for _ in range(4):
+            sign_in(web, user.email)
