@@ -102,6 +102,18 @@ def wait_for(url: str, what: str, proc: subprocess.Popen, context=None, timeout:
     raise SystemExit(f"{what} did not answer {url} within {timeout}s")
 
 
+def gunicorn_argv(
+    module: str, certificate: tuple[Path, Path] | None = None, config: str = "gunicorn.conf.py"
+) -> list[str]:
+    """How every site is started: the repository's gunicorn command and configuration, serving https
+    when given a certificate and its key (gunicorn's sync workers then make a new TLS context and
+    handshake for every request: they close each connection after one response)."""
+    argv = [str(BIN / "gunicorn"), module, "-c", config]
+    if certificate:
+        argv += ["--certfile", str(certificate[0]), "--keyfile", str(certificate[1])]
+    return argv
+
+
 class Bench:
     def __init__(self, exits: ExitStack, args):
         self.exits = exits
@@ -110,9 +122,7 @@ class Bench:
         self.ports = {name: free_port() for name in ("web", "baseline", "allauth", "redis", "broker", "smtp")}
         self.procs: dict[str, subprocess.Popen] = {}
         self.scheme = "https" if args.tls else "http"
-        self.cert = self.key = None
-        if args.tls:
-            self.cert, self.key = tls.self_signed(VAR)
+        self.certificate = tls.self_signed(VAR) if args.tls else None
         self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -174,18 +184,19 @@ class Bench:
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def gunicorn(self, name: str, module: str, **env: str) -> subprocess.Popen:
-        """A site under the repository's gunicorn command and configuration, with TLS if --tls."""
-        argv = [str(BIN / "gunicorn"), module, "-c", "gunicorn.conf.py"]
-        if self.cert:
-            argv += ["--certfile", str(self.cert), "--keyfile", str(self.key)]
-        port = self.ports["web" if name == "gunicorn" else name]
-        return self.spawn(name, argv, BIND=f"127.0.0.1:{port}", **env)
+    def port(self, site: str) -> int:
+        return self.ports["web" if site == "gunicorn" else site]
 
-    def wait_for(self, name: str, path: str, proc: subprocess.Popen) -> None:
-        port = self.ports["web" if name == "gunicorn" else name]
-        context = tls.client_context(self.cert) if self.cert else None
-        wait_for(f"{self.scheme}://127.0.0.1:{port}{path}", name, proc, context)
+    def base(self, site: str) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port(site)}"
+
+    def gunicorn(self, site: str, module: str, **env: str) -> subprocess.Popen:
+        argv = gunicorn_argv(module, self.certificate)
+        return self.spawn(site, argv, BIND=f"127.0.0.1:{self.port(site)}", **env)
+
+    def wait_for(self, site: str, path: str, proc: subprocess.Popen) -> None:
+        context = tls.client_context(self.certificate[0]) if self.certificate else None
+        wait_for(self.base(site) + path, site, proc, context)
 
     def allauth_env(self) -> dict[str, str]:
         url = self.args.database_url
@@ -344,7 +355,7 @@ class Bench:
 
     def scenario(self, name: str) -> dict:
         site = OTHER_SITES.get(name, "gunicorn")
-        base = f"{self.scheme}://127.0.0.1:{self.ports['web' if site == 'gunicorn' else site]}"
+        base = self.base(site)
         argv = [
             sys.executable,
             "-m",
@@ -364,8 +375,8 @@ class Bench:
             "--origin",
             self.env["SITE_URL"] if site == "gunicorn" else base,  # the others trust only their own address
         ]
-        if self.cert:
-            argv += ["--ca", str(self.cert)]
+        if self.certificate:
+            argv += ["--ca", str(self.certificate[0])]
         driver = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -400,7 +411,7 @@ class Bench:
 
         used = {key: after["cpu"].get(key, 0.0) - before["cpu"].get(key, 0.0) for key in after["cpu"]}
         if site == "gunicorn":
-            server_cpu = sum(v for k, v in used.items() if k not in SHARED_SERVERS)
+            server_cpu = sum(v for k, v in used.items() if k not in OTHER_SITES.values())
         else:
             server_cpu = sum(used.get(k, 0.0) for k in (site, *SHARED_SERVERS[site]))
         ops, requests = max(result["operations"], 1), max(result["requests"], 1)
