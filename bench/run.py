@@ -238,8 +238,8 @@ class Bench:
             )
         print("Preparing the database, the signing key and static files…", flush=True)
         self.manage("migrate", "--noinput")
-        if not Path(self.env["OIDC_KEYS_FILE"]).exists():
-            self.manage("rotate_signing_key")
+        Path(self.env["OIDC_KEYS_FILE"]).unlink(missing_ok=True)  # a fresh keyset: one key of each type
+        self.manage("rotate_signing_key")
         self.manage("collectstatic", "--noinput")
         shutil.rmtree(VAR / "prometheus", ignore_errors=True)  # a past run's worker files would be read too
         (VAR / "prometheus").mkdir()

@@ -3,7 +3,9 @@
 django-oauth-toolkit calls `generate` (OAUTH2_PROVIDER["ACCESS_TOKEN_GENERATOR"]) before it stores
 the token, so a JWT is stored like any token (by its SHA-256, the value itself never at rest): revocation,
 introspection, ended sessions and refresh-token reuse detection find it as before. Signed with the
-provider's current key (oidc.keys), so an API verifies it from the JWKS without asking us.
+provider's current key for the API's algorithm (`Api.algorithm`: ES256, or RS256 for APIs registered
+before ES256 and those whose library needs it; oidc.signing), so an API verifies it from the JWKS,
+by `kid`, without asking us.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from jwcrypto import jwt
 from oauthlib.oauth2.rfc6749.tokens import random_token_generator
 
 from directory.access import roles_for
 
-from . import audience, issuer, keys
+from . import audience, issuer, signing
 from .authorization import ROLES_SCOPE
 
 JWT_ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1: what tells it apart from an ID token
@@ -26,7 +27,7 @@ def generate(request, refresh_token: bool = False) -> str:
     api = audience.token_api(request)
     if api is None:
         return random_token_generator(request)
-    return signed(api.identifier, request)
+    return signing.sign(claims_for(api.identifier, request), alg=api.algorithm, typ=JWT_ACCESS_TOKEN_TYPE)
 
 
 def claims_for(identifier: str, request) -> dict:
@@ -52,12 +53,3 @@ def claims_for(identifier: str, request) -> dict:
         if ROLES_SCOPE in request.scopes:  # as in the ID token: only when the app asked (and consent said so)
             claims["roles"] = roles_for(user, client)
     return claims
-
-
-def signed(identifier: str, request) -> str:
-    key = keys.active_key()
-    token = jwt.JWT(
-        header={"alg": "RS256", "typ": JWT_ACCESS_TOKEN_TYPE, "kid": key.kid}, claims=claims_for(identifier, request)
-    )
-    token.make_signed_token(key.key)
-    return token.serialize()

@@ -49,6 +49,7 @@ class ClientForm(forms.ModelForm):
             "refresh_without_offline_access",
             "assignment_required",
             "groups_claim",
+            "algorithm",
         ]
         labels = {"skip_authorization": _("First-party app: skip the consent page")}
 
@@ -72,9 +73,10 @@ class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin
         "client_type",
         "authorization_grant_type",
         "skip_authorization",
+        "algorithm",
         "created",
     ]
-    list_filter = ["client_type", "authorization_grant_type", "skip_authorization"]
+    list_filter = ["client_type", "authorization_grant_type", "skip_authorization", "algorithm"]
     search_fields = ["name", "client_id"]
 
     def get_queryset(self, request):
@@ -88,6 +90,7 @@ class ClientAdmin(AuditsDirectoryChanges, SuperuserChangesOnly, admin.ModelAdmin
         (_("Consent and refresh tokens"), {"fields": ["skip_authorization", "refresh_without_offline_access"]}),
         (_("APIs"), {"fields": ["granted_scopes"]}),
         (_("Authorization (directory)"), {"fields": ["assignment_required", "groups_claim"]}),
+        (_("Token signing"), {"fields": ["algorithm"]}),
         (_("History"), {"fields": ["created", "updated"]}),
     ]
     filter_horizontal = ["granted_scopes"]
@@ -142,10 +145,10 @@ class ApiAdmin(SuperuserChangesOnly, admin.ModelAdmin):
 
     protected_message = PROTECTED_APIS
     inlines = [ApiScopeInline]
-    list_display = ["name", "identifier", "resource_server", "created"]
+    list_display = ["name", "identifier", "resource_server", "algorithm", "created"]
     search_fields = ["name", "identifier", "scopes__value"]
     list_select_related = ["resource_server"]
-    fields = ["name", "identifier", "description", "resource_server"]
+    fields = ["name", "identifier", "description", "resource_server", "algorithm"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "resource_server":

@@ -1,7 +1,9 @@
 """What the provider needs before it can serve: a usable signing keyset. A system check (`manage.py
 check --deploy`, and every web process at start, see identity/wsgi.py) and a readiness check
 (`/readyz`), so a missing or unreadable keyset stops the start and keeps a node out of rotation
-instead of answering the first token request with a 500. And a warning for the retired OIDC_API_SCOPES."""
+instead of answering the first token request with a 500. A warning when the keyset lacks a key type
+(an RSA keyset from before ES256): it keeps signing for the apps of the type it has, so it stops no
+start, but says what to run. And a warning for the retired OIDC_API_SCOPES."""
 
 from __future__ import annotations
 
@@ -20,6 +22,24 @@ def signing_keys_usable(app_configs=None, **kwargs) -> list[checks.CheckMessage]
     if problem is None:
         return []
     return [checks.Error(problem.reason, hint=problem.fix, id="oidc.E001")]
+
+
+@checks.register(checks.Tags.security, STARTUP)  # in development too (runserver): a stale keys file
+def every_algorithm_has_a_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    if keys.made_on_first_use() or keys.keyset_problem() is not None:
+        return []  # made with every type when first needed, or oidc.E001 says why
+    missing = keys.missing_algorithms()
+    if not missing:
+        return []
+    named = " and ".join(f"{alg} ({keys.KEY_TYPES[alg]})" for alg in missing)
+    return [
+        checks.Warning(
+            f"The OpenID Connect keyset has no active {named} key: apps and APIs set to {' or '.join(missing)} "
+            "get no tokens (503), and none can be set to it.",
+            hint=keys.missing_key_fix(),
+            id="oidc.W002",
+        )
+    ]
 
 
 def signing_keys_ready() -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 
 from django.db import transaction
-from jwcrypto import jwt
 
-from . import issuer, keys
+from . import issuer, signing
 from .app_settings import app_settings
 from .models import PendingLogout
 
@@ -20,7 +18,8 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def logout_token(client, subject: str, sid: str = "") -> str:
-    """A logout token for one app: by `sid` for one session, by `sub` alone for all of them."""
+    """A logout token for one app: by `sid` for one session, by `sub` alone for all of them; signed
+    with the app's algorithm, as its ID tokens are."""
     now = int(time.time())
     claims = {
         "iss": issuer(),
@@ -33,10 +32,7 @@ def logout_token(client, subject: str, sid: str = "") -> str:
     }
     if sid:
         claims["sid"] = sid
-    signing = keys.active_key()
-    token = jwt.JWT(header={"alg": "RS256", "typ": "logout+jwt", "kid": signing.kid}, claims=json.dumps(claims))
-    token.make_signed_token(signing.key)
-    return token.serialize()
+    return signing.sign(claims, alg=client.algorithm, typ="logout+jwt")
 
 
 def notify_logout(client, user, sid: str = "") -> None:

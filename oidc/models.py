@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication, AbstractGrant
 
-from . import keys
+from . import keys, rows
 from .scopes import OFFLINE_ACCESS, OIDC_SCOPES
 
 if TYPE_CHECKING:
@@ -55,6 +55,29 @@ def uri_problem(uri: str) -> str | None:
     return None
 
 
+class SigningAlgorithm(models.TextChoices):
+    """How an app's ID and logout tokens, or an API's access tokens, are signed: with one of Identity's
+    own keys (oidc.keys), never with a client secret (HS256)."""
+
+    ES256 = "ES256", _("ES256 (ECDSA with P-256)")
+    RS256 = "RS256", _("RS256 (RSA)")
+
+
+def algorithm_problem(algorithm: str) -> StrOrPromise | None:
+    """Why tokens cannot be signed with `algorithm` now, or None: the keyset has no active key for it
+    (a keyset from before ES256). A keyset that cannot be read at all is oidc.E001's to report."""
+    try:
+        missing = keys.missing_algorithms()
+    except keys.KeysetUnavailable:
+        return None
+    if algorithm not in missing:
+        return None
+    return _(
+        "The signing keyset has no active %(algorithm)s key yet: run `manage.py rotate_signing_key` "
+        "first, or choose another algorithm."
+    ) % {"algorithm": algorithm}
+
+
 class Client(AbstractApplication):
     """A relying app: a website or service that sends people here to sign in.
 
@@ -71,9 +94,16 @@ class Client(AbstractApplication):
         _("protocol"), max_length=8, choices=Protocol.choices, default=Protocol.OIDC, editable=False
     )
 
-    # ID tokens are always signed with Identity's RSA keys, never with a client secret (HS256).
+    # Apps registered before ES256 keep RS256 (migration 0011).
     algorithm = models.CharField(
-        _("algorithm"), max_length=5, choices=[("RS256", "RS256")], default="RS256", blank=True
+        _("signing algorithm"),
+        max_length=5,
+        choices=SigningAlgorithm.choices,
+        default=SigningAlgorithm.ES256,
+        help_text=_(
+            "How its ID tokens and logout tokens are signed. ES256 costs Identity far less per token; choose "
+            "RS256 only for an app whose OpenID Connect library verifies nothing else."
+        ),
     )
     allowed_scopes = models.CharField(
         _("allowed scopes"),
@@ -156,6 +186,8 @@ class Client(AbstractApplication):
                 % {"scopes": " ".join(sorted(unknown))}
             )
         errors.pop("algorithm", None)  # DOT checks OIDC_RSA_PRIVATE_KEY; our keys live in oidc.keys
+        if self.protocol == self.Protocol.OIDC and (unsignable := algorithm_problem(self.algorithm)):
+            errors.setdefault("algorithm", []).append(unsignable)
         if errors:
             raise ValidationError(errors)
 
@@ -176,16 +208,29 @@ class Client(AbstractApplication):
 
     @property
     def jwk_key(self):
-        return keys.signing_key()
+        """DOT's idea of the one key that signs the app's tokens (oidc.signing is what signs them)."""
+        return keys.active_key(self.algorithm).key
 
     def get_allowed_schemes(self) -> list[str]:
         return ["https", "http"]  # http only ever matches a registered loopback URI (see clean)
 
     @property
     def scope_list(self) -> list[str]:
-        """Every scope the app may ask for: OpenID Connect's it was allowed, and the API scopes granted."""
-        granted = list(self.granted_scopes.values_list("value", flat=True)) if self.pk else []
-        return [*self.allowed_scopes.split(), *granted]
+        """Every scope the app may ask for: OpenID Connect's it was allowed, and the API scopes granted
+        (read on every token request: SQL built once, oidc.rows)."""
+        return [*self.allowed_scopes.split(), *(_GRANTED_SCOPES([self.pk]) if self.pk else [])]
+
+
+def _granted_scopes_sql() -> str:
+    through = Client.granted_scopes.through
+    scope, client = (rows.column(through, name) for name in ("apiscope", "client"))
+    return (
+        f"SELECT s.value FROM {rows.table(ApiScope)} s JOIN {rows.table(through)} g ON g.{scope} = s.id"  # noqa: S608
+        f" WHERE g.{client} = %s ORDER BY s.value"
+    )
+
+
+_GRANTED_SCOPES = rows.Values(_granted_scopes_sql)
 
 
 # RFC 6749 §3.3: a scope-token is printable ASCII but space, double quote and backslash.
@@ -227,6 +272,17 @@ class Api(models.Model):
         verbose_name=_("resource server"),
         help_text=_("The confidential client that may introspect this API's tokens (RFC 7662)."),
     )
+    # APIs registered before ES256 keep RS256 (migration 0011): they may check the algorithm.
+    algorithm = models.CharField(
+        _("signing algorithm"),
+        max_length=5,
+        choices=SigningAlgorithm.choices,
+        default=SigningAlgorithm.ES256,
+        help_text=_(
+            "How its access tokens (JWTs) are signed. ES256 costs Identity far less per token; choose RS256 only "
+            "for an API whose JWT library verifies nothing else."
+        ),
+    )
     created = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -245,6 +301,8 @@ class Api(models.Model):
             errors["resource_server"] = [
                 _("A resource server authenticates with a secret: it must be a confidential client.")
             ]
+        if problem := algorithm_problem(self.algorithm):
+            errors["algorithm"] = [problem]
         if errors:
             raise ValidationError(errors)
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from . import rows
 from .models import TokenFamily
 
 
@@ -43,52 +43,24 @@ class Found:
     family: TokenFamily | None
 
 
-@cache
-def _plan() -> tuple[str, list]:
-    """The one SELECT of `find` and, per table, its model and columns (built once per process)."""
-    RefreshToken, AccessToken, User = get_refresh_token_model(), get_access_token_model(), get_user_model()
-    parts = [("rt", RefreshToken), ("at", AccessToken), ("u", User), ("f", TokenFamily)]
-    plan, columns = [], []
-    for alias, model in parts:
-        fields = list(model._meta.concrete_fields)
-        # What the ORM applies to each value it reads (JSON decoded, SQLite's UUIDs and dates parsed...).
-        converters = []
-        for field in fields:
-            col = field.get_col(alias)
-            converters.append((col, connection.ops.get_db_converters(col) + field.get_db_converters(connection)))
-        plan.append((model, [field.attname for field in fields], converters))
-        columns += [f'{alias}."{field.column}"' for field in fields]
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {RefreshToken._meta.db_table} rt"
-        f" LEFT JOIN {AccessToken._meta.db_table} at ON at.id = rt.access_token_id"
-        f" JOIN {User._meta.db_table} u ON u.id = rt.user_id"
-        f" LEFT JOIN {TokenFamily._meta.db_table} f ON f.family = rt.token_family"
-        # Several rows may share a checksum (unique is (checksum, revoked)): the live one, else the latest.
-        " WHERE rt.token_checksum = %s ORDER BY rt.revoked IS NOT NULL, rt.revoked DESC LIMIT 1"
-    )
-    return sql, plan
+RefreshToken, AccessToken, User = get_refresh_token_model(), get_access_token_model(), get_user_model()
+
+_FIND = rows.Reader(
+    [("rt", RefreshToken), ("at", AccessToken), ("u", User), ("f", TokenFamily)],
+    f"{rows.table(RefreshToken)} rt LEFT JOIN {rows.table(AccessToken)} at ON at.id = rt.access_token_id"
+    f" JOIN {rows.table(User)} u ON u.id = rt.user_id"
+    f" LEFT JOIN {rows.table(TokenFamily)} f ON f.family = rt.token_family",
+    # Several rows may share a checksum (unique is (checksum, revoked)): the live one, else the latest.
+    "WHERE rt.token_checksum = %s ORDER BY rt.revoked IS NOT NULL, rt.revoked DESC LIMIT 1",
+)
 
 
 def find(value: str) -> Found | None:
     """The refresh token with this value, whatever its state, or None."""
-    sql, plan = _plan()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [hashlib.sha256(value.encode()).hexdigest()])
-        row = cursor.fetchone()
-    if row is None:
+    found = _FIND.one([hashlib.sha256(value.encode()).hexdigest()])
+    if found is None:
         return None
-    objects, start = [], 0
-    for model, attnames, converters in plan:
-        values = list(row[start : start + len(attnames)])
-        start += len(attnames)
-        if values[0] is None:  # no such row (LEFT JOIN)
-            objects.append(None)
-            continue
-        for index, (col, functions) in enumerate(converters):
-            for convert in functions:
-                values[index] = convert(values[index], col, connection)
-        objects.append(model.from_db(connection.alias, attnames, values))
-    token, access_token, user, family = objects
+    token, access_token, user, family = found
     token.access_token = access_token
     token.user = user
     return Found(token, family)
@@ -97,11 +69,10 @@ def find(value: str) -> Found | None:
 def spend(token) -> bool:
     """Revoke this refresh token and delete its access token, as DOT's RefreshToken.revoke() does, if it
     is still live. False when it was spent meanwhile (a concurrent request with the same token won)."""
-    RefreshToken, AccessToken = get_refresh_token_model(), get_access_token_model()
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {RefreshToken._meta.db_table} SET revoked = %s, updated = %s, access_token_id = NULL"
+            f"UPDATE {rows.table(RefreshToken)} SET revoked = %s, updated = %s, access_token_id = NULL"  # noqa: S608
             " WHERE id = %s AND revoked IS NULL",
             [now, now, token.pk],
         )
@@ -110,9 +81,9 @@ def spend(token) -> bool:
         if token.access_token_id is not None:
             # What the ORM's collector would do: the rows pointing at the access token let go of it.
             cursor.execute(
-                f"UPDATE {TokenFamily._meta.db_table} SET access_token_id = NULL WHERE access_token_id = %s",
+                f"UPDATE {rows.table(TokenFamily)} SET access_token_id = NULL WHERE access_token_id = %s",  # noqa: S608
                 [token.access_token_id],
             )
-            cursor.execute(f"DELETE FROM {AccessToken._meta.db_table} WHERE id = %s", [token.access_token_id])
+            cursor.execute(f"DELETE FROM {rows.table(AccessToken)} WHERE id = %s", [token.access_token_id])  # noqa: S608
     token.revoked, token.access_token_id = now, None
     return True

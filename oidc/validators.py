@@ -9,7 +9,9 @@
 - a code exchange brings a refresh token only for `offline_access` (OpenID Connect Core 11);
 - refresh tokens have an absolute lifetime counted from the first exchange, and stop for inactive people;
 - a code or a refresh brings only the scopes the app may still ask for (a grant an admin withdrew is gone);
-- ID tokens and logout hints are checked against every published key, found by `kid`;
+- ID tokens are signed with the app's algorithm (RS256 or ES256) and name their key (`kid`), through
+  `oidc.signing`; ID token hints are checked against every published key, found by `kid`, and only
+  with the algorithm that key signs with;
 - `roles` and `groups` come from the directory (oidc.authorization), recomputed for every token, and a
   refresh, a code exchange or a bearer token for someone an assignment-required app no longer admits
   is refused.
@@ -24,6 +26,7 @@ import json
 import uuid
 from datetime import timedelta
 
+from django.db import router, transaction
 from django.utils import timezone
 from jwcrypto import jws
 from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model, set_token_value
@@ -33,13 +36,14 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from identity.metrics import AUTHORIZATION_REFUSALS
 
-from . import audience, authorization, keys, rotation
+from . import audience, authorization, rotation, rows, signing
 from .app_settings import app_settings
-from .models import AuthContext, AuthorizationCode, TokenFamily
+from .models import AuthContext, AuthorizationCode, Client, TokenFamily
 from .revocation import code_hash, revoke_code, session_ended
 from .scopes import still_available
 
 AccessToken, IDToken, RefreshToken = get_access_token_model(), get_id_token_model(), get_refresh_token_model()
+_CLIENT = rows.Reader([("c", Client)], rows.table(Client) + " c", "WHERE c.client_id = %s")
 
 
 class IdentityValidator(OAuth2Validator):
@@ -50,6 +54,14 @@ class IdentityValidator(OAuth2Validator):
         "name": "profile",
         **authorization.CLAIM_SCOPES,
     }
+
+    # --- the client, read with oidc.rows (DOT's ORM query cost more than the rest of a grant) ----
+
+    def _load_application(self, client_id, request):
+        if not request.client and isinstance(client_id, str) and "\x00" not in client_id:
+            found = _CLIENT.one([client_id])
+            request.client = found[0] if found else None
+        return super()._load_application(client_id, request)  # DOT's checks, on the client read here
 
     # --- prompt=none is decided by the authorization view before oauthlib sees the request -----
 
@@ -231,7 +243,7 @@ class IdentityValidator(OAuth2Validator):
             resource=getattr(request, "resource", []),  # RFC 8707
         )
         set_token_value(access_token, token["access_token"])
-        access_token.save()
+        rows.insert(access_token)
         if "refresh_token" not in token and getattr(request, "code_hash", None):
             # A code exchange without offline access: a family of one access token, so replay detection,
             # ended sessions and "remove access" still find and revoke it.
@@ -249,7 +261,16 @@ class IdentityValidator(OAuth2Validator):
         )
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
-        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        # DOT's, written with oidc.rows; a code exchange starts the token family.
+        refresh_token = RefreshToken(
+            user=request.user,
+            application=request.client,
+            access_token=access_token,
+            token_family=previous_refresh_token.token_family if previous_refresh_token else uuid.uuid4(),
+            resource=getattr(request, "resource", []),  # RFC 8707
+        )
+        set_token_value(refresh_token, refresh_token_code)
+        rows.insert(refresh_token)
         if previous_refresh_token is None and getattr(request, "code_hash", None):
             self._start_family(request, refresh_token.token_family)
         return refresh_token
@@ -306,6 +327,17 @@ class IdentityValidator(OAuth2Validator):
 
     # --- claims ---------------------------------------------------------------------------------
 
+    def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        return rows.insert(
+            IDToken(
+                user=request.user,
+                scope=request.scope or " ".join(request.scopes),
+                expires=expires,
+                jti=jti,
+                application=request.client,
+            )
+        )
+
     def get_claim_dict(self, request):
         user = request.user
         claims = {"sub": str(user.subject), "email": user.email, "email_verified": user.email_verified}
@@ -323,13 +355,24 @@ class IdentityValidator(OAuth2Validator):
         claims.update({claim: value for claim, value in context.items() if value})
         return authorization.limit_groups(claims), expiration
 
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        """DOT's, but signed through oidc.signing with the app's algorithm, every token naming its key
+        (DOT's sends a `kid` for RS256 only and signs with `client.jwk_key`, a single key)."""
+        claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:  # oauthlib bug #746, as DOT works around it
+            id_token["nonce"] = request.nonce
+        signed = signing.sign(id_token, alg=request.client.algorithm, typ="JWT")
+        with transaction.atomic(using=router.db_for_write(get_id_token_model())):
+            record = self._save_id_token(id_token["jti"], request, expiration_time)
+        request.access_token = request.id_token = record  # as DOT leaves them
+        return signed
+
     def _get_key_for_token(self, token):
-        unverified = jws.JWS()
-        unverified.deserialize(token)
-        header = unverified.jose_header
-        if isinstance(header, list):
-            header = header[0]
-        return keys.key_for(header.get("kid"))
+        """DOT asks for the key of an ID token hint (logout, prompt=none, the access token's link to its
+        ID token) and verifies with the token's own `alg`: so only a key whose algorithm is that one."""
+        key = signing.verification_key(token)
+        return key.key if key is not None else None
 
     def _load_id_token(self, token):
         try:

@@ -35,7 +35,7 @@ from identity.metrics import TOKENS_ISSUED
 from identity.net import client_ip, rate_limit_subject
 from identity.refusals import respond
 
-from . import assurance, audience, authorization, issuer, keys
+from . import assurance, audience, authorization, issuer, keys, signing
 from .flows import (
     NOT_ASSIGNED,
     Decision,
@@ -333,7 +333,7 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
         response = super().get(request, *args, **kwargs)
         data = json.loads(response.content)
         data.update(
-            id_token_signing_alg_values_supported=["RS256"],
+            id_token_signing_alg_values_supported=list(signing.ALGORITHMS),  # each app has one (Client.algorithm)
             grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
             response_modes_supported=["query"],
             acr_values_supported=assurance.ACR_VALUES_SUPPORTED,

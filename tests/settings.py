@@ -22,17 +22,28 @@ WHITENOISE_USE_FINDERS = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STATIC_ROOT = None  # type: ignore[assignment]  # found through the finders instead
 
-# One signing keyset for the whole test run (and any server process the tests start).
+# One signing keyset for the whole test run (and any server process the tests start), with an active
+# key of every type: one left from before ES256 (RSA only) gains its P-256 key.
 OIDC_KEYS_FILE = os.environ.setdefault("OIDC_KEYS_FILE", str(BASE_DIR / "var" / "test-oidc-keys.json"))  # noqa: F405
-if not os.path.exists(OIDC_KEYS_FILE):
-    import json as _json
 
-    from oidc.keys import new_key_entry as _new_key_entry
 
-    os.makedirs(os.path.dirname(OIDC_KEYS_FILE), exist_ok=True)
-    with open(OIDC_KEYS_FILE + ".tmp", "w") as _handle:
-        _json.dump({"keys": [_new_key_entry()]}, _handle)
-    os.replace(OIDC_KEYS_FILE + ".tmp", OIDC_KEYS_FILE)
+def _complete_test_keyset(path: str) -> None:
+    import json
+
+    keyset = json.loads(open(path).read()) if os.path.exists(path) else {"keys": []}
+    present = {entry.get("kty", "RSA") for entry in keyset["keys"] if entry.get("retired") is None}
+    if not {"RSA", "EC"} <= present:
+        # Only now: oidc.keys reads settings, which a server process the tests start is still importing.
+        from oidc.keys import ALGORITHMS, new_key_entry
+
+        keyset["keys"] += [new_key_entry(alg) for kty, alg in ALGORITHMS.items() if kty not in present]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(f"{path}.{os.getpid()}.tmp", "w") as handle:
+            json.dump(keyset, handle)
+        os.replace(f"{path}.{os.getpid()}.tmp", path)
+
+
+_complete_test_keyset(OIDC_KEYS_FILE)
 
 # The same for the SAML identity provider's signing certificate (one, active).
 SAML_KEYS_FILE = os.environ.setdefault("SAML_KEYS_FILE", str(BASE_DIR / "var" / "test-saml-keys.json"))  # noqa: F405

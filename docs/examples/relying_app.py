@@ -4,7 +4,8 @@ Authorization code flow with PKCE (S256), state and nonce; the ID token is check
 provider's JWKS (signature, iss, aud, exp, nonce, at_hash). Then: refresh the tokens, call userinfo,
 and sign out with RP-initiated logout. See docs/examples/README.md for how to run it against `make run`.
 
-    CLIENT_ID=... [CLIENT_SECRET=...] [IDENTITY_URL=http://localhost:8000] [PORT=8001] python relying_app.py
+    CLIENT_ID=... [CLIENT_SECRET=...] [IDENTITY_URL=http://localhost:8000] [PORT=8001] [ID_TOKEN_ALG=ES256] \
+        python relying_app.py
 
 Sessions live in memory (a dict keyed by a random cookie) and die with the process. This is an example:
 a real app keeps them in its own session store, caches discovery and keys, and serves over https.
@@ -34,6 +35,9 @@ IDENTITY_URL = os.environ.get("IDENTITY_URL", "http://localhost:8000").rstrip("/
 CLIENT_ID = os.environ.get("CLIENT_ID") or sys.exit("Set CLIENT_ID (from manage.py register_client); see README.md.")
 CLIENT_SECRET = os.environ.get("CLIENT_SECRET") or None  # none for a public client: PKCE alone
 PORT = int(os.environ.get("PORT", "8001"))
+# The one algorithm the app was registered with (register_client's default; --algorithm RS256 for RS256).
+# Never taken from the token's header: a verifier that lets the token choose can be fooled (RFC 8725).
+ID_TOKEN_ALG = os.environ.get("ID_TOKEN_ALG", "ES256")
 APP_URL = f"http://127.0.0.1:{PORT}"
 REDIRECT_URI = f"{APP_URL}/callback"  # registered exactly like this (and APP_URL + "/" for logout)
 SCOPE = "openid email profile offline_access"  # offline_access: a refresh token
@@ -63,7 +67,7 @@ def validate_id_token(token: dict, nonce: str | None, previous: dict | None = No
     """The ID token's claims, once checked. `previous`: the claims it replaces, after a refresh (OIDC Core §12.2)."""
     meta = provider()
     keys = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())  # picked by `kid`
-    claims = jwt.decode(token["id_token"], keys, algorithms=["RS256"]).claims
+    claims = jwt.decode(token["id_token"], keys, algorithms=[ID_TOKEN_ALG]).claims
     expected = {"iss": {"essential": True, "value": meta["issuer"]}, "aud": {"essential": True, "value": CLIENT_ID}}
     expected |= {"exp": {"essential": True}, "iat": {"essential": True}, "sub": {"essential": True}}
     if nonce:
@@ -154,7 +158,7 @@ class App(BaseHTTPRequestHandler):
             "".join(notes)
             + f"<p>Signed in as <strong>{html.escape(claims.get('email', claims['sub']))}</strong>.</p>"
             + "<h2>ID token claims</h2>"
-            + "<p class=note>Checked: RS256 signature (JWKS, by kid), iss, aud, exp, nonce, at_hash.</p>"
+            + f"<p class=note>Checked: {ID_TOKEN_ALG} signature (JWKS, by kid), iss, aud, exp, nonce, at_hash.</p>"
             + f'<table id="claims">{rows}</table><h2>Tokens</h2>'
             + f'<p>Access token <code id="access-token">{fingerprint}</code> (SHA-256, first 12 hex digits), '
             + f"expires at {time.strftime('%H:%M:%S', time.localtime(token['expires_at']))}; "

@@ -57,6 +57,7 @@ def client_form(client: Client, **overrides) -> dict:
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "allowed_scopes": client.allowed_scopes,
+        "algorithm": client.algorithm,
         "_save": "Save",
         **NO_ROLES_OR_ASSIGNMENTS,
     }

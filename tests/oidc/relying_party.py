@@ -79,7 +79,7 @@ class RelyingParty:
 
     def id_claims(self, id_token: str, nonce: str | None = None) -> dict:
         jwks = JsonWebKey.import_key_set(self.http.get("/oauth/jwks/").json())
-        claims = JsonWebToken(["RS256"]).decode(
+        claims = JsonWebToken([self.client.algorithm]).decode(  # only the app's algorithm, as a strict library
             id_token,
             jwks,
             claims_options={

@@ -40,6 +40,7 @@ def form_data(**overrides) -> dict:
         "post_logout_redirect_uris": "",
         "backchannel_logout_uri": "",
         "allowed_scopes": "openid email profile offline_access",
+        "algorithm": "ES256",  # the page's preselected default
         "_save": "Save",
         **NO_ROLES_OR_ASSIGNMENTS,
     }

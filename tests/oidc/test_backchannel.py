@@ -149,7 +149,7 @@ def logout_claims(token: str, rp: RelyingParty) -> tuple[dict, dict]:
     """Validate a logout token as a relying app must (spec §2.6), against the published JWKS with
     joserfc; returns (header, claims)."""
     keyset = KeySet.import_key_set(rp.http.get("/oauth/jwks/").json())
-    decoded = jwt.decode(token, keyset, algorithms=["RS256"])
+    decoded = jwt.decode(token, keyset, algorithms=[rp.client.algorithm])  # the app's, as its ID tokens
     registry = jwt.JWTClaimsRegistry(
         leeway=5,
         iss={"essential": True, "value": ISSUER},
@@ -162,7 +162,7 @@ def logout_claims(token: str, rp: RelyingParty) -> tuple[dict, dict]:
     registry.validate(decoded.claims)
     claims = dict(decoded.claims)
     header = dict(decoded.header)
-    assert header["alg"] == "RS256"
+    assert header["alg"] == rp.client.algorithm
     assert header["typ"] == "logout+jwt"
     assert header["kid"] in {key["kid"] for key in rp.http.get("/oauth/jwks/").json()["keys"]}
     assert isinstance(claims["iat"], int) and abs(claims["iat"] - time.time()) < 60

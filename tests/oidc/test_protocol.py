@@ -79,7 +79,7 @@ def test_discovery_document_describes_a_code_only_provider(client, settings):
     grants = set(doc["grant_types_supported"])
     assert grants == {"authorization_code", "refresh_token", "client_credentials"}
     assert not grants & {"implicit", "password"}
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]  # RS256 first: OIDC Discovery requires it
     assert doc["subject_types_supported"] == ["public"]
     assert doc["backchannel_logout_supported"] is True
     assert doc["backchannel_logout_session_supported"] is True
@@ -91,16 +91,20 @@ def test_discovery_document_describes_a_code_only_provider(client, settings):
     assert client.get("/.well-known/openid-configuration/").json() == doc
 
 
-def test_jwks_publishes_public_rsa_keys_with_kid_and_the_id_token_names_one(rp, signed_in_client):
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256"])
+def test_jwks_publishes_public_keys_with_kid_and_the_id_token_names_one(signed_in_client, algorithm):
+    client, secret = register(f"{algorithm} app", algorithm=algorithm)
+    rp = RelyingParty(client, secret)
     jwks = rp.http.get("/oauth/jwks/").json()
-    assert jwks["keys"]
+    assert {key["kty"] for key in jwks["keys"]} == {"RSA", "EC"}
     for key in jwks["keys"]:
-        assert key["kty"] == "RSA" and key["kid"] and key.get("use", "sig") == "sig"
+        assert key["kid"] and key.get("use", "sig") == "sig"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key), "a private key part is published"
     body = rp.sign_in_and_redeem(signed_in_client)
     header = jwt_header(body["id_token"])
-    assert header["alg"] == "RS256"
-    assert header["kid"] in {key["kid"] for key in jwks["keys"]}
+    assert header["alg"] == algorithm
+    [named] = [key for key in jwks["keys"] if key["kid"] == header["kid"]]
+    assert named["alg"] == algorithm and named["kty"] == {"ES256": "EC", "RS256": "RSA"}[algorithm]
 
 
 # --- the authorization response -----------------------------------------------------------------

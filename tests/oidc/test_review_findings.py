@@ -241,6 +241,7 @@ def add_resource_server_in_admin(admin_browser: Browser, name: str, identifier: 
             "identifier": identifier,
             "description": "",
             "resource_server": client.pk if client else "",
+            "algorithm": "ES256",
             "scopes-TOTAL_FORMS": "1",
             "scopes-INITIAL_FORMS": "0",
             "scopes-0-value": scope,
@@ -274,6 +275,7 @@ def test_admin_marks_a_resource_server(make_admin, rp, signed_in_client):
             "identifier": "https://mail.example/api",
             "description": "",
             "resource_server": spa.pk,
+            "algorithm": "ES256",
             "scopes-TOTAL_FORMS": "0",
             "scopes-INITIAL_FORMS": "0",
             "_save": "Save",
@@ -410,7 +412,7 @@ def broken_keyset(request, tmp_path) -> tuple[Path, str]:
     if request.param == "not JSON":
         path.write_text('{"keys": [{"pem": "-----BEGIN PRIVATE KEY-----\\nMIIE')
         return path, "is not a valid keyset"
-    path.write_text(json.dumps({"keys": [{**keys.new_key_entry(), "retired": int(time.time())}]}))
+    path.write_text(json.dumps({"keys": [{**keys.new_key_entry("RS256"), "retired": int(time.time())}]}))
     return path, "no active (unretired) key"
 
 

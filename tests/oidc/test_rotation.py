@@ -7,6 +7,7 @@ costs: the statements it runs are pinned, so a change that brings DOT's twenty b
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -120,3 +121,39 @@ def test_spend_unlinks_everything_that_points_at_an_access_token():
         if field.is_relation and field.auto_created and not field.concrete
     }
     assert pointing == {(RefreshToken, "access_token"), (TokenFamily, "access_token")}
+
+
+# --- oidc.rows: what is written and read is what the ORM would write and read -----------------
+
+
+def test_a_row_inserted_by_hand_is_the_row_the_orm_would_write(user, rp):
+    from oauth2_provider.models import set_token_value
+
+    from oidc import rows
+
+    def token(value: str) -> AccessToken:
+        made = AccessToken(user=user, application=rp.client, scope="openid api:read", resource=["urn:api:x"])
+        made.expires = timezone.now() + timedelta(minutes=5)
+        set_token_value(made, value)
+        return made
+
+    by_orm, by_hand = token("by-orm"), token("by-hand")
+    by_orm.save()
+    rows.insert(by_hand)
+    assert by_hand.pk and not by_hand._state.adding
+    stored = {row["id"]: row for row in AccessToken.objects.filter(pk__in=[by_orm.pk, by_hand.pk]).values()}
+    orm, hand = stored[by_orm.pk], stored[by_hand.pk]
+    assert hand["token_checksum"] == hashlib.sha256(b"by-hand").hexdigest() and hand["token"] == ""
+    assert hand["created"] and hand["updated"]
+    different = {"id", "token_checksum", "created", "updated", "expires"}
+    assert {k: v for k, v in hand.items() if k not in different} == {k: v for k, v in orm.items() if k not in different}
+
+
+def test_a_row_read_by_hand_is_the_row_the_orm_reads(rp):
+    from oidc.validators import _CLIENT
+
+    (by_hand,) = _CLIENT.one([rp.client.client_id])
+    by_orm = type(rp.client).objects.get(pk=rp.client.pk)
+    fields = [field.attname for field in type(by_orm)._meta.concrete_fields]
+    assert [getattr(by_hand, name) for name in fields] == [getattr(by_orm, name) for name in fields]
+    assert _CLIENT.one(["no-such-client"]) is None

@@ -113,7 +113,7 @@ def test_oidc_code_flow_hops_between_nodes(nodes, make_user):
 
     status, jwks, _ = app.get("/oauth/jwks/", "b")
     assert status == 200
-    claims = JsonWebToken(["RS256"]).decode(
+    claims = JsonWebToken([client.algorithm]).decode(
         tokens["id_token"],
         JsonWebKey.import_key_set(json.loads(jwks)),  # keys from b verify a token signed on a
         claims_options={

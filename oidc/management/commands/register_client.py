@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from oidc.models import Api, ApiScope, Client
+from oidc.models import Api, ApiScope, Client, SigningAlgorithm
 from oidc.scopes import OIDC_SCOPES
 
 
@@ -33,6 +33,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--skip-consent", action="store_true", help="A first-party app: no consent page.")
         parser.add_argument(
+            "--algorithm",
+            choices=SigningAlgorithm.values,
+            default=SigningAlgorithm.ES256,
+            help="How its ID tokens and logout tokens are signed (default ES256; RS256 for libraries that need it).",
+        )
+        parser.add_argument(
             "--serves",
             default="",
             metavar="API_IDENTIFIER",
@@ -53,6 +59,7 @@ class Command(BaseCommand):
             backchannel_logout_uri=options["backchannel_logout_uri"],
             allowed_scopes=" ".join(scope for scope in options["scopes"].split() if scope in OIDC_SCOPES),
             skip_authorization=options["skip_consent"],
+            algorithm=options["algorithm"],
             client_secret=secret or "",
         )
         api_scopes = [scope for scope in options["scopes"].split() if scope not in OIDC_SCOPES]

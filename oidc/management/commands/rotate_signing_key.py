@@ -1,4 +1,5 @@
-"""Start signing with a new key; the old one stays in the JWKS until its tokens have expired."""
+"""Start signing with new keys, one of every type (RSA for RS256, P-256 for ES256); the old ones stay
+in the JWKS until their tokens have expired. A keyset from before ES256 gains its P-256 key this way."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from oidc.app_settings import app_settings
 
 
 class Command(BaseCommand):
-    help = "Rotate the OpenID Connect signing key (creates the first key if there is none)."
+    help = (
+        "Rotate the OpenID Connect signing keys: a new RSA (RS256) and P-256 (ES256) key each, the old ones "
+        "retired (creates the first keys, or the missing type, too)."
+    )
 
     def handle(self, *args, **options):
         if app_settings.OIDC_SIGNING_KEYS:
@@ -25,6 +29,5 @@ class Command(BaseCommand):
         except FileNotFoundError:
             current = {"keys": []}
         keys.write_keyset(keys.rotated(current))
-        self.stdout.write(
-            f"New signing key {keys.active_key().kid} in {path}; retired keys stay published for {keys.retention()} s."
-        )
+        kids = ", ".join(f"{alg} {keys.active_key(alg).kid}" for alg in keys.ALGORITHMS.values())
+        self.stdout.write(f"New signing keys ({kids}) in {path}; retired keys stay published for {keys.retention()} s.")
