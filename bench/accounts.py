@@ -18,6 +18,11 @@ def email(number: int) -> str:
     return f"bench-{number}@example.com"
 
 
+def username(number: int) -> str:
+    """The stock allauth site's people sign in by username, allauth's default."""
+    return f"bench-{number}"
+
+
 def user_handle(number: int) -> bytes:
     return hashlib.sha256(b"identity-bench-handle-%d" % number).digest()[:32]
 

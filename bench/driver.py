@@ -6,6 +6,9 @@ of results.
 
     python -m bench.driver --base http://127.0.0.1:8000 --scenario signin --users 8 --seconds 20 \
         --seed var/bench/seed.json
+
+Over https (`--ca` names the certificate to trust) each request is a new connection, hence a new TLS
+handshake: gunicorn's sync workers close every connection after one response.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 from bench import accounts
+from bench.tls import client_context
 from tests.mfa.softauthn import SoftAuthenticator
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CSRF_COOKIE = "csrftoken"
 DEVICE_COOKIE = "device"
+SECURE_PREFIX = "__Host-"  # Identity's cookie names over https (SECURE_COOKIES)
 
 
 class Failed(Exception):
@@ -39,6 +44,15 @@ def expect(response: httpx.Response, status: int) -> httpx.Response:
     if response.status_code != status:
         raise Failed(f"{response.request.method} {response.request.url.path}: {response.status_code}, wanted {status}")
     return response
+
+
+def cookie(jar: httpx.Cookies, name: str) -> tuple[str, str]:
+    """The cookie `name` as the site named it (with or without the https prefix) and its value."""
+    for full in (SECURE_PREFIX + name, name):
+        value = jar.get(full)
+        if value:
+            return full, value
+    return name, ""
 
 
 def location(response: httpx.Response) -> str:
@@ -57,7 +71,9 @@ class User:
         self.number = number
         self.seed = seed
         self.origin = origin
-        self.csrf = self.csrf_cookie = ""
+        self.posting = {"Origin": origin}  # as browsers send on every POST; CSRF checks it over https
+        self.csrf = ""
+        self.csrf_cookie = (CSRF_COOKIE, "")
         self.refresh_token = ""
         self.authenticator = SoftAuthenticator(origin=origin)
         self.authenticator.credentials.append(accounts.passkey(number))
@@ -68,19 +84,21 @@ class User:
     def forget_session(self, keep_form: bool = True) -> None:
         """A returning person whose session ended, on the browser they used before: the device cookie
         stays, and the CSRF cookie that the loaded form's token belongs to (signing in rotates it)."""
-        device = self.http.cookies.get(DEVICE_COOKIE)
+        device = cookie(self.http.cookies, DEVICE_COOKIE)
         self.http.cookies.clear()
         if keep_form:
-            self.http.cookies.set(CSRF_COOKIE, self.csrf_cookie, domain=self.http.base_url.host)
-        if device:
-            self.http.cookies.set(DEVICE_COOKIE, device, domain=self.http.base_url.host)
+            self.http.cookies.set(*self.csrf_cookie, domain=self.http.base_url.host)
+        if device[1]:
+            self.http.cookies.set(*device, domain=self.http.base_url.host)
 
     async def load_form(self, path: str) -> str:
         page = expect(await self.http.get(path), 200)
         found = CSRF_FIELD.search(page.text)
         assert found, f"no CSRF field on {path}"
         self.csrf = found.group(1)
-        self.csrf_cookie = page.cookies.get(CSRF_COOKIE) or self.http.cookies.get(CSRF_COOKIE) or ""
+        self.csrf_cookie = cookie(page.cookies, CSRF_COOKIE)
+        if not self.csrf_cookie[1]:
+            self.csrf_cookie = cookie(self.http.cookies, CSRF_COOKIE)
         return path
 
     async def sign_in(self, next_url: str = "") -> str:
@@ -89,7 +107,7 @@ class User:
         form = {"csrfmiddlewaretoken": self.csrf, "email": accounts.email(self.number), "password": accounts.PASSWORD}
         if next_url:
             form["next"] = next_url
-        target = location(expect(await self.http.post("/accounts/login/", data=form), 302))
+        target = location(expect(await self.http.post("/accounts/login/", data=form, headers=self.posting), 302))
         if target != (next_url or "/accounts/"):
             raise Failed(f"sign-in led to {target}")
         return target
@@ -187,7 +205,7 @@ async def page_once(user: User) -> int:
 
 async def passkey_once(user: User) -> int:
     user.forget_session()
-    headers = {"X-CSRFToken": user.csrf, "Content-Type": "application/json"}
+    headers = {**user.posting, "X-CSRFToken": user.csrf, "Content-Type": "application/json"}
     options = expect(await user.http.post("/accounts/passkeys/signin/options/", content=b"{}", headers=headers), 200)
     body = json.dumps({"credential": user.authenticator.get(options.json())})
     expect(await user.http.post("/accounts/passkeys/signin/", content=body, headers=headers), 200)
@@ -203,11 +221,25 @@ async def signup_once(user: User) -> int:
     user.signups += 1
     address = f"new-{user.seed['run']}-{user.number}-{user.signups}@example.com"
     form = {"csrfmiddlewaretoken": user.csrf, "email": address, "password": accounts.PASSWORD}
-    expect(await user.http.post("/accounts/signup/", data=form), 302)
+    expect(await user.http.post("/accounts/signup/", data=form, headers=user.posting), 302)
     return 1
 
 
 async def bare_once(user: User) -> int:
+    expect(await user.http.get("/"), 200)
+    return 1
+
+
+async def allauth_page_setup(user: User) -> None:
+    """Sign in once through the stock allauth site's own form (by username, allauth's default)."""
+    await user.load_form("/accounts/login/")
+    form = {"csrfmiddlewaretoken": user.csrf, "login": accounts.username(user.number), "password": accounts.PASSWORD}
+    target = location(expect(await user.http.post("/accounts/login/", data=form, headers=user.posting), 302))
+    if target != "/":
+        raise Failed(f"allauth's sign-in led to {target}")
+
+
+async def allauth_page_once(user: User) -> int:
     expect(await user.http.get("/"), 200)
     return 1
 
@@ -221,6 +253,7 @@ SCENARIOS = {
     "passkey": (signin_setup, passkey_once),
     "signup": (signup_setup, signup_once),
     "bare_django": (None, bare_once),
+    "allauth_signed_in_page": (allauth_page_setup, allauth_page_once),
 }
 
 
@@ -235,10 +268,13 @@ async def main(args) -> dict:
     seed["run"] = args.run
     setup, once = SCENARIOS[args.scenario]
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30) for _ in range(args.users)]
+    verify = client_context(args.ca) if args.ca else True  # one context for all: loading it is not cheap
+    clients = [
+        httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30, verify=verify) for _ in range(args.users)
+    ]
     first = seed.get("people", 0) if args.scenario == "passkey" else 0  # passkey holders come after the others
     # The app's own connection per user: its token requests carry no browser cookies (no session to read).
-    apps = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30) for _ in range(args.users)]
+    apps = [httpx.AsyncClient(base_url=args.base, limits=limits, timeout=30, verify=verify) for _ in range(args.users)]
     users = [
         User(client, app, first + number, seed, args.origin)
         for number, (client, app) in enumerate(zip(clients, apps, strict=True))
@@ -304,7 +340,8 @@ async def main(args) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="where to send requests")
-    parser.add_argument("--origin", default="", help="the site's public origin (passkey client data)")
+    parser.add_argument("--origin", default="", help="the site's public origin (passkey client data, POSTs' Origin)")
+    parser.add_argument("--ca", default="", help="over https: the certificate to trust (the bench's self-signed one)")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)

@@ -3,9 +3,11 @@ separate process (bench/driver.py), and prints a table; the same results go to v
 
     make bench                       # every scenario, 15 s each
     make bench ARGS="--seconds 5 --only signin refresh"
+    make bench ARGS="--tls"          # every site behind gunicorn's own TLS, as a black-box harness sees it
 
 What it starts, all on loopback and private to the run: gunicorn with the repository's gunicorn.conf.py
-(DJANGO_DEBUG off) and a stock Django project under the same configuration (the baseline), a Celery
+(DJANGO_DEBUG off), a stock Django project under the same configuration (the baseline) and a stock
+django-allauth site (bench/allauth_site/, on a database of its own) under it too, a Celery
 worker, two redis-servers (one for sessions, cache and rate limits, whose counters are read; one as the
 broker), a fresh PostgreSQL database and an SMTP sink. The server's cost per operation is measured, not
 guessed: CPU seconds of every server process (gunicorn, Celery, PostgreSQL, Redis) across the load window
@@ -31,6 +33,7 @@ import psutil
 import psycopg
 import redis
 
+from bench import tls
 from bench.driver import SCENARIOS
 from tests.processes import free_port, wait_until_broker_idle
 
@@ -68,18 +71,30 @@ TARGETS = [
         "{:.2f}",
         ("signed_in_page", "bare_django"),
     ),
+    (
+        "signed_in_page_vs_allauth",
+        "signed-in page vs stock allauth signed-in page",
+        1.0,
+        False,
+        "{:.2f}",
+        ("signed_in_page", "allauth_signed_in_page"),
+    ),
     ("ratelimit_round_trips", "Redis round trips per rate-limit check", 1, True, "{:.2f}", ()),
     ("session_bytes", "Redis memory per session (bytes)", 1024, True, "{:.0f}", ()),
 ]
+# The scenarios served by another site than Identity (by its process name), and the shared servers
+# each of those uses (its CPU is the site's and theirs; Identity's is everything else).
+OTHER_SITES = {"bare_django": "baseline", "allauth_signed_in_page": "allauth"}
+SHARED_SERVERS = {"baseline": (), "allauth": ("postgres",)}
 
 
-def wait_for(url: str, what: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_for(url: str, what: str, proc: subprocess.Popen, context=None, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"{what} exited; see {VAR}/*.log")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own http://127.0.0.1 URLs)
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 (our own 127.0.0.1 URLs)
                 if response.status == 200:
                     return
         except OSError:
@@ -87,13 +102,27 @@ def wait_for(url: str, what: str, proc: subprocess.Popen, timeout: float = 60) -
     raise SystemExit(f"{what} did not answer {url} within {timeout}s")
 
 
+def gunicorn_argv(
+    module: str, certificate: tuple[Path, Path] | None = None, config: str = "gunicorn.conf.py"
+) -> list[str]:
+    """How every site is started: the repository's gunicorn command and configuration, serving https
+    when given a certificate and its key (gunicorn's sync workers then make a new TLS context and
+    handshake for every request: they close each connection after one response)."""
+    argv = [str(BIN / "gunicorn"), module, "-c", config]
+    if certificate:
+        argv += ["--certfile", str(certificate[0]), "--keyfile", str(certificate[1])]
+    return argv
+
+
 class Bench:
     def __init__(self, exits: ExitStack, args):
         self.exits = exits
         self.args = args
         VAR.mkdir(parents=True, exist_ok=True)
-        self.ports = {name: free_port() for name in ("web", "baseline", "redis", "broker", "smtp")}
+        self.ports = {name: free_port() for name in ("web", "baseline", "allauth", "redis", "broker", "smtp")}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.scheme = "https" if args.tls else "http"
+        self.certificate = tls.self_signed(VAR) if args.tls else None
         self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -103,10 +132,11 @@ class Bench:
             "DATABASE_URL": args.database_url,
             "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.ports['broker']}/0",
-            "SITE_URL": f"http://localhost:{self.ports['web']}",
+            "SITE_URL": f"{self.scheme}://localhost:{self.ports['web']}",
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",  # plain http on loopback: TLS ends at the load balancer in production
-            "SECURE_COOKIES": "0",
+            # Plain http on loopback unless --tls (in production TLS ends at the load balancer, or here).
+            "SECURE_SSL_REDIRECT": "1" if args.tls else "0",
+            "SECURE_COOKIES": "1" if args.tls else "0",
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(self.ports["smtp"]),
             "OIDC_KEYS_FILE": str(VAR / "oidc-keys.json"),
@@ -154,6 +184,24 @@ class Bench:
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    def port(self, site: str) -> int:
+        return self.ports["web" if site == "gunicorn" else site]
+
+    def base(self, site: str) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port(site)}"
+
+    def gunicorn(self, site: str, module: str, **env: str) -> subprocess.Popen:
+        argv = gunicorn_argv(module, self.certificate)
+        return self.spawn(site, argv, BIND=f"127.0.0.1:{self.port(site)}", **env)
+
+    def wait_for(self, site: str, path: str, proc: subprocess.Popen) -> None:
+        context = tls.client_context(self.certificate[0]) if self.certificate else None
+        wait_for(self.base(site) + path, site, proc, context)
+
+    def allauth_env(self) -> dict[str, str]:
+        url = self.args.database_url
+        return {"DJANGO_SETTINGS_MODULE": "bench.allauth_site.settings", "DATABASE_URL": f"{url}_allauth"}
+
     def start(self) -> None:
         for name in ("redis", "broker"):
             self.spawn(
@@ -178,8 +226,16 @@ class Bench:
                 break
             except redis.ConnectionError:
                 time.sleep(0.05)
-        self.fresh_database()
+        self.fresh_database(self.args.database_url)
         self.smtp_sink()
+        allauth = "allauth_signed_in_page" in self.args.only
+        if allauth:  # its migrations and people, while Identity's are made
+            self.fresh_database(self.allauth_env()["DATABASE_URL"])
+            preparing = subprocess.Popen(
+                [sys.executable, "-m", "bench.allauth_site.prepare", str(PEOPLE)],
+                cwd=ROOT,
+                env={**self.env, **self.allauth_env()},
+            )
         print("Preparing the database, the signing key and static files…", flush=True)
         self.manage("migrate", "--noinput")
         Path(self.env["OIDC_KEYS_FILE"]).unlink(missing_ok=True)  # a fresh keyset: one key of each type
@@ -192,17 +248,12 @@ class Bench:
         print("Measuring one argon2id verify…", flush=True)
         self.argon2 = self.site_task("argon2", "20")
 
-        web = self.spawn(
-            "gunicorn",
-            [str(BIN / "gunicorn"), "identity.wsgi", "-c", "gunicorn.conf.py"],
-            BIND=f"127.0.0.1:{self.ports['web']}",
-        )
-        baseline = self.spawn(
-            "baseline",
-            [str(BIN / "gunicorn"), "bench.baseline.wsgi", "-c", "gunicorn.conf.py"],
-            BIND=f"127.0.0.1:{self.ports['baseline']}",
-            DJANGO_SETTINGS_MODULE="bench.baseline.settings",
-        )
+        web = self.gunicorn("gunicorn", "identity.wsgi")
+        baseline = self.gunicorn("baseline", "bench.baseline.wsgi", DJANGO_SETTINGS_MODULE="bench.baseline.settings")
+        if allauth:
+            if preparing.wait() != 0:
+                raise SystemExit("preparing the stock allauth site's database failed")
+            self.gunicorn("allauth", "bench.allauth_site.wsgi", **self.allauth_env())
         self.spawn(
             "celery",
             [
@@ -217,12 +268,13 @@ class Bench:
                 "--without-heartbeat",
             ],
         )
-        wait_for(f"http://127.0.0.1:{self.ports['web']}/healthz", "gunicorn", web)
-        wait_for(f"http://127.0.0.1:{self.ports['baseline']}/", "the baseline gunicorn", baseline)
+        self.wait_for("gunicorn", "/healthz", web)
+        self.wait_for("baseline", "/", baseline)
+        if allauth:
+            self.wait_for("allauth", "/accounts/login/", self.procs["allauth"])
         self.workers = len(psutil.Process(web.pid).children())
 
-    def fresh_database(self) -> None:
-        url = self.args.database_url
+    def fresh_database(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
         if "bench" not in name:
             raise SystemExit(f"refusing to drop {name!r}: the bench database's name must contain 'bench'")
@@ -248,8 +300,8 @@ class Bench:
     # --- measuring --------------------------------------------------------------------------------
 
     def server_processes(self) -> list[psutil.Process]:
-        names = ("gunicorn", "baseline", "celery", "redis-redis", "redis-broker")
-        procs = [psutil.Process(self.procs[name].pid) for name in names]
+        names = ("gunicorn", "baseline", "allauth", "celery", "redis-redis", "redis-broker")
+        procs = [psutil.Process(self.procs[name].pid) for name in names if name in self.procs]
         procs += [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres" and p.ppid() == 1]
         return procs
 
@@ -302,13 +354,14 @@ class Bench:
         return cold
 
     def scenario(self, name: str) -> dict:
-        port = self.ports["baseline" if name == "bare_django" else "web"]
+        site = OTHER_SITES.get(name, "gunicorn")
+        base = self.base(site)
         argv = [
             sys.executable,
             "-m",
             "bench.driver",
             "--base",
-            f"http://127.0.0.1:{port}",
+            base,
             "--scenario",
             name,
             "--users",
@@ -320,8 +373,10 @@ class Bench:
             "--seed",
             str(VAR / "seed.json"),
             "--origin",
-            self.env["SITE_URL"],
+            self.env["SITE_URL"] if site == "gunicorn" else base,  # the others trust only their own address
         ]
+        if self.certificate:
+            argv += ["--ca", str(self.certificate[0])]
         driver = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -332,7 +387,7 @@ class Bench:
         )
         assert driver.stdin and driver.stdout  # both piped
         assert driver.stdout.readline().strip() == "READY", f"the {name} driver failed to set up"
-        extra_warmups, stalled, cold = 0, 0, (0 if name == "bare_django" else self.cold_web_workers())
+        extra_warmups, stalled, cold = 0, 0, (self.cold_web_workers() if site == "gunicorn" else 0)
         while cold and stalled < STALLED_WARMUPS:  # workers the load never reaches stay cold in the window too
             driver.stdin.write("WARM\n")
             driver.stdin.flush()
@@ -354,16 +409,15 @@ class Bench:
         result = json.loads(driver.stdout.readline())
         driver.wait(30)
 
-        web = "baseline" if name == "bare_django" else "gunicorn"
         used = {key: after["cpu"].get(key, 0.0) - before["cpu"].get(key, 0.0) for key in after["cpu"]}
-        if name == "bare_django":
-            server_cpu = used["baseline"]
+        if site == "gunicorn":
+            server_cpu = sum(v for k, v in used.items() if k not in OTHER_SITES.values())
         else:
-            server_cpu = sum(v for k, v in used.items() if k != "baseline")
+            server_cpu = sum(used.get(k, 0.0) for k in (site, *SHARED_SERVERS[site]))
         ops, requests = max(result["operations"], 1), max(result["requests"], 1)
         result.update(
             {
-                "web_cpu_ms_per_op": used[web] / ops * 1000,
+                "web_cpu_ms_per_op": used[site] / ops * 1000,
                 "server_cpu_ms_per_op": server_cpu / ops * 1000,
                 "server_cpu_ms_per_request": server_cpu / requests * 1000,
                 "cpu_by_process_s": {k: round(v, 3) for k, v in used.items()},
@@ -382,7 +436,7 @@ class Bench:
 
     def profiler(self, name: str) -> subprocess.Popen:
         """py-spy sampling every web worker through the load window (collapsed stacks, one per line)."""
-        web = self.procs["baseline" if name == "bare_django" else "gunicorn"]
+        web = self.procs[OTHER_SITES.get(name, "gunicorn")]
         out = VAR / f"profile-{name}.txt"
         return subprocess.Popen(
             [
@@ -439,6 +493,9 @@ def ratios(results: dict, extras: dict, argon2: dict, cores: int) -> dict:
         page, bare = results["signed_in_page"], results["bare_django"]
         out["signed_in_page_vs_bare"] = bare["server_cpu_ms_per_op"] / page["server_cpu_ms_per_op"]
         out["signed_in_page_vs_bare_throughput"] = page["throughput"] / bare["throughput"]
+    if "signed_in_page" in results and "allauth_signed_in_page" in results:
+        page, stock = results["signed_in_page"], results["allauth_signed_in_page"]
+        out["signed_in_page_vs_allauth"] = stock["server_cpu_ms_per_op"] / page["server_cpu_ms_per_op"]
     if extras:
         out["ratelimit_round_trips"] = extras["ratelimit"]["round_trips_per_check"]
         out["session_bytes"] = extras["sessions"]["bytes_per_session"]
@@ -467,13 +524,13 @@ def verdicts(out: dict, results: dict) -> dict:
 
 def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
     head = (
-        f"{'scenario':<20}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'scenario':<24}{'ops/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'CPU ms/op':>11}{'web ms':>8}{'Redis RT':>10}{'ops/core-s':>12}"
     )
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         lines.append(
-            f"{name:<20}{r['throughput']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}"
+            f"{name:<24}{r['throughput']:>9.1f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}"
             f"{r['server_cpu_ms_per_op']:>11.2f}{r['web_cpu_ms_per_op']:>8.2f}{r['redis_round_trips_per_op']:>10.2f}"
             f"{r['ops_per_core_second']:>12.1f}"
         )
@@ -485,13 +542,13 @@ def table(results: dict, out: dict, found: dict, argon2: dict) -> str:
         "",
     ]
     for item in found.values():
-        lines.append(f"{item['label']:<44}{item['shown']:>10}  target {item['target']:<8} {item['verdict']}")
+        lines.append(f"{item['label']:<48}{item['shown']:>10}  target {item['target']:<8} {item['verdict']}")
     for key, label in (
         ("signin_vs_argon2_limit_throughput", "password sign-in vs argon2id limit, raw throughput"),
         ("signed_in_page_vs_bare_throughput", "signed-in page vs bare Django, raw throughput"),
     ):
         if key in out:
-            lines.append(f"{label:<44}{out[key]:>10.2f}  (driver-bound; for reference)")
+            lines.append(f"{label:<48}{out[key]:>10.2f}  (driver-bound; for reference)")
     return "\n".join(lines)
 
 
@@ -505,6 +562,7 @@ def main() -> None:
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity_bench"),
     )
+    parser.add_argument("--tls", action="store_true", help="every site serves https (a self-signed certificate)")
     parser.add_argument("--profile", nargs="*", default=[], choices=SCENARIOS, help="py-spy these scenarios")
     parser.add_argument("--out", default=str(VAR / "results.json"))
     args = parser.parse_args()
@@ -516,7 +574,7 @@ def main() -> None:
         bench.start()
         cores = len(os.sched_getaffinity(0))  # the CPUs this run may use, not all the machine has
         print(
-            f"Identity on {bench.workers} gunicorn workers, {cores} cores; "
+            f"Identity on {bench.workers} gunicorn workers{' over TLS' if args.tls else ''}, {cores} cores; "
             f"{args.users} virtual users, {args.seconds:g} s per scenario.",
             flush=True,
         )
@@ -528,7 +586,7 @@ def main() -> None:
         out = ratios(results, extras, bench.argon2, cores)
         found = verdicts(out, results)
         report = {
-            "machine": {"cores": cores, "gunicorn_workers": bench.workers},
+            "machine": {"cores": cores, "gunicorn_workers": bench.workers, "tls": args.tls},
             "argon2": bench.argon2,
             "scenarios": results,
             "ratios": out,

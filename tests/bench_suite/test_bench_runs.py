@@ -64,6 +64,20 @@ def test_a_rate_limit_check_is_one_round_trip_and_a_session_under_a_kilobyte(res
     assert {item["verdict"] for item in results["targets"].values()} <= {"met", "MISSED"}  # none INVALID
 
 
+def test_the_signed_in_page_is_compared_with_the_stock_allauth_site(results):
+    """Its page is served by its own gunicorn (the CPU charged to it is that and PostgreSQL's), after
+    each user signed in through allauth's form; the target row compares CPU per page."""
+    stock, page = results["scenarios"]["allauth_signed_in_page"], results["scenarios"]["signed_in_page"]
+    assert (
+        stock["cpu_by_process_s"]["allauth"] > 0
+        and stock["cpu_by_process_s"]["gunicorn"] < stock["cpu_by_process_s"]["allauth"]
+    )
+    assert results["ratios"]["signed_in_page_vs_allauth"] == pytest.approx(
+        stock["server_cpu_ms_per_op"] / page["server_cpu_ms_per_op"]
+    )
+    assert results["targets"]["signed_in_page_vs_allauth"]["target"] == ">= 1.0"
+
+
 def test_a_token_grant_costs_redis_two_round_trips(results):
     """Count the request against the client and the address, then give one back; the app's server
     sends no session cookie, so there is no session to read."""
