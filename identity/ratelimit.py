@@ -10,6 +10,17 @@ fields of one Redis hash per account, so an admin can clear everything about an 
 All counters of one call are checked and changed together by a Lua script, so parallel requests can
 never slip past a limit between a read and a write.
 
+On a Redis Cluster a script may only touch keys of one hash slot, and one call's counters are about
+different subjects (an address and an account), which belong on different masters. So each subject's
+counters share a hash tag, the keyed hash of the subject (or, for an account-scoped subject, of the
+account): `rl:signin-account:{<account>}` and `rl:signin-ip-account:{<account>}` are in one slot,
+`rl:signin-ip:{<address>}` in another. A call runs the script once per slot, in one pipelined round
+trip: checks, refunds and clears need nothing more, since each counter is changed on its own terms. A
+hit must count on every counter or on none, so when some slot refuses it, the slots that counted give
+their attempt back at once. Each counter stays atomic, so no counter ever lets more through than its
+limit; the only cost is that, for that moment, a parallel attempt may be refused by an attempt that was
+itself refused. On one server (or Sentinel) every call is still a single script over all its counters.
+
 When Redis is unreachable, the redis error propagates and the request answers 503: nothing is let
 through uncounted.
 """
@@ -19,14 +30,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal
 
 from django.conf import settings
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError
 
 from identity.metrics import RATE_LIMITED
-from identity.redis import connection
+from identity.redis import Client, connection, is_cluster
 
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
@@ -170,24 +183,80 @@ def _parsed(spec: str) -> Limit:
 
 
 def _location(name: str, subject: str) -> tuple[str, str]:
-    """The Redis hash and field of a counter. Account-scoped subjects ('acct|rest') share one hash."""
+    """The Redis hash and field of a counter. Account-scoped subjects ('acct|rest') share one hash. The
+    hash tag ({...}) is the subject's (or the account's): all counters about it are in one slot."""
     scope, _, rest = subject.partition(_SCOPE)
     if rest:
-        return f"rl:{name}:{_digest(scope)}", _digest(rest)
-    return f"rl:{name}:{_digest(subject)}", "-"
+        return f"rl:{name}:{{{_digest(scope)}}}", _digest(rest)
+    return f"rl:{name}:{{{_digest(subject)}}}", "-"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One run of the script: its mode, its keys (all in one slot on a cluster) and arguments, and which
+    of the caller's counters they are, by position."""
+
+    mode: str
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+    positions: tuple[int, ...]
+
+
+def _calls(mode: str, counters: tuple[Counter, ...], *, per_slot: bool) -> list[_Call]:
+    """The script runs for a call: one over every counter, or (`per_slot`, on a cluster) one per hash slot.
+    Forgiving refunds the first counter and clears the rest, so the other slots are only cleared."""
+    located = []
+    for name, subject in counters:
+        key, field = _location(name, subject)
+        limit = limit_for(name)
+        located.append((key, (field, limit.interval_ms, limit.count)))
+    groups: dict[int, list[int]] = {}
+    for position, (key, _args) in enumerate(located):
+        groups.setdefault(key_slot(key.encode()) if per_slot else 0, []).append(position)
+    calls = []
+    for positions in groups.values():
+        group_mode = "clear" if mode == "forgive" and positions[0] != 0 else mode
+        args = tuple(arg for position in positions for arg in located[position][1])
+        calls.append(_Call(group_mode, tuple(located[p][0] for p in positions), args, tuple(positions)))
+    return calls
+
+
+def _execute(client: Client, calls: list[_Call]) -> list[tuple[int, int]]:
+    """(milliseconds to wait, the 1-based position in the call of the counter that makes it wait, or 0) of
+    each call. Several calls go in one non-transactional pipeline: one round trip to each master."""
+    script = _script(client)
+    if len(calls) == 1:
+        call = calls[0]
+        wait, tripped = script(keys=list(call.keys), args=[call.mode, *call.args])
+        return [(int(wait), int(tripped))]
+    pipe = client.pipeline(transaction=False)
+    for call in calls:
+        pipe.evalsha(script.sha, len(call.keys), *call.keys, call.mode, *call.args)
+    results = pipe.execute(raise_on_error=False)
+    for index, result in enumerate(results):
+        if isinstance(result, NoScriptError):  # a master that has not seen the script (a promoted replica)
+            call = calls[index]
+            results[index] = script(keys=list(call.keys), args=[call.mode, *call.args])
+        elif isinstance(result, Exception):
+            raise result
+    return [(int(wait), int(tripped)) for wait, tripped in results]
 
 
 def _run(mode: str, counters: tuple[Counter, ...]) -> tuple[int, str]:
     """(milliseconds to wait, the limit that makes it wait, or "") for the next attempt on these counters."""
-    keys: list[str] = []
-    args: list[str | int] = [mode]
-    for name, subject in counters:
-        key, field = _location(name, subject)
-        limit = limit_for(name)
-        keys.append(key)
-        args += [field, limit.interval_ms, limit.count]
-    wait, tripped = _script(connection())(keys=keys, args=args)
-    return int(wait), (counters[int(tripped) - 1][0] if int(tripped) else "")
+    client = connection()
+    calls = _calls(mode, counters, per_slot=is_cluster(client))
+    results = _execute(client, calls)
+    if mode == "hit" and len(calls) > 1 and any(wait > 0 for wait, _ in results):
+        counted = [replace(call, mode="refund") for call, (wait, _) in zip(calls, results, strict=True) if wait <= 0]
+        if counted:
+            _execute(client, counted)  # the slots that counted a refused attempt give it back
+    worst, tripped = 0, -1
+    for call, (wait, index) in zip(calls, results, strict=True):
+        position = call.positions[index - 1] if index else -1
+        if wait > worst or (wait == worst > 0 and position < tripped):
+            worst, tripped = wait, position
+    return worst, (counters[tripped][0] if worst > 0 else "")
 
 
 @cache
