@@ -46,10 +46,15 @@ _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 # Modes of the script. peek: would the next attempt pass? hit: consume one if every counter allows it.
 # refund: give one back (an attempt that turned out to be fine). clear: forget the counters.
 # forgive: refund the first counter and clear the others (a right password), in the same round trip.
+# used: how far ahead of now the first counter's next attempt is due (for admin pages), by the same clock.
 _SCRIPT = """
 local mode = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if mode == 'used' then
+  local tat = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or now)
+  return {math.max(0, tat - now), 0}
+end
 local worst = 0
 local tripped = 0
 local state = {}
@@ -231,7 +236,8 @@ def _execute(client: Client, calls: list[_Call]) -> list[tuple[int, int]]:
         return [(int(wait), int(tripped))]
     pipe = client.pipeline(transaction=False)
     for call in calls:
-        pipe.evalsha(script.sha, len(call.keys), *call.keys, call.mode, *call.args)
+        # Not pipe.evalsha, which redis-py's cluster pipeline refuses although it routes EVALSHA by its keys.
+        pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, call.mode, *call.args)
     results = pipe.execute(raise_on_error=False)
     for index, result in enumerate(results):
         if isinstance(result, NoScriptError):  # a master that has not seen the script (a promoted replica)
@@ -315,14 +321,11 @@ def used(counter: Counter) -> int:
     """How many attempts a counter currently holds (for admin pages)."""
     name, subject = counter
     key, field = _location(name, subject)
-    pipe = connection().pipeline(transaction=False)
-    pipe.time()
-    pipe.hget(key, field)
-    (seconds, micros), tat = pipe.execute()
-    if tat is None:
-        return 0
-    remaining = int(tat) - (seconds * 1000 + micros // 1000)
-    return max(0, -(-remaining // limit_for(name).interval_ms))
+    limit = limit_for(name)
+    [(remaining, _tripped)] = _execute(
+        connection(), [_Call("used", (key,), (field, limit.interval_ms, limit.count), (0,))]
+    )
+    return -(-remaining // limit.interval_ms)
 
 
 def clear_all(*names: str, subject: str) -> None:

@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 import redis
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis._parsers.commands import CommandPolicies, RequestPolicy, ResponsePolicy
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.policies import StaticPolicyResolver
 from redis.connection import parse_url
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
@@ -113,6 +115,24 @@ def new_client(timeout: float) -> Client:
     )
 
 
+class _Policies(StaticPolicyResolver):
+    """EVALSHA goes to its keys' slot. redis-py knows that for a command, but its cluster pipeline first asks
+    a node which arguments are keys (COMMAND GETKEYS), one more round trip for every script in it."""
+
+    _KEYED = CommandPolicies(RequestPolicy.DEFAULT_KEYED, ResponsePolicy.DEFAULT_KEYED)
+
+    def resolve(self, command_name: str) -> CommandPolicies | None:
+        return self._KEYED if command_name == "evalsha" else super().resolve(command_name)
+
+
+class _Cluster(RedisCluster):
+    def pipeline(self, transaction=None, shard_hint=None):
+        """With the client's policies: redis-py gives a cluster pipeline its default ones (redis-py 8.1)."""
+        pipe = super().pipeline(transaction, shard_hint)
+        pipe._policy_resolver = self._policy_resolver
+        return pipe
+
+
 def _cluster_client(timeout: float) -> RedisCluster:
     """The cluster through any of REDIS_CLUSTER_NODES. One retry, without waiting, as RETRY does for one
     server: the client re-reads the slot map after a connection error, so the retry reaches a replica that
@@ -124,9 +144,10 @@ def _cluster_client(timeout: float) -> RedisCluster:
         for name, value in parse_url(settings.REDIS_URL).items()
         if name not in ("host", "port", "db", "path")
     }
-    return RedisCluster(
+    return _Cluster(
         startup_nodes=[ClusterNode(host, port) for host, port in settings.REDIS_CLUSTER_NODES],
         retry=Retry(NoBackoff(), 1),
+        policy_resolver=_Policies(),
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         **credentials,

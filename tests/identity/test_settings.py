@@ -258,7 +258,8 @@ def test_a_cluster_is_refused_with_sentinels_another_database_or_no_broker_of_it
     assert startup_errors() == {
         "identity.E007": "REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set.",
         "identity.E008": "REDIS_CLUSTER_NODES needs database 0 in REDIS_URL (a Redis Cluster has no other).",
-        "identity.E009": "REDIS_CLUSTER_NODES needs a CELERY_BROKER_URL of its own (Celery cannot use a Redis Cluster).",
+        "identity.E009": "REDIS_CLUSTER_NODES needs a CELERY_BROKER_URL of its own "
+        "(Celery cannot use a Redis Cluster).",
     }
     settings.REDIS_SENTINELS = []
     settings.REDIS_URL = "rediss://:pw@x:6379/0"  # TLS is fine on a cluster
