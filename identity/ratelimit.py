@@ -337,3 +337,36 @@ def clear_all(*names: str, subject: str) -> None:
 def account_subject(email: str, extra: str = "") -> str:
     """A subject scoped to an account (by normalised address), optionally narrowed (e.g. by IP)."""
     return f"{email.lower()}{_SCOPE}{extra}" if extra else email.lower()
+
+
+# Merges a counter hash of the layout before hash tags into its tagged name: each field keeps the later of
+# its two next-attempt times (the stricter), the key the longer expiry.
+_MOVE_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[2], fields[i]) or 0)
+  if tonumber(fields[i + 1]) > current then redis.call('HSET', KEYS[2], fields[i], fields[i + 1]) end
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('DEL', KEYS[1])
+return #fields / 2
+"""
+_UNTAGGED = re.compile(r"rl:(?P<name>[a-z-]+):(?P<digest>[0-9a-f]{24})")
+
+
+def move_untagged_counters() -> int:
+    """Counters stored before they had hash tags (`rl:<name>:<digest>`) under their tagged names, so that an
+    upgrade on one server or Sentinel keeps every count, the 100-failure caps above all. Returns how many
+    counters moved. A cluster started with the tags, and its keys of one call could not meet anyway."""
+    client = connection()
+    if is_cluster(client):
+        return 0
+    move = client.register_script(_MOVE_SCRIPT)
+    moved = 0
+    for raw in client.scan_iter(match="rl:*", count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        match = _UNTAGGED.fullmatch(key)
+        if match:
+            moved += int(move(keys=[key, f"rl:{match['name']}:{{{match['digest']}}}"]))
+    return moved

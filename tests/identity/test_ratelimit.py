@@ -860,3 +860,30 @@ def test_an_accounts_counters_share_its_slot_and_an_address_has_its_own(user):
     assert [call.mode for call in forgive] == ["forgive", "clear"]
     second_factor = ratelimit._calls("hit", combinations_the_code_uses(user)["second factor"], per_slot=True)
     assert len(second_factor) == 3  # the pending sign-in, the account, the account's cap of this kind
+
+
+def test_counters_stored_before_the_hash_tags_keep_counting_after_the_upgrade(settings):
+    """The 100-failure cap must survive the change of key names: an upgrade must not hand an attacker
+    100 more guesses on every capped account."""
+    from django.core.management import call_command
+
+    use_limits(settings, {"signin-account-cap": "3/100y", "signin-ip-account": "3/h"})
+    cap = ("signin-account-cap", "ada@example.com")
+    narrowed = ("signin-ip-account", ratelimit.account_subject("ada@example.com", "198.51.100.7"))
+    for _ in range(3):
+        ratelimit.hit(cap, narrowed)
+    redis = connection()
+    for counter in (cap, narrowed):
+        tagged = ratelimit._location(*counter)[0]
+        redis.rename(tagged, tagged.replace("{", "").replace("}", ""))  # as stored before
+    ratelimit.hit(("signin-ip-account", ratelimit.account_subject("ada@example.com", "198.51.100.8")))  # since
+
+    call_command("move_rate_limit_counters", stdout=open(os.devnull, "w"))
+
+    with pytest.raises(RateLimited):
+        ratelimit.hit(cap)
+    assert [ratelimit.used(cap), ratelimit.used(narrowed)] == [3, 3]
+    assert ratelimit.used(("signin-ip-account", ratelimit.account_subject("ada@example.com", "198.51.100.8"))) == 1
+    assert redis.ttl(ratelimit._location(*cap)[0]) > 3600 * 24 * 365
+    assert not [key for key in redis.scan_iter(match="rl:*") if b"{" not in key]
+    assert ratelimit.move_untagged_counters() == 0, "nothing left to move: safe to run again"
