@@ -91,6 +91,8 @@ class LocalCluster:
                 "nodes.conf",
                 "--cluster-node-timeout",
                 str(NODE_TIMEOUT_MS),
+                "--cluster-require-full-coverage",
+                "no",  # as docs/deployment.md advises: the other masters serve on while one fails over
                 "--repl-diskless-sync-delay",
                 "0",  # a replica syncs at once, not after 5 s
             ],
