@@ -164,6 +164,11 @@ def test_ended_sessions_are_marked_for_the_token_endpoint_in_every_slot(user):
     assert all(session_ended(ref) for ref in refs)
 
 
+def test_readiness_asks_the_cluster(client):
+    response = client.get("/readyz")
+    assert json.loads(response.content)["checks"]["redis"] == "ok", response.content
+
+
 # --- The settings --------------------------------------------------------------------------------
 
 
