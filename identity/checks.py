@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from redis.connection import parse_url
 
 from identity.health import STARTUP
 from identity.net import parse_networks
@@ -91,3 +92,38 @@ def check_sentinels(app_configs=None, **kwargs) -> list[Error]:
             )
         ]
     return []
+
+
+@register(STARTUP)
+def check_cluster(app_configs=None, **kwargs) -> list[Error]:
+    """Redis Cluster is one topology and Sentinel another: with both set, one would be ignored without a
+    word. A cluster has only database 0, so another number in REDIS_URL would promise a separation that is
+    not there; and Celery cannot use a cluster, so its broker must be named."""
+    if not settings.REDIS_CLUSTER_NODES:
+        return []
+    errors = []
+    if settings.REDIS_SENTINELS:
+        errors.append(
+            Error(
+                "REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set.",
+                hint="Choose one: a Redis Cluster fails over by itself and needs no sentinels.",
+                id="identity.E007",
+            )
+        )
+    if (parse_url(settings.REDIS_URL).get("db") or 0) != 0:
+        errors.append(
+            Error(
+                "REDIS_CLUSTER_NODES needs database 0 in REDIS_URL (a Redis Cluster has no other).",
+                hint="With REDIS_CLUSTER_NODES, REDIS_URL gives only the credentials and TLS (rediss://).",
+                id="identity.E008",
+            )
+        )
+    if not settings.CELERY_BROKER_URL:
+        errors.append(
+            Error(
+                "REDIS_CLUSTER_NODES needs a CELERY_BROKER_URL of its own (Celery cannot use a Redis Cluster).",
+                hint="Point CELERY_BROKER_URL at a plain Redis (or Sentinel) outside the cluster.",
+                id="identity.E009",
+            )
+        )
+    return errors

@@ -10,6 +10,17 @@ fields of one Redis hash per account, so an admin can clear everything about an 
 All counters of one call are checked and changed together by a Lua script, so parallel requests can
 never slip past a limit between a read and a write.
 
+On a Redis Cluster a script may only touch keys of one hash slot, and one call's counters are about
+different subjects (an address and an account), which belong on different masters. So each subject's
+counters share a hash tag, the keyed hash of the subject (or, for an account-scoped subject, of the
+account): `rl:signin-account:{<account>}` and `rl:signin-ip-account:{<account>}` are in one slot,
+`rl:signin-ip:{<address>}` in another. A call runs the script once per slot, in one pipelined round
+trip: checks, refunds and clears need nothing more, since each counter is changed on its own terms. A
+hit must count on every counter or on none, so when some slot refuses it, the slots that counted give
+their attempt back at once. Each counter stays atomic, so no counter ever lets more through than its
+limit; the only cost is that, for that moment, a parallel attempt may be refused by an attempt that was
+itself refused. On one server (or Sentinel) every call is still a single script over all its counters.
+
 When Redis is unreachable, the redis error propagates and the request answers 503: nothing is let
 through uncounted.
 """
@@ -19,24 +30,31 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal
 
 from django.conf import settings
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError
 
 from identity.metrics import RATE_LIMITED
-from identity.redis import connection
+from identity.redis import Client, connection, is_cluster
 
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
 # Modes of the script. peek: would the next attempt pass? hit: consume one if every counter allows it.
 # refund: give one back (an attempt that turned out to be fine). clear: forget the counters.
 # forgive: refund the first counter and clear the others (a right password), in the same round trip.
+# used: how far ahead of now the first counter's next attempt is due (for admin pages), by the same clock.
 _SCRIPT = """
 local mode = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if mode == 'used' then
+  local tat = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or now)
+  return {math.max(0, tat - now), 0}
+end
 local worst = 0
 local tripped = 0
 local state = {}
@@ -170,24 +188,81 @@ def _parsed(spec: str) -> Limit:
 
 
 def _location(name: str, subject: str) -> tuple[str, str]:
-    """The Redis hash and field of a counter. Account-scoped subjects ('acct|rest') share one hash."""
+    """The Redis hash and field of a counter. Account-scoped subjects ('acct|rest') share one hash. The
+    hash tag ({...}) is the subject's (or the account's): all counters about it are in one slot."""
     scope, _, rest = subject.partition(_SCOPE)
     if rest:
-        return f"rl:{name}:{_digest(scope)}", _digest(rest)
-    return f"rl:{name}:{_digest(subject)}", "-"
+        return f"rl:{name}:{{{_digest(scope)}}}", _digest(rest)
+    return f"rl:{name}:{{{_digest(subject)}}}", "-"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One run of the script: its mode, its keys (all in one slot on a cluster) and arguments, and which
+    of the caller's counters they are, by position."""
+
+    mode: str
+    keys: tuple[str, ...]
+    args: tuple[str | int, ...]
+    positions: tuple[int, ...]
+
+
+def _calls(mode: str, counters: tuple[Counter, ...], *, per_slot: bool) -> list[_Call]:
+    """The script runs for a call: one over every counter, or (`per_slot`, on a cluster) one per hash slot.
+    Forgiving refunds the first counter and clears the rest, so the other slots are only cleared."""
+    located = []
+    for name, subject in counters:
+        key, field = _location(name, subject)
+        limit = limit_for(name)
+        located.append((key, (field, limit.interval_ms, limit.count)))
+    groups: dict[int, list[int]] = {}
+    for position, (key, _args) in enumerate(located):
+        groups.setdefault(key_slot(key.encode()) if per_slot else 0, []).append(position)
+    calls = []
+    for positions in groups.values():
+        group_mode = "clear" if mode == "forgive" and positions[0] != 0 else mode
+        args = tuple(arg for position in positions for arg in located[position][1])
+        calls.append(_Call(group_mode, tuple(located[p][0] for p in positions), args, tuple(positions)))
+    return calls
+
+
+def _execute(client: Client, calls: list[_Call]) -> list[tuple[int, int]]:
+    """(milliseconds to wait, the 1-based position in the call of the counter that makes it wait, or 0) of
+    each call. Several calls go in one non-transactional pipeline: one round trip to each master."""
+    script = _script(client)
+    if len(calls) == 1:
+        call = calls[0]
+        wait, tripped = script(keys=list(call.keys), args=[call.mode, *call.args])
+        return [(int(wait), int(tripped))]
+    pipe = client.pipeline(transaction=False)
+    for call in calls:
+        # Not pipe.evalsha, which redis-py's cluster pipeline refuses although it routes EVALSHA by its keys.
+        pipe.execute_command("EVALSHA", script.sha, len(call.keys), *call.keys, call.mode, *call.args)
+    results = pipe.execute(raise_on_error=False)
+    for index, result in enumerate(results):
+        if isinstance(result, NoScriptError):  # a master that has not seen the script (a promoted replica)
+            call = calls[index]
+            results[index] = script(keys=list(call.keys), args=[call.mode, *call.args])
+        elif isinstance(result, Exception):
+            raise result
+    return [(int(wait), int(tripped)) for wait, tripped in results]
 
 
 def _run(mode: str, counters: tuple[Counter, ...]) -> tuple[int, str]:
     """(milliseconds to wait, the limit that makes it wait, or "") for the next attempt on these counters."""
-    keys: list[str] = []
-    args: list[str | int] = [mode]
-    for name, subject in counters:
-        key, field = _location(name, subject)
-        limit = limit_for(name)
-        keys.append(key)
-        args += [field, limit.interval_ms, limit.count]
-    wait, tripped = _script(connection())(keys=keys, args=args)
-    return int(wait), (counters[int(tripped) - 1][0] if int(tripped) else "")
+    client = connection()
+    calls = _calls(mode, counters, per_slot=is_cluster(client))
+    results = _execute(client, calls)
+    if mode == "hit" and len(calls) > 1 and any(wait > 0 for wait, _ in results):
+        counted = [replace(call, mode="refund") for call, (wait, _) in zip(calls, results, strict=True) if wait <= 0]
+        if counted:
+            _execute(client, counted)  # the slots that counted a refused attempt give it back
+    worst, tripped = 0, -1
+    for call, (wait, index) in zip(calls, results, strict=True):
+        position = call.positions[index - 1] if index else -1
+        if wait > worst or (wait == worst > 0 and position < tripped):
+            worst, tripped = wait, position
+    return worst, (counters[tripped][0] if worst > 0 else "")
 
 
 @cache
@@ -246,14 +321,11 @@ def used(counter: Counter) -> int:
     """How many attempts a counter currently holds (for admin pages)."""
     name, subject = counter
     key, field = _location(name, subject)
-    pipe = connection().pipeline(transaction=False)
-    pipe.time()
-    pipe.hget(key, field)
-    (seconds, micros), tat = pipe.execute()
-    if tat is None:
-        return 0
-    remaining = int(tat) - (seconds * 1000 + micros // 1000)
-    return max(0, -(-remaining // limit_for(name).interval_ms))
+    limit = limit_for(name)
+    [(remaining, _tripped)] = _execute(
+        connection(), [_Call("used", (key,), (field, limit.interval_ms, limit.count), (0,))]
+    )
+    return -(-remaining // limit.interval_ms)
 
 
 def clear_all(*names: str, subject: str) -> None:
@@ -265,3 +337,36 @@ def clear_all(*names: str, subject: str) -> None:
 def account_subject(email: str, extra: str = "") -> str:
     """A subject scoped to an account (by normalised address), optionally narrowed (e.g. by IP)."""
     return f"{email.lower()}{_SCOPE}{extra}" if extra else email.lower()
+
+
+# Merges a counter hash of the layout before hash tags into its tagged name: each field keeps the later of
+# its two next-attempt times (the stricter), the key the longer expiry.
+_MOVE_SCRIPT = """
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[2], fields[i]) or 0)
+  if tonumber(fields[i + 1]) > current then redis.call('HSET', KEYS[2], fields[i], fields[i + 1]) end
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('DEL', KEYS[1])
+return #fields / 2
+"""
+_UNTAGGED = re.compile(r"rl:(?P<name>[a-z-]+):(?P<digest>[0-9a-f]{24})")
+
+
+def move_untagged_counters() -> int:
+    """Counters stored before they had hash tags (`rl:<name>:<digest>`) under their tagged names, so that an
+    upgrade on one server or Sentinel keeps every count, the 100-failure caps above all. Returns how many
+    counters moved. A cluster started with the tags, and its keys of one call could not meet anyway."""
+    client = connection()
+    if is_cluster(client):
+        return 0
+    move = client.register_script(_MOVE_SCRIPT)
+    moved = 0
+    for raw in client.scan_iter(match="rl:*", count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        match = _UNTAGGED.fullmatch(key)
+        if match:
+            moved += int(move(keys=[key, f"rl:{match['name']}:{{{match['digest']}}}"]))
+    return moved

@@ -19,7 +19,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from identity.env import env
-from identity.redis import kombu_sentinel_url, parse_sentinels
+from identity.redis import kombu_sentinel_url, parse_cluster_nodes, parse_sentinels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR: Path = BASE_DIR / "var"
@@ -291,6 +291,14 @@ except ValueError as error:
     raise ImproperlyConfigured(f"REDIS_SENTINELS: {error}") from None
 REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", "mymaster")
 REDIS_SENTINEL_PASSWORD = env.str("REDIS_SENTINEL_PASSWORD", "")
+# Scale-out: with some nodes of a Redis Cluster ("host:port,host:port,..."), sessions, counters and the
+# cache are spread over its masters by hash slot and follow a failover of any of them; REDIS_URL then gives
+# only the credentials and TLS (rediss://), its database must be 0, and Celery's broker needs a
+# CELERY_BROKER_URL of its own (kombu cannot use a cluster). Never together with REDIS_SENTINELS (identity.E007).
+try:
+    REDIS_CLUSTER_NODES = parse_cluster_nodes(env.str("REDIS_CLUSTER_NODES", ""))
+except ValueError as error:
+    raise ImproperlyConfigured(f"REDIS_CLUSTER_NODES: {error}") from None
 CACHES = {
     "default": {
         "BACKEND": "identity.redis.Cache",  # on identity.redis.connection(), with its timeouts
@@ -357,9 +365,10 @@ if EMAIL_HOST or not DEBUG:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-# Without a URL of its own, the broker shares Redis with the site (through the sentinels if there are any).
+# Without a URL of its own, the broker shares Redis with the site (through the sentinels if there are any);
+# never a Redis Cluster: with REDIS_CLUSTER_NODES it stays empty unless set, and a check refuses that.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "") or (
-    kombu_sentinel_url(REDIS_URL, REDIS_SENTINELS) if REDIS_SENTINELS else REDIS_URL
+    kombu_sentinel_url(REDIS_URL, REDIS_SENTINELS) if REDIS_SENTINELS else "" if REDIS_CLUSTER_NODES else REDIS_URL
 )
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING too: the same JSON lines

@@ -12,7 +12,17 @@ from django.utils.translation import ngettext
 
 # Failures of a backing service: the page answers 503 "temporarily unavailable", never 500, and the
 # user is never silently treated as signed out.
-DEPENDENCY_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+# On a Redis Cluster, also a master that is down or failing over (CLUSTERDOWN, MASTERDOWN), slots being
+# moved (TRYAGAIN), and a slot no node serves.
+DEPENDENCY_ERRORS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    OperationalError,
+    InterfaceError,
+)
 
 
 def is_dependency_outage(exc: BaseException | None) -> bool:

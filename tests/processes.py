@@ -20,7 +20,7 @@ import redis
 # a test using one, directly or through another fixture, is marked `processes` (tests/conftest.py), so a
 # developer can leave the slow ones out locally with `-m "not processes"`. A module that starts servers
 # itself says so with `pytestmark`; tests/test_markers.py checks that none is left unmarked.
-PROCESS_FIXTURES = frozenset({"redis_server_binary", "own_redis"})
+PROCESS_FIXTURES = frozenset({"redis_server_binary", "own_redis", "redis_cluster"})
 
 
 def free_port() -> int:

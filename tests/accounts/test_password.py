@@ -3,7 +3,7 @@ import re
 import pytest
 from django.test import Client
 
-from accounts.sessions import SESSION_PREFIX, session_id, user_sessions
+from accounts.sessions import data_key, user_sessions
 from identity.redis import connection
 from tests.timing import interleaved_medians, statements
 from tests.users import PASSWORD
@@ -174,7 +174,7 @@ def test_reset_with_bad_address_gets_400(client):
 
 def test_ended_sessions_are_gone_from_redis(user):
     c = sign_in(user)
-    key = SESSION_PREFIX + session_id(c.cookies["__Host-session"].value)
+    key = data_key(c.cookies["__Host-session"].value)
     assert connection().exists(key)
     from accounts.sessions import end_user_sessions
 

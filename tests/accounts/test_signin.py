@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from accounts.sessions import SESSION_PREFIX, session_id
+from accounts.sessions import SESSION_PREFIX, data_key
 from identity.redis import connection
 from tests.timing import interleaved_medians, median_hash_time, statements
 from tests.users import PASSWORD
@@ -68,13 +68,13 @@ def test_session_key_is_rotated_at_signin(client, user):
     client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
     after = client.cookies["__Host-session"].value if "__Host-session" in client.cookies else None
     assert after and after != before
-    assert not connection().exists(SESSION_PREFIX + session_id(before))
+    assert not connection().exists(data_key(before))
 
 
 def test_session_lives_in_redis_under_a_hash_of_its_key(signed_in_client):
     key = signed_in_client.cookies["__Host-session"].value
     redis = connection()
-    assert redis.exists(SESSION_PREFIX + session_id(key))
+    assert redis.exists(data_key(key))
     assert not redis.exists(SESSION_PREFIX + key)
     assert not any(key.encode() in k for k in redis.keys("*"))
 
@@ -88,7 +88,7 @@ def test_session_cookie_is_host_prefixed_secure_httponly_and_lax(client, user):
 
 
 def test_idle_timeout_is_the_session_ttl_and_each_request_renews_it(signed_in_client, settings):
-    key = SESSION_PREFIX + session_id(signed_in_client.cookies["__Host-session"].value)
+    key = data_key(signed_in_client.cookies["__Host-session"].value)
     redis = connection()
     assert 0 < redis.ttl(key) <= settings.SESSION_IDLE_TIMEOUT
     redis.expire(key, 5)
@@ -97,7 +97,7 @@ def test_idle_timeout_is_the_session_ttl_and_each_request_renews_it(signed_in_cl
 
 
 def test_session_ends_when_idle_longer_than_the_timeout(signed_in_client):
-    key = SESSION_PREFIX + session_id(signed_in_client.cookies["__Host-session"].value)
+    key = data_key(signed_in_client.cookies["__Host-session"].value)
     connection().delete(key)  # what Redis does when the idle TTL runs out
     response = signed_in_client.get("/accounts/")
     assert response.status_code == 302
@@ -173,7 +173,7 @@ def test_signout_needs_a_csrf_token(user):
 
 
 def test_signout_deletes_the_session_from_redis(signed_in_client):
-    key = SESSION_PREFIX + session_id(signed_in_client.cookies["__Host-session"].value)
+    key = data_key(signed_in_client.cookies["__Host-session"].value)
     assert connection().exists(key)
     response = signed_in_client.post("/accounts/logout/")
     assert response.status_code == 302

@@ -215,7 +215,7 @@ def test_redis_keys_and_fields_hold_no_address_or_ip(client, make_user):
         "verify-resend-address",
     }
     for key in keys:
-        assert re.fullmatch(r"rl:[a-z-]+:[0-9a-f]{24}", key), key
+        assert re.fullmatch(r"rl:[a-z-]+:\{[0-9a-f]{24}\}", key), key
         for field in redis.hkeys(key):
             assert re.fullmatch(r"-|[0-9a-f]{24}", field.decode()), (key, field)
 
@@ -247,7 +247,7 @@ def test_every_call_is_one_round_trip(settings, redis_writes):
     assert round_trips(ratelimit.blocked_for, *counters) == [["EVALSHA"]]
     assert round_trips(ratelimit.clear, *counters) == [["EVALSHA"]]
     assert round_trips(ratelimit.forgive, *counters) == [["EVALSHA"]]
-    assert round_trips(ratelimit.used, counters[0]) == [["TIME", "HGET"]]
+    assert round_trips(ratelimit.used, counters[0]) == [["EVALSHA"]]  # Redis' clock, in the counter's node
     names = ("signin-account", "signin-ip-account")
     assert round_trips(ratelimit.clear_all, *names, subject="ada@example.com") == [["DEL"]]
 
@@ -760,3 +760,130 @@ def test_counter_names_depend_on_the_site_secret(settings):
     first = ratelimit._location("signin-ip", "203.0.113.5")
     settings.SECRET_KEY = "another secret key for this test only, long enough to be real 0123"
     assert ratelimit._location("signin-ip", "203.0.113.5") != first
+
+
+# --- Redis Cluster: every script call stays in one hash slot -----------------------------------------
+
+# Every call site of the limiter's verbs in the code (path: how many). A new one must add the counters it
+# passes to combinations_the_code_uses below, so that the test shows where they live on a cluster.
+CALL_SITES = {
+    "accounts/audit.py": 1,
+    "accounts/flows/email.py": 1,
+    "accounts/flows/lifecycle.py": 1,
+    "accounts/flows/password.py": 1,
+    "accounts/flows/security.py": 1,
+    "accounts/flows/signin.py": 2,
+    "accounts/flows/signin_code.py": 4,
+    "accounts/flows/signup.py": 1,
+    "accounts/flows/verification.py": 1,
+    "accounts/views/signin.py": 1,
+    "federation/flows.py": 1,
+    "federation/verify.py": 1,
+    "mfa/base.py": 4,
+    "mfa/passkeys/views.py": 1,
+    "oidc/views.py": 4,
+    "saml/endpoints.py": 1,
+    "scim/clients.py": 2,
+}
+VERBS = re.compile(r"\bratelimit\.(?:check|hit|refund|clear|forgive|blocked_for)\(")
+
+
+def combinations_the_code_uses(user: User) -> dict[str, tuple[ratelimit.Counter, ...]]:
+    """The counters each call site passes, built by the code's own helpers where it has them."""
+    from types import SimpleNamespace
+
+    from accounts.flows.signin import password_counters
+    from mfa.base import code_cap, code_caps, mfa_counters
+
+    request = RequestFactory().post("/", REMOTE_ADDR="198.51.100.7")
+    ip = rate_limit_subject(client_ip(request))
+    pending = SimpleNamespace(id="a pending sign-in")
+    email = user.email.lower()
+    password = password_counters(request, user.email)
+    return {
+        "password sign-in": password,
+        "password past the cap": tuple(c for c in password if c[0] != "signin-account-cap"),
+        "forgiven password": password,
+        "admin's view of the throttling": (("signin-account", email), ("signin-account-cap", email)),
+        "second factor": (*mfa_counters(pending, user), code_cap(user, "otp")),  # type: ignore[arg-type]
+        "code caps": code_caps(user),
+        "second factor proved": mfa_counters(pending, user),  # type: ignore[arg-type]
+        "token endpoint": (("token-client", "an-app"), ("token-ip", ip)),
+        "sign-up": (("signup-ip", ip), ("signup-address", email)),
+        "reset": (("reset-ip", ip), ("reset-address", email)),
+        "verification mail": (("verify-resend-ip", ip), ("verify-resend-address", email)),
+        **{name: ((name, ip),) for name in ("authorize-ip", "federation-ip", "scim-token-ip", "passkey-ip")},
+        **{name: ((name, ip),) for name in ("saml-ip", "signin-realm-ip", "audit-throttled")},
+        "scim client": (("scim-client", "1"),),
+        "warning mail": (("warning-mail", f"password:{user.pk}"),),
+        "email change": (("email-change-account", str(user.pk)),),
+        "sign-in code mail": (("signin-code-mail", str(user.pk)),),
+        "sign-in code": (("mfa-pending", "a pending sign-in"),),
+    }
+
+
+def test_every_call_site_of_the_limiter_is_known():
+    found = {}
+    for path in sorted(ROOT.glob("**/*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith((".venv/", "tests/", "bench/")):
+            continue
+        count = len(VERBS.findall(path.read_text()))
+        if count:
+            found[relative] = count
+    assert found == CALL_SITES
+
+
+@pytest.mark.parametrize("mode", ["peek", "hit", "refund", "clear", "forgive"])
+def test_on_a_cluster_every_script_call_keeps_its_keys_in_one_slot(user, mode):
+    from redis.crc import key_slot
+
+    for what, counters in combinations_the_code_uses(user).items():
+        calls = ratelimit._calls(mode, counters, per_slot=True)
+        assert sorted(p for call in calls for p in call.positions) == list(range(len(counters))), what
+        for call in calls:
+            assert len({key_slot(key.encode()) for key in call.keys}) == 1, (what, call.keys)
+        assert len(ratelimit._calls(mode, counters, per_slot=False)) == 1, "one server: one call"
+
+
+def test_an_accounts_counters_share_its_slot_and_an_address_has_its_own(user):
+    """The layout, not only its soundness: a password attempt is two script runs on a cluster (the
+    address's counter, and the account's three together), and forgiving it clears the account's counters
+    in its own slot while the address's counter is refunded in the other."""
+    counters = combinations_the_code_uses(user)["password sign-in"]
+    calls = ratelimit._calls("hit", counters, per_slot=True)
+    assert [[counters[p][0] for p in call.positions] for call in calls] == [
+        ["signin-ip"],
+        ["signin-account", "signin-ip-account", "signin-account-cap"],
+    ]
+    forgive = ratelimit._calls("forgive", counters, per_slot=True)
+    assert [call.mode for call in forgive] == ["forgive", "clear"]
+    second_factor = ratelimit._calls("hit", combinations_the_code_uses(user)["second factor"], per_slot=True)
+    assert len(second_factor) == 3  # the pending sign-in, the account, the account's cap of this kind
+
+
+def test_counters_stored_before_the_hash_tags_keep_counting_after_the_upgrade(settings):
+    """The 100-failure cap must survive the change of key names: an upgrade must not hand an attacker
+    100 more guesses on every capped account."""
+    from django.core.management import call_command
+
+    use_limits(settings, {"signin-account-cap": "3/100y", "signin-ip-account": "3/h"})
+    cap = ("signin-account-cap", "ada@example.com")
+    narrowed = ("signin-ip-account", ratelimit.account_subject("ada@example.com", "198.51.100.7"))
+    for _ in range(3):
+        ratelimit.hit(cap, narrowed)
+    redis = connection()
+    for counter in (cap, narrowed):
+        tagged = ratelimit._location(*counter)[0]
+        redis.rename(tagged, tagged.replace("{", "").replace("}", ""))  # as stored before
+    ratelimit.hit(("signin-ip-account", ratelimit.account_subject("ada@example.com", "198.51.100.8")))  # since
+
+    call_command("move_rate_limit_counters", stdout=open(os.devnull, "w"))
+
+    with pytest.raises(RateLimited):
+        ratelimit.hit(cap)
+    assert [ratelimit.used(cap), ratelimit.used(narrowed)] == [3, 3]
+    assert ratelimit.used(("signin-ip-account", ratelimit.account_subject("ada@example.com", "198.51.100.8"))) == 1
+    assert redis.ttl(ratelimit._location(*cap)[0]) > 3600 * 24 * 365
+    assert not [key for key in redis.scan_iter(match="rl:*") if b"{" not in key]
+    assert ratelimit.move_untagged_counters() == 0, "nothing left to move: safe to run again"

@@ -250,6 +250,23 @@ def test_sentinels_need_a_plain_redis_url(settings):
     assert startup_errors() == {}
 
 
+def test_a_cluster_is_refused_with_sentinels_another_database_or_no_broker_of_its_own(settings):
+    settings.REDIS_CLUSTER_NODES = [("10.0.0.1", 6379), ("10.0.0.2", 6379)]
+    settings.REDIS_SENTINELS = [("10.0.0.1", 26379)]
+    settings.REDIS_URL = "redis://:pw@x:6379/2"
+    settings.CELERY_BROKER_URL = ""
+    assert startup_errors() == {
+        "identity.E007": "REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set.",
+        "identity.E008": "REDIS_CLUSTER_NODES needs database 0 in REDIS_URL (a Redis Cluster has no other).",
+        "identity.E009": "REDIS_CLUSTER_NODES needs a CELERY_BROKER_URL of its own "
+        "(Celery cannot use a Redis Cluster).",
+    }
+    settings.REDIS_SENTINELS = []
+    settings.REDIS_URL = "rediss://:pw@x:6379/0"  # TLS is fine on a cluster
+    settings.CELERY_BROKER_URL = "redis://broker:6379/0"
+    assert startup_errors() == {}
+
+
 def check(**variables: str) -> subprocess.CompletedProcess:
     return run([sys.executable, "manage.py", "check"], {"DJANGO_SECRET_KEY": "x" * 50, **variables})
 
