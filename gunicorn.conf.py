@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import ssl
 
 bind = os.environ.get("BIND", "127.0.0.1:8000").split()
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -23,7 +24,7 @@ accesslog = "-"
 logger_class = "identity.gunicorn_logging.JsonAccessLogger"
 
 
-_tls = {}
+_tls: dict[str, ssl.SSLContext] = {}
 
 
 def ssl_context(config, default_ssl_context_factory):

@@ -58,7 +58,12 @@ class IdentityValidator(OAuth2Validator):
     # --- the client, read with oidc.rows (DOT's ORM query cost more than the rest of a grant) ----
 
     def _load_application(self, client_id, request):
-        if not request.client and isinstance(client_id, str) and "\x00" not in client_id:
+        if isinstance(client_id, str) and "\x00" in client_id:
+            # No client has one (PostgreSQL text cannot hold it). DOT expects psycopg2's ValueError for
+            # it; psycopg 3 raises DataError, which made every endpoint that names a client a 500.
+            request.client = None
+            return None
+        if not request.client and isinstance(client_id, str):
             found = _CLIENT.one([client_id])
             request.client = found[0] if found else None
         return super()._load_application(client_id, request)  # DOT's checks, on the client read here

@@ -359,6 +359,13 @@ class LogoutView(dot.RPInitiatedLogoutView):
 
     template_name = "oidc/logout_confirm.html"
 
+    def get_request_application(self, id_token, client_id):
+        # DOT's `.get()` made an unknown client_id, or one PostgreSQL cannot compare (a NUL), a 500: it
+        # names no app, so a post_logout_redirect_uri is refused and a bare sign-out asks first.
+        if client_id:
+            return None if "\x00" in client_id else Client.objects.filter(client_id=client_id).first()
+        return super().get_request_application(id_token, client_id)
+
     def do_logout(self, application=None, post_logout_redirect_uri=None, state=None, token_user=None):
         if self.request.user.is_authenticated:
             sign_out(self.request)
