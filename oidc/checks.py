@@ -61,3 +61,31 @@ def api_scopes_setting_retired(app_configs=None, **kwargs) -> list[checks.CheckM
             id="oidc.W001",
         )
     ]
+
+
+# What oidc.rotation assumes of django-oauth-toolkit's settings: it rotates on every refresh, treats a
+# spent token presented again as a replay (no grace period) and revokes the family. Changed, DOT's own
+# path would honour them and ours would silently not.
+ROTATION_SETTINGS = {
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+}
+
+
+@checks.register(checks.Tags.security, STARTUP)
+def refresh_rotation_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    from django.conf import settings
+
+    provider = settings.OAUTH2_PROVIDER
+    changed = {name: provider.get(name) for name, value in ROTATION_SETTINGS.items() if provider.get(name) != value}
+    if not changed:
+        return []
+    return [
+        checks.Error(
+            f"OAUTH2_PROVIDER sets {', '.join(f'{name}={value!r}' for name, value in changed.items())}: refresh-token "
+            "rotation (oidc.rotation) always rotates, has no grace period and revokes the family of a replayed token.",
+            hint=f"Keep {ROTATION_SETTINGS} (identity/settings.py).",
+            id="oidc.E002",
+        )
+    ]

@@ -29,7 +29,13 @@ from datetime import timedelta
 from django.db import router, transaction
 from django.utils import timezone
 from jwcrypto import jws
-from oauth2_provider.models import get_access_token_model, get_id_token_model, get_refresh_token_model, set_token_value
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_id_token_model,
+    get_refresh_token_model,
+    refresh_token_expire_timedelta,
+    set_token_value,
+)
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
@@ -292,8 +298,8 @@ class IdentityValidator(OAuth2Validator):
             return False
         if rt.access_token is None:  # an orphan: its access token was deleted out of band
             return False
-        idle = timedelta(seconds=oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS)
-        if rt.access_token.expires + idle <= timezone.now():
+        idle = refresh_token_expire_timedelta()  # DOT's reading of REFRESH_TOKEN_EXPIRE_SECONDS (None: no limit)
+        if idle and rt.access_token.expires + idle <= timezone.now():
             return False
         if rt.application_id != client.pk:
             return False

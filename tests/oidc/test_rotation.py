@@ -157,3 +157,22 @@ def test_a_row_read_by_hand_is_the_row_the_orm_reads(rp):
     fields = [field.attname for field in type(by_orm)._meta.concrete_fields]
     assert [getattr(by_hand, name) for name in fields] == [getattr(by_orm, name) for name in fields]
     assert _CLIENT.one(["no-such-client"]) is None
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("REFRESH_TOKEN_GRACE_PERIOD_SECONDS", 30),
+        ("ROTATE_REFRESH_TOKEN", False),
+        ("REFRESH_TOKEN_REUSE_PROTECTION", False),
+    ],
+)
+def test_dot_settings_rotation_would_ignore_stop_the_start(settings, name, value):
+    """oidc.rotation has no grace period and always rotates and revokes: a setting saying otherwise
+    would be honoured by nothing, so it is an error, not a silent change."""
+    from oidc.checks import refresh_rotation_settings
+
+    assert refresh_rotation_settings() == []
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, name: value}
+    (error,) = refresh_rotation_settings()
+    assert error.id == "oidc.E002" and name in error.msg
