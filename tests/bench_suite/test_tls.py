@@ -19,6 +19,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connections
 
 from bench import accounts, driver, tls
+from bench.inprocess import DirectWSGI  # the URL's scheme becomes the request's: the site sees https
 from bench.run import gunicorn_argv, wait_for
 from tests.processes import free_port
 
@@ -62,19 +63,6 @@ def test_a_site_serves_the_bench_certificate_and_the_driver_trusts_only_that(tmp
     finally:
         os.killpg(site.pid, signal.SIGTERM)
         site.wait(30)
-
-
-class DirectWSGI(httpx.AsyncBaseTransport):
-    """The driver's requests handed to the site in this process (as bench.inprocess does); the URL's
-    scheme becomes the request's, so the site sees https."""
-
-    def __init__(self, app):
-        self.inner = httpx.WSGITransport(app=app, remote_addr="127.0.0.1")
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await request.aread()
-        response = self.inner.handle_request(request)
-        return httpx.Response(response.status_code, headers=response.headers, content=response.read())
 
 
 def in_loop(steps) -> httpx.Cookies:
