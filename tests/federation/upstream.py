@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+
+from tests.loopback import serve_in_thread
 
 REDIRECT_URI_TEMPLATE = "{site}/accounts/federation/{slug}/callback/"
 
@@ -78,7 +79,7 @@ class Upstream:
         self.foreign = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = serve_in_thread(self._server, start=False)
 
     @property
     def redirect_uri(self) -> str:
