@@ -33,6 +33,15 @@ def _clean_redis():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _saml_keys_read_once():
+    """pysaml2 reads each private key once per test run, not at every Server it builds (tests/saml/key_memo.py)."""
+    from tests.saml.key_memo import keys_read_once
+
+    with keys_read_once():
+        yield
+
+
 @pytest.fixture
 def generous_limits(settings):
     """Rate limits high enough that a test repeating an action measures the action, not the limiter."""
