@@ -43,6 +43,14 @@ def _saml_keys_read_once():
 
 
 @pytest.fixture
+def production_argon2(settings):
+    """Argon2id at the cost production uses (the app's defaults) instead of the tests' cheapest one
+    (tests/settings.py), for the tests that look at the cost itself. Request it before any user is made."""
+    for name in ("ARGON2_MEMORY_COST_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM"):
+        delattr(settings, name)
+
+
+@pytest.fixture
 def generous_limits(settings):
     """Rate limits high enough that a test repeating an action measures the action, not the limiter."""
     settings.RATE_LIMITS = {name: "10000/h" for name in settings.RATE_LIMITS}
