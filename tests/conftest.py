@@ -42,6 +42,18 @@ def _saml_keys_read_once():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_without_nagle():
+    """Django's test server (pytest-django's live_server) sends a response's headers and its body in two
+    writes; with Nagle's algorithm on, the body waits for the client's delayed ACK of the headers, 40 ms
+    on loopback for every response a browser or an HTTP client gets from it (gunicorn is not involved)."""
+    from django.test.testcases import QuietWSGIRequestHandler
+
+    QuietWSGIRequestHandler.disable_nagle_algorithm = True
+    yield
+    QuietWSGIRequestHandler.disable_nagle_algorithm = False
+
+
 @pytest.fixture
 def production_argon2(settings):
     """Argon2id at the cost production uses (the app's defaults) instead of the tests' cheapest one
