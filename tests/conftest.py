@@ -33,6 +33,35 @@ def _clean_redis():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _saml_keys_read_once():
+    """pysaml2 reads each private key once per test run, not at every Server it builds (tests/saml/key_memo.py)."""
+    from tests.saml.key_memo import keys_read_once
+
+    with keys_read_once():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_without_nagle():
+    """Django's test server (pytest-django's live_server) sends a response's headers and its body in two
+    writes; with Nagle's algorithm on, the body waits for the client's delayed ACK of the headers, 40 ms
+    on loopback for every response a browser or an HTTP client gets from it (gunicorn is not involved)."""
+    from django.test.testcases import QuietWSGIRequestHandler
+
+    QuietWSGIRequestHandler.disable_nagle_algorithm = True
+    yield
+    QuietWSGIRequestHandler.disable_nagle_algorithm = False
+
+
+@pytest.fixture
+def production_argon2(settings):
+    """Argon2id at the cost production uses (the app's defaults) instead of the tests' cheapest one
+    (tests/settings.py), for the tests that look at the cost itself. Request it before any user is made."""
+    for name in ("ARGON2_MEMORY_COST_KIB", "ARGON2_TIME_COST", "ARGON2_PARALLELISM"):
+        delattr(settings, name)
+
+
 @pytest.fixture
 def generous_limits(settings):
     """Rate limits high enough that a test repeating an action measures the action, not the limiter."""

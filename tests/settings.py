@@ -20,6 +20,15 @@ SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Argon2id at its cheapest (argon2's floor is 8 KiB per lane): the tests hash and check passwords thousands
+# of times, and at the production cost (OWASP's floor, accounts/app_settings.py) that took 25-50 ms each,
+# minutes of a CI run. Every hash is still Argon2id, made and checked by the real hasher (and by the
+# servers the tests start, whose settings import these). The tests that look at the cost itself (the
+# parameters a hash is stored with, the timing of unknown addresses) put the production cost back with
+# the `production_argon2` fixture (tests/conftest.py).
+ARGON2_MEMORY_COST_KIB = 8
+ARGON2_TIME_COST = 1
+ARGON2_PARALLELISM = 1
 STATIC_ROOT = None  # type: ignore[assignment]  # found through the finders instead
 
 # One signing keyset for the whole test run (and any server process the tests start), with an active

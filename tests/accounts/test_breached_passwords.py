@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +12,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from tests.loopback import serve_in_thread
 from tests.processes import free_port
 from tests.users import PASSWORD
 
@@ -56,7 +56,7 @@ class RangeServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/range/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        serve_in_thread(self.httpd)
 
     def stop(self) -> None:
         self.httpd.shutdown()

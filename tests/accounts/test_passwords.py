@@ -7,6 +7,7 @@ from tests.users import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.usefixtures("production_argon2")
 def test_passwords_are_hashed_with_argon2id_at_owasp_parameters(user):
     assert user.password.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
     assert identify_hasher(user.password).algorithm == "argon2"

@@ -41,6 +41,7 @@ def test_inactive_account_gets_the_same_generic_answer(client, make_user):
 
 
 @pytest.mark.django_db(transaction=True)  # commits, so the deferred foreign-key check runs too
+@pytest.mark.usefixtures("production_argon2")
 def test_unknown_email_costs_a_hash_too(client, user, generous_limits):
     def sign_in(email, i=0):
         return client.post("/accounts/login/", {"email": email, "password": "wrong password here"})

@@ -72,6 +72,7 @@ def _sign_up(client, address: str, i: int = 0):
 
 
 @pytest.mark.django_db(transaction=True)  # commits, so the deferred foreign-key checks and the publish run too
+@pytest.mark.usefixtures("production_argon2")
 def test_signup_timing_does_not_tell_a_taken_address_from_a_new_one(client, user, generous_limits):
     from django.contrib.auth.hashers import make_password
 

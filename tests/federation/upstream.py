@@ -14,9 +14,9 @@ on `Upstream` (`misbehave`), so the provider is otherwise as an honest one would
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import secrets
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +28,26 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from tests.loopback import serve_in_thread
+
 REDIRECT_URI_TEMPLATE = "{site}/accounts/federation/{slug}/callback/"
+
+# Making a 2048-bit RSA key takes about 50 ms, and every Upstream needs two (its own and a foreign one
+# under the same kid): the run makes a few and hands them out in turn, so the keys one test uses are all
+# different from each other (no test uses more than a handful), only not from those of earlier tests,
+# whose providers, caches and database rows are gone.
+_KEY_POOL_SIZE = 16
+_key_pool: list[RSAKey] = []
+_keys_handed_out = itertools.count()
+
+
+def signing_key(kid: str) -> RSAKey:
+    """An RSA private key (2048 bits, for signing), different from the last _KEY_POOL_SIZE - 1 handed out."""
+    turn = next(_keys_handed_out) % _KEY_POOL_SIZE
+    if turn == len(_key_pool):
+        _key_pool.append(RSAKey.generate_key(2048))
+    made = _key_pool[turn]
+    return RSAKey(made.raw_value, made.original_value, {"kid": kid, "use": "sig"})
 
 
 @dataclass
@@ -74,11 +93,11 @@ class Upstream:
     authenticated_at: int | None = None  # when the person last signed in at the provider (None: never)
 
     def __post_init__(self) -> None:
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
-        self.foreign = RSAKey.generate_key(2048, parameters={"kid": "upstream-1", "use": "sig"})
+        self.key = signing_key("upstream-1")
+        self.foreign = signing_key("upstream-1")
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = serve_in_thread(self._server, start=False)
 
     @property
     def redirect_uri(self) -> str:
@@ -94,7 +113,7 @@ class Upstream:
 
     def rotate_key(self) -> None:
         """A new signing key under a new `kid`; the old one leaves the JWKS."""
-        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig"})
+        self.key = signing_key(secrets.token_hex(4))
 
     def discovery_for(self, path: str) -> dict[str, Any] | None:
         """The discovery document served at `path`, if one is."""

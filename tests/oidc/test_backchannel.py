@@ -30,6 +30,7 @@ from oidc import tasks
 from oidc.app_settings import app_settings as oidc_settings
 from oidc.logout import BACKCHANNEL_EVENT
 from oidc.models import Consent, PendingLogout, TokenFamily
+from tests.loopback import serve_in_thread
 from tests.processes import point_celery_at, wait_until_broker_idle
 from tests.users import PASSWORD
 
@@ -76,8 +77,7 @@ class LogoutReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def url(self, path: str = "/backchannel-logout") -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"

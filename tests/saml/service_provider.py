@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import itertools
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -52,10 +53,26 @@ def require_strong(*signed) -> None:
             raise WeakSignature(f"weak signature algorithms: {sorted(algorithms - STRONG)}")
 
 
+# Making a 2048-bit RSA key takes about 50 ms, and pysaml2 reads and checks each new one (tests/saml/key_memo.py
+# remembers those it has read): the run makes a few and hands them out in turn, so the keys one test uses
+# all differ from each other (no test uses more than a handful), only not from those of earlier tests.
+_KEY_POOL_SIZE = 16
+_key_pool: list[rsa.RSAPrivateKey] = []
+_keys_handed_out = itertools.count()
+
+
+def _private_key() -> rsa.RSAPrivateKey:
+    turn = next(_keys_handed_out) % _KEY_POOL_SIZE
+    if turn == len(_key_pool):
+        _key_pool.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _key_pool[turn]
+
+
 def make_key_pair(directory: Path, name: str) -> tuple[str, str]:
-    """An RSA key and a self-signed certificate as PEM files (key path, certificate path). SAML trusts the
-    certificate in the metadata, not a CA, so this is what real SPs do too."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """An RSA key and a new self-signed certificate as PEM files (key path, certificate path). SAML trusts the
+    certificate in the metadata, not a CA, so this is what real SPs do too. The key differs from the last
+    15 made."""
+    key = _private_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (

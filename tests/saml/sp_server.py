@@ -6,13 +6,13 @@ message that arrives is recorded in `sp.received`."""
 from __future__ import annotations
 
 import html
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.loopback import serve_in_thread
 from tests.saml.service_provider import POST, REDIRECT, SOAP, LogoutMessage, Received, SignOn
 
 if TYPE_CHECKING:
@@ -175,8 +175,7 @@ def serving(cls: type[ServiceProvider], **options) -> Iterator[ServiceProvider]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     sp = cls(base_url=f"http://127.0.0.1:{server.server_port}", **options)
     server.RequestHandlerClass = make_handler(sp)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         yield sp
     finally:
