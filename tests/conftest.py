@@ -43,6 +43,25 @@ def _saml_keys_read_once():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _quick_flush():
+    """After a test that commits, the database is emptied with DELETE where that leaves what Django's
+    flush would (tests/flush.py)."""
+    from django.test import TransactionTestCase
+
+    from tests.flush import QuickFlush
+
+    original = TransactionTestCase._fixture_teardown
+    quick = QuickFlush(original)
+
+    def _fixture_teardown(case) -> None:
+        quick(case)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _live_server_without_nagle():
     """Django's test server (pytest-django's live_server) sends a response's headers and its body in two
     writes; with Nagle's algorithm on, the body waits for the client's delayed ACK of the headers, 40 ms
