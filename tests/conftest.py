@@ -43,6 +43,25 @@ def _saml_keys_read_once():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _quick_flush():
+    """After a test that commits, the database is emptied with DELETE where that leaves what Django's
+    flush would (tests/flush.py)."""
+    from django.test import TransactionTestCase
+
+    from tests.flush import QuickFlush
+
+    original = TransactionTestCase._fixture_teardown
+    quick = QuickFlush(original)
+
+    def _fixture_teardown(case) -> None:
+        quick(case)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _live_server_without_nagle():
     """Django's test server (pytest-django's live_server) sends a response's headers and its body in two
     writes; with Nagle's algorithm on, the body waits for the client's delayed ACK of the headers, 40 ms
@@ -166,8 +185,16 @@ def celery_worker(transactional_db, settings):
     from identity.celery import app
 
     point_celery_at(settings.CELERY_BROKER_URL)
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
-        yield app
+    # The worker waits for tasks in a blocking BRPOP that Redis ends after `polling_interval` (1 s by
+    # default) when nothing comes; stopping the worker waited for that at the end of each test. A task
+    # is taken as soon as it is queued either way.
+    options = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {**options, "polling_interval": 0.1}
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+            yield app
+    finally:
+        app.conf.broker_transport_options = options
 
 
 @pytest.fixture(scope="module")

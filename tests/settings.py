@@ -19,6 +19,10 @@ from identity.settings import *  # noqa: E402,F403
 SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
+# ... looked up when asked for (as in development), not all listed and stat'ed whenever the middleware is
+# built: every test Client builds it anew, and the listing took 10 ms (over 2,500 Clients in
+# tests/identity/test_anonymous_redis.py alone).
+WHITENOISE_AUTOREFRESH = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Argon2id at its cheapest (argon2's floor is 8 KiB per lane): the tests hash and check passwords thousands
 # of times, and at the production cost (OWASP's floor, accounts/app_settings.py) that took 25-50 ms each,
