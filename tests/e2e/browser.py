@@ -59,3 +59,23 @@ class Watch:
 
     def posts(self, path: str, since: int = 0) -> int:
         return sum(1 for method, url in self.requests[since:] if method == "POST" and url == f"{self.site}{path}")
+
+
+def signed_in_context(browser, session_cookie: str, *, locale: str = "en", width: int = 1280, height: int = 800):
+    """A browser context holding this session (from Django's test client, tests/users.py): __Host- and
+    Secure as the site sets it; Chromium keeps Secure cookies for http://localhost."""
+    from django.conf import settings
+
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": session_cookie,
+                "domain": "localhost",
+                "path": "/",
+                "secure": True,
+            }
+        ]
+    )
+    return context

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from tests.e2e.browser import Screenshots, Watch
+from tests.e2e.browser import Screenshots, Watch, signed_in_context
 from tests.e2e.test_passkeys import launch
 from tests.users import sign_in_admin
 
@@ -40,19 +40,7 @@ def test_adding_a_provider_starts_with_its_kind_then_its_form(sync_playwright, s
     watch = Watch(site)
     with sync_playwright() as p:
         browser = launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=language)
-        # __Host- and Secure as the site sets it; Chromium keeps Secure cookies for http://localhost.
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": session,
-                    "domain": "localhost",
-                    "path": "/",
-                    "secure": True,
-                }
-            ]
-        )
+        context = signed_in_context(browser, session, locale=language)
         page = context.new_page()
         watch.attach(page)
 

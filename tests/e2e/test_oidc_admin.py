@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from tests.e2e.browser import Screenshots, Watch
+from tests.e2e.browser import Screenshots, Watch, signed_in_context
 from tests.e2e.test_passkeys import launch
 from tests.users import sign_in_admin
 
@@ -35,18 +35,7 @@ def test_a_new_app_signs_with_es256_and_may_choose_rs256(sync_playwright, site, 
     with sync_playwright() as p:
         browser = launch(p)
         for width_name, (width, height) in WIDTHS.items():
-            context = browser.new_context(viewport={"width": width, "height": height}, locale=language)
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": session,
-                        "domain": "localhost",
-                        "path": "/",
-                        "secure": True,
-                    }
-                ]
-            )
+            context = signed_in_context(browser, session, locale=language, width=width, height=height)
             page = context.new_page()
             watch.attach(page)
             page.goto(site + ADD)
