@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.core import checks
 
 from identity.health import STARTUP, NotReady
@@ -75,8 +76,6 @@ ROTATION_SETTINGS = {
 
 @checks.register(checks.Tags.security, STARTUP)
 def refresh_rotation_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    from django.conf import settings
-
     provider = settings.OAUTH2_PROVIDER
     changed = {name: provider.get(name) for name, value in ROTATION_SETTINGS.items() if provider.get(name) != value}
     if not changed:
