@@ -4,6 +4,7 @@ PostgreSQL and Redis are real; Redis uses its own database numbers so tests neve
 """
 
 import os
+from copy import deepcopy
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/identity")
@@ -34,6 +35,10 @@ ARGON2_MEMORY_COST_KIB = 8
 ARGON2_TIME_COST = 1
 ARGON2_PARALLELISM = 1
 STATIC_ROOT = None  # type: ignore[assignment]  # found through the finders instead
+# aiosmtpd, the tests' SMTP sink, logs every connection at INFO from its own thread, also while pytest is
+# taking down the test that started it ("--- Logging error ---" in the output): its warnings suffice.
+LOGGING = deepcopy(LOGGING)  # noqa: F405
+LOGGING["loggers"]["mail.log"] = {"level": "WARNING"}  # type: ignore[index]  # a dict of dicts
 
 # One signing keyset for the whole test run (and any server process the tests start), with an active
 # key of every type: one left from before ES256 (RSA only) gains its P-256 key.
