@@ -132,6 +132,18 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # A hung database must fail fast (503, /readyz) rather than hold a worker until TCP gives up.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", 2)
+elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default is used by several processes at once (gunicorn's workers, Celery's worker and
+    # beat): WAL lets readers go on beside a writer; a transaction takes the write lock when it begins
+    # (IMMEDIATE), waiting up to the timeout, instead of failing with "database is locked" at its first
+    # write after work it cannot undo (a mail already sent, then sent again by the sweep).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", 20),
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts and passwords -------------------------------------------------------------------

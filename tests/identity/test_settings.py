@@ -345,3 +345,51 @@ def test_a_celery_worker_does_not_start_with_a_malformed_rate_limit():
     result = run([celery, "-A", "identity", "worker", "--pool=solo", "--loglevel=WARNING"], variables)
     assert result.returncode != 0
     assert "identity.E005: RATE_LIMITS signin-ip: not a rate limit: '60/15min'." in result.stdout + result.stderr
+
+
+SQLITE_WRITERS = """
+import threading, time
+import django
+django.setup()
+from django.db import connection, transaction
+
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE IF NOT EXISTS t (n integer)")
+    cursor.execute("PRAGMA journal_mode")
+    print(cursor.fetchone()[0])
+connection.close()
+errors = []
+
+def hold():  # a worker's transaction that writes, then takes its time
+    with transaction.atomic():
+        connection.cursor().execute("INSERT INTO t VALUES (1)")
+        time.sleep(1)
+    connection.close()
+
+def read_then_write():  # another process's: reads, then writes, while the first one holds the lock
+    time.sleep(0.2)
+    try:
+        with transaction.atomic():
+            connection.cursor().execute("SELECT count(*) FROM t")
+            connection.cursor().execute("INSERT INTO t VALUES (2)")
+    except Exception as error:
+        errors.append(repr(error))
+    connection.close()
+
+threads = [threading.Thread(target=hold), threading.Thread(target=read_then_write)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(errors or "both wrote")
+"""
+
+
+def test_the_embedded_sqlite_lets_processes_wait_for_each_other_instead_of_failing(tmp_path):
+    """`make run`'s SQLite is shared by gunicorn's workers and Celery: a transaction that read before it
+    writes, beside another that holds the write lock, waits (IMMEDIATE, a busy timeout) rather than
+    failing with "database is locked" after work it cannot undo, such as a mail already sent."""
+    result = run(
+        [sys.executable, "-c", SQLITE_WRITERS],
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'identity.sqlite3'}", "DJANGO_DEBUG": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["wal", "both", "wrote"], result.stdout
