@@ -25,6 +25,9 @@ class EmailField(forms.EmailField):
         return normalize_email(super().to_python(value))
 
 
+CONFIRM_NEW_PASSWORD = _("Confirm the new password")
+
+
 class NormalizedPasswords:
     """Form mixin: every password input is NFKC-normalised before any rule sees it (NIST SP 800-63B),
     so the length and common-password rules judge the same string that is hashed, and none is longer
@@ -140,7 +143,9 @@ class SignUpForm(NormalizedPasswords, forms.Form):
 
 
 class SetPasswordForm(NormalizedPasswords, auth_forms.SetPasswordForm):
-    pass
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password2"].label = CONFIRM_NEW_PASSWORD  # Django's says "New password confirmation"
 
 
 class EmailOnlyForm(forms.Form):
@@ -162,7 +167,7 @@ class PasswordChangeForm(NormalizedPasswords, auth_forms.PasswordChangeForm):
         self.request = request
         super().__init__(user, *args, **kwargs)
         self.fields["old_password"].label = _("Current password")  # the security page's wording
-        self.fields["new_password2"].label = _("Confirm the new password")
+        self.fields["new_password2"].label = CONFIRM_NEW_PASSWORD
 
     def clean_old_password(self):
         old_password = self.cleaned_data["old_password"]

@@ -82,3 +82,19 @@ def test_unicode_passwords_are_normalised_before_hashing(make_user):
     # "Å" as one code point and as A + combining ring: the same password typed on two keyboards.
     user = make_user(password="p\u00c5ssword-long-enough")
     assert user.check_password("pA\u030assword-long-enough")
+
+
+@pytest.mark.parametrize("language, confirm", [("en", "Confirm the new password"), ("de", "Neues Passwort bestätigen")])
+def test_setting_and_changing_a_password_speak_plainly(user, language, confirm):
+    """Django's stock labels said "New password confirmation" and "Old password"."""
+    from django.utils import translation
+
+    from accounts.forms import PasswordChangeForm, SetPasswordForm
+
+    with translation.override(language):
+        assert str(SetPasswordForm(user).fields["new_password2"].label) == confirm
+        change = PasswordChangeForm(user)
+        assert str(change.fields["new_password2"].label) == confirm
+        assert (
+            str(change.fields["old_password"].label) == {"en": "Current password", "de": "Aktuelles Passwort"}[language]
+        )
