@@ -111,7 +111,11 @@ def insert(instance: models.Model) -> models.Model:
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        pk = cursor.fetchone()[0] if returning else connection.ops.last_insert_id(cursor, model._meta.db_table, "id")
+        pk = (
+            cursor.fetchone()[0]
+            if returning
+            else connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column or "id")
+        )
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias

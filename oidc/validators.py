@@ -26,7 +26,6 @@ import json
 import uuid
 from datetime import timedelta
 
-from django.db import router, transaction
 from django.utils import timezone
 from jwcrypto import jws
 from oauth2_provider.models import (
@@ -374,8 +373,7 @@ class IdentityValidator(OAuth2Validator):
         if "nonce" not in id_token and request.nonce:  # oauthlib bug #746, as DOT works around it
             id_token["nonce"] = request.nonce
         signed = signing.sign(id_token, alg=request.client.algorithm, typ="JWT")
-        with transaction.atomic(using=router.db_for_write(get_id_token_model())):
-            record = self._save_id_token(id_token["jti"], request, expiration_time)
+        record = self._save_id_token(id_token["jti"], request, expiration_time)  # one INSERT: atomic by itself
         request.access_token = request.id_token = record  # as DOT leaves them
         return signed
 
