@@ -50,27 +50,18 @@ class DirectWSGI(httpx.AsyncBaseTransport):
 
 
 def configure(database_url: str) -> None:
-    from bench.run import RATE_LIMITS
+    from bench.run import site_env
 
     os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "identity.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"),
-            "SITE_URL": "http://localhost",
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_COOKIES": "0",
-            "OIDC_KEYS_FILE": str(VAR / "oidc-keys.json"),
-            "RATE_LIMITS": RATE_LIMITS,
-            "PASSWORD_BREACH_CHECK": "0",
-            "LOG_LEVEL": "WARNING",
-            # The driver's coroutines call the WSGI app synchronously, in one thread: nothing runs concurrently.
-            "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
-        }
+        site_env(
+            database_url=database_url,
+            redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"),
+            site_url="http://localhost",
+        )
     )
+    os.environ["DJANGO_SECRET_KEY"] = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
+    # The driver's coroutines call the WSGI app synchronously, in one thread: nothing runs concurrently.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 def take_over(seed: dict) -> None:

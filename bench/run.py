@@ -106,12 +106,32 @@ def gunicorn_argv(
     module: str, certificate: tuple[Path, Path] | None = None, config: str = "gunicorn.conf.py"
 ) -> list[str]:
     """How every site is started: the repository's gunicorn command and configuration, serving https
-    when given a certificate and its key (gunicorn's sync workers then make a new TLS context and
-    handshake for every request: they close each connection after one response)."""
+    when given a certificate and its key (gunicorn's sync workers then make a new TLS handshake for
+    every request: they close each connection after one response)."""
     argv = [str(BIN / "gunicorn"), module, "-c", config]
     if certificate:
         argv += ["--certfile", str(certificate[0]), "--keyfile", str(certificate[1])]
     return argv
+
+
+def site_env(*, database_url: str, redis_url: str, site_url: str, secure: bool = False) -> dict[str, str]:
+    """Identity as the bench runs it (this runner, and bench.inprocess): production settings, the
+    bench's database, keys and raised rate limits."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "identity.settings",
+        "DJANGO_DEBUG": "0",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SITE_URL": site_url,
+        "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+        # Plain http on loopback unless --tls (in production TLS ends at the load balancer, or here).
+        "SECURE_SSL_REDIRECT": "1" if secure else "0",
+        "SECURE_COOKIES": "1" if secure else "0",
+        "OIDC_KEYS_FILE": str(VAR / "oidc-keys.json"),
+        "RATE_LIMITS": RATE_LIMITS,
+        "PASSWORD_BREACH_CHECK": "0",  # load this site, not Have I Been Pwned (one request per sign-up)
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 class Bench:
@@ -126,24 +146,17 @@ class Bench:
         self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": "identity.settings",
-            "DJANGO_DEBUG": "0",
+            **site_env(
+                database_url=args.database_url,
+                redis_url=f"redis://127.0.0.1:{self.ports['redis']}/0",
+                site_url=f"{self.scheme}://localhost:{self.ports['web']}",
+                secure=args.tls,
+            ),
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DATABASE_URL": args.database_url,
-            "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.ports['broker']}/0",
-            "SITE_URL": f"{self.scheme}://localhost:{self.ports['web']}",
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            # Plain http on loopback unless --tls (in production TLS ends at the load balancer, or here).
-            "SECURE_SSL_REDIRECT": "1" if args.tls else "0",
-            "SECURE_COOKIES": "1" if args.tls else "0",
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(self.ports["smtp"]),
-            "OIDC_KEYS_FILE": str(VAR / "oidc-keys.json"),
-            "RATE_LIMITS": RATE_LIMITS,
-            "PASSWORD_BREACH_CHECK": "0",  # load this site, not Have I Been Pwned (one request per sign-up)
             "PROMETHEUS_MULTIPROC_DIR": str(VAR / "prometheus"),
-            "LOG_LEVEL": "WARNING",
         }
         self.env.pop("REDIS_SENTINELS", None)
 
