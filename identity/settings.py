@@ -193,6 +193,10 @@ RATE_LIMIT_DEFAULTS = {
     "signin-account": "10/15m",  # failed password sign-ins on one account, from anywhere
     "signin-ip-account": "5/15m",  # failed password sign-ins on one account from one address
     "signin-account-cap": "100/100y",  # NIST SP 800-63B: 100 consecutive failures, until success or reset
+    # the current password typed on the password-change page, per account and session: its own counters,
+    # so wrong guesses there (the owner's, or a stolen session's) never throttle the address's sign-in
+    "password-change-session": "5/15m",
+    "password-change-cap": "100/100y",  # NIST SP 800-63B again: until a right current password or a reset
     "signup-ip": "10/h",
     "signup-address": "3/h",
     "verify-resend-ip": "10/h",

@@ -64,6 +64,18 @@ def password_counters(request, email: str) -> tuple[ratelimit.Counter, ...]:
     )
 
 
+def password_change_counters(request, email: str) -> tuple[ratelimit.Counter, ...]:
+    """The counters the password-change page's current password spends: per account and session, and a
+    cap per account. Apart from sign-in's, so that wrong guesses by someone holding a session (perhaps a
+    stolen cookie) never lock the address's sign-in, yet stay bounded."""
+    account = normalize_email(email).lower()
+    session = request.session.session_key or ""
+    return (
+        ("password-change-session", ratelimit.account_subject(account, session)),
+        ("password-change-cap", account),
+    )
+
+
 def forgive_password_failures(request, email: str) -> None:
     """After a right password: the account's counters start over; the IP keeps its failures."""
     ip_counter, *account_counters = password_counters(request, email)
@@ -73,7 +85,14 @@ def forgive_password_failures(request, email: str) -> None:
 def lift_password_throttling(email: str) -> None:
     """Forget an account's password failures from every address (after a reset, or by an admin)."""
     account = normalize_email(email).lower()
-    ratelimit.clear_all("signin-account", "signin-ip-account", "signin-account-cap", subject=account)
+    ratelimit.clear_all(
+        "signin-account",
+        "signin-ip-account",
+        "signin-account-cap",
+        "password-change-session",
+        "password-change-cap",
+        subject=account,
+    )
 
 
 def verify_password(
@@ -85,9 +104,11 @@ def verify_password(
     At sign-in, an account past its cap raises CapReached instead of a wait of years. `past_cap` is
     the check signin_code.py makes then: counted by every limit but the full cap, a right password
     forgives nothing (the cap lasts until a code from the mailbox completes the sign-in), and the
-    caller audits the outcome either way.
+    caller audits the outcome either way. The password-change page (`purpose` "password_change")
+    counts on counters of its own (password_change_counters), and a right password clears only those.
     """
-    counters = password_counters(request, email)
+    changing = purpose == "password_change"
+    counters = password_change_counters(request, email) if changing else password_counters(request, email)
     if past_cap:
         counters = tuple(counter for counter in counters if counter[0] != "signin-account-cap")
     try:
@@ -111,7 +132,9 @@ def verify_password(
             reason = purpose
         record_event(request, Event.SIGNIN_FAILED, known, method="pwd", reason=reason)
         return None
-    if not past_cap:
+    if changing:
+        ratelimit.clear(*counters)
+    elif not past_cap:
         forgive_password_failures(request, email)
     return user
 
@@ -119,7 +142,7 @@ def verify_password(
 def password_capped(throttled: ratelimit.RateLimited) -> bool:
     """Whether the 100-failure cap refused the password rather than a 15-minute limit: waiting will not
     help (the cap lasts until a success or a reset), so a page must not say to wait."""
-    return throttled.limits[:1] == ("signin-account-cap",)
+    return throttled.limits[:1] in {("signin-account-cap",), ("password-change-cap",)}
 
 
 def known_user(email: str) -> User | None:
