@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.dispatch import Signal
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from .ratelimit import SIGNED_IN, RateLimited
 from .views import too_many_requests, wait_phrase
@@ -38,11 +39,20 @@ def respond(request, refused: RateLimited, template: str | None = None, context:
     elif template is None:
         return too_many_requests(refused.retry_after)
     else:
-        said = {"throttled": explained(refused)} if refused.message is not None else {}
+        words = explained(refused) if refused.message is not None else default_words(refused)
+        said = {"throttled": words} if words else {}
         response = render(request, template, {**(context or {}), **said}, status=429)
     if refused.retry_after is not None:
         response["Retry-After"] = str(refused.retry_after)
     return response
+
+
+def default_words(refused: RateLimited) -> str | None:
+    """What a form page shown again says when the refusal brought no words of its own: when to try
+    again. None past a cap (no wait to promise: the page says what helps instead)."""
+    if refused.retry_after is None:
+        return None
+    return _("Too many attempts. Try again in %(wait)s.") % {"wait": wait_phrase(refused.retry_after)}
 
 
 def explained(refused: RateLimited) -> str | None:

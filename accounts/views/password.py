@@ -40,14 +40,20 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
 
+    def get_form(self, form_class=None):
+        self.posted_form = super().get_form(form_class)  # kept for the page shown again when refused
+        return self.posted_form
+
     def post(self, request, *args, **kwargs):
         try:
             return super().post(request, *args, **kwargs)
         except RateLimited as refused:
-            if not password_capped(refused):
-                raise  # a 15-minute limit: the error page says how long to wait
-            form = self.form_class(request.user, request=request)
-            return render_password_capped(request, refused, self.template_name, self.get_context_data(form=form))
+            # The form as posted (its cleaning stopped at the refusal, so showing it checks nothing
+            # again); password inputs never render their values.
+            context = self.get_context_data(form=self.posted_form)
+            if password_capped(refused):
+                return render_password_capped(request, refused, self.template_name, context)
+            return respond(request, refused, self.template_name, context)
 
     def form_valid(self, form):
         change_password(self.request, form.user, form.cleaned_data["new_password1"])
@@ -75,7 +81,10 @@ def password_reset(request):
         realm = realms.find(form.cleaned_data["email"])
         if realm is not None:
             return render(request, "accounts/password_reset_realm.html", {"realm": realm})
-        request_password_reset(request, form.cleaned_data["email"])
+        try:
+            request_password_reset(request, form.cleaned_data["email"])
+        except RateLimited as refused:
+            return respond(request, refused, "accounts/password_reset.html", {"form": form})
         return redirect("accounts:password_reset_sent")
     return render(request, "accounts/password_reset.html", {"form": form}, status=400 if form.is_bound else 200)
 

@@ -152,7 +152,10 @@ def reauthenticate(request):
 def email_change(request):
     form = EmailChangeForm(request.user, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
-        request_email_change(request, request.user, form.cleaned_data["email"])
+        try:
+            request_email_change(request, request.user, form.cleaned_data["email"])
+        except RateLimited as refused:
+            return respond(request, refused, "accounts/email_change.html", {"form": form})
         return render(request, "accounts/email_change_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "accounts/email_change.html", {"form": form}, status=400 if form.is_bound else 200)
 

@@ -138,10 +138,17 @@ def signup(request):
         return redirect("accounts:home")
     form = SignUpForm(data=request.POST or None)
     if request.method == "POST" and form.is_valid():
-        sign_up(request, form.cleaned_data["email"], form.cleaned_data["password"])
+        try:
+            sign_up(request, form.cleaned_data["email"], form.cleaned_data["password"])
+        except RateLimited as refused:
+            return respond(request, refused, "accounts/signup.html", _signup_page(request, form))
         return redirect("accounts:check_inbox")
-    context = {"form": form, "realm": form.realm, **sections.page_sections(request, sections.SIGNUP)}
+    context = _signup_page(request, form)
     return render(request, "accounts/signup.html", context, status=400 if form.is_bound else 200)
+
+
+def _signup_page(request, form: SignUpForm) -> dict:
+    return {"form": form, "realm": form.realm, **sections.page_sections(request, sections.SIGNUP)}
 
 
 @require_GET
