@@ -65,8 +65,39 @@ def active_sessions(request) -> list[ActiveSession]:
     return sorted(sessions, key=lambda s: (not s.is_current, -(s.last_seen or epoch).timestamp()))
 
 
-def signin_history(user: User, limit: int = 20):
-    return SecurityEvent.objects.filter(user=user, kind__in=SIGNIN_HISTORY)[:limit]
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of "Recent sign-in activity": an event, or a run of identical refusals in a row (the
+    same kind, reason, method, device and address) as their newest with how many and since when."""
+
+    event: SecurityEvent
+    count: int = 1
+    earliest: datetime | None = None
+
+
+def _same_refusal(a: SecurityEvent, b: SecurityEvent) -> bool:
+    return a.kind != Event.SIGNIN_SUCCEEDED and (a.kind, a.reason, a.method, a.ip, a.device) == (
+        b.kind,
+        b.reason,
+        b.method,
+        b.ip,
+        b.device,
+    )
+
+
+def signin_history(user: User, limit: int = 20) -> list[HistoryEntry]:
+    """The newest `limit` lines, repeated refusals collapsed: five wrong passwords in a row are one line
+    saying so, and do not push the sign-ins off the list. Reads a bounded number of rows."""
+    entries: list[HistoryEntry] = []
+    for event in SecurityEvent.objects.filter(user=user, kind__in=SIGNIN_HISTORY)[: limit * 10]:
+        last = entries[-1] if entries else None
+        if last is not None and _same_refusal(last.event, event):
+            entries[-1] = HistoryEntry(last.event, last.count + 1, event.at)
+        elif len(entries) == limit:
+            break
+        else:
+            entries.append(HistoryEntry(event, 1, event.at))
+    return entries
 
 
 def is_this_session(request, sid: str) -> bool:
