@@ -8,6 +8,7 @@ from accounts.stages import must_have_mfa
 
 from .passkeys.flows import offer_passkey_once
 from .policy import passkeys, recovery_codes_left, totp_devices
+from .status import mfa_status
 
 
 def security_context(request) -> dict:
@@ -17,6 +18,7 @@ def security_context(request) -> dict:
         "passkeys": passkeys(user),
         "recovery_left": recovery_codes_left(user),
         "must_have_mfa": must_have_mfa(user),
+        "mfa_status": mfa_status(user),
     }
 
 

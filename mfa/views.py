@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.app_settings import app_settings
 from accounts.decorators import reauthentication_required
@@ -22,6 +22,7 @@ from .base import check_code, codes_capped, complete_factor, past_code_cap, refu
 from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
 from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
 from .policy import passkeys, recovery_codes_left, totp_devices
+from .status import mfa_status
 
 ENROL_SECRET = "mfa.enrol_secret"
 NEW_RECOVERY_CODES = "mfa.new_recovery_codes"
@@ -146,9 +147,34 @@ def totp_add(request):
     return render(request, "mfa/totp_add.html", context, status=400 if form.is_bound else 200)
 
 
-@require_POST
+def confirm_removal(request, *, question: str, consequence: str, confirm: str, app=False, passkey=False):
+    """The page a Remove button leads to (GET): what removing this factor does, then Confirm (a POST to
+    the same URL) or Cancel. It changes nothing; the POST keeps every check (policy, re-authentication)."""
+    status = mfa_status(request.user)
+    context = {"question": question, "consequence": consequence, "confirm": confirm}
+    if status.required and status.apps + status.passkeys == 1:
+        context["refused"] = _(
+            "Your organisation requires two-step verification for this account, so its last authenticator app "
+            "or passkey cannot be removed. Add another one first."
+        )
+    else:
+        context["after"] = status.without(app=app, passkey=passkey).after_removal
+    return render(request, "mfa/confirm.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
 @reauthentication_required(return_to="accounts:security")
 def totp_remove(request, device_id: int):
+    if request.method == "GET":
+        device = get_object_or_404(totp_devices(request.user), pk=device_id)
+        return confirm_removal(
+            request,
+            question=_("Remove the authenticator app “%(name)s”?") % {"name": device.name},
+            consequence=_("Codes from it will no longer be accepted when you sign in."),
+            confirm=_("Remove the authenticator app"),
+            app=True,
+        )
     try:
         removed = remove_totp(request, device_id)
     except LastFactorRequired:
@@ -167,9 +193,25 @@ def totp_remove(request, device_id: int):
     return redirect("accounts:security")
 
 
-@require_POST
+@never_cache
+@require_http_methods(["GET", "POST"])
 @reauthentication_required(return_to="accounts:security")
 def recovery_regenerate(request):
+    if request.method == "GET":
+        left = recovery_codes_left(request.user)
+        context = {
+            "question": _("Generate new recovery codes?"),
+            "consequence": ngettext(
+                "Your %(n)d unused recovery code stops working at once. The new codes are shown once: keep them "
+                "somewhere safe.",
+                "Your %(n)d unused recovery codes stop working at once. The new codes are shown once: keep them "
+                "somewhere safe.",
+                left,
+            )
+            % {"n": left},
+            "confirm": _("Generate new recovery codes"),
+        }
+        return render(request, "mfa/confirm.html", context)
     request.session[NEW_RECOVERY_CODES] = regenerate_recovery_codes(request)
     return redirect("mfa:recovery_codes")
 

@@ -13,8 +13,9 @@ class OidcConfig(AppConfig):
         # Imported once the app registry is ready: these modules import models.
         from identity import health
 
-        from . import receivers, sections  # noqa: F401  (receivers connects to the accounts signals)
+        from . import destinations, receivers, sections  # noqa: F401  (receivers connects to the accounts signals)
         from .checks import signing_keys_ready  # registers the system check too
 
         health.add_check("signing_keys", signing_keys_ready)
         sections.register()
+        destinations.register()

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 import logging
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -104,7 +104,7 @@ class AuthorizeView(OAuthLibMixin, View):
         if decision.action == "error":
             return self._redirect_error(client, credentials, decision)
         if decision.action == "consent":
-            return self._consent_page(request, client, scopes)
+            return self._consent_page(request, client, scopes, credentials["redirect_uri"])
         if decision.action == "not_assigned":
             return self._not_assigned_page(request, client, credentials)
         credentials["auth_context"] = decision.context
@@ -119,13 +119,16 @@ class AuthorizeView(OAuthLibMixin, View):
         forget_fresh_signin(request, response)
         return response
 
-    def _consent_page(self, request, client, scopes):
+    def _consent_page(self, request, client, scopes, redirect_uri: str):
+        """What the app asks for, and the domain it will return to: its name is whatever an admin typed,
+        the redirect URI's host (validated against the registered ones) is where the answer goes."""
         descriptions = get_scopes_backend().get_all_scopes()
         apis = {scope.value: scope.api for scope in ApiScope.objects.filter(value__in=scopes).select_related("api")}
         shown = [
             {"description": descriptions[scope], "api": apis.get(scope)} for scope in scopes if scope in descriptions
         ]
-        return render(request, "oidc/consent.html", {"client": client, "scopes": shown})
+        context = {"client": client, "scopes": shown, "domain": urlsplit(redirect_uri).hostname or ""}
+        return render(request, "oidc/consent.html", context)
 
     def _not_assigned_page(self, request, client, credentials):
         """Who is signed in, to which app, and the two ways on: back to the app (which hears

@@ -11,7 +11,8 @@ class SamlConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the app registry is ready: these modules import models.
-        from . import checks, receivers, sections  # noqa: F401  (receivers connects to the accounts and directory signals)
+        from . import checks, destinations, receivers, sections  # noqa: F401  (receivers connects to the accounts and directory signals)
 
         checks.register()
         sections.register()
+        destinations.register()

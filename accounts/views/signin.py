@@ -18,7 +18,7 @@ from identity.net import client_ip, rate_limit_subject
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
 
-from .. import realms, sections, tokens
+from .. import destinations, realms, sections, tokens
 from ..app_settings import app_settings
 from ..flows.signin import CapReached, begin_signin, safe_next_url, sign_out
 from ..flows.signin_code import begin_code_signin, complete_code_signin, has_code_signin
@@ -51,6 +51,7 @@ def signin(request):
             "form": form,
             "next": next_url or "",
             "again": again,
+            "app_name": destinations.app_name_for(next_url),
             "password_address": password_address,
             **sections.page_sections(request, sections.SIGNIN),
         }

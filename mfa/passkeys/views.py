@@ -6,11 +6,11 @@ import json
 
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import reauthentication_required
 from accounts.flows.signin import safe_next_url
@@ -21,7 +21,8 @@ from identity.refusals import respond
 
 from ..app_settings import app_settings
 from ..flows import LastFactorRequired
-from ..views import NEW_RECOVERY_CODES
+from ..policy import passkeys
+from ..views import NEW_RECOVERY_CODES, confirm_removal
 from . import flows
 from .auth import CHALLENGE_COOKIE, Options, PasskeyError
 
@@ -133,9 +134,19 @@ def rename(request, passkey_id: int):
     return redirect("accounts:security")
 
 
-@require_POST
+@never_cache
+@require_http_methods(["GET", "POST"])
 @reauthentication_required(return_to="accounts:security")
 def remove(request, passkey_id: int):
+    if request.method == "GET":
+        passkey = get_object_or_404(passkeys(request.user), pk=passkey_id)
+        return confirm_removal(
+            request,
+            question=_("Remove the passkey “%(name)s”?") % {"name": passkey.name},
+            consequence=_("You will no longer be able to sign in with it."),
+            confirm=_("Remove the passkey"),
+            passkey=True,
+        )
     try:
         removed = flows.remove_passkey(request, passkey_id)
     except LastFactorRequired:

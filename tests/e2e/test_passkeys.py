@@ -262,6 +262,9 @@ def test_register_a_passkey_then_sign_in_with_it_every_way_then_rename_and_remov
 
             # ... and remove it.
             passkey_rows().first.get_by_role("button", name="Remove").click()
+            page.wait_for_url(f"{site}/accounts/security/passkeys/*/remove/")
+            assert f"Remove the passkey “{NEW_NAME}”?" in main_text()
+            page.get_by_role("button", name="Remove the passkey").click()
             page.wait_for_url(f"{site}/accounts/security/")
             assert "The passkey was removed." in main_text()
             assert passkey_rows().count() == 0
