@@ -39,6 +39,11 @@ def run(clone: Path, *command: str, **extra) -> subprocess.CompletedProcess:
     return result
 
 
+def last_line(result: subprocess.CompletedProcess) -> list[str]:
+    """What the probe printed (after any log lines), split into words."""
+    return result.stdout.strip().splitlines()[-1].split()
+
+
 PROBE = (
     "from django.conf import settings; from mfa.app_settings import app_settings as m; "
     "print(settings.DEBUG, settings.SITE_URL, m.WEBAUTHN_ORIGINS[0], m.WEBAUTHN_RP_ID, "
@@ -58,15 +63,15 @@ def test_the_documented_commands_work_on_a_fresh_clone_with_another_port(clone):
     run(clone, *manage, "createsuperuser", "--noinput", DJANGO_SUPERUSER_EMAIL="admin@example.com",
         DJANGO_SUPERUSER_PASSWORD="a long development password")  # fmt: skip
     run(clone, *manage, "check")
-    debug, site_url, origin, rp_id, database = run(clone, *manage, "shell", "-c", PROBE).stdout.split()
+    debug, site_url, origin, rp_id, database = last_line(run(clone, *manage, "shell", "-c", PROBE))
     assert (debug, site_url, origin, rp_id) == ("True", "http://localhost:8041", "http://localhost:8041", "localhost")
     assert Path(database).parent == clone / "var"
     admins = run(clone, *manage, "shell", "-c", "from accounts.models import User; print(User.objects.get().email)")
-    assert admins.stdout.strip() == "admin@example.com"
+    assert last_line(admins) == ["admin@example.com"]
 
     # The environment wins over the file; without the file, production's refusal stands.
     overridden = run(clone, *manage, "shell", "-c", PROBE, SITE_URL="http://localhost:9999")
-    assert overridden.stdout.split()[1] == "http://localhost:9999"
+    assert last_line(overridden)[1] == "http://localhost:9999"
     (clone / ".env").unlink()
     refused = subprocess.run([*manage, "check"], cwd=clone, env=shell(), capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "DJANGO_SECRET_KEY must be set" in refused.stderr
