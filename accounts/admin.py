@@ -326,7 +326,9 @@ class OutboxMailAdmin(ReadOnlyAdmin):
     list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
     search_fields = ("to",)
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in OutboxMail._meta.fields] + ["state"]
+    # The kept links carry live tokens (a reset link would let staff take over the account): never shown.
+    exclude = ("links", "claim")
+    readonly_fields = [f.name for f in OutboxMail._meta.fields if f.name not in ("links", "claim")] + ["state"]
 
     @admin.display(description=_("state"))
     def state(self, obj):

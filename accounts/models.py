@@ -134,7 +134,8 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
 class OutboxMail(models.Model):
     """A mail to send, written in the same transaction as the change that caused it.
 
-    Rows hold no secrets: links with tokens are minted when the mail is rendered for sending.
+    Links with tokens are minted once, by the worker that first claims the row, and kept in `links`
+    until the mail is sent (so a retry sends the same link, never a second one); then they are erased.
     """
 
     class Kind(models.TextChoices):
@@ -164,6 +165,11 @@ class OutboxMail(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # A worker sending the row holds it until this time; after a crash it may be sent again only then.
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    claim = models.CharField(_("claim"), max_length=32, blank=True)
+    # The links (with tokens) minted at the first attempt, erased once sent: never shown in admin.
+    links = models.JSONField(_("links"), default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("outgoing mail")

@@ -1,7 +1,8 @@
 """The mail outbox: every mail is a row written with the change that caused it, sent later by Celery.
 
-A row names a kind of mail and its recipient, never a secret: the links in it (verification, reset)
-are minted from the user's current state when the mail is rendered for sending.
+A row names a kind of mail and its recipient. The links in it (verification, reset) are minted from the
+user's current state by the worker that first claims the row, kept with it until it is sent (so every
+attempt sends the same link) and then erased (accounts/tasks.py).
 """
 
 from __future__ import annotations
@@ -145,13 +146,20 @@ def enqueue(mail_id: int) -> None:
         log.warning("broker unavailable; mail %s left for the outbox sweep", mail_id, exc_info=True)
 
 
+def mint_links(row: OutboxMail) -> dict:
+    """The row's links, minted now; JSON, so they can be kept with the row until it is sent."""
+    with translation.override(row.language):
+        return {key: str(value) if not isinstance(value, int) else value for key, value in LINKS[row.kind](row).items()}
+
+
 def render_mail(row: OutboxMail) -> EmailMultiAlternatives:
+    """The mail, with the links kept in the row (minted now if it has none, as in previews and tests)."""
     user = row.user
     with translation.override(row.language):
         context = {"site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, "user": user, **row.context}
         if "at" in row.context:
             context["at"] = datetime.fromisoformat(row.context["at"])
-        context.update(LINKS[row.kind](row))
+        context.update(row.links or LINKS[row.kind](row))
         subject = render_to_string(f"mail/{row.kind}_subject.txt", context).strip()
         text = render_to_string(f"mail/{row.kind}.txt", context)
         html = render_to_string(f"mail/{row.kind}.html", context)

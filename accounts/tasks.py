@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .app_settings import app_settings
 from .models import CredentialEvent, OutboxMail
-from .outbox import TO_ADDRESS_ONLY, enqueue, render_mail
+from .outbox import TO_ADDRESS_ONLY, enqueue, mint_links, render_mail
 
 log = logging.getLogger(__name__)
+
+
+# How long a worker holds a row it is sending: longer than any SMTP conversation (EMAIL_TIMEOUT), so
+# the row is only tried again when its worker has surely died between sending and recording it.
+CLAIM_LEASE = timedelta(minutes=10)
 
 
 @shared_task(
@@ -26,36 +31,61 @@ log = logging.getLogger(__name__)
     max_retries=8,
 )
 def send_outbox_mail(mail_id: int) -> None:
-    # The row lock makes a second delivery of the same task skip the row, then find it sent and stop.
-    with transaction.atomic():
-        row = (
-            OutboxMail.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("user")
-            .filter(pk=mail_id, sent_at__isnull=True)
-            .first()
+    """Claim the row (one conditional UPDATE, so two workers or two deliveries never both send it), mint
+    its links once, send, then record it sent.
+
+    No transaction is held open around the SMTP conversation: if recording fails after the mail went out
+    (SQLite's `database is locked`, a lost connection), the claim keeps every other worker and the sweep
+    away until the lease ends, and a late retry sends the very same links, never new ones.
+    """
+    claim = claim_row(mail_id)
+    if claim is None:  # already sent, being sent by another worker, or gone
+        return
+    row = OutboxMail.objects.select_related("user").get(pk=mail_id)
+    decoy = row.user_id is None and row.kind not in TO_ADDRESS_ONLY
+    if decoy or not _still_addressed(row) or _expired(row):  # a decoy, or stale
+        _mark_sent(row, claim, attempted=False)
+        return
+    if not row.links:
+        row.links = mint_links(row)
+        OutboxMail.objects.filter(pk=mail_id, claim=claim).update(links=row.links)
+    try:
+        render_mail(row).send()
+    except Exception as exc:
+        OutboxMail.objects.filter(pk=mail_id, claim=claim).update(
+            attempts=F("attempts") + 1,
+            last_attempt_at=timezone.now(),
+            last_error=repr(exc)[:2000],
+            claimed_until=None,
+            claim="",
         )
-        if row is None:  # already sent, being sent by another worker, or gone
-            return
-        decoy = row.user_id is None and row.kind not in TO_ADDRESS_ONLY
-        if decoy or not _still_addressed(row) or _expired(row):  # a decoy, or stale
-            row.sent_at = timezone.now()
-            row.save(update_fields=["sent_at"])
-            return
-        try:
-            render_mail(row).send()
-        except Exception as exc:
-            failure = exc
-        else:
-            row.attempts += 1
-            row.sent_at = timezone.now()
-            row.last_error = ""
-            row.save(update_fields=["sent_at", "attempts", "last_error"])
-            return
-    OutboxMail.objects.filter(pk=mail_id).update(
-        attempts=F("attempts") + 1, last_attempt_at=timezone.now(), last_error=repr(failure)[:2000]
+        log.warning("mail %s not sent: %r", mail_id, exc)
+        raise
+    _mark_sent(row, claim, attempted=True)
+
+
+def claim_row(mail_id: int) -> str | None:
+    """Take the row for this worker if it is unsent and nobody holds it; the token proves the claim."""
+    now = timezone.now()
+    claim = secrets.token_hex(16)
+    taken = (
+        OutboxMail.objects.filter(pk=mail_id, sent_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + CLAIM_LEASE, claim=claim)
     )
-    log.warning("mail %s not sent: %r", mail_id, failure)
-    raise failure
+    return claim if taken else None
+
+
+def _mark_sent(row: OutboxMail, claim: str, *, attempted: bool) -> None:
+    """Sent (or discarded): the links are erased, the claim released."""
+    OutboxMail.objects.filter(pk=row.pk, claim=claim).update(
+        sent_at=timezone.now(),
+        attempts=F("attempts") + int(attempted),
+        last_error="",
+        links={},
+        claimed_until=None,
+        claim="",
+    )
 
 
 # Mail whose link only works for the account's current address is never sent to an older one.
@@ -81,9 +111,13 @@ def sweep_outbox() -> int:
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=app_settings.MAIL_SWEEP_AFTER)
-    rows = OutboxMail.objects.filter(
-        sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=app_settings.MAIL_MAX_ATTEMPTS
-    ).values_list("pk", "attempts", "last_attempt_at")[:500]
+    rows = (
+        OutboxMail.objects.filter(
+            sent_at__isnull=True, created_at__lte=cutoff, attempts__lt=app_settings.MAIL_MAX_ATTEMPTS
+        )
+        .exclude(claimed_until__gte=now)
+        .values_list("pk", "attempts", "last_attempt_at")[:500]
+    )
     due = [pk for pk, attempts, last in rows if last is None or now - last >= _pause_after(attempts)]
     for mail_id in due:
         enqueue(mail_id)

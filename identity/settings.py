@@ -378,8 +378,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <no-reply@local
 if EMAIL_HOST or not DEBUG:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = EMAIL_HOST or "localhost"
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:  # development: each mail printed as one marked block and kept as a file
+    EMAIL_BACKEND = "identity.mail.DevelopmentEmailBackend"
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 
 # Without a URL of its own, the broker shares Redis with the site (through the sentinels if there are any);
 # never a Redis Cluster: with REDIS_CLUSTER_NODES it stays empty unless set, and a check refuses that.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
 from .models import RecoveryCode
 
@@ -22,6 +25,19 @@ def _hash(code: str) -> str:
 
 def normalize(code: str) -> str:
     return "".join(ch for ch in (code or "").lower() if ch in ALPHABET)
+
+
+def download(user, codes: list[str]) -> tuple[str, str]:
+    """The saved file's name and text: both say which site, account and day the codes are for, so a
+    file found months later in Downloads (or one of several accounts') explains itself."""
+    today = timezone.localdate().isoformat()
+    account = user.get_username()
+    site, who = (re.sub(r"[^a-z0-9.]+", "-", part.lower()).strip("-.") for part in (settings.SITE_NAME, account))
+    header = _(
+        "%(site)s recovery codes for %(account)s (%(site_url)s), created %(date)s.\n"
+        "Each code signs you in once instead of your second factor. Keep this file somewhere safe."
+    ) % {"site": settings.SITE_NAME, "account": account, "site_url": settings.SITE_URL, "date": today}
+    return f"{site}-recovery-codes-{who}-{today}.txt", header + "\n\n" + "\n".join(codes) + "\n"
 
 
 def display(code: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -143,7 +144,14 @@ def totp_add(request):
             return redirect("accounts:security")
         form.add_error("code", _("That code is not right. Check the time on your phone and try the next code."))
     uri = totp.provisioning_uri(request.user, secret)
-    context = {"form": form, "qr": totp.qr_svg(uri), "secret": totp.readable_secret(secret)}
+    context = {
+        "form": form,
+        "qr": totp.qr_svg(uri),
+        "uri": uri,
+        "issuer": settings.OTP_TOTP_ISSUER.replace(":", ""),  # as django-otp writes it into the URI
+        "account": request.user.get_username(),
+        "secret": totp.readable_secret(secret),
+    }
     return render(request, "mfa/totp_add.html", context, status=400 if form.is_bound else 200)
 
 
@@ -226,4 +234,5 @@ def recovery_codes(request):
     codes = request.session.pop(NEW_RECOVERY_CODES, None)
     if not codes:
         return redirect("accounts:security")
-    return render(request, "mfa/recovery_codes.html", {"codes": codes, "codes_text": "\n".join(codes)})
+    filename, text = recovery.download(request.user, codes)
+    return render(request, "mfa/recovery_codes.html", {"codes": codes, "filename": filename, "codes_text": text})

@@ -3,6 +3,7 @@ smtp.py, concurrency.py, timing.py) and in each folder (mfa/pages.py, oidc/relyi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -12,6 +13,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import OutboxMail, User
+
+# manage.py run by a test reads no developer's .env (scripts/dev-env): only what the test gives it.
+os.environ["IDENTITY_ENV_FILE"] = ""
 from accounts.tasks import send_outbox_mail
 from identity.redis import connection
 from tests.processes import PROCESS_FIXTURES, RedisProcess, free_port, point_celery_at, unavailable

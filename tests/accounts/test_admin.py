@@ -156,6 +156,30 @@ def test_outbox_admin_can_send_failed_mail_again(admin_client, user, client, set
     assert [m.to for m in mailoutbox] == [[user.email]]
 
 
+def test_admin_never_shows_the_kept_links(admin_client, user, monkeypatch):
+    import smtplib
+
+    from django.core.mail.backends.locmem import EmailBackend
+    from django.db import transaction
+
+    from accounts import tasks
+    from accounts.outbox import queue_mail
+
+    with transaction.atomic():
+        row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+
+    def refuse(self, messages):
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        tasks.send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    page = admin_client.get(f"/admin/accounts/outboxmail/{row.pk}/change/")
+    assert page.status_code == 200
+    assert row.links["reset_url"].rsplit("/", 2)[-2] not in page.content.decode()
+
+
 # --- credential changes by an admin go through the person's own flows (issue 13, section 1) -------
 
 

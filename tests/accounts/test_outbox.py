@@ -113,3 +113,108 @@ def test_a_failed_send_records_when_it_was_tried(row, monkeypatch):
         tasks.send_outbox_mail(row.pk)
     row.refresh_from_db()
     assert row.last_attempt_at is not None
+
+
+# --- a row is claimed before it is sent, and its links are minted once (issue 19) ---------------------
+
+
+def reset_links(mails) -> list[str]:
+    return [line for mail in mails for line in mail.body.split() if "/accounts/password/reset/" in line]
+
+
+def test_a_second_worker_finds_the_row_claimed_while_the_first_is_sending(row, mailoutbox, monkeypatch):
+    """Two sweeps enqueue the same row; the second worker starts while the first is in its SMTP call."""
+    from django.core.mail.backends.locmem import EmailBackend
+
+    send = EmailBackend.send_messages
+    seen = []
+
+    def meanwhile_another_worker(self, messages):
+        if not seen:
+            seen.append(1)
+            tasks.send_outbox_mail(row.pk)  # the other worker, at the worst moment
+        return send(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", meanwhile_another_worker)
+    tasks.send_outbox_mail(row.pk)
+    assert len(mailoutbox) == 1
+    row.refresh_from_db()
+    assert row.state == "sent" and row.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_send_a_row_once(user, mailoutbox):
+    import threading
+
+    from django.db import connection
+
+    with transaction.atomic():
+        row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+    start = threading.Barrier(4)
+
+    def worker():
+        start.wait()
+        try:
+            tasks.send_outbox_mail(row.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(mailoutbox) == 1
+
+
+def test_a_database_error_after_sending_never_sends_a_second_different_link(row, mailoutbox, monkeypatch):
+    """SQLite said `database is locked` when the worker recorded the mail sent: the sweep must not send it
+    again at once, and when the lease has run out it sends the same link, not a fresh one."""
+    from django.db import OperationalError
+    from django.db.models.query import QuerySet
+
+    update = QuerySet.update
+
+    def locked_when_recording_sent(self, **kwargs):
+        if "sent_at" in kwargs:
+            raise OperationalError("database is locked")
+        return update(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", locked_when_recording_sent)
+    with pytest.raises(OperationalError):
+        tasks.send_outbox_mail(row.pk)
+    assert len(mailoutbox) == 1
+    monkeypatch.setattr(QuerySet, "update", update)
+
+    OutboxMail.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert tasks.sweep_outbox() == 0  # still claimed by the worker that may have sent it
+    tasks.send_outbox_mail(row.pk)  # a task delivered again
+    assert len(mailoutbox) == 1
+
+    OutboxMail.objects.filter(pk=row.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    tasks.send_outbox_mail(row.pk)  # the lease ran out: tried again, with the link already minted
+    assert len(mailoutbox) == 2
+    first, second = reset_links(mailoutbox)
+    assert first == second
+    row.refresh_from_db()
+    assert row.state == "sent" and row.links == {}  # the token is not kept once sent
+
+
+def test_a_retry_after_an_smtp_failure_sends_the_link_minted_first(row, mailoutbox, monkeypatch, user):
+    from django.core.mail.backends.locmem import EmailBackend
+
+    send = EmailBackend.send_messages
+
+    def refuse(self, messages):
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        tasks.send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    kept = row.links["reset_url"]
+    monkeypatch.setattr(EmailBackend, "send_messages", send)
+    user.last_login = timezone.now()  # a change that would make a fresh reset token differ
+    user.save(update_fields=["last_login"])
+    tasks.send_outbox_mail(row.pk)
+    assert reset_links(mailoutbox) == [kept]

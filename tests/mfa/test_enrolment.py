@@ -61,7 +61,7 @@ def test_page_shows_an_inline_qr_code_and_the_key_and_loads_nothing_from_elsewhe
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     html = response.content.decode()
-    qr = re.search(r'<div class="qr"[^>]*>\s*(<svg.*?</svg>)', html, flags=re.S)
+    qr = re.search(r'<figure class="qr">\s*<div role="img"[^>]*>(<svg.*?</svg>)', html, flags=re.S)
     assert qr, "the QR code is an inline SVG"
     assert "<img" not in html.split('class="steps"', 1)[1].split("</ol>", 1)[0]
     secret = secret_on_page(html)
@@ -82,7 +82,32 @@ def test_page_shows_an_inline_qr_code_and_the_key_and_loads_nothing_from_elsewhe
     ]
     assert external == []
     assert secret not in html, "the stored (hex) form is never shown, only the base32 key"
-    assert "otpauth://" not in html
+
+
+def test_page_offers_the_otpauth_link_and_labels_the_qr_code(signed_in_client, user):
+    """On a phone the QR code cannot be scanned by the phone itself: the otpauth:// link opens the app."""
+    from html import unescape
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    html = signed_in_client.get(ENROL_PAGE).content.decode()
+    secret = secret_on_page(html)
+    link = re.search(r'<a href="([^"]+)" id="totp-uri">([^<]+)</a>', html)
+    assert link and link.group(2) == "Open in an authenticator app on this phone"
+    uri = urlsplit(unescape(link.group(1)))
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    assert unquote(uri.path) == f"/Identity:{user.email}"
+    query = {key: values[0] for key, values in parse_qs(uri.query).items()}
+    assert query == {
+        "secret": totp.readable_secret(secret).replace(" ", ""),
+        "algorithm": "SHA1",
+        "digits": "6",
+        "period": "30",
+        "issuer": "Identity",
+    }
+    label = re.search(r'<div role="img" aria-label="([^"]+)">', html)
+    assert label and unescape(label.group(1)) == f"QR code that adds Identity ({user.email}) to an authenticator app"
+    assert f'<figcaption class="muted small">Identity: {user.email}</figcaption>' in html
+    assert re.search(r"<code>([A-Z2-7]{4} ){7}[A-Z2-7]{4}</code>", html), "the key in groups of four"
 
 
 def test_the_key_stays_the_same_until_enrolment_completes(signed_in_client, user, clock):
@@ -168,6 +193,26 @@ def test_from_then_on_sign_in_asks_for_a_code(signed_in_client, user, browser, c
     c = browser()
     assert password_step(c, user.email)["Location"] == MFA_PAGE
     assert submit_code(c, code_for_secret(secret))["Location"] == "/accounts/"
+
+
+def test_the_recovery_codes_download_names_the_site_the_account_and_the_date(signed_in_client, user, clock):
+    from html import unescape
+    from urllib.parse import unquote
+
+    from django.utils import timezone
+
+    from .pages import codes_on_page
+
+    enrol_through_pages(signed_in_client)
+    html = signed_in_client.get(CODES_PAGE).content.decode()
+    today = timezone.localdate().isoformat()
+    link = re.search(r'<a download="([^"]+)" href="data:text/plain;charset=utf-8,([^"]+)">', html)
+    assert link, html
+    assert unescape(link.group(1)) == f"identity-recovery-codes-ada-example.com-{today}.txt"
+    text = unquote(unescape(link.group(2)))
+    first = text.splitlines()[0]
+    assert first == f"Identity recovery codes for {user.email} (http://testserver), created {today}."
+    assert text.split("\n\n", 1)[1].split() == codes_on_page(html)
 
 
 def test_a_second_device_keeps_the_recovery_codes(signed_in_client, user, deliver_outbox, clock):
