@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .flows.signin import sign_out
@@ -32,3 +33,47 @@ class SessionLifetimeMiddleware:
             if info is not None and now - info.seen >= 60:  # "last seen" for the security page
                 state.seen(now)
         return self.get_response(request)
+
+
+class AccountLanguageMiddleware:
+    """A signed-in person's chosen language (User.language) follows them to every browser: it wins over
+    the language cookie and Accept-Language for the request, and the cookie is set to it, so the pages
+    before the next sign-in speak it too. Without a stored choice LocaleMiddleware's answer stands.
+    After the session middleware's user is loaded anyway (SessionLifetimeMiddleware), so it costs no query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        chosen = remembered_language(request)
+        if chosen:
+            translation.activate(chosen)
+            request.LANGUAGE_CODE = chosen
+        response = self.get_response(request)
+        if settings.LANGUAGE_COOKIE_NAME in response.cookies:  # the switcher just set it
+            return response
+        if chosen and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != chosen:
+            remember_language_cookie(response, chosen)
+        return response
+
+
+def remembered_language(request) -> str:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return ""
+    chosen = getattr(user, "language", "")
+    return chosen if chosen in dict(settings.LANGUAGES) else ""
+
+
+def remember_language_cookie(response, language: str) -> None:
+    """The cookie Django's set_language writes, with the same settings."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )

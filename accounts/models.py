@@ -66,6 +66,8 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     # unique regardless of case.
     email = EmailAddressField(_("email address"), max_length=254, unique=True)
     display_name = models.CharField(_("display name"), max_length=150, blank=True)
+    # The language the person chose with the switcher (a LANGUAGES code), or "" to follow the browser's.
+    language = models.CharField(_("language"), max_length=16, blank=True)
     email_verified = models.BooleanField(_("email verified"), default=False)
     is_active = models.BooleanField(_("active"), default=True, help_text=_("Inactive accounts cannot sign in."))
     is_staff = models.BooleanField(_("staff"), default=False, help_text=_("Staff can sign in to the admin site."))
@@ -151,6 +153,7 @@ class OutboxMail(models.Model):
         PASSKEY_CLONED = "passkey_cloned", _("A copy of a passkey may exist")
         SIGNIN_CODE = "signin_code", _("Sign-in code")
         UPSTREAM_CHANGED = "upstream_changed", _("Sign-in provider linked or unlinked")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted")
 
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     user = models.ForeignKey(
@@ -242,6 +245,9 @@ class SecurityEvent(models.Model):
         SCIM_DEACTIVATED = "scim_deactivated", _("Deactivated by a SCIM client")
         SCIM_REACTIVATED = "scim_reactivated", _("Reactivated by a SCIM client")
         SCIM_DELETED = "scim_deleted", _("Deleted by a SCIM client")
+        NAME_CHANGED = "name_changed", _("Name changed")
+        DATA_EXPORTED = "data_exported", _("Data downloaded")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted by its owner")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     # Kept when the account is deleted: the trail must outlive what it describes.

@@ -116,7 +116,8 @@ def queue_mail(kind: str, user: User | None, *, request=None, to: str | None = N
 
     With a request, the mail can say when and from where (address, device) the action came. With no
     user, the row is a decoy that the worker discards: requests about unknown addresses do exactly the
-    same work as those about real accounts, so their timing tells nothing.
+    same work as those about real accounts, so their timing tells nothing. The mail speaks the
+    language the person chose (User.language), else the request's.
     """
     context = dict(facts)
     if request is not None:
@@ -130,7 +131,7 @@ def queue_mail(kind: str, user: User | None, *, request=None, to: str | None = N
         user=user,
         to=to or (user.email if user else ""),
         context=context,
-        language=translation.get_language() or settings.LANGUAGE_CODE,
+        language=(user.language if user and user.language else translation.get_language()) or settings.LANGUAGE_CODE,
     )
     transaction.on_commit(lambda: enqueue(row.pk))
     return row

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .views import not_me_links
+from .views import not_me_links, profile
 
 app_name = "accounts"
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("not-me/done/", not_me_links.not_me_done, name="not_me_done"),
     path("not-me/<str:token>/", not_me_links.not_me_link, name="not_me_link"),
     path("reauthenticate/", views.reauthenticate, name="reauthenticate"),
+    path("name/", profile.name_change, name="name_change"),
+    path("language/", profile.choose_language, name="language"),
     path("email/", views.email_change, name="email_change"),
     path("email/confirm/", views.email_change_confirm, name="email_change_confirm"),
     path("email/confirm/<str:token>/", views.email_change_link, name="email_change_link"),

@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "identity.logging.UserIdLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.AccountLanguageMiddleware",
     "accounts.devices.DeviceCookieMiddleware",
     "mfa.middleware.EnrolmentRequiredMiddleware",
     "identity.middleware.RateLimitMiddleware",
@@ -423,6 +424,13 @@ CELERY_BEAT_SCHEDULE = {
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice (Django's set_language): a year, Lax, and Secure and __Host- prefixed outside
+# development, like the session cookie; the account keeps it too (User.language) for other browsers.
+LANGUAGE_COOKIE_NAME = "__Host-language" if SECURE_COOKIES else "language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
