@@ -13,9 +13,12 @@ replayed or late response fails. An answer from a credential nobody registered w
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +44,8 @@ from webauthn.helpers.structs import (
 from identity.cookies import private_cookie
 
 from ..app_settings import app_settings
+
+log = logging.getLogger(__name__)
 
 CHALLENGE_COOKIE = "passkey-challenge"  # identity.cookies: HttpOnly, __Host- outside development
 CHALLENGE_SALT = "mfa.passkeys.challenge"
@@ -149,7 +154,7 @@ def verify_registration(request, credential: dict) -> NewCredential:
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
-        raise PasskeyError(_("This passkey could not be verified. Please try again.")) from error
+        raise not_verified(error) from error
     transports = credential.get("response", {}).get("transports")
     transports = transports if isinstance(transports, list) else []
     return NewCredential(
@@ -205,10 +210,39 @@ def verify_assertion(request, assertion: Assertion, passkey) -> tuple[int, bool]
             require_user_verification=True,
         )
     except WebAuthnException as error:
-        raise PasskeyError(_("This passkey could not be verified. Please try again.")) from error
+        raise not_verified(error) from error
     if _counter_regressed(verified.new_sign_count, passkey.sign_count):
         raise SignCountRegression(_("This passkey could not be verified."))
     return verified.new_sign_count, verified.credential_backed_up
+
+
+ORIGIN_MISMATCH = re.compile(r'Unexpected client data origin "([^"]*)"')
+
+
+def not_verified(error: Exception) -> PasskeyError:
+    """The refusal to show. In development, a passkey refused because the site runs on another origin or
+    RP id than it is configured for (PORT=8041 with SITE_URL on :8000) says so, on the page and in the log;
+    in production the message stays generic (it would tell an attacker the configuration)."""
+    if settings.DEBUG:
+        expected = ", ".join(app_settings.WEBAUTHN_ORIGINS)
+        origin = ORIGIN_MISMATCH.search(str(error))
+        if origin:
+            log.warning("passkey refused: the page is at %s but WEBAUTHN_ORIGINS is %s", origin.group(1), expected)
+            return PasskeyError(
+                _(
+                    "This page is at %(origin)s but passkeys are set up for %(expected)s: set SITE_URL (or "
+                    "WEBAUTHN_ORIGINS) to this page's address, or open the site at %(expected)s."
+                )
+                % {"origin": origin.group(1), "expected": expected}
+            )
+        if "RP ID hash" in str(error):
+            rp_id = app_settings.WEBAUTHN_RP_ID
+            log.warning("passkey refused: the passkey is for another RP id than WEBAUTHN_RP_ID %s", rp_id)
+            return PasskeyError(
+                _("This passkey is not for %(rp_id)s, the RP id passkeys are set up for: check WEBAUTHN_RP_ID.")
+                % {"rp_id": rp_id}
+            )
+    return PasskeyError(_("This passkey could not be verified. Please try again."))
 
 
 def _counter_regressed(new: int, stored: int) -> bool:

@@ -79,7 +79,7 @@ def test_development_generates_and_keeps_a_secret_key(tmp_path):
     assert result.returncode == 0, result.stderr
     s = json.loads(result.stdout)
     assert s["DEBUG"] is True and s["SESSION_COOKIE_NAME"] == "session"
-    assert s["EMAIL_BACKEND"].endswith("console.EmailBackend")
+    assert s["EMAIL_BACKEND"] == "identity.mail.DevelopmentEmailBackend"
     key_file = ROOT / ".secret_key"
     assert key_file.exists() and oct(key_file.stat().st_mode)[-3:] == "600"
 
