@@ -25,7 +25,7 @@ from ..flows.signin_code import begin_code_signin, complete_code_signin, has_cod
 from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInCodeForm, SignInForm, SignUpForm
-from ..tokens import user_for_verification_token
+from ..tokens import user_already_verified_by_token, user_for_verification_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 
 VERIFY_TOKEN_COOKIE = "verify-token"
@@ -165,7 +165,10 @@ verify_email_link = stash_link_token(
 @require_http_methods(["GET", "POST"])
 def verify_email_confirm(request):
     # A confirmation click, not the GET, verifies: mail scanners that fetch links do not.
-    user = user_for_verification_token(kept_link_token(request, VERIFY_TOKEN_COOKIE))
+    token = kept_link_token(request, VERIFY_TOKEN_COOKIE)
+    user = user_for_verification_token(token)
+    if user is None and user_already_verified_by_token(token) is not None:
+        return forget_link_token(render(request, "accounts/verify_already.html"), VERIFY_TOKEN_COOKIE)
     if user is None:
         return render(request, "accounts/verify_invalid.html", {"form": EmailOnlyForm()}, status=400)
     if request.method == "POST":
