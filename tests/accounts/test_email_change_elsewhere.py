@@ -25,7 +25,9 @@ def confirm_link(user, deliver_outbox) -> str:
     ada = sign_in(user.email)
     assert ada.post("/accounts/email/", {"email": NEW}).status_code == 200
     [mail] = [m for m in deliver_outbox() if m.to == [NEW]]
-    return re.search(r"http://testserver(/accounts/email/confirm/[^\s]+/)", mail.body)[1]
+    found = re.search(r"http://testserver(/accounts/email/confirm/[^\s]+/)", mail.body)
+    assert found is not None
+    return found[1]
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
