@@ -80,7 +80,7 @@ def test_screenshots_of_the_changed_pages(sync_playwright, localhost_site, setti
                 for size, (width, height) in SIZES.items():
                     tag = f"{language}-{size}"
 
-                    def shot(page, name: str, expect: str) -> None:
+                    def shot(page, name: str, expect: str, tag: str = tag) -> None:
                         assert expect in page.content(), (name, tag)
                         if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
                             overflow.append(f"{name}-{tag}")
