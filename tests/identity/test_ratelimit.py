@@ -800,7 +800,7 @@ def combinations_the_code_uses(user: User) -> dict[str, tuple[ratelimit.Counter,
     pending = SimpleNamespace(id="a pending sign-in")
     email = user.email.lower()
     password = password_counters(request, user.email)
-    request.session = SimpleNamespace(session_key="a session key")
+    request.session = SimpleNamespace(session_key="a session key")  # type: ignore[assignment]  # only its key is read
     return {
         "password change": password_change_counters(request, user.email),
         "password sign-in": password,
