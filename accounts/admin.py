@@ -30,7 +30,7 @@ from .flows.lifecycle import (
     signin_throttle_state,
 )
 from .flows.password import change_password
-from .forms import NormalizedPasswords
+from .forms import CONFIRM_PASSWORD, NormalizedPasswords
 from .models import CredentialEvent, OutboxMail, SecurityEvent, User, normalize_email
 from .outbox import enqueue
 from .superuser_admin import refuse  # also registers the superuser-only group admin
@@ -70,7 +70,16 @@ def tell_skipped(model_admin: admin.ModelAdmin, request, skipped: int) -> None:
         )
 
 
-class UserCreationAdminForm(NormalizedPasswords, AdminUserCreationForm):
+class PlainPasswordLabels:
+    """Form mixin: Django's "Password confirmation" said in plain words."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "password2" in self.fields:
+            self.fields["password2"].label = CONFIRM_PASSWORD
+
+
+class UserCreationAdminForm(PlainPasswordLabels, NormalizedPasswords, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "display_name")
@@ -82,7 +91,7 @@ class UserCreationAdminForm(NormalizedPasswords, AdminUserCreationForm):
         return email
 
 
-class PasswordChangeAdminForm(NormalizedPasswords, AdminPasswordChangeForm):
+class PasswordChangeAdminForm(PlainPasswordLabels, NormalizedPasswords, AdminPasswordChangeForm):
     pass
 
 

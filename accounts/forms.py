@@ -26,6 +26,7 @@ class EmailField(forms.EmailField):
 
 
 CONFIRM_NEW_PASSWORD = _("Confirm the new password")
+CONFIRM_PASSWORD = _("Confirm the password")
 
 
 class NormalizedPasswords:

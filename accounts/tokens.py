@@ -47,6 +47,21 @@ def user_for_verification_token(token: str):
     return loaded[0] if loaded else None
 
 
+def user_already_verified_by_token(token: str):
+    """The user a verification link was for, if that link was genuine for the account's current address
+    and the address has since been verified (opened again after use); None otherwise, so that a forged
+    or foreign token learns nothing. Its age does not matter: the account is verified either way."""
+    try:
+        payload = signing.loads(token, salt=SALT)
+        user = User.objects.get(pk=payload["u"], is_active=True, email_verified=True)
+    except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError, ValueError):
+        return None
+    as_minted = User(email=user.email, email_verified=False)
+    if not constant_time_compare(str(payload.get("f", "")), _fingerprint(as_minted)):
+        return None
+    return user
+
+
 def make_email_change_token(user, new_email: str) -> str:
     return signing.dumps({"u": user.pk, "e": new_email, "f": _fingerprint(user)}, salt=EMAIL_CHANGE_SALT)
 

@@ -118,6 +118,8 @@ def verify_password(
             raise CapReached from None  # audited by the capped path, which checks the attempt itself
         if purpose == "signin":  # past the cap a password leads to the mailed code instead (signin_code.py)
             message = _("Too many attempts. To protect your account, please wait %(wait)s before trying again.")
+        elif changing:
+            message = _("Too many attempts. Try again in %(wait)s.")
         else:
             message = _("Too many attempts. Please wait %(wait)s.")
         audit = ratelimit.Audit(Event.SIGNIN_THROTTLED, known_user(email), "pwd", purpose)

@@ -170,14 +170,17 @@ email_change_link = stash_link_token(
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@login_required
 def email_change_confirm(request):
     """Only the signed-in owner can confirm: whoever receives mail at a mistyped new address must not
-    be able to take the account over with the link."""
+    be able to take the account over with the link. A valid link opened in another browser (signed
+    out, or signed in to another account) says what to do, without naming the account it is for."""
     loaded = read_email_change_token(kept_link_token(request, EMAIL_CHANGE_TOKEN_COOKIE))
-    if loaded is None or loaded[0].pk != request.user.pk:
+    if loaded is None:
         return render(request, "accounts/email_change_invalid.html", status=400)
     user, new_email = loaded
+    if user.pk != request.user.pk:
+        signin = f"{reverse('accounts:signin')}?{urlencode({'next': reverse('accounts:email_change_confirm')})}"
+        return render(request, "accounts/email_change_elsewhere.html", {"signin_url": signin}, status=403)
     if request.method == "POST":
         if not complete_email_change(request, user, new_email):
             response = render(request, "accounts/email_change_taken.html", {"email": new_email}, status=409)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity import ratelimit
+from identity.cookies import set_signed_cookie, signed_cookie
 from identity.net import client_ip, rate_limit_subject
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
@@ -25,10 +26,13 @@ from ..flows.signin_code import begin_code_signin, complete_code_signin, has_cod
 from ..flows.signup import sign_up
 from ..flows.verification import resend_verification, verify_email
 from ..forms import EmailOnlyForm, SignInCodeForm, SignInForm, SignUpForm
-from ..tokens import user_for_verification_token
+from ..tokens import user_already_verified_by_token, user_for_verification_token
 from .links import forget_link_token, kept_link_token, stash_link_token
 
 VERIFY_TOKEN_COOKIE = "verify-token"
+INBOX_COOKIE = "inbox"
+INBOX_SALT = "accounts.check-inbox"
+INBOX_COOKIE_AGE = 3600
 
 
 @sensitive_post_parameters("password")
@@ -143,7 +147,7 @@ def signup(request):
             sign_up(request, form.cleaned_data["email"], form.cleaned_data["password"])
         except RateLimited as refused:
             return respond(request, refused, "accounts/signup.html", _signup_page(request, form))
-        return redirect("accounts:check_inbox")
+        return to_check_inbox(form.cleaned_data["email"])
     context = _signup_page(request, form)
     return render(request, "accounts/signup.html", context, status=400 if form.is_bound else 200)
 
@@ -152,9 +156,22 @@ def _signup_page(request, form: SignUpForm) -> dict:
     return {"form": form, "realm": form.realm, **sections.page_sections(request, sections.SIGNUP)}
 
 
+def to_check_inbox(email: str) -> HttpResponse:
+    """The "check your inbox" page, remembering (for an hour, in this browser only) the address the mail
+    went to. The same whether or not the address already had an account: nothing is revealed."""
+    return set_signed_cookie(
+        redirect("accounts:check_inbox"), INBOX_COOKIE, email, salt=INBOX_SALT, max_age=INBOX_COOKIE_AGE
+    )
+
+
+def _inbox_page(request) -> dict:
+    email = signed_cookie(request, INBOX_COOKIE, salt=INBOX_SALT, max_age=INBOX_COOKIE_AGE)
+    return {"email": email if isinstance(email, str) else ""}
+
+
 @require_GET
 def check_inbox(request):
-    return render(request, "accounts/check_inbox.html")
+    return render(request, "accounts/check_inbox.html", _inbox_page(request))
 
 
 verify_email_link = stash_link_token(
@@ -166,7 +183,10 @@ verify_email_link = stash_link_token(
 @require_http_methods(["GET", "POST"])
 def verify_email_confirm(request):
     # A confirmation click, not the GET, verifies: mail scanners that fetch links do not.
-    user = user_for_verification_token(kept_link_token(request, VERIFY_TOKEN_COOKIE))
+    token = kept_link_token(request, VERIFY_TOKEN_COOKIE)
+    user = user_for_verification_token(token)
+    if user is None and user_already_verified_by_token(token) is not None:
+        return forget_link_token(render(request, "accounts/verify_already.html"), VERIFY_TOKEN_COOKIE)
     if user is None:
         return render(request, "accounts/verify_invalid.html", {"form": EmailOnlyForm()}, status=400)
     if request.method == "POST":
@@ -182,5 +202,8 @@ def verify_email_resend(request):
     form = EmailOnlyForm(data=request.POST)
     if not form.is_valid():
         return render(request, "accounts/verify_invalid.html", {"form": form}, status=400)
-    resend_verification(request, form.cleaned_data["email"])
-    return redirect("accounts:check_inbox")
+    try:
+        resend_verification(request, form.cleaned_data["email"])
+    except RateLimited as refused:
+        return respond(request, refused, "accounts/check_inbox.html", {"email": form.cleaned_data["email"]})
+    return to_check_inbox(form.cleaned_data["email"])

@@ -90,7 +90,7 @@ def test_an_address_that_grows_under_normalisation_gets_a_400_not_a_500(client):
 
 
 def test_a_refused_password_change_attempt_is_audited_once(signed_in_client, user, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signin-ip-account": "1/15m"}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password-change-session": "1/15m"}
     data = {"old_password": "not it at all", "new_password1": "n3w passphrase!", "new_password2": "n3w passphrase!"}
     signed_in_client.post("/accounts/password/change/", data)
     assert signed_in_client.post("/accounts/password/change/", data).status_code == 429

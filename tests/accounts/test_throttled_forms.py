@@ -65,7 +65,7 @@ def test_password_change(settings, user):
     assert c.post("/accounts/password/change/", fields).status_code == 400
     response = c.post("/accounts/password/change/", fields)
     page = assert_throttled(response, form_field="old_password", signed_in=True)
-    assert "about 15 minutes" in page
+    assert "Try again in about 15 minutes" in page
 
 
 def test_password_reset(settings, user):

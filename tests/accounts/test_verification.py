@@ -3,7 +3,7 @@ import re
 import pytest
 
 from accounts.app_settings import app_settings as accounts_settings
-from accounts.models import OutboxMail, User
+from accounts.models import OutboxMail, SecurityEvent, User
 from accounts.tokens import make_verification_token
 from tests.users import PASSWORD
 
@@ -44,8 +44,9 @@ def test_link_works_once(client, unverified):
     other = type(client)(raise_request_exception=False)
     other.get(link_path(token))
     again = other.post("/accounts/verify/confirm/")
-    assert again.status_code == 400
-    assert "no longer valid" in again.content.decode()
+    assert again.status_code == 200  # it says so (issue 19), and verifies nothing again
+    assert "already verified" in again.content.decode()
+    assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.EMAIL_VERIFIED).count() == 1
 
 
 def test_link_expires(client, unverified, settings, monkeypatch):

@@ -772,7 +772,7 @@ CALL_SITES = {
     "accounts/flows/lifecycle.py": 1,
     "accounts/flows/password.py": 1,
     "accounts/flows/security.py": 1,
-    "accounts/flows/signin.py": 2,
+    "accounts/flows/signin.py": 3,
     "accounts/flows/signin_code.py": 4,
     "accounts/flows/signup.py": 1,
     "accounts/flows/verification.py": 1,
@@ -792,7 +792,7 @@ def combinations_the_code_uses(user: User) -> dict[str, tuple[ratelimit.Counter,
     """The counters each call site passes, built by the code's own helpers where it has them."""
     from types import SimpleNamespace
 
-    from accounts.flows.signin import password_counters
+    from accounts.flows.signin import password_change_counters, password_counters
     from mfa.base import code_cap, code_caps, mfa_counters
 
     request = RequestFactory().post("/", REMOTE_ADDR="198.51.100.7")
@@ -800,7 +800,9 @@ def combinations_the_code_uses(user: User) -> dict[str, tuple[ratelimit.Counter,
     pending = SimpleNamespace(id="a pending sign-in")
     email = user.email.lower()
     password = password_counters(request, user.email)
+    request.session = SimpleNamespace(session_key="a session key")  # type: ignore[assignment]  # only its key is read
     return {
+        "password change": password_change_counters(request, user.email),
         "password sign-in": password,
         "password past the cap": tuple(c for c in password if c[0] != "signin-account-cap"),
         "forgiven password": password,
