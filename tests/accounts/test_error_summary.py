@@ -70,3 +70,10 @@ def test_help_text_ids_exist_where_the_field_points(client):
     tag = field_tag(html, "id_password")
     for target in re.search(r'aria-describedby="([^"]+)"', tag)[1].split():
         assert f'id="{target}"' in html
+
+
+def test_a_broken_verification_link_offers_the_form_to_ask_for_a_new_one(client):
+    """It rendered without its form: an empty label and a button that posted no address."""
+    response = client.get("/accounts/verify/not-a-token/")
+    assert response.status_code == 400
+    assert 'id="id_email"' in response.content.decode()
