@@ -9,8 +9,6 @@ invalid page and no cookie.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.core import signing
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -35,12 +33,9 @@ def forget_link_token(response: HttpResponse, cookie: str) -> HttpResponse:
     return delete_private_cookie(response, cookie)
 
 
-def stash_link_token(
-    cookie: str, confirm_url_name: str, salt: str, invalid_template: str, invalid_context: Callable[[], dict] = dict
-):
+def stash_link_token(cookie: str, confirm_url_name: str, salt: str, invalid_template: str):
     """A view for a mailed link: it keeps the token in `cookie` and redirects to a token-free
-    confirmation page. Only a token carrying this site's signature gets that far. `invalid_context`:
-    what the invalid-link page needs (a form to ask for a new link), as its confirmation page gives it."""
+    confirmation page. Only a token carrying this site's signature gets that far."""
 
     @never_cache
     @require_GET
@@ -48,7 +43,7 @@ def stash_link_token(
         try:
             signing.loads(token, salt=salt)
         except signing.BadSignature:
-            return render(request, invalid_template, invalid_context(), status=400)
+            return render(request, invalid_template, status=400)
         return keep_link_token(redirect(confirm_url_name), cookie, token)
 
     return view

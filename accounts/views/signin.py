@@ -150,11 +150,7 @@ def check_inbox(request):
 
 
 verify_email_link = stash_link_token(
-    VERIFY_TOKEN_COOKIE,
-    "accounts:verify_email_confirm",
-    tokens.SALT,
-    "accounts/verify_invalid.html",
-    invalid_context=lambda: {"form": EmailOnlyForm()},
+    VERIFY_TOKEN_COOKIE, "accounts:verify_email_confirm", tokens.SALT, "accounts/verify_invalid.html"
 )
 
 

@@ -154,7 +154,8 @@ PAGES = [
     Page("check-inbox", "/accounts/signup/check-inbox/"),
     Page("verify-confirm", "/accounts/verify/{verify_token}/"),
     Page("verify-invalid", "/accounts/verify/not-a-token/"),
-    Page("verify-invalid-errors", submit_empty("/accounts/verify/not-a-token/")),
+    Page("verify-invalid-form", "/accounts/verify/confirm/"),
+    Page("verify-invalid-errors", submit_empty("/accounts/verify/confirm/")),
     Page("reset-request", "/accounts/password/reset/"),
     Page("reset-request-errors", submit_empty("/accounts/password/reset/")),
     Page("reset-sent", "/accounts/password/reset/sent/"),
@@ -354,6 +355,13 @@ def test_every_page(sync_playwright, people, language, viewport):
                     page.wait_for_load_state("load")
                     if response is not None and response.status >= 500:
                         failures.append(f"{where}: answered {response.status}")
+                    if (
+                        callable(entry.how)
+                        and response is not None
+                        and response.status == 403
+                        and "403" not in entry.name
+                    ):
+                        failures.append(f"{where}: the form was refused (403)")
                     if problem := overflow(page):
                         failures.append(f"{where}: {problem}")
                     for other in MORE_WIDTHS[viewport]:
