@@ -18,7 +18,9 @@ def summary(html: str) -> str:
 
 
 def field_tag(html: str, field_id: str) -> str:
-    return re.search(rf'<input[^>]*id="{field_id}"[^>]*>', html)[0]
+    tag = re.search(rf'<input[^>]*id="{field_id}"[^>]*>', html)
+    assert tag, f"no field {field_id}"
+    return tag[0]
 
 
 def test_a_field_error_is_linked_from_the_summary_and_described_on_the_field(client):
