@@ -18,14 +18,16 @@ def summary(html: str) -> str:
 
 
 def field_tag(html: str, field_id: str) -> str:
-    return re.search(rf'<input[^>]*id="{field_id}"[^>]*>', html)[0]
+    tag = re.search(rf'<input[^>]*id="{field_id}"[^>]*>', html)
+    assert tag, f"no field {field_id}"
+    return tag[0]
 
 
 def test_a_field_error_is_linked_from_the_summary_and_described_on_the_field(client):
     html = client.post("/accounts/password/reset/", {"email": "not an address"}).content.decode()
     box = summary(html)
     assert "There is a problem" in box
-    assert re.search(r'<a href="#id_email">[^<]+</a>', box)
+    assert re.search(r"<a href=\"#id_email\">Email address: [^<]+</a>", box)
     tag = field_tag(html, "id_email")
     assert 'aria-invalid="true"' in tag
     described = re.search(r'aria-describedby="([^"]+)"', tag)[1].split()
@@ -70,3 +72,14 @@ def test_help_text_ids_exist_where_the_field_points(client):
     tag = field_tag(html, "id_password")
     for target in re.search(r'aria-describedby="([^"]+)"', tag)[1].split():
         assert f'id="{target}"' in html
+
+
+def test_a_broken_verification_link_leads_to_the_form_for_a_new_one(client):
+    """Its page rendered the form without a form: an empty label, and a button that posted nothing (and,
+    under the token's no-referrer URL, with Origin: null, so CSRF refused it)."""
+    response = client.get("/accounts/verify/not-a-token/")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<form" not in html.split("<main", 1)[1] and 'href="/accounts/verify/confirm/"' in html
+    asked = client.get("/accounts/verify/confirm/")
+    assert asked.status_code == 400 and 'id="id_email"' in asked.content.decode()

@@ -11,8 +11,14 @@ import pytest
 CSS = (Path(__file__).resolve().parents[2] / "static" / "css" / "site.css").read_text()
 
 
+def found(pattern: str, text: str, group: int = 1) -> str:
+    match = re.search(pattern, text)
+    assert match, f"{pattern} is not in site.css"
+    return match[group]
+
+
 def variable(name: str) -> str:
-    return re.search(rf"--{name}:\s*(#[0-9a-fA-F]{{6}})", CSS)[1]
+    return found(rf"--{name}:\s*(#[0-9a-fA-F]{{6}})", CSS)
 
 
 def luminance(colour: str) -> float:
@@ -35,11 +41,11 @@ def test_contrast_formula():
 
 
 def focus_rule() -> str:
-    return re.search(r"a:focus-visible[^{]*\{([^}]*)\}", CSS)[1]
+    return found(r"a:focus-visible[^{]*\{([^}]*)\}", CSS)
 
 
 def test_every_control_gets_the_ring():
-    selectors = re.search(r"(a:focus-visible[^{]*)\{", CSS)[1]
+    selectors = found(r"(a:focus-visible[^{]*)\{", CSS)
     for control in ("a", "button", "input", "select", "textarea", "summary"):
         assert f"{control}:focus-visible" in selectors
     rule = focus_rule()
