@@ -22,7 +22,7 @@ from identity.refusals import respond
 from ..app_settings import app_settings
 from ..flows import LastFactorRequired
 from ..policy import passkeys
-from ..views import NEW_RECOVERY_CODES, confirm_removal
+from ..views import NEW_RECOVERY_CODES, after_setup_url, confirm_removal
 from . import flows
 from .auth import CHALLENGE_COOKIE, Options, PasskeyError
 
@@ -86,7 +86,7 @@ def _register(request):
     if codes:
         request.session[NEW_RECOVERY_CODES] = codes
         return JsonResponse({"redirect": reverse("mfa:recovery_codes")})
-    return JsonResponse({"redirect": reverse("accounts:security")})
+    return JsonResponse({"redirect": after_setup_url(request)})
 
 
 @never_cache
