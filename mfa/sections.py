@@ -3,10 +3,10 @@ security page, and the one-time passkey offer on the home page."""
 
 from __future__ import annotations
 
+from webauthn.helpers import bytes_to_base64url
+
 from accounts import sections
 from accounts.stages import must_have_mfa
-
-from webauthn.helpers import bytes_to_base64url
 
 from .app_settings import app_settings
 from .passkeys.flows import REMOVED_USER_HANDLE, offer_passkey_once
