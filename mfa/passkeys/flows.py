@@ -126,7 +126,7 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
             refuse_factor(request, found[0], found[1], "passkey")
         refused = _("This passkey cannot sign in to this account.")
         if problem == "unknown_credential":
-            raise UnknownPasskey(refused, assertion.credential_id)
+            raise UnknownPasskey(str(refused), assertion.credential_id)
         raise PasskeyError(refused)
     user = passkey.user
     try:
