@@ -1,7 +1,7 @@
 """Knowing where you are (issue 19), in Chromium: the sign-in page names the app, consent its domain,
 the security page whether two-step verification is on, the confirmation pages what removing does, and
 the forced setup page why; every one in English and German, at 1280x800 and 390x844, with no sideways
-scrolling (screenshots in test-artifacts/where/). Then the WebAuthn Signal API: after a passkey is
+scrolling (screenshots in test-artifacts/where/ and where-signal/). Then the WebAuthn Signal API: after a passkey is
 removed the security page tells the browser which ones are left, and a sign-in with the removed one
 tells it that one is unknown.
 
@@ -131,7 +131,8 @@ def b64url(standard: str) -> str:
     return base64.urlsafe_b64encode(base64.b64decode(standard)).rstrip(b"=").decode()
 
 
-def test_the_browser_is_told_about_removed_passkeys(sync_playwright, site, make_user, snap):
+def test_the_browser_is_told_about_removed_passkeys(sync_playwright, site, make_user):
+    snap = Screenshots("where-signal")  # its own folder: each Screenshots empties its folder first
     user = make_user("grace@example.com")
     session = session_of(sign_in_without_mfa(user))
     watch = Watch(site)
