@@ -41,8 +41,9 @@ class SigninStage:
         meanwhile), or None when this stage has nothing to ask."""
         return None
 
-    def after_signin_url(self, request, user, methods: set[str]) -> str | None:
-        """Where a completed sign-in must go first (say, to set up a factor policy requires)."""
+    def after_signin_url(self, request, user, methods: set[str], next_url: str = "") -> str | None:
+        """Where a completed sign-in must go first (say, to set up a factor policy requires); `next_url`
+        is where it was going, for the stage to send the person on to afterwards."""
         return None
 
 
@@ -64,9 +65,9 @@ def pending_url(user, methods: set[str]) -> str | None:
     return next((url for stage in _stages if (url := stage.pending_url(user, methods))), None)
 
 
-def after_signin_url(request, user, methods: set[str]) -> str | None:
+def after_signin_url(request, user, methods: set[str], next_url: str = "") -> str | None:
     """Where the first stage that asks something sends a sign-in that just completed."""
-    return next((url for stage in _stages if (url := stage.after_signin_url(request, user, methods))), None)
+    return next((url for stage in _stages if (url := stage.after_signin_url(request, user, methods, next_url))), None)
 
 
 def second_factors() -> frozenset[str]:

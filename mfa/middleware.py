@@ -1,7 +1,9 @@
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from .stages import MFA_ENROLMENT_REQUIRED
+from accounts.flows.signin import safe_next_url
+
+from .stages import MFA_ENROLMENT_REQUIRED, MFA_SETUP_NEXT
 
 
 class EnrolmentRequiredMiddleware:
@@ -27,5 +29,7 @@ class EnrolmentRequiredMiddleware:
         if request.user.is_authenticated and request.session.get(MFA_ENROLMENT_REQUIRED):
             allowed = {reverse(name) for name in self.ALLOWED}
             if request.path not in allowed:
+                if request.method == "GET" and (going := safe_next_url(request.get_full_path())):
+                    request.session.setdefault(MFA_SETUP_NEXT, going)  # continue there once a factor is set up
                 return redirect("mfa:totp_add")
         return self.get_response(request)

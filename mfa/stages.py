@@ -13,6 +13,9 @@ from .policy import has_second_factor, passkeys, totp_devices
 # Set when a sign-in completes for someone who must use a second factor and holds none: until they
 # enrol one, EnrolmentRequiredMiddleware lets them do nothing else (factor_added lifts it).
 MFA_ENROLMENT_REQUIRED = "accounts.mfa_enrolment_required"
+# Where that person was going (a local path: the sign-in's `next`, or the page the middleware turned
+# them away from), to continue to once a factor is set up: the admin site, or the app that sent them.
+MFA_SETUP_NEXT = "accounts.mfa_setup_next"
 
 FACTOR_KINDS = (
     FactorKind("otp", held_by=lambda user: totp_devices(user).exists()),
@@ -30,10 +33,12 @@ class SecondFactorStage(stages.SigninStage):
             return None
         return reverse("mfa:challenge")
 
-    def after_signin_url(self, request, user, methods: set[str]) -> str | None:
+    def after_signin_url(self, request, user, methods: set[str], next_url: str = "") -> str | None:
         if methods & stages.second_factors() or not must_have_mfa(user):
             return None
         request.session[MFA_ENROLMENT_REQUIRED] = True
+        if next_url:
+            request.session[MFA_SETUP_NEXT] = next_url
         return reverse("mfa:totp_add")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.app_settings import app_settings
 from accounts.decorators import reauthentication_required
-from accounts.flows.signin import pending_signin
+from accounts.flows.signin import pending_signin, safe_next_url
 from accounts.signin_state import signin_state
 from identity.ratelimit import RateLimited
 from identity.refusals import respond
@@ -23,6 +24,7 @@ from .base import check_code, codes_capped, complete_factor, past_code_cap, refu
 from .flows import LastFactorRequired, enrol_totp, regenerate_recovery_codes, remove_totp
 from .forms import RecoveryCodeForm, TOTPChallengeForm, TOTPEnrolForm
 from .policy import passkeys, recovery_codes_left, totp_devices
+from .stages import MFA_ENROLMENT_REQUIRED, MFA_SETUP_NEXT
 from .status import mfa_status
 
 ENROL_SECRET = "mfa.enrol_secret"
@@ -103,6 +105,26 @@ def _capped_message(method: str, context: dict) -> str:
     )
 
 
+def after_setup_url(request) -> str:
+    """Where someone sent to set up a factor was going (the admin site, an app), else the security page."""
+    return safe_next_url(request.session.pop(MFA_SETUP_NEXT, None)) or reverse("accounts:security")
+
+
+def why_setup_is_required(request) -> str:
+    """Said on the setup page to someone policy sent there: why they cannot go anywhere else yet."""
+    if not request.session.get(MFA_ENROLMENT_REQUIRED):
+        return ""
+    if request.user.is_staff:
+        return _(
+            "Your organisation requires two-step verification for staff and admin accounts. Set up an "
+            "authenticator app or a passkey to continue."
+        )
+    return _(
+        "Your organisation requires two-step verification for your account. Set up an authenticator app or a "
+        "passkey to continue."
+    )
+
+
 def has_recent_factor(request) -> bool:
     return bool(signin_state(request).recent_methods(app_settings.REAUTHENTICATION_TIMEOUT))
 
@@ -141,7 +163,7 @@ def totp_add(request):
             if codes:
                 request.session[NEW_RECOVERY_CODES] = codes
                 return redirect("mfa:recovery_codes")
-            return redirect("accounts:security")
+            return redirect(after_setup_url(request))
         form.add_error("code", _("That code is not right. Check the time on your phone and try the next code."))
     uri = totp.provisioning_uri(request.user, secret)
     context = {
@@ -151,6 +173,7 @@ def totp_add(request):
         "issuer": settings.OTP_TOTP_ISSUER.replace(":", ""),  # as django-otp writes it into the URI
         "account": request.user.get_username(),
         "secret": totp.readable_secret(secret),
+        "why_required": why_setup_is_required(request),
     }
     return render(request, "mfa/totp_add.html", context, status=400 if form.is_bound else 200)
 
@@ -235,4 +258,5 @@ def recovery_codes(request):
     if not codes:
         return redirect("accounts:security")
     filename, text = recovery.download(request.user, codes)
-    return render(request, "mfa/recovery_codes.html", {"codes": codes, "filename": filename, "codes_text": text})
+    context = {"codes": codes, "filename": filename, "codes_text": text, "continue_url": after_setup_url(request)}
+    return render(request, "mfa/recovery_codes.html", context)

@@ -192,7 +192,7 @@ def begin_signin(
 def _complete_and_continue(request, user: User, factors: list[Factor], next_url: str) -> str:
     complete_signin(request, user, factors)
     methods = {factor.method for factor in factors}
-    return stages.after_signin_url(request, user, methods) or next_url or reverse("accounts:home")
+    return stages.after_signin_url(request, user, methods, next_url) or next_url or reverse("accounts:home")
 
 
 def begin_step_up(request, next_url: str, *, reauthentication: bool = False) -> str:

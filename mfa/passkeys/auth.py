@@ -187,6 +187,15 @@ def parse_assertion(credential: dict) -> Assertion:
     return Assertion(credential_id=parsed.raw_id, user_handle=parsed.response.user_handle, raw=parsed)
 
 
+class UnknownPasskey(PasskeyError):
+    """No account here holds this credential (it was removed, or never registered): the page may tell the
+    browser to forget it (WebAuthn Signal API). Says nothing about any account or address."""
+
+    def __init__(self, message: str, credential_id: bytes):
+        super().__init__(message)
+        self.credential_id = credential_id
+
+
 class SignCountRegression(PasskeyError):
     """The authenticator's counter went backwards: a sign the credential may have been cloned."""
 

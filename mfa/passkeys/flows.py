@@ -19,7 +19,7 @@ from ..flows import factor_added, remove_second_factor
 from ..models import Passkey, PasskeyOwner
 from ..policy import has_second_factor, passkeys
 from . import auth
-from .auth import PasskeyError, SignCountRegression
+from .auth import PasskeyError, SignCountRegression, UnknownPasskey
 
 Event = SecurityEvent.Kind
 
@@ -124,7 +124,10 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         record_event(request, Event.SIGNIN_FAILED, passkey.user if passkey else None, method="passkey", reason=problem)
         if found:  # the second step of a sign-in whose password was right
             refuse_factor(request, found[0], found[1], "passkey")
-        raise PasskeyError(_("This passkey cannot sign in to this account."))
+        refused = _("This passkey cannot sign in to this account.")
+        if problem == "unknown_credential":
+            raise UnknownPasskey(str(refused), assertion.credential_id)
+        raise PasskeyError(refused)
     user = passkey.user
     try:
         with transaction.atomic():
@@ -157,5 +160,13 @@ def rename_passkey(request, passkey_id: int, name: str) -> bool:
     return True
 
 
+# The removed passkey's user handle (hex), for the security page's next signalAllAcceptedCredentials.
+REMOVED_USER_HANDLE = "mfa.removed_user_handle"
+
+
 def remove_passkey(request, passkey_id: int) -> bool:
-    return remove_second_factor(request, passkeys(request.user), passkey_id, "passkey_removed")
+    handle = passkeys(request.user).filter(pk=passkey_id).values_list("user_handle", flat=True).first()
+    removed = remove_second_factor(request, passkeys(request.user), passkey_id, "passkey_removed")
+    if removed and handle is not None:
+        request.session[REMOVED_USER_HANDLE] = bytes(handle).hex()
+    return removed

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from webauthn.helpers import bytes_to_base64url
 
 from accounts.decorators import reauthentication_required
 from accounts.flows.signin import safe_next_url
@@ -22,9 +23,9 @@ from identity.refusals import respond
 from ..app_settings import app_settings
 from ..flows import LastFactorRequired
 from ..policy import passkeys
-from ..views import NEW_RECOVERY_CODES, confirm_removal
+from ..views import NEW_RECOVERY_CODES, after_setup_url, confirm_removal
 from . import flows
-from .auth import CHALLENGE_COOKIE, Options, PasskeyError
+from .auth import CHALLENGE_COOKIE, Options, PasskeyError, UnknownPasskey
 
 
 def _json_options(options: Options) -> HttpResponse:
@@ -86,7 +87,7 @@ def _register(request):
     if codes:
         request.session[NEW_RECOVERY_CODES] = codes
         return JsonResponse({"redirect": reverse("mfa:recovery_codes")})
-    return JsonResponse({"redirect": reverse("accounts:security")})
+    return JsonResponse({"redirect": after_setup_url(request)})
 
 
 @never_cache
@@ -116,6 +117,10 @@ def _signin(request):
         target = flows.complete_authentication(request, body["credential"], next_url)
     except ratelimit.RateLimited as refused:
         return respond(request, refused)  # here, so that it too ends the ceremony (`_answered`)
+    except UnknownPasskey as unknown:
+        # The page tells the browser to forget it (signalUnknownCredential): only the id it sent us.
+        forget = {"rpId": app_settings.WEBAUTHN_RP_ID, "credentialId": bytes_to_base64url(unknown.credential_id)}
+        return JsonResponse({"error": str(unknown), "code": "unknown_credential", **forget}, status=400)
     except PasskeyError as error:
         return _error(str(error))
     return JsonResponse({"redirect": target})

@@ -66,7 +66,7 @@ async function post(url, body) {
     return null;
   }
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(data.error || response.statusText), { data });
   return data;
 }
 
@@ -82,8 +82,32 @@ async function authenticate(root, mediation, signal) {
   const options = await post(root.dataset.passkeyOptions);
   if (!options) return;
   const credential = await navigator.credentials.get({ publicKey: requestOptions(options), mediation, signal });
-  const result = await post(root.dataset.passkeyVerify, { credential: credentialJSON(credential), next: root.dataset.next || "" });
+  let result;
+  try {
+    result = await post(root.dataset.passkeyVerify, { credential: credentialJSON(credential), next: root.dataset.next || "" });
+  } catch (error) {
+    forgetIfUnknown(error.data);
+    throw error;
+  }
   if (result) window.location.assign(result.redirect);
+}
+
+// WebAuthn Signal API (new Chromium only, so feature-detected): a passkey the site no longer knows
+// (removed) is one the browser or password manager may stop offering.
+function forgetIfUnknown(data) {
+  if (data?.code !== "unknown_credential" || typeof window.PublicKeyCredential?.signalUnknownCredential !== "function") return;
+  PublicKeyCredential.signalUnknownCredential({ rpId: data.rpId, credentialId: data.credentialId }).catch(() => {});
+}
+
+// The security page lists the account's passkeys: the browser may forget any others it holds for it.
+function signalAccepted(root) {
+  if (typeof window.PublicKeyCredential?.signalAllAcceptedCredentials !== "function") return;
+  const allAcceptedCredentialIds = (root.dataset.credentialIds || "").split(" ").filter(Boolean);
+  PublicKeyCredential.signalAllAcceptedCredentials({
+    rpId: root.dataset.rpId,
+    userId: root.dataset.userId,
+    allAcceptedCredentialIds,
+  }).catch(() => {});
 }
 
 async function setUpSignIn(root) {
@@ -141,3 +165,4 @@ function setUpRegistration(root) {
 
 for (const root of document.querySelectorAll("[data-passkey-signin]")) setUpSignIn(root);
 for (const root of document.querySelectorAll("[data-passkey-register]")) setUpRegistration(root);
+if (supported) for (const root of document.querySelectorAll("[data-passkey-accepted]")) signalAccepted(root);
