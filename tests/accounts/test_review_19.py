@@ -32,3 +32,52 @@ def test_invisible_format_characters_are_refused_in_a_name(signed_in_client, use
     user.refresh_from_db()
     assert user.display_name == ""
     assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.NAME_CHANGED).exists()
+
+
+# --- the outbox's kept links ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def helpdesk(make_user):
+    """Staff who may look at the outbox (to see why a mail did not arrive), nothing more."""
+    from django.contrib.auth.models import Permission
+
+    from tests.users import add_totp, sign_in_admin
+
+    person = make_user("helpdesk@example.com", is_staff=True)
+    add_totp(person)
+    person.user_permissions.add(Permission.objects.get(codename="view_outboxmail"))
+    return sign_in_admin(person)
+
+
+def kept_reset_link(user) -> str:
+    """A reset mail whose sending failed after its link was minted (an SMTP outage): the row keeps it."""
+    from django.db import transaction
+
+    from accounts.models import OutboxMail
+    from accounts.outbox import queue_mail
+
+    with transaction.atomic():
+        row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+    row.links = {"reset_url": "https://id.example.com/accounts/reset/MQ/secret-token/"}
+    row.save(update_fields=["links"])
+    return row.links["reset_url"]
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    ["links__reset_url__startswith", "links__reset_url__gt", "links__icontains", "claim__startswith"],
+)
+def test_outbox_admin_filters_cannot_read_a_kept_link_letter_by_letter(helpdesk, user, lookup):
+    """The admin hides `links`, but a changelist accepts any lookup on a local field from its query string:
+    ?links__reset_url__startswith=https://.../reset/MQ/s answered 1 row or 0, so staff who may only view
+    the outbox read a live reset link a character at a time (a binary search with __gt), and took over the
+    account whose reset mail was waiting out an SMTP outage (anyone can ask for that mail)."""
+    link = kept_reset_link(user)
+    prefix = link[:-10] if lookup != "links__icontains" else "secret-token"
+    right = helpdesk.get("/admin/accounts/outboxmail/", {lookup: prefix})
+    wrong = helpdesk.get("/admin/accounts/outboxmail/", {lookup: "zzz" if lookup.endswith("gt") else "nope"})
+    assert right.status_code == wrong.status_code
+    assert right.status_code == 400 or (right.status_code == 302 and right["Location"] == wrong["Location"]), (
+        "a filter on the kept links must be refused"
+    )
