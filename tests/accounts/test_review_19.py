@@ -81,3 +81,40 @@ def test_outbox_admin_filters_cannot_read_a_kept_link_letter_by_letter(helpdesk,
     assert right.status_code == 400 or (right.status_code == 302 and right["Location"] == wrong["Location"]), (
         "a filter on the kept links must be refused"
     )
+
+
+# --- history collapsing ---------------------------------------------------------------------------
+
+
+def test_a_flood_of_alternating_refusals_does_not_push_a_sign_in_off_the_history(user):
+    """Only identical refusals in a row collapse: someone who signed in with a stolen password, then sends
+    wrong passwords (or throttled attempts, recorded too) alternating two browsers or two addresses, made
+    twenty lines that never collapse, and their sign-in left "Recent sign-in activity"."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.flows.security import signin_history
+
+    chrome = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+    now = timezone.now()
+    stolen = SecurityEvent.objects.create(
+        user=user,
+        kind=SecurityEvent.Kind.SIGNIN_SUCCEEDED,
+        method="pwd",
+        ip="198.51.100.7",
+        at=now - timedelta(hours=1),
+    )
+    for i in range(40):
+        SecurityEvent.objects.create(
+            user=user,
+            kind=SecurityEvent.Kind.SIGNIN_THROTTLED,
+            method="pwd",
+            reason="throttled",
+            ip="198.51.100.7",
+            user_agent=(chrome, firefox)[i % 2],
+            at=now - timedelta(minutes=40 - i),
+        )
+    shown = [entry.event.pk for entry in signin_history(user)]
+    assert stolen.pk in shown
