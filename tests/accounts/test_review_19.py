@@ -118,3 +118,31 @@ def test_a_flood_of_alternating_refusals_does_not_push_a_sign_in_off_the_history
         )
     shown = [entry.event.pk for entry in signin_history(user)]
     assert stolen.pk in shown
+
+
+def test_a_mail_that_gives_up_keeps_no_live_link(user, monkeypatch):
+    """Links are erased once sent; a row that spent its last attempt (a long SMTP outage) kept its live
+    reset link in the database for good: in every backup, and for the admin retry to send much later."""
+    import smtplib
+
+    from django.core.mail.backends.locmem import EmailBackend
+    from django.db import transaction
+
+    from accounts import tasks
+    from accounts.app_settings import app_settings
+    from accounts.models import OutboxMail
+    from accounts.outbox import queue_mail
+
+    with transaction.atomic():
+        row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+    OutboxMail.objects.filter(pk=row.pk).update(attempts=app_settings.MAIL_MAX_ATTEMPTS - 1)
+
+    def refuse(self, messages):
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        tasks.send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    assert row.attempts == app_settings.MAIL_MAX_ATTEMPTS and row.sent_at is None
+    assert row.links == {}
