@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import normalize_email
@@ -15,12 +16,18 @@ NAME_MAX_LENGTH = 150  # User.display_name's column
 # OVERRIDE) shows "Ada‮nimda" as "Adaadmin" in an app's header, and control characters break
 # logs and mail headers. Joiners (U+200C, U+200D) stay allowed: Persian, Indic scripts and emoji need them.
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Other invisible format characters (category Cf: U+200B ZERO WIDTH SPACE, U+2060, U+FEFF, the soft
+# hyphen, tag characters) make "Ad\u200bmin" look like "Admin": refused too, all but the two joiners.
+JOINERS = frozenset("\u200c\u200d")
 
 
 def refused_name_character(name: str) -> str | None:
     """The first character a name may not hold, or None."""
     for char in name:
-        if char in BIDI_CONTROLS or unicodedata.category(char) in {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}:
+        category = unicodedata.category(char)
+        if char in BIDI_CONTROLS or category in {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}:
+            return char
+        if category == "Cf" and char not in JOINERS:
             return char
     return None
 
@@ -45,7 +52,10 @@ class DisplayNameForm(forms.Form):
                 _("A name can't contain control characters or characters that change the direction of text."),
                 code="name_control_character",
             )
-        return " ".join(name.split())
+        name = " ".join(name.split())
+        # NFC lengthens some text (U+0958 becomes two code points): the column's limit holds after it.
+        MaxLengthValidator(NAME_MAX_LENGTH)(name)
+        return name
 
 
 class DeleteAccountForm(forms.Form):
@@ -56,7 +66,9 @@ class DeleteAccountForm(forms.Form):
     def __init__(self, user, *args, **kwargs):
         self.user = user
         super().__init__(*args, **kwargs)
-        self.fields["email"].widget.attrs.update({"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
+        self.fields["email"].widget.attrs.update(
+            {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        )
 
     def clean_email(self) -> str:
         typed = normalize_email(self.cleaned_data["email"])

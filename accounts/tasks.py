@@ -59,6 +59,10 @@ def send_outbox_mail(mail_id: int) -> None:
             claimed_until=None,
             claim="",
         )
+        # Given up (no sweep tries it again): its live links must not outlive it in the database.
+        OutboxMail.objects.filter(
+            pk=mail_id, sent_at__isnull=True, attempts__gte=app_settings.MAIL_MAX_ATTEMPTS
+        ).update(links={})
         log.warning("mail %s not sent: %r", mail_id, exc)
         raise
     _mark_sent(row, claim, attempted=True)

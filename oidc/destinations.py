@@ -18,7 +18,8 @@ def app_name(next_url: str) -> str | None:
     if parts.path != reverse("oauth2_provider:authorize"):
         return None
     client_ids = parse_qs(parts.query).get("client_id", [])
-    if len(client_ids) != 1 or not client_ids[0]:
+    # A NUL byte (a crafted link anyone can send) is no client_id, and PostgreSQL refuses it with an error.
+    if len(client_ids) != 1 or not client_ids[0] or "\x00" in client_ids[0]:
         return None
     client = Client.objects.filter(client_id=client_ids[0], protocol=Client.Protocol.OIDC).only("name").first()
     return client.name if client is not None and client.name else None

@@ -87,16 +87,22 @@ def _same_refusal(a: SecurityEvent, b: SecurityEvent) -> bool:
 
 def signin_history(user: User, limit: int = 20) -> list[HistoryEntry]:
     """The newest `limit` lines, repeated refusals collapsed: five wrong passwords in a row are one line
-    saying so, and do not push the sign-ins off the list. Reads a bounded number of rows."""
+    saying so. Sign-ins are never pushed off by refusals, not even by a flood that alternates browsers
+    or addresses so that no two in a row are alike: the oldest refusals give way. Reads bounded rows."""
     entries: list[HistoryEntry] = []
     for event in SecurityEvent.objects.filter(user=user, kind__in=SIGNIN_HISTORY)[: limit * 10]:
         last = entries[-1] if entries else None
         if last is not None and _same_refusal(last.event, event):
             entries[-1] = HistoryEntry(last.event, last.count + 1, event.at)
-        elif len(entries) == limit:
-            break
         else:
             entries.append(HistoryEntry(event, 1, event.at))
+    listed = {entry.event.pk for entry in entries}
+    signins = SecurityEvent.objects.filter(user=user, kind=Event.SIGNIN_SUCCEEDED)[:limit]
+    entries += [HistoryEntry(event, 1, event.at) for event in signins if event.pk not in listed]
+    entries.sort(key=lambda entry: entry.event.at, reverse=True)
+    while len(entries) > limit:
+        refusals = [i for i, entry in enumerate(entries) if entry.event.kind != Event.SIGNIN_SUCCEEDED]
+        del entries[refusals[-1] if refusals else -1]
     return entries
 
 
