@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from accounts import destinations
 
-from .flows import Parked, Refused
 from .models import ServiceProvider
 
 
@@ -20,6 +19,10 @@ def app_name(next_url: str) -> str | None:
     tokens = parse_qs(parts.query).get("request", [])
     if len(tokens) != 1:
         return None
+    # Here, not at the top: saml.flows loads pysaml2's schemas (about a second), which only a SAML
+    # request should pay, not every process start (tests/saml/test_library_hooks.py).
+    from .flows import Parked, Refused
+
     try:
         parked = Parked.from_token(tokens[0])
     except Refused:
