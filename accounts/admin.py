@@ -322,7 +322,8 @@ class OutboxMailAdmin(ReadOnlyAdmin):
     def retry(self, request, queryset):
         """Give mail that gave up (or is waiting) a fresh set of attempts and enqueue it now."""
         ids = list(queryset.filter(sent_at__isnull=True).values_list("pk", flat=True))
-        OutboxMail.objects.filter(pk__in=ids).update(attempts=0, last_error="")
+        # Fresh links too: the kept ones may have expired while the mail waited.
+        OutboxMail.objects.filter(pk__in=ids).update(attempts=0, last_error="", links={})
         for mail_id in ids:
             enqueue(mail_id)
         self.message_user(request, ngettext("%d mail enqueued.", "%d mails enqueued.", len(ids)) % len(ids))

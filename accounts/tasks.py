@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db.models import F, Q
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 # How long a worker holds a row it is sending: longer than any SMTP conversation (EMAIL_TIMEOUT), so
 # the row is only tried again when its worker has surely died between sending and recording it.
 CLAIM_LEASE = timedelta(minutes=10)
+# Kept links are sent again only while young: a mail recorded late (the claim's lease) repeats its link,
+# but a retry hours into an SMTP outage mints new ones rather than mail a reset link that has expired.
+LINKS_KEPT_FOR = timedelta(minutes=30)
 
 
 @shared_task(
@@ -36,7 +39,7 @@ def send_outbox_mail(mail_id: int) -> None:
 
     No transaction is held open around the SMTP conversation: if recording fails after the mail went out
     (SQLite's `database is locked`, a lost connection), the claim keeps every other worker and the sweep
-    away until the lease ends, and a late retry sends the very same links, never new ones.
+    away until the lease ends, and a late retry sends the very same links (while they are young: LINKS_KEPT_FOR).
     """
     claim = claim_row(mail_id)
     if claim is None:  # already sent, being sent by another worker, or gone
@@ -46,8 +49,8 @@ def send_outbox_mail(mail_id: int) -> None:
     if decoy or not _still_addressed(row) or _expired(row):  # a decoy, or stale
         _mark_sent(row, claim, attempted=False)
         return
-    if not row.links:
-        row.links = mint_links(row)
+    if not _kept_links_fresh(row):
+        row.links = {**mint_links(row), MINTED_AT: timezone.now().isoformat()}
         OutboxMail.objects.filter(pk=mail_id, claim=claim).update(links=row.links)
     try:
         render_mail(row).send()
@@ -66,6 +69,14 @@ def send_outbox_mail(mail_id: int) -> None:
         log.warning("mail %s not sent: %r", mail_id, exc)
         raise
     _mark_sent(row, claim, attempted=True)
+
+
+MINTED_AT = "minted_at"
+
+
+def _kept_links_fresh(row: OutboxMail) -> bool:
+    minted = row.links.get(MINTED_AT) if row.links else None
+    return minted is not None and timezone.now() - datetime.fromisoformat(minted) < LINKS_KEPT_FOR
 
 
 def claim_row(mail_id: int) -> str | None:

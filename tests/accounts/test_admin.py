@@ -1,8 +1,11 @@
 import pytest
+from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import OutboxMail, SecurityEvent, User
+from accounts.outbox import queue_mail
 from accounts.sessions import user_sessions
 from tests.users import PASSWORD, pass_mfa, sign_in_admin
 
@@ -397,3 +400,16 @@ def test_django_otps_device_admin_with_its_secrets_and_unmailed_edits_is_gone(ro
         admin.post("/admin/otp_totp/totpdevice/add/", {"user": user.pk, "name": "x", "key": "00" * 20}).status_code
         == 404
     )
+
+
+def test_send_again_mints_fresh_links_not_the_kept_ones(admin_client, user):
+    """The kept links may have expired while the mail waited for an admin."""
+    from accounts import tasks
+
+    with transaction.atomic():
+        row = queue_mail(OutboxMail.Kind.PASSWORD_RESET, user)
+    stale = {"reset_url": "http://testserver/expired/", tasks.MINTED_AT: timezone.now().isoformat()}
+    OutboxMail.objects.filter(pk=row.pk).update(links=stale, attempts=9)
+    admin_client.post("/admin/accounts/outboxmail/", {"action": "retry", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.links.get("reset_url") != "http://testserver/expired/"

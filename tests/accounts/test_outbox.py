@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from accounts import tasks
@@ -218,3 +219,26 @@ def test_a_retry_after_an_smtp_failure_sends_the_link_minted_first(row, mailoutb
     user.save(update_fields=["last_login"])
     tasks.send_outbox_mail(row.pk)
     assert reset_links(mailoutbox) == [kept]
+
+
+def test_a_retry_long_into_an_outage_mints_links_that_still_work(row, mailoutbox, monkeypatch, user):
+    """The first link was minted 40 minutes ago: a reset link lives an hour, so re-sending it could mail one
+    that is dead on arrival; a retry that late mints new links, and the reset link in it works."""
+    from django.core.mail.backends.locmem import EmailBackend
+
+    send = EmailBackend.send_messages
+    monkeypatch.setattr(EmailBackend, "send_messages", lambda self, messages: (_ for _ in ()).throw(OSError("down")))
+    with pytest.raises(OSError):
+        tasks.send_outbox_mail(row.pk)
+    row.refresh_from_db()
+    kept = row.links["reset_url"]
+    minted = timezone.now() - tasks.LINKS_KEPT_FOR - timedelta(minutes=10)
+    OutboxMail.objects.filter(pk=row.pk).update(links={**row.links, tasks.MINTED_AT: minted.isoformat()})
+    monkeypatch.setattr(EmailBackend, "send_messages", send)
+    user.last_login = timezone.now()  # the kept token no longer matches the account (as an expired one)
+    user.save(update_fields=["last_login"])
+    tasks.send_outbox_mail(row.pk)
+    [fresh] = reset_links(mailoutbox)
+    assert fresh != kept
+    page = Client().get(fresh.removeprefix("http://testserver"), follow=True)
+    assert b'name="new_password1"' in page.content, "the freshly minted reset link works"
