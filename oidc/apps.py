@@ -18,3 +18,6 @@ class OidcConfig(AppConfig):
 
         health.add_check("signing_keys", signing_keys_ready)
         sections.register()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()

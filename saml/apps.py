@@ -15,3 +15,6 @@ class SamlConfig(AppConfig):
 
         checks.register()
         sections.register()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()
