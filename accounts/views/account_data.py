@@ -46,7 +46,7 @@ def delete_account(request):
     if not may_delete_itself(user):
         messages.error(request, _("Administrators can't delete their own account here. Ask another administrator."))
         return render(request, "accounts/delete_account.html", {"refused": True}, status=403)
-    form = DeleteAccountForm(user, data=request.POST or None)
+    form = DeleteAccountForm(user, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         delete_own_account(request)
         return redirect("accounts:account_deleted")
