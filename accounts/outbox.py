@@ -94,12 +94,14 @@ LINKS: dict[str, Callable[[OutboxMail], dict]] = {
     OutboxMail.Kind.PASSKEY_CLONED: _account_links,
     OutboxMail.Kind.SIGNIN_CODE: _signin_code,
     OutboxMail.Kind.UPSTREAM_CHANGED: _credential_event_links,
+    OutboxMail.Kind.ACCOUNT_DELETED: lambda row: {"signup_url": absolute_url(reverse("accounts:signup"))},
 }
 
 
 # Kinds that go to an address with no account behind it (yet): another app's, added with add_mail_kind.
 # Any other row without a user is a decoy the worker discards.
-TO_ADDRESS_ONLY: set[str] = set()
+# An account's deletion is mailed after its row is gone, so that mail names the address only.
+TO_ADDRESS_ONLY: set[str] = {OutboxMail.Kind.ACCOUNT_DELETED}
 
 
 def add_mail_kind(kind: str, links: Callable[[OutboxMail], dict], *, to_address_only: bool = False) -> None:

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .views import not_me_links, profile
+from .views import account_data, not_me_links, profile
 
 app_name = "accounts"
 
@@ -26,6 +26,9 @@ urlpatterns = [
     path("reauthenticate/", views.reauthenticate, name="reauthenticate"),
     path("name/", profile.name_change, name="name_change"),
     path("language/", profile.choose_language, name="language"),
+    path("data/", account_data.download_data, name="download_data"),
+    path("delete/", account_data.delete_account, name="delete_account"),
+    path("deleted/", account_data.account_deleted, name="account_deleted"),
     path("email/", views.email_change, name="email_change"),
     path("email/confirm/", views.email_change_confirm, name="email_change_confirm"),
     path("email/confirm/<str:token>/", views.email_change_link, name="email_change_link"),

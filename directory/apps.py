@@ -14,3 +14,6 @@ class DirectoryConfig(AppConfig):
         from . import changes
 
         changes.connect()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()

@@ -20,3 +20,6 @@ class FederationConfig(AppConfig):
         realm.register()
         verify.register()
         linking.register()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()

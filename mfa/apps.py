@@ -15,3 +15,6 @@ class MfaConfig(AppConfig):
         cap_backoff()
         stages.register()
         sections.register()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()

@@ -19,3 +19,6 @@ class OidcConfig(AppConfig):
         health.add_check("signing_keys", signing_keys_ready)
         sections.register()
         destinations.register()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()

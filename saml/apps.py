@@ -16,3 +16,6 @@ class SamlConfig(AppConfig):
         checks.register()
         sections.register()
         destinations.register()
+        from . import account_data  # imports models: only once the app registry is ready
+
+        account_data.register()

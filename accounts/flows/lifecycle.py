@@ -80,15 +80,16 @@ def reactivate_user(user: User, request=None, actor: User | None = None, *, prov
     record_event(request, kind, user, actor=actor, provisioner=provisioner)
 
 
-def delete_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "") -> None:
+def delete_user(user: User, request=None, actor: User | None = None, *, provisioner: str = "", kind: str = "") -> None:
     """Remove the account for good. Everything it could still do ends first, as on deactivation
     (sessions, app tokens), then the row goes; its audit trail stays (SecurityEvent.user is SET_NULL),
     ending with this deletion, which names the account by address and subject since its row is gone;
-    events it caused as an admin name it the same way (`former_actor`)."""
+    events it caused as an admin name it the same way (`former_actor`). `kind`: the deletion's event,
+    when neither an admin nor a provisioner deletes (the person themselves)."""
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         end_all_access(user)
-        kind = Event.SCIM_DELETED if provisioner else Event.ADMIN_DELETED
+        kind = kind or (Event.SCIM_DELETED if provisioner else Event.ADMIN_DELETED)
         former = f"{user.email} ({user.subject})"
         record_event(request, kind, user, actor=actor, provisioner=provisioner, former_account=former)
         SecurityEvent.objects.filter(user=user, former_account="").update(former_account=former)

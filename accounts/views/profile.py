@@ -19,7 +19,9 @@ from ..profile_forms import DisplayNameForm
 @require_http_methods(["GET", "POST"])
 @login_required
 def name_change(request):
-    form = DisplayNameForm(data=request.POST or None, initial={"display_name": request.user.display_name})
+    form = DisplayNameForm(
+        data=request.POST if request.method == "POST" else None, initial={"display_name": request.user.display_name}
+    )
     if request.method == "POST" and form.is_valid():
         if change_display_name(request, request.user, form.cleaned_data["display_name"]):
             messages.success(request, _("Your name has been saved."))

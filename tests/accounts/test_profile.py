@@ -194,3 +194,15 @@ def test_mail_uses_the_stored_language(user):
     user.save()
     english = render_mail(queue_mail(OutboxMail.Kind.PASSWORD_CHANGED, user))
     assert message.subject != english.subject
+
+
+def test_a_page_with_a_query_comes_back_by_the_referer_and_echoes_no_query(client):
+    """The sign-in page an app sent someone to keeps its `next` through a language switch."""
+    target = "/accounts/login/?next=%2Foauth%2Fauthorize%2F%3Fclient_id%3Dabc"
+    page = client.get(target).content.decode()
+    form = page.split(f'action="{LANGUAGE_URL}"')[1].split("</form>")[0]
+    assert 'name="next"' not in form and "client_id" not in form
+    response = client.post(LANGUAGE_URL, {"language": "de"}, HTTP_REFERER=f"http://testserver{target}")
+    assert response["Location"] == f"http://testserver{target}"
+    off_site = client.post(LANGUAGE_URL, {"language": "de"}, HTTP_REFERER="https://evil.example/")
+    assert off_site["Location"] == "/"
