@@ -19,6 +19,12 @@ urlpatterns += [
     path("passkeys/register/", passkey_views.register, name="passkey_register"),
     path("passkeys/signin/options/", passkey_views.signin_options, name="passkey_signin_options"),
     path("passkeys/signin/", passkey_views.signin, name="passkey_signin"),
+    path(
+        "passkeys/reauthenticate/options/",
+        passkey_views.reauthenticate_options,
+        name="passkey_reauthenticate_options",
+    ),
+    path("passkeys/reauthenticate/", passkey_views.reauthenticate, name="passkey_reauthenticate"),
     path("security/passkeys/<int:passkey_id>/rename/", passkey_views.rename, name="passkey_rename"),
     path("security/passkeys/<int:passkey_id>/remove/", passkey_views.remove, name="passkey_remove"),
 ]

@@ -266,25 +266,69 @@ def complete_signin(request, user: User, factors: list[Factor]) -> None:
     recognise_device(request, user, via=via)
 
 
-def begin_reauthentication(request, next_url: str) -> str | None:
+def begin_reauthentication(request, next_url: str, *, second_factor: bool = False) -> str | None:
     """Re-authentication at the account's highest level. An account with a second factor proves one
     (passkey, authenticator app or recovery code) at the second-factor challenge, as a step-up that
-    comes back to `next_url`: returns that challenge's address. None: the account has no second
-    factor, so the password confirms it's you (`confirm_identity`)."""
-    if not stages.holds_second_factor(request.user):
+    comes back to `next_url`: returns that challenge's address. None: the re-authentication page asks,
+    because the account has no second factor (the password confirms it's you, `confirm_identity`) or
+    holds one that confirms it on its own there (a user-verified passkey, `renew_reauthentication`;
+    its password then leads on to the challenge, `after_password_reauthentication`), unless the person
+    asked for the challenge (`second_factor`: the passkey is not at hand, a recovery code is)."""
+    user = request.user
+    if not stages.holds_second_factor(user):
+        return None
+    if stages.holds_factor_that_signs_in(user) and not second_factor:
         return None
     return begin_step_up(request, next_url, reauthentication=True)
 
 
+def after_password_reauthentication(request, next_url: str) -> str:
+    """Where a right password at the re-authentication page leads: to `next_url`, or, for an account
+    whose password alone is not its highest level, on to its second factor (a step-up back to it)."""
+    if recently_authenticated(request):
+        return next_url
+    return begin_step_up(request, next_url, reauthentication=True)
+
+
 def confirm_identity(request, password: str) -> bool:
-    """Re-authentication with the password again, under the same limits. It satisfies
-    `recently_authenticated` only for an account without a second factor."""
+    """Re-authentication with the password again, under the same limits: whether it was right. It
+    re-authenticates only an account without a second factor; one holding a passkey goes on to its
+    second factor (`after_password_reauthentication`), and nothing is recorded for the password alone."""
     user = verify_password(request, request.user.email, password, purpose="reauth")
     if user is None or user.pk != request.user.pk:
         return False
-    add_factor_to_session(request, "pwd")
-    record_event(request, Event.REAUTHENTICATED, user, method="pwd")
+    if not stages.holds_second_factor(user):
+        renew_reauthentication(request, "pwd")
     return True
+
+
+def spend_reauthentication_attempt(request, method: str) -> None:
+    """Count an attempt to confirm it's you with another factor than the password (a passkey) on the
+    password's counters, before it is checked: one limit for every way this page is tried, so a stolen
+    session gains no extra guesses by switching factors. Not the 100-failure cap: a passkey cannot be
+    guessed, and a password thief running it up must not lock the owner out of their passkey too.
+    Raises RateLimited, audited for this account."""
+    counters = tuple(c for c in password_counters(request, request.user.email) if c[0] != "signin-account-cap")
+    try:
+        ratelimit.hit(*counters)
+    except ratelimit.RateLimited as throttled:
+        audit = ratelimit.Audit(Event.SIGNIN_THROTTLED, request.user, method, "reauth")
+        raise throttled.saying(_("Too many attempts. Please wait %(wait)s."), audit=audit) from None
+
+
+def refuse_reauthentication(request, method: str) -> None:
+    """A refused re-authentication with another factor than the password: audited like a wrong one."""
+    record_event(request, Event.SIGNIN_FAILED, request.user, method=method, reason="reauth")
+
+
+def renew_reauthentication(request, method: str, **facts) -> None:
+    """The one ending of every re-authentication at the re-authentication page (the password, a
+    passkey): the factor joins the session as a later one (rotating its key), the attempts the
+    account's counters hold are given back as after a right password, and it is audited."""
+    if method != "pwd":  # verify_password gave them back already
+        forgive_password_failures(request, request.user.email)
+    add_factor_to_session(request, method, **facts)
+    record_event(request, Event.REAUTHENTICATED, request.user, method=method)
 
 
 def reproves_signin(request, password: str) -> bool:

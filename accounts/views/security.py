@@ -29,7 +29,13 @@ from ..flows.security import (
     report_not_me,
     signin_history,
 )
-from ..flows.signin import begin_reauthentication, confirm_identity, password_capped, safe_next_url
+from ..flows.signin import (
+    after_password_reauthentication,
+    begin_reauthentication,
+    confirm_identity,
+    password_capped,
+    safe_next_url,
+)
 from ..forms import EmailChangeForm, NotMeForm, ReauthenticateForm
 from ..signin_state import signin_state
 from ..tokens import read_email_change_token
@@ -121,10 +127,11 @@ def not_me(request):
 def reauthenticate(request):
     """Confirm it's you at the account's highest level: a second factor at the challenge page if the
     account holds one (a password posted here is then not even checked), else the password, or what
-    other apps offer in its place (a sign-in provider the account is linked to, sections.REAUTHENTICATE).
-    An account without a usable password is shown no password field."""
+    other apps offer beside it (a passkey, a sign-in provider the account is linked to:
+    sections.REAUTHENTICATE). An account holding a passkey is asked here: its passkey, or its password
+    and then its second factor. An account without a usable password is shown no password field."""
     next_url = safe_next_url(request.POST.get("next") or request.GET.get("next")) or "/accounts/security/"
-    challenge = begin_reauthentication(request, next_url)
+    challenge = begin_reauthentication(request, next_url, second_factor=request.GET.get("with") == "second-factor")
     if challenge:
         return redirect(challenge)
     form = ReauthenticateForm(data=request.POST or None)
@@ -137,7 +144,7 @@ def reauthenticate(request):
     if request.method == "POST" and form.is_valid():
         try:
             if confirm_identity(request, form.cleaned_data["password"]):
-                return redirect(next_url)
+                return redirect(after_password_reauthentication(request, next_url))
         except RateLimited as refused:
             if password_capped(refused):
                 return render_password_capped(request, refused, "accounts/reauthenticate.html", context)

@@ -168,15 +168,16 @@ def verify_registration(request, credential: dict) -> NewCredential:
     )
 
 
-def authentication_options(allowed=()) -> Options:
-    """Options for a passkey sign-in: any discoverable passkey (usernameless), or the given ones."""
+def authentication_options(allowed=(), *, purpose: str = "authenticate", bound_to: str | None = None) -> Options:
+    """Options for a passkey sign-in: any discoverable passkey (usernameless), or the given ones. A
+    `purpose` other than sign-in (re-authentication) keeps its challenge apart, `bound_to` its session."""
     options = generate_authentication_options(
         rp_id=app_settings.WEBAUTHN_RP_ID,
         allow_credentials=[_descriptor(passkey) for passkey in allowed],
         user_verification=UserVerificationRequirement.REQUIRED,
         timeout=app_settings.WEBAUTHN_CHALLENGE_TIMEOUT * 1000,
     )
-    return Options(options_to_json(options), _signed_challenge("authenticate", options.challenge))
+    return Options(options_to_json(options), _signed_challenge(purpose, options.challenge, bound_to))
 
 
 def parse_assertion(credential: dict) -> Assertion:
@@ -200,14 +201,16 @@ class SignCountRegression(PasskeyError):
     """The authenticator's counter went backwards: a sign the credential may have been cloned."""
 
 
-def verify_assertion(request, assertion: Assertion, passkey) -> tuple[int, bool]:
+def verify_assertion(
+    request, assertion: Assertion, passkey, *, purpose: str = "authenticate", bound_to: str | None = None
+) -> tuple[int, bool]:
     """Check a signed assertion against a stored passkey; returns (new sign count, backed up).
 
     The counter is compared here, after py_webauthn has checked the signature (it is given a stored
     count of 0, which its own counter check always passes): a counter that did not go up is then
     known to come from the passkey's own key, a sign that the credential was copied, and an assertion
     anyone else signed is merely invalid, so it cannot make us tell the owner of a copy."""
-    challenge = take_challenge(request, "authenticate")
+    challenge = take_challenge(request, purpose, bound_to)
     try:
         verified = verify_authentication_response(
             credential=assertion.raw,

@@ -3,6 +3,8 @@ removing. Protocol calls live in auth.py; the shared ending of a second factor i
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +12,13 @@ from webauthn.helpers import generate_user_handle
 
 from accounts.audit import record_event
 from accounts.flows.security import mail_warning
-from accounts.flows.signin import begin_signin, pending_signin
+from accounts.flows.signin import (
+    begin_signin,
+    pending_signin,
+    refuse_reauthentication,
+    renew_reauthentication,
+    spend_reauthentication_attempt,
+)
 from accounts.models import OutboxMail, SecurityEvent, User
 from identity.net import describe_device
 
@@ -130,27 +138,79 @@ def complete_authentication(request, credential: dict, next_url: str | None) -> 
         raise PasskeyError(refused)
     user = passkey.user
     try:
-        with transaction.atomic():
-            locked = Passkey.objects.select_for_update().get(pk=passkey.pk)
-            sign_count, backed_up = auth.verify_assertion(request, assertion, locked)
-            locked.sign_count = sign_count
-            locked.backed_up = backed_up
-            locked.last_used_at = timezone.now()
-            locked.save(update_fields=["sign_count", "backed_up", "last_used_at"])
-    except PasskeyError as error:  # audited outside the rolled-back transaction
-        cloned = isinstance(error, SignCountRegression)
-        reason = "sign_count_regression" if cloned else "invalid_assertion"
+        _verify_and_count(request, assertion, passkey)
+    except PasskeyError as error:
+        reason = "sign_count_regression" if isinstance(error, SignCountRegression) else "invalid_assertion"
         record_event(request, Event.SIGNIN_FAILED, user, method="passkey", reason=reason)
-        if cloned:  # a copy of the key signed with an older counter: tell its owner, in those words
-            mail_warning(request, user, OutboxMail.Kind.PASSKEY_CLONED, passkey=passkey.name)
         if found:
             refuse_factor(request, found[0], user, "passkey")
         raise
-    key = "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
+    key = _key_kind(passkey)
     if found:
         return complete_factor(request, found[0], user, "passkey", key=key, id=passkey.pk)
     forget_factor_failures(user)  # a passkey sign-in proves the person, as the second step would
     return begin_signin(request, user, "passkey", next_url, key=key, id=passkey.pk)
+
+
+def _key_kind(passkey: Passkey) -> str:
+    return "swk" if passkey.backup_eligible else "hwk"  # a synced passkey's key leaves the device (RFC 8176)
+
+
+def _verify_and_count(request, assertion: auth.Assertion, passkey: Passkey, **challenge) -> None:
+    """Verify an assertion against the stored passkey (its challenge taken as `challenge` says) and
+    move its counter on, under a row lock so parallel answers cannot both pass. A counter that went
+    back is told to its owner, in those words. The caller audits a refusal, outside the rolled-back
+    transaction (a SignCountRegression is the counter's)."""
+    try:
+        with transaction.atomic():
+            locked = Passkey.objects.select_for_update().get(pk=passkey.pk)
+            sign_count, backed_up = auth.verify_assertion(request, assertion, locked, **challenge)
+            locked.sign_count = sign_count
+            locked.backed_up = backed_up
+            locked.last_used_at = timezone.now()
+            locked.save(update_fields=["sign_count", "backed_up", "last_used_at"])
+    except SignCountRegression:  # a copy of the key signed with an older counter: tell its owner, in those words
+        mail_warning(request, passkey.user, OutboxMail.Kind.PASSKEY_CLONED, passkey=passkey.name)
+        raise
+
+
+REAUTHENTICATE = "reauthenticate"  # the challenge's purpose: a sign-in's challenge does not re-authenticate
+
+
+def _session_binding(request) -> str:
+    """Whom a re-authentication challenge belongs to: this person in this session (a digest of its key,
+    which the signed cookie must not carry). A challenge fetched by another account, or in the session
+    before it rotated, answers nothing here."""
+    session_key = request.session.session_key or ""
+    return f"{request.user.pk}:{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
+
+
+def begin_passkey_reauthentication(request) -> auth.Options:
+    """Options to confirm it's you with a passkey: this account's passkeys only (allowCredentials),
+    user verification required, a fresh challenge bound to this session."""
+    return auth.authentication_options(
+        passkeys(request.user), purpose=REAUTHENTICATE, bound_to=_session_binding(request)
+    )
+
+
+def confirm_identity_with_passkey(request, credential: dict) -> None:
+    """Re-authenticate the signed-in person with one of their passkeys: counted first on the
+    re-authentication page's limit, then verified like a sign-in's assertion, and ended as the password
+    ends it (accounts' renew_reauthentication). Raises RateLimited or PasskeyError."""
+    spend_reauthentication_attempt(request, "passkey")
+    assertion = auth.parse_assertion(credential)
+    passkey = passkeys(request.user).filter(credential_id=assertion.credential_id).first()
+    if passkey is None or (assertion.user_handle is not None and assertion.user_handle != bytes(passkey.user_handle)):
+        refuse_reauthentication(request, "passkey")
+        auth.take_challenge(request, REAUTHENTICATE, _session_binding(request))  # used up all the same
+        raise PasskeyError(_("This passkey is not one of this account's."))
+    try:
+        _verify_and_count(request, assertion, passkey, purpose=REAUTHENTICATE, bound_to=_session_binding(request))
+    except PasskeyError:
+        refuse_reauthentication(request, "passkey")
+        raise
+    forget_factor_failures(request.user)
+    renew_reauthentication(request, "passkey", key=_key_kind(passkey), id=passkey.pk)
 
 
 def rename_passkey(request, passkey_id: int, name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -124,6 +125,37 @@ def _signin(request):
     except PasskeyError as error:
         return _error(str(error))
     return JsonResponse({"redirect": target})
+
+
+@never_cache
+@require_POST
+@login_required
+def reauthenticate_options(request):
+    return _json_options(flows.begin_passkey_reauthentication(request))
+
+
+@never_cache
+@require_POST
+@login_required
+def reauthenticate(request):
+    """Confirm it's you with a passkey, from the re-authentication page; answers where to go next (a
+    local `next` only)."""
+    return _answered(_reauthenticate(request))
+
+
+def _reauthenticate(request):
+    body = _body(request)
+    if not isinstance(body.get("credential"), dict):
+        return _error(_("No passkey was received. Please try again."))
+    next_url = body.get("next")
+    next_url = (safe_next_url(next_url) if isinstance(next_url, str) else None) or reverse("accounts:security")
+    try:
+        flows.confirm_identity_with_passkey(request, body["credential"])
+    except ratelimit.RateLimited as refused:
+        return respond(request, refused.saying(refused.message, audit=refused.audit, answer="json"))
+    except PasskeyError as error:
+        return _error(str(error))
+    return JsonResponse({"redirect": next_url})
 
 
 @require_POST

@@ -21,7 +21,7 @@ from mfa.models import Passkey, RecoveryCode
 from mfa.policy import passkeys, totp_devices
 from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
 from tests.mfa.softauthn import SoftAuthenticator
-from tests.mfa.test_passkeys import add_passkey, passkey_signin, register
+from tests.mfa.test_passkeys import add_passkey, passkey_signin, reauthenticate_with_passkey, register
 from tests.oidc.relying_party import RelyingParty
 from tests.oidc.relying_party import register as register_app
 from tests.users import PASSWORD, add_totp, totp_code
@@ -373,8 +373,7 @@ def test_the_passkey_link_also_puts_back_the_address_the_same_session_changed(ow
     attacker_adds_passkey(attacker, key)
     passkey_mail = mail_with(deliver_outbox(), "Two-step verification changed")
     # The account now holds a second factor, so the address change asks for it: the attacker has his own.
-    assert attacker.get("/accounts/reauthenticate/", {"next": "/accounts/email/"})["Location"] == "/accounts/mfa/"
-    assert passkey_signin(attacker, key).json() == {"redirect": "/accounts/email/"}
+    reauthenticate_with_passkey(attacker, key, "/accounts/email/")
     attacker.post("/accounts/email/", {"email": "mallory@example.net"})
     change = mail_with(deliver_outbox(), "Confirm your new email address")
     attacker.get(re.search(r"http://testserver(/accounts/email/confirm/[^\s]+/)", change.body).group(1))

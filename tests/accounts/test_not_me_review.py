@@ -220,7 +220,7 @@ def test_a_session_that_signed_in_with_a_passkey_confirms_with_a_passkey_first(m
     """No password was proved at this sign-in, so none is asked: the owner confirms with a passkey
     (re-authentication) and then the button works; the copied cookie alone is only sent to confirm."""
     from tests.mfa.softauthn import SoftAuthenticator
-    from tests.mfa.test_passkeys import passkey_signin, register
+    from tests.mfa.test_passkeys import passkey_signin, reauthenticate_with_passkey, register
 
     owner = make_user("ada@example.com")
     laptop = browser(OWNER_UA, "198.51.100.7")
@@ -235,8 +235,7 @@ def test_a_session_that_signed_in_with_a_passkey_confirms_with_a_passkey_first(m
     assert sent.status_code == 302 and sent["Location"].startswith("/accounts/reauthenticate/")
     assert [p.name for p in passkeys(owner)] == ["Ada's key"] and signed_in(laptop)
 
-    assert phone.get("/accounts/reauthenticate/", {"next": "/accounts/security/"})["Location"] == "/accounts/mfa/"
-    assert passkey_signin(phone, owners_key).json() == {"redirect": "/accounts/security/"}
+    reauthenticate_with_passkey(phone, owners_key, "/accounts/security/")
     assert phone.post("/accounts/security/not-me/")["Location"] == "/accounts/not-me/done/"
     assert not signed_in(laptop)
     assert [p.name for p in passkeys(owner)] == ["Ada's key"], "the passkey this session proved stays"

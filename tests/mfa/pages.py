@@ -50,7 +50,7 @@ def submit_code(c: Client, code: str, recovery: bool = False):
 def reauthenticate(c: Client, code: str, next_url: str = "/accounts/security/", recovery: bool = False):
     """Confirm it's you with a second factor's code: the account holds one, so the password will not do.
     Returns the challenge's answer (a redirect to `next_url` when the code was right)."""
-    start = c.get(REAUTH_PAGE, {"next": next_url})
+    start = c.get(REAUTH_PAGE, {"next": next_url, "with": "second-factor"})  # a passkey holder is asked to
     assert start.status_code == 302 and start["Location"] == MFA_PAGE, start
     return submit_code(c, code, recovery=recovery)
 

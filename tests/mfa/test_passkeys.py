@@ -92,11 +92,16 @@ def add_passkey(user: User, authenticator: SoftAuthenticator, name: str = "Lapto
     )
 
 
+REAUTH_OPTIONS = "/accounts/passkeys/reauthenticate/options/"
+REAUTH = "/accounts/passkeys/reauthenticate/"
+
+
 def reauthenticate_with_passkey(c: Client, authenticator: SoftAuthenticator, next_url: str = "/accounts/security/"):
-    """Confirm it's you with a passkey: the account holds a second factor, so the password will not do."""
+    """Confirm it's you with a passkey on the re-authentication page (the password alone will not do)."""
     start = c.get("/accounts/reauthenticate/", {"next": next_url})
-    assert start.status_code == 302 and start["Location"] == MFA_PAGE, start
-    assert passkey_signin(c, authenticator).json() == {"redirect": next_url}
+    assert start.status_code == 200 and b"Use a passkey" in start.content, start
+    credential = authenticator.get(options_from(c, REAUTH_OPTIONS))
+    assert post_json(c, REAUTH, {"credential": credential, "next": next_url}).json() == {"redirect": next_url}
 
 
 def methods(c: Client) -> list[str]:

@@ -99,7 +99,9 @@ def reauthenticate_with_password(c: Client, next_url: str = SECURITY):
 
 
 def start_reauthentication(c: Client, next_url: str = SECURITY) -> None:
-    response = c.get(REAUTH_PAGE, {"next": next_url})
+    """To the second-factor challenge ("Use an authenticator app or a recovery code instead" for an
+    account holding a passkey, which the re-authentication page itself can take)."""
+    response = c.get(REAUTH_PAGE, {"next": next_url, "with": "second-factor"})
     assert response.status_code == 302 and response["Location"] == MFA_PAGE, response
 
 
@@ -199,7 +201,8 @@ def test_a_stolen_session_and_the_password_cannot_change_the_factors_or_the_emai
 
     response = attempt(thief, owner)
     assert response.status_code == 302 and response["Location"].startswith(REAUTH_PAGE + "?next="), response
-    assert thief.get(response["Location"])["Location"] == MFA_PAGE
+    asked_again = thief.get(response["Location"])
+    assert asked_again.status_code == 200 and "Use a passkey" in asked_again.content.decode()
     assert account_state(owner) == before
     assert deliver_outbox() == []
     assert not SecurityEvent.objects.filter(kind=Event.REAUTHENTICATED).exists()
@@ -368,7 +371,8 @@ def test_the_owner_confirms_with_her_app_then_types_her_password_once(owners_ses
     clock.advance(30)  # that sign-in used this step's code
     to_confirm = owners_session.get(PASSWORD_PAGE)
     assert to_confirm["Location"] == REAUTH_PAGE + "?next=%2Faccounts%2Fpassword%2Fchange%2F"
-    assert owners_session.get(to_confirm["Location"])["Location"] == MFA_PAGE
+    assert "Use a passkey" in owners_session.get(to_confirm["Location"]).content.decode()
+    assert owners_session.get(to_confirm["Location"] + "&with=second-factor")["Location"] == MFA_PAGE
     assert 'type="password"' not in owners_session.get(MFA_PAGE).content.decode()
     assert submit_code(owners_session, totp_code(device_of(owner)))["Location"] == PASSWORD_PAGE
     form = owners_session.get(PASSWORD_PAGE)
@@ -432,7 +436,7 @@ def test_the_owner_signs_out_another_session_after_confirming_it_is_her(owners_s
     asked = owners_session.post("/accounts/security/sessions/end/", {"session": phone_id})
     assert asked["Location"] == REAUTH_PAGE + "?next=%2Faccounts%2Fsecurity%2F"
     assert is_signed_in(phone), "nothing ends before she confirms"
-    assert owners_session.get(asked["Location"])["Location"] == MFA_PAGE
+    assert owners_session.get(asked["Location"] + "&with=second-factor")["Location"] == MFA_PAGE
     challenge = owners_session.get(MFA_PAGE).content.decode()
     assert "Nothing has been changed yet. Confirm it&#x27;s you, then try again." in challenge
     assert submit_code(owners_session, totp_code(device_of(owner)))["Location"] == SECURITY
