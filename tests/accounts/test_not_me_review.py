@@ -240,8 +240,8 @@ def test_a_session_that_signed_in_with_a_passkey_confirms_with_a_passkey_first(m
     assert sent.status_code == 302 and sent["Location"].startswith("/accounts/reauthenticate/")
     assert [p.name for p in passkeys(owner)] == ["Ada's key"] and signed_in(laptop)
 
-    assert phone.get("/accounts/reauthenticate/", {"next": "/accounts/security/"})["Location"] == "/accounts/mfa/"
-    assert passkey_signin(phone, owners_key).json() == {"redirect": "/accounts/security/"}
+    assert phone.get(sent["Location"])["Location"] == "/accounts/mfa/"
+    assert passkey_signin(phone, owners_key).json() == {"redirect": "/accounts/security/not-me/"}, "back to confirm"
     assert phone.post("/accounts/security/not-me/")["Location"] == "/accounts/not-me/done/"
     assert not signed_in(laptop)
     assert [p.name for p in passkeys(owner)] == ["Ada's key"], "the passkey this session proved stays"
