@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identity.ratelimit import RateLimited
-from identity.refusals import explained, respond
+from identity.refusals import respond
 
 from .. import sections, tokens
 from ..decorators import reauthentication_required
@@ -64,8 +64,6 @@ def _security_context(request) -> dict:
     return {
         "sessions": active_sessions(request),
         "history": signin_history(user),
-        "not_me_asks_password": "pwd" in signin_state(request).signin_methods(),
-        "not_me_form": NotMeForm(),
         **sections.page_sections(request, sections.SECURITY),
     }
 
@@ -92,32 +90,42 @@ def end_other_sessions_view(request):
 
 
 @sensitive_post_parameters("password")
-@require_POST
+@never_cache
+@require_http_methods(["GET", "POST"])
 @login_required
 def not_me(request):
-    """Needs what this session signed in with, proved again (see report_not_me): its password in the
-    form, or, for a session that signed in without one, a re-authentication first."""
+    """GET says what "This wasn't me" will do and asks to confirm; the POST does it. It needs what this
+    session signed in with, proved again (see report_not_me): its password in the form, or, for a
+    session that signed in without one, a re-authentication first, which comes back to this page."""
+    if request.method != "POST":
+        return render(request, NOT_ME_TEMPLATE, _not_me_context(request, NotMeForm()))
     form = NotMeForm(data=request.POST)
     password = form.cleaned_data["password"] if form.is_valid() else ""
     try:
         done = report_not_me(request, password)
     except RateLimited as refused:
         if password_capped(refused):  # past the 100-failure cap waiting won't help: say to reset instead
-            return render_password_capped(request, refused, "accounts/security.html", _security_context(request))
-        messages.error(request, explained(refused))
-        return respond(request, refused, "accounts/security.html", _security_context(request))
+            return render_password_capped(request, refused, NOT_ME_TEMPLATE, _not_me_context(request, form))
+        return respond(request, refused, NOT_ME_TEMPLATE, _not_me_context(request, form))
     if not done:
-        if "pwd" not in signin_state(request).signin_methods():
-            confirm_first = urlencode({"next": reverse("accounts:security")})
+        if not _not_me_asks_password(request):
+            confirm_first = urlencode({"next": reverse("accounts:not_me")})
             return redirect(f"{reverse('accounts:reauthenticate')}?{confirm_first}")
-        not_right = _("That password is not right. Nothing was changed.")
-        messages.error(request, not_right)
         if form.is_valid():  # else the field already says what is wrong (empty, too long)
-            form.add_error("password", not_right)
-        form.fields["password"].widget.attrs["autofocus"] = True  # the form sits at the page's foot
-        context = {**_security_context(request), "not_me_form": form}
-        return render(request, "accounts/security.html", context, status=400)
+            form.add_error("password", _("That password is not right. Nothing was changed."))
+        return render(request, NOT_ME_TEMPLATE, _not_me_context(request, form), status=400)
     return redirect("accounts:not_me_done")
+
+
+NOT_ME_TEMPLATE = "accounts/not_me.html"
+
+
+def _not_me_asks_password(request) -> bool:
+    return "pwd" in signin_state(request).signin_methods()
+
+
+def _not_me_context(request, form: NotMeForm) -> dict:
+    return {"form": form, "asks_password": _not_me_asks_password(request)}
 
 
 @sensitive_post_parameters("password")

@@ -617,17 +617,61 @@ def test_not_me_with_a_wrong_password_says_so_at_the_field_and_changes_nothing(u
     assert is_signed_in(laptop) and not events(Event.NOT_ME) and deliver_outbox() == []
     [event] = events(Event.SIGNIN_FAILED)  # the audit row stays, shown as what it was
     assert (event.user, event.reason) == (user, "reauth")
-    assert "Confirming it's you failed" in history(page) and "Sign-in failed" not in history(page)
+    assert "<h1>This wasn't me</h1>" in page and 'action="/accounts/security/not-me/"' in page, "the confirm page again"
+    assert "data-error-summary" in page and 'href="#not-me-password"' in page
     user.refresh_from_db()
     assert user.has_usable_password()
+    history_page = laptop.get("/accounts/security/").content.decode()
+    assert "Confirming it's you failed" in history(history_page) and "Sign-in failed" not in history(history_page)
 
 
 def test_not_me_needs_a_signed_in_post(user, client, deliver_outbox):
     assert client.post("/accounts/security/not-me/").status_code == 302
+    assert client.get("/accounts/security/not-me/")["Location"].startswith("/accounts/login/")
     ada = sign_in(Client(raise_request_exception=False), user.email)
-    assert ada.get("/accounts/security/not-me/").status_code == 405
+    assert ada.put("/accounts/security/not-me/").status_code == 405
     assert is_signed_in(ada)
     assert deliver_outbox() == [] and not events(Event.NOT_ME)
+
+
+def test_the_security_page_links_to_the_not_me_confirm_page(user):
+    """The security page only explains and links (a GET form): the password and the POST are on the
+    page that says what will happen."""
+    page = sign_in(Client(), user.email).get("/accounts/security/").content.decode()
+    section = page[page.index('aria-labelledby="notme-heading"') :]
+    section = section[: section.index("</section>")]
+    assert '<form method="get" action="/accounts/security/not-me/">' in section
+    assert 'method="post"' not in section and 'name="password"' not in section
+
+
+def test_the_not_me_page_says_what_will_happen_and_a_get_changes_nothing(user, device, deliver_outbox):
+    laptop = sign_in(device(), user.email)
+    phone = sign_in(device(SAFARI_IPHONE, PHONE_IP), user.email)
+    deliver_outbox().clear()
+    response = laptop.get("/accounts/security/not-me/")
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    page = response.content.decode()
+    assert "sign you out everywhere, this device too, make your current password stop working" in page
+    assert 'method="post" action="/accounts/security/not-me/"' in page and "csrfmiddlewaretoken" in page
+    assert 'id="not-me-password"' in page and 'href="/accounts/security/">Cancel</a>' in page
+    assert is_signed_in(laptop) and is_signed_in(phone), "a GET signs nobody out"
+    assert deliver_outbox() == [] and not events(Event.NOT_ME)
+    user.refresh_from_db()
+    assert user.has_usable_password()
+
+
+def test_a_cross_site_not_me_post_is_refused(user, deliver_outbox):
+    """A page elsewhere can't make a signed-in browser press the button (CSRF), even with the password."""
+    signed_in = sign_in(Client(), user.email)
+    signed_in.get("/accounts/security/not-me/")  # the page's own CSRF cookie: the other site can't read its token
+    ada = Client(enforce_csrf_checks=True)
+    ada.cookies = signed_in.cookies
+    deliver_outbox().clear()
+    response = ada.post("/accounts/security/not-me/", {"password": PASSWORD}, HTTP_ORIGIN="https://evil.example")
+    assert response.status_code == 403
+    assert is_signed_in(ada) and deliver_outbox() == [] and not events(Event.NOT_ME)
+    user.refresh_from_db()
+    assert user.has_usable_password()
 
 
 # --- new-device mail ----------------------------------------------------------------------------

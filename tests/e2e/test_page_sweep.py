@@ -177,6 +177,7 @@ PAGES = [
     # Signed in
     Page("home", "/accounts/", PERSON),
     Page("security", "/accounts/security/", PERSON),
+    Page("not-me-security", "/accounts/security/not-me/", PERSON),
     Page("password-change", "/accounts/password/change/", PERSON),
     Page("password-change-errors", submit_empty("/accounts/password/change/"), PERSON),
     Page("email-change", "/accounts/email/", PERSON),

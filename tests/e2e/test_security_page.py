@@ -127,8 +127,10 @@ def test_end_another_session_then_report_this_was_not_me(
             snap(other, "other-signed-out")
 
             # "This wasn't me" (confirmed with this session's password) signs the laptop out too.
-            laptop.get_by_label("Your current password, to confirm it's you").fill(PASSWORD)
             laptop.get_by_role("button", name="This wasn't me").click()
+            laptop.wait_for_url(re.compile(re.escape(f"{site}/accounts/security/not-me/")))  # a GET form: "?"
+            laptop.get_by_label("Your current password, to confirm it's you").fill(PASSWORD)
+            laptop.get_by_role("button", name="Confirm").click()
             laptop.wait_for_url(f"{site}/accounts/not-me/done/")
             assert laptop.locator("h1").inner_text() == "Check your inbox"
             assert "Your old password no longer works" in laptop.locator("main").inner_text()

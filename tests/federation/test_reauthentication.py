@@ -70,8 +70,8 @@ def test_a_fed_session_reproves_its_sign_in_for_this_wasnt_me(grace):
     """reproves_signin: a session that signed in through a provider proves it again through it."""
     browser, user = grace
     asked = browser.post("/accounts/security/not-me/")
-    assert asked["Location"].startswith(REAUTH_PAGE)
-    assert confirm_with(browser)["Location"] == "/accounts/security/"
+    assert asked["Location"] == f"{REAUTH_PAGE}?next=%2Faccounts%2Fsecurity%2Fnot-me%2F"  # then back to confirm
+    assert confirm_with(browser, next_url="/accounts/security/not-me/")["Location"] == "/accounts/security/not-me/"
 
     assert browser.post("/accounts/security/not-me/")["Location"] == "/accounts/not-me/done/"
     assert SecurityEvent.objects.filter(user=user, kind=Event.NOT_ME).exists()
