@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -131,6 +131,11 @@ def staying(go: Callable, away: str) -> Callable:
     return stay
 
 
+def _local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
 @dataclass(frozen=True)
 class Page:
     name: str
@@ -147,6 +152,9 @@ PAGES = [
         "signin-realm",
         staying(fill_and_submit("/accounts/login/", {"#id_email": "dora@acme.example"}), "/accounts/federation/acme/"),
     ),
+    Page("signin-for-an-app", "/accounts/login/?{signin_for_app}"),
+    Page("account-deleted", "/accounts/deleted/"),
+    Page("email-change-elsewhere", "/accounts/email/confirm/{email_change_token}/"),
     Page("signin-code", "/accounts/login/code/", PENDING_CODE),
     Page("signin-code-errors", submit_empty("/accounts/login/code/"), PENDING_CODE),
     Page("signup", "/accounts/signup/"),
@@ -190,9 +198,19 @@ PAGES = [
     Page("reauthenticate-errors", submit_empty("/accounts/reauthenticate/?next=/accounts/security/"), PERSON),
     Page("totp-add", "/accounts/security/totp/add/", PERSON),
     Page("totp-add-errors", submit_empty("/accounts/security/totp/add/"), PERSON),
+    Page("name", "/accounts/name/", PERSON),
+    Page("delete-account", "/accounts/delete/", PERSON),
+    Page("delete-account-errors", submit_empty("/accounts/delete/"), PERSON),
+    Page("passkey-remove-confirm", "/accounts/security/passkeys/{passkey_id}/remove/", PERSON),
+    Page("totp-remove-confirm", "/accounts/security/totp/{totp_id}/remove/", PERSON),
+    Page(
+        "recovery-regenerate-confirm",
+        fill_and_submit("/accounts/security/", {}, "form[action$='/recovery-codes/regenerate/'] [type=submit]"),
+        PERSON,
+    ),
     Page(
         "recovery-codes",
-        fill_and_submit("/accounts/security/", {}, "form[action$='/recovery-codes/regenerate/'] [type=submit]"),
+        fill_and_submit("/accounts/security/recovery-codes/regenerate/", {}, "main form[method=post] [type=submit]"),
         PERSON,
     ),
     Page("staff-forced-mfa-setup", "/accounts/security/totp/add/", STAFF),
@@ -294,6 +312,9 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
             "email_taken_token": make_email_change_token(margaret, "taken@example.com"),
             "consent_url": RelyingParty(consent_app, None).authorization()["url"],
             "not_assigned_url": RelyingParty(restricted, None).authorization()["url"],
+            "signin_for_app": urlencode({"next": _local(RelyingParty(consent_app, None).authorization()["url"])}),
+            "passkey_id": Passkey.objects.filter(user=margaret).first().pk,  # type: ignore[union-attr]
+            "totp_id": margaret.totpdevice_set.get().pk,
         },
     }
 
