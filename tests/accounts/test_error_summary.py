@@ -83,3 +83,18 @@ def test_a_broken_verification_link_leads_to_the_form_for_a_new_one(client):
     assert "<form" not in html.split("<main", 1)[1].split("</main>")[0] and 'href="/accounts/verify/confirm/"' in html
     asked = client.get("/accounts/verify/confirm/")
     assert asked.status_code == 400 and 'id="id_email"' in asked.content.decode()
+
+
+def test_every_template_with_form_fields_has_the_error_summary():
+    """A form page added without it leaves focus on <body> after a server-side error (issue 19)."""
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    missing = [
+        str(path.relative_to(templates))
+        for path in templates.rglob("*.html")
+        if "includes/field.html" in (text := path.read_text())
+        and "includes/form_errors.html" not in text
+        and "includes/post_form.html" not in text
+    ]
+    assert missing == []
