@@ -101,6 +101,13 @@ def test_every_page_has_a_switcher_that_posts_to_the_language_view(client):
     assert 'name="csrfmiddlewaretoken"' in page.split(LANGUAGE_URL)[1]
 
 
+def test_a_page_with_a_token_in_its_url_has_no_switcher(client):
+    """Sent with no-referrer, its POST would carry `Origin: null` and CSRF would refuse the switch."""
+    response = client.get("/accounts/verify/not-a-token/")
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert LANGUAGE_URL not in response.content.decode()
+
+
 def test_the_browser_preference_is_the_default(client):
     page = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert 'lang="de"' in page
