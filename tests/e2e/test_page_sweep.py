@@ -47,6 +47,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SERIOUS = {"serious", "critical"}
+SIGNUP_SECRET = "a long enough passphrase 42"
 
 ANONYMOUS, PERSON, PENDING_MFA, PENDING_CODE, STAFF = "anonymous", "person", "pending-mfa", "pending-code", "staff"
 
@@ -160,13 +161,19 @@ PAGES = [
     Page("signup", "/accounts/signup/"),
     Page("signup-errors", submit_empty("/accounts/signup/")),
     Page("check-inbox", "/accounts/signup/check-inbox/"),
+    Page(
+        "check-inbox-with-address",
+        fill_and_submit("/accounts/signup/", {"#id_email": "signed.up@example.com", "#id_password": SIGNUP_SECRET}),
+    ),
     Page("verify-invalid", "/accounts/verify/not-a-token/"),
     Page("verify-invalid-form", "/accounts/verify/confirm/"),
     Page("verify-invalid-errors", submit_empty("/accounts/verify/confirm/")),
     # (after the two above: the link leaves its token in a cookie, and the confirmation page then shows it)
     Page("verify-confirm", "/accounts/verify/{verify_token}/"),
+    Page("verify-already", "/accounts/verify/{verified_token}/"),
     Page("reset-request", "/accounts/password/reset/"),
     Page("reset-request-errors", submit_empty("/accounts/password/reset/")),
+    Page("reset-realm", fill_and_submit("/accounts/password/reset/", {"#id_email": "dora@acme.example"})),
     Page("reset-sent", "/accounts/password/reset/sent/"),
     Page("reset-confirm", "/accounts/password/reset/{reset_uid}/{reset_token}/"),
     Page("reset-confirm-errors", submit_empty("/accounts/password/reset/{reset_uid}/{reset_token}/")),
@@ -290,6 +297,11 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
     staff_browser.post("/accounts/login/", {"email": staff.email, "password": PASSWORD})
 
     newcomer = make_user("newcomer@example.com", email_verified=False)
+    verified = make_user("verified@example.com", email_verified=False)
+    verified_token = make_verification_token(verified)
+    verifier = Client()
+    verifier.get(f"/accounts/verify/{verified_token}/")  # the link, followed once: the address is verified
+    assert verifier.post("/accounts/verify/confirm/").status_code == 302
     make_user("taken@example.com")
     margaret.refresh_from_db()  # signing in moved last_login on, which reset tokens depend on
     event = SecurityEvent.objects.filter(user=margaret, kind=SecurityEvent.Kind.SIGNIN_SUCCEEDED).first()
@@ -305,6 +317,7 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
         },
         "data": {
             "verify_token": make_verification_token(newcomer),
+            "verified_token": verified_token,
             "reset_uid": urlsafe_base64_encode(force_bytes(margaret.pk)),
             "reset_token": default_token_generator.make_token(margaret),
             "not_me_token": make_not_me_token(event),
