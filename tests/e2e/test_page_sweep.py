@@ -24,6 +24,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
 from django.test import Client
 from django.urls import path
@@ -33,8 +35,10 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.flows.signin_code import PENDING_CODE_SIGNIN
 from accounts.models import SecurityEvent
 from accounts.tokens import make_email_change_token, make_not_me_token, make_verification_token
+from federation import verify
 from federation.models import Provider
 from identity import urls as site_urls
+from identity.cookies import cookie_name
 from identity.ratelimit import RateLimited
 from mfa.models import Passkey
 from tests.e2e.browser import CHROMIUM_ARGS, Screenshots, signed_in_context
@@ -48,6 +52,7 @@ AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "a
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SERIOUS = {"serious", "critical"}
 SIGNUP_SECRET = "a long enough passphrase 42"
+FEDERATION_LINK = "/accounts/federation/verify/{federation_token}/"
 
 ANONYMOUS, PERSON, PENDING_MFA, PENDING_CODE, STAFF = "anonymous", "person", "pending-mfa", "pending-code", "staff"
 
@@ -130,6 +135,27 @@ def staying(go: Callable, away: str) -> Callable:
         return go(page, site, data)
 
     return stay
+
+
+def opened(url: str) -> Callable:
+    def go(page, site: str, data: dict):
+        return page.goto(site + url.format(**data))
+
+    return go
+
+
+def with_cookie(name: str, value: str, go: Callable) -> Callable:
+    """`go`, in a browser holding the private cookie `name` (its value from the data) that an earlier
+    step of the site would have set."""
+
+    def set_then_go(page, site: str, data: dict):
+        # As browser.py sets the session's: Secure (`__Host-` names need it), for the host localhost.
+        host = urlsplit(site).hostname
+        cookie = {"name": cookie_name(name), "value": data[value], "domain": host, "path": "/", "secure": True}
+        page.context.add_cookies([cookie])
+        return go(page, site, data)
+
+    return set_then_go
 
 
 def _local(url: str) -> str:
@@ -230,6 +256,13 @@ PAGES = [
     Page("federation-refused", "/accounts/federation/acme/callback/"),
     Page("federation-verify-sent", "/accounts/federation/verify/sent/?provider=acme"),
     Page("federation-verify-invalid", "/accounts/federation/verify/not-a-token/"),
+    Page("federation-verify-elsewhere", "/accounts/federation/verify/{federation_elsewhere_token}/"),
+    # (the browser that came back from the provider: from here on it holds that cookie)
+    Page(
+        "federation-verify-confirm",
+        with_cookie(verify.BROWSER_COOKIE, "federation_browser_cookie", opened(FEDERATION_LINK)),
+    ),
+    Page("federation-verify-done", fill_and_submit(FEDERATION_LINK, {})),
     # SAML
     Page("saml-refused", "/saml/sso/"),
     Page("saml-signed-out", post_form("/saml/slo/", {"SAMLResponse": "x"})),
@@ -303,6 +336,17 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
     verifier.get(f"/accounts/verify/{verified_token}/")  # the link, followed once: the address is verified
     assert verifier.post("/accounts/verify/confirm/").status_code == 302
     make_user("taken@example.com")
+    # A provider's address-verification links (federation/verify.py): one for this browser, whose jti is
+    # spent already (so confirming shows "used", signing nobody in), and one for another browser.
+    browser_secret = "the sweep's browser"
+    facts = {"provider": "acme", "iss": "https://acme.example", "sub": "s-1", "email": "grace@example.org", "next": ""}
+    federation_token = signing.dumps(
+        {**facts, "browser": verify._browser_hash(browser_secret), "jti": "sweep-1"}, salt=verify.TOKEN_SALT
+    )
+    cache.add("federation-verify-used:sweep-1", 1, 600)
+    federation_elsewhere_token = signing.dumps(
+        {**facts, "browser": verify._browser_hash("another browser's"), "jti": "sweep-2"}, salt=verify.TOKEN_SALT
+    )
     margaret.refresh_from_db()  # signing in moved last_login on, which reset tokens depend on
     event = SecurityEvent.objects.filter(user=margaret, kind=SecurityEvent.Kind.SIGNIN_SUCCEEDED).first()
     code_session = {
@@ -318,6 +362,9 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
         "data": {
             "verify_token": make_verification_token(newcomer),
             "verified_token": verified_token,
+            "federation_token": federation_token,
+            "federation_elsewhere_token": federation_elsewhere_token,
+            "federation_browser_cookie": signing.dumps(browser_secret, salt=verify._BROWSER_COOKIE_SALT),
             "reset_uid": urlsafe_base64_encode(force_bytes(margaret.pk)),
             "reset_token": default_token_generator.make_token(margaret),
             "not_me_token": make_not_me_token(event),
