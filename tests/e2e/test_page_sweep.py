@@ -33,10 +33,10 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.flows.signin_code import PENDING_CODE_SIGNIN
-from accounts.models import SecurityEvent
+from accounts.models import SecurityEvent, User
 from accounts.tokens import make_email_change_token, make_not_me_token, make_verification_token
 from federation import verify
-from federation.models import Provider
+from federation.models import Provider, UpstreamLink
 from identity import urls as site_urls
 from identity.cookies import cookie_name
 from identity.ratelimit import RateLimited
@@ -55,6 +55,7 @@ SIGNUP_SECRET = "a long enough passphrase 42"
 FEDERATION_LINK = "/accounts/federation/verify/{federation_token}/"
 
 ANONYMOUS, PERSON, PENDING_MFA, PENDING_CODE, STAFF = "anonymous", "person", "pending-mfa", "pending-code", "staff"
+LINKED_ONLY = "linked-only"  # an account whose one way in is its link to a provider
 
 
 def _suspicious(request):
@@ -256,6 +257,11 @@ PAGES = [
     Page("federation-refused", "/accounts/federation/acme/callback/"),
     Page("federation-verify-sent", "/accounts/federation/verify/sent/?provider=acme"),
     Page("federation-verify-invalid", "/accounts/federation/verify/not-a-token/"),
+    Page(
+        "federation-unlink-refused",
+        fill_and_submit("/accounts/security/", {}, "form[action$='/unlink/'] [type=submit]"),
+        LINKED_ONLY,
+    ),
     Page("federation-verify-elsewhere", "/accounts/federation/verify/{federation_elsewhere_token}/"),
     # (the browser that came back from the provider: from here on it holds that cookie)
     Page(
@@ -299,7 +305,7 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
         Passkey.objects.create(
             user=margaret, user_handle=b"h" * 32, credential_id=name.encode(), public_key=b"k", name=name
         )
-    Provider.objects.create(
+    acme = Provider.objects.create(
         slug="acme", name="Acme Corporation", issuer="https://acme.example", client_id="identity",
         bound_domains="acme.example",
     )  # fmt: skip
@@ -328,6 +334,14 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
     staff = make_user("staff@example.com", is_staff=True)
     staff_browser = Client()
     staff_browser.post("/accounts/login/", {"email": staff.email, "password": PASSWORD})
+
+    # Signed in with a password, then moved into acme's domain, where a password no longer counts as a
+    # way in (federation/linking.py): its link to acme is then its last one.
+    linked = make_user("linus@example.com")
+    linked_browser = Client()
+    assert linked_browser.post("/accounts/login/", {"email": linked.email, "password": PASSWORD}).status_code == 302
+    User.objects.filter(pk=linked.pk).update(email="linus@acme.example")
+    UpstreamLink.objects.create(user=linked, provider=acme, issuer="https://acme.example", subject="linus")
 
     newcomer = make_user("newcomer@example.com", email_verified=False)
     verified = make_user("verified@example.com", email_verified=False)
@@ -358,6 +372,7 @@ def people(localhost_site, make_user, settings, totp_clock) -> dict:
             PENDING_MFA: cookie(pending),
             PENDING_CODE: session_with(code_session),
             STAFF: cookie(staff_browser),
+            LINKED_ONLY: cookie(linked_browser),
         },
         "data": {
             "verify_token": make_verification_token(newcomer),
