@@ -96,7 +96,7 @@ STATEMENTS = {
     "signed_in_page": 1,  # the person
     "signin": 7,  # providers of the domain, person, second factor?, last_login, previous sign-in, event, device
     "passkey": 8,
-    "codeflow": 27,
+    "codeflow": 28,  # 27, and the sign-in page naming the app that sent the person (issue 19)
 }
 
 

@@ -145,7 +145,8 @@ def test_set_up_authenticator_then_sign_in_with_it_and_with_a_recovery_code(
             assert len(set(codes)) == 10
             assert all(re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", c) for c in codes), codes
             download = page.get_by_role("link", name="Download")
-            assert download.get_attribute("download") == "recovery-codes.txt"
+            name = download.get_attribute("download") or ""
+            assert re.fullmatch(r"identity-recovery-codes-.+-\d{4}-\d{2}-\d{2}\.txt", name), name
             # The Copy button is hidden until js/copy.js (a module) has run and found the Clipboard API.
             copy = page.get_by_role("button", name="Copy")
             copy.wait_for(state="visible")

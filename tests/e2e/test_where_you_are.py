@@ -172,9 +172,10 @@ def test_the_browser_is_told_about_removed_passkeys(sync_playwright, site, make_
             assert accepted["options"]["rpId"] == "localhost" and user_id == b64url(credential["userHandle"])
 
             # Removed (through its confirmation page): the page left says none is accepted any more.
-            # The account now holds a passkey: confirming it's her takes the passkey, then the page opens.
+            # The account now holds a passkey: confirming it's her takes the passkey (on the re-authentication
+            # page, the password alone no longer does), then the page opens.
             page.locator("section[aria-labelledby=passkeys-heading]").get_by_role("button", name="Remove").click()
-            page.wait_for_url(f"{site}/accounts/mfa/")
+            page.wait_for_url(re.compile(r".*/accounts/reauthenticate/\?next=.*"))
             use_passkey = page.get_by_role("button", name="Use a passkey")
             use_passkey.wait_for(state="visible")
             presence(True)

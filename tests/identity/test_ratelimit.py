@@ -772,7 +772,7 @@ CALL_SITES = {
     "accounts/flows/lifecycle.py": 1,
     "accounts/flows/password.py": 1,
     "accounts/flows/security.py": 1,
-    "accounts/flows/signin.py": 3,
+    "accounts/flows/signin.py": 4,
     "accounts/flows/signin_code.py": 4,
     "accounts/flows/signup.py": 1,
     "accounts/flows/verification.py": 1,

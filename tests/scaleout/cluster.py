@@ -261,7 +261,7 @@ def password_step(browser: Browser, email: str, node: str, password: str = PASSW
     query = f"?{urlencode({'next': next_url})}" if next_url else ""
     token, page = browser.form_token(f"/accounts/login/{query}", node)
     fields = {"csrfmiddlewaretoken": token, "email": email, "password": password}
-    hidden_next = NEXT_FIELD.search(page)
+    hidden_next = NEXT_FIELD.search(page.split("</main>")[0])  # the sign-in form's, not the language switcher's
     if hidden_next:
         fields["next"] = html.unescape(hidden_next.group(1))
     return browser.request("POST", "/accounts/login/", fields, node=node)
