@@ -106,6 +106,21 @@ def user(make_user) -> User:
 
 
 @pytest.fixture
+def clock(monkeypatch):
+    """Move `time.time()` forward (sessions, re-authentication and signed tokens read it). Rate limits
+    are unaffected: they use Redis' own clock. tests/mfa/ has its own, on TOTP steps (totp_clock)."""
+    real_time = time.time
+    offset = [0.0]
+    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
+
+    class Clock:
+        def advance(self, seconds: float) -> None:
+            offset[0] += seconds
+
+    return Clock()
+
+
+@pytest.fixture
 def totp_clock(monkeypatch):
     """`time.time()` starting 1 s into the next TOTP step, so a code computed by a test is still the current
     one when the server checks it (no flaky step boundaries); `clock.advance(seconds)` moves it on.

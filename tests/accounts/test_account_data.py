@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from django.conf import settings
@@ -19,19 +18,6 @@ from tests.oidc.relying_party import RelyingParty, register
 from tests.users import PASSWORD, add_totp, pass_mfa
 
 URL = "/accounts/data/"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    real_time = time.time
-    offset = [0.0]
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
-
-    class Clock:
-        def advance(self, seconds: float) -> None:
-            offset[0] += seconds
-
-    return Clock()
 
 
 @pytest.fixture

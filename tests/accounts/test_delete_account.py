@@ -3,8 +3,6 @@ with a stolen session cookie (no re-authentication) or a forged form can't do.""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import Client
 
@@ -17,19 +15,6 @@ from tests.users import PASSWORD, add_totp, pass_mfa
 
 URL = "/accounts/delete/"
 Event = SecurityEvent.Kind
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    real_time = time.time
-    offset = [0.0]
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
-
-    class Clock:
-        def advance(self, seconds: float) -> None:
-            offset[0] += seconds
-
-    return Clock()
 
 
 def signed_in(user, **extra) -> Client:

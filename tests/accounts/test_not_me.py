@@ -19,7 +19,6 @@ from accounts.sessions import user_sessions
 from accounts.tokens import NOT_ME_SALT, read_not_me_token
 from mfa.models import Passkey, RecoveryCode
 from mfa.policy import passkeys, totp_devices
-from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin, reauthenticate_with_passkey, register
 from tests.oidc.relying_party import RelyingParty

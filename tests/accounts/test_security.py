@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from datetime import UTC
 from urllib.parse import urlencode
 
@@ -60,20 +59,6 @@ def device():
         return Client(raise_request_exception=False, HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip)
 
     return make
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Move `time.time()` forward (sessions, re-authentication and signed tokens read it)."""
-    real_time = time.time
-    offset = [0.0]
-    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
-
-    class Clock:
-        def advance(self, seconds: float) -> None:
-            offset[0] += seconds
-
-    return Clock()
 
 
 def sign_in(c: Client, email: str, password: str = PASSWORD) -> Client:

@@ -14,7 +14,6 @@ from accounts.app_settings import app_settings as accounts_settings
 from accounts.models import CredentialEvent, SecurityEvent, User
 from federation.models import Provider, UpstreamLink
 from identity.cookies import cookie_name
-from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
 from tests.mfa.pages import REAUTH_PAGE
 from tests.mfa.softauthn import SoftAuthenticator
 from tests.mfa.test_passkeys import add_passkey, passkey_signin
@@ -171,7 +170,7 @@ def test_a_password_account_unlinks_and_the_provider_no_longer_signs_in(ada, del
     assert signed_in_as(stranger) != ada
 
 
-def test_unlinking_needs_a_recent_confirmation(ada, clock):  # noqa: F811
+def test_unlinking_needs_a_recent_confirmation(ada, clock):
     browser = signed_in()
     link_through(browser)
     clock.advance(accounts_settings.REAUTHENTICATION_TIMEOUT + 1)

@@ -15,7 +15,6 @@ from accounts.models import SecurityEvent, User
 from accounts.signin_state import SigninState
 from federation.models import UpstreamLink
 from identity.cookies import cookie_name
-from tests.accounts.test_security import clock  # noqa: F401  (the fixture)
 from tests.mfa.pages import ENROL_PAGE, MFA_PAGE, REAUTH_PAGE, device_of, enrol_through_pages
 from tests.users import PASSWORD, add_totp
 
@@ -29,7 +28,7 @@ CONFIRM = "/accounts/federation/acme/confirm/"
 
 
 @pytest.fixture
-def grace(provider, clock):  # noqa: F811  (the fixture above)
+def grace(provider, clock):
     """A provider-only account, signed in through Acme long enough ago that changes need confirming."""
     browser = Client()
     sign_in_through(browser)

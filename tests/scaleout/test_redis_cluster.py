@@ -29,7 +29,6 @@ from identity.redis import connection, is_cluster, parse_cluster_nodes
 # The behaviour tests of one server, and the fixtures they need, collected again here: on the cluster.
 from tests.accounts.test_password import test_ended_sessions_are_gone_from_redis  # noqa: F401
 from tests.accounts.test_security import (  # noqa: F401
-    clock,
     device,
     test_another_users_session_cannot_be_ended,
     test_ending_one_session_signs_out_that_browser_only,
